@@ -1,0 +1,2 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The Cosmos Policy method, ROS-free: config, latent layout, codec, diffusion, sampler, model, planning."""

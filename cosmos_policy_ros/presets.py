@@ -1,0 +1,154 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Robot presets: which joints, cameras, topics, rates and chunking a robot uses.
+
+A preset is plain YAML under ``config/robots/<name>.yaml`` (see ``sim_arm.yaml`` for every
+field, documented). It is hardware/deployment configuration; the model's own layout
+(``core.layout``) is derived from it, and saved with the weights, so training and deployment
+agree on shapes. ROS-free: the simulator, the data converter and the nodes all read it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
+ROBOTS_DIR = CONFIG_DIR / "robots"
+ACTION_SPACES = ("joint_position", "joint_delta", "ee_delta")
+
+
+@dataclass(frozen=True)
+class CameraSpec:
+    """One camera: its name in the model layout, its topic and the image size the model sees."""
+
+    name: str
+    topic: str
+    height: int = 224
+    width: int = 224
+    rate_hz: float = 15.0
+    compressed: bool = False
+
+    def __post_init__(self) -> None:
+        _check(bool(self.name), "cameras[].name", self.name, "must be non-empty")
+        _check(self.height > 0 and self.width > 0, f"cameras[{self.name}].height/width",
+               (self.height, self.width), "must be positive")
+        _check(self.rate_hz > 0, f"cameras[{self.name}].rate_hz", self.rate_hz, "must be > 0")
+
+
+@dataclass(frozen=True)
+class RobotPreset:
+    """Everything deployment needs to know about one robot.
+
+    Args:
+        name: preset name (file stem).
+        joints: commanded joints in model order (actions and proprio use this order).
+        gripper_joints: the subset of ``joints`` that are grippers (commanded as positions).
+        cameras: cameras in model order (the latent layout follows this order).
+        joint_states_topic: sensor_msgs/JointState input (relative names resolve in the namespace).
+        controller_topic: trajectory_msgs/JointTrajectory output of the command arbiter.
+        teleop_topic: teleop commands (JointTrajectory) from a device or leader arm.
+        control_rate_hz: rate of the action chunk's steps.
+        chunk_length: steps per predicted chunk.
+        execute_steps: steps executed before the next chunk takes over (execution horizon).
+        action_space: joint_position | joint_delta | ee_delta.
+        urdf: path of the robot description, relative to the package share (one source of limits).
+        max_joint_jump_rad: largest allowed distance between the arm's state and a chunk's first
+            executed step (larger chunks are rejected whole).
+        extra: free-form, preset-specific settings.
+    """
+
+    name: str
+    joints: tuple[str, ...]
+    cameras: tuple[CameraSpec, ...]
+    gripper_joints: tuple[str, ...] = ()
+    joint_states_topic: str = "joint_states"
+    controller_topic: str = "/arm_controller/joint_trajectory"
+    teleop_topic: str = "teleop/joint_trajectory"
+    control_rate_hz: float = 10.0
+    chunk_length: int = 16
+    execute_steps: int = 8
+    action_space: str = "joint_position"
+    urdf: str = ""
+    max_joint_jump_rad: float = 0.15
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check(len(self.joints) > 0, "joints", self.joints, "must list at least one joint")
+        _check(len(set(self.joints)) == len(self.joints), "joints", self.joints, "has duplicates")
+        missing = [j for j in self.gripper_joints if j not in self.joints]
+        _check(not missing, "gripper_joints", missing, "are not in joints")
+        names = [c.name for c in self.cameras]
+        _check(len(set(names)) == len(names), "cameras", names, "has duplicate names")
+        _check(self.control_rate_hz > 0 and math.isfinite(self.control_rate_hz),
+               "control_rate_hz", self.control_rate_hz, "must be a positive number")
+        _check(self.chunk_length >= 1, "chunk_length", self.chunk_length, "must be >= 1")
+        _check(1 <= self.execute_steps <= self.chunk_length, "execute_steps", self.execute_steps,
+               f"must be in [1, chunk_length={self.chunk_length}]")
+        _check(self.action_space in ACTION_SPACES, "action_space", self.action_space,
+               f"must be one of {ACTION_SPACES}")
+        _check(self.max_joint_jump_rad > 0, "max_joint_jump_rad", self.max_joint_jump_rad, "must be > 0")
+
+    @property
+    def dt_s(self) -> float:
+        """Control period [s]."""
+        return 1.0 / self.control_rate_hz
+
+    @property
+    def num_joints(self) -> int:
+        return len(self.joints)
+
+    @property
+    def urdf_path(self) -> Path:
+        """Absolute path of the URDF (relative paths resolve against the repository/share root)."""
+        path = Path(self.urdf)
+        return path if path.is_absolute() else CONFIG_DIR.parent / path
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RobotPreset":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            hints = {k: difflib.get_close_matches(k, known, n=1) for k in unknown}
+            raise ValueError(f"robot preset: unknown field(s) {unknown}; did you mean {hints}?")
+        data = dict(data)
+        data["joints"] = tuple(data.get("joints", ()))
+        data["gripper_joints"] = tuple(data.get("gripper_joints", ()))
+        data["cameras"] = tuple(CameraSpec(**c) for c in data.get("cameras", ()))
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["joints"], out["gripper_joints"] = list(self.joints), list(self.gripper_joints)
+        out["cameras"] = [dataclasses.asdict(c) for c in self.cameras]
+        return out
+
+
+def available_presets() -> list[str]:
+    """Names of the presets shipped in config/robots."""
+    return sorted(p.stem for p in ROBOTS_DIR.glob("*.yaml"))
+
+
+def load_preset(name_or_path: str | Path) -> RobotPreset:
+    """Load a preset by name (``sim_arm``) or by YAML path; unknown names get a close-match hint."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = ROBOTS_DIR / f"{name_or_path}.yaml"
+        if not path.exists():
+            names = available_presets()
+            hint = difflib.get_close_matches(str(name_or_path), names, n=1)
+            raise ValueError(f"unknown robot preset {name_or_path!r}; available: {names}"
+                             + (f"; did you mean {hint[0]!r}?" if hint else ""))
+    with open(path, encoding="utf-8") as f:
+        data = yaml.safe_load(f) or {}
+    data.setdefault("name", path.stem)
+    return RobotPreset.from_dict(data)
+
+
+def _check(ok: bool, field_name: str, value: object, why: str) -> None:
+    if not ok:
+        raise ValueError(f"robot preset field {field_name}={value!r} {why}")

@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Idempotent set-up of cosmos_policy_ros; both README commands run it first.
+#
+#   * A sourced ROS 2 whose rclpy imports  -> venv with system site packages, system colcon,
+#     cosmos_policy_msgs built into install/ (source scripts/env.sh to use it).
+#   * No ROS 2                              -> venv with the ROS 2 Kilted Python wheels; the
+#     interface package is built with colcon straight into the venv, so activating the
+#     venv is all a user needs.
+#
+# Environment:
+#   COSMOS_VENV   venv folder (default: <repo>/.venv)
+#   COSMOS_TORCH  cpu (default) | cuda   -- pip never pulls a CUDA torch unless asked here
+#   PYTHON        interpreter used to create the venv (default: python3; 3.10-3.13)
+# Flags:
+#   --force       redo every step even when nothing changed
+#   --relock      rewrite requirements/lock.txt from the venv after installing
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${COSMOS_VENV:-$ROOT/.venv}"
+TORCH_VARIANT="${COSMOS_TORCH:-cpu}"
+TORCH_VERSION="2.13.0"
+PYTHON="${PYTHON:-python3}"
+FORCE=0
+RELOCK=0
+for arg in "$@"; do
+  case "$arg" in
+    --force) FORCE=1 ;;
+    --relock) RELOCK=1 ;;
+    *) echo "setup.sh: unknown argument '$arg' (use --force or --relock)" >&2; exit 2 ;;
+  esac
+done
+
+say() { printf '[setup] %s\n' "$*" >&2; }
+die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
+
+case "$TORCH_VARIANT" in cpu|cuda) ;; *) die "COSMOS_TORCH must be 'cpu' or 'cuda', got '$TORCH_VARIANT'" ;; esac
+
+# --- 1. Which ROS 2? -----------------------------------------------------------------------
+ROS_MODE=wheels
+if [ -n "${ROS_DISTRO:-}" ] && "$PYTHON" -c 'import rclpy' >/dev/null 2>&1; then
+  ROS_MODE=system
+fi
+
+# --- 2. Nothing changed? -------------------------------------------------------------------
+inputs_hash() {
+  (
+    cd "$ROOT"
+    echo "$ROS_MODE $TORCH_VARIANT $TORCH_VERSION $("$PYTHON" -c 'import sys; print(sys.version)')"
+    cat requirements/lock.txt requirements/ros-wheels.txt setup.py setup.cfg package.xml scripts/setup.sh
+    find cosmos_policy_msgs -type f | LC_ALL=C sort | xargs cat
+  ) | sha256sum | cut -d' ' -f1
+}
+STAMP="$VENV/.cosmos_setup_stamp"
+HASH="$(inputs_hash)"
+if [ "$FORCE" = 0 ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$HASH" ]; then
+  exit 0
+fi
+say "setting up ($ROS_MODE ROS 2, $TORCH_VARIANT torch) in $VENV"
+
+# --- 3. The venv ---------------------------------------------------------------------------
+"$PYTHON" -c 'import sys; assert (3, 10) <= sys.version_info[:2] <= (3, 13), sys.version' \
+  || die "Python 3.10-3.13 is required (PYTHON=$PYTHON)"
+if [ ! -x "$VENV/bin/python" ]; then
+  if [ "$ROS_MODE" = system ]; then
+    "$PYTHON" -m venv --system-site-packages "$VENV"
+  else
+    "$PYTHON" -m venv "$VENV"
+  fi
+fi
+PY="$VENV/bin/python"
+PIP=("$PY" -m pip install --disable-pip-version-check -q)
+
+# --- 4. torch first, pinned, so nothing later can drag in a CUDA build ------------------------
+if [ "$TORCH_VARIANT" = cpu ]; then
+  # The CPU wheel lives on PyTorch's own index; a local wheel cache (find-links) also works.
+  # PEP 440 orders 2.13.0+cpu above 2.13.0, so pip takes the CPU build wherever it sees one.
+  "${PIP[@]}" "torch==$TORCH_VERSION" --extra-index-url https://download.pytorch.org/whl/cpu \
+    || die "could not install torch==$TORCH_VERSION (CPU)"
+else
+  "${PIP[@]}" "torch==$TORCH_VERSION"
+fi
+TORCH_PIN="$(mktemp)"
+trap 'rm -f "$TORCH_PIN"' EXIT
+"$PY" -c 'import torch; print(f"torch=={torch.__version__}")' > "$TORCH_PIN"
+
+# --- 5. Everything else, from the lock ---------------------------------------------------------
+if [ "$ROS_MODE" = wheels ]; then
+  "${PIP[@]}" -r "$ROOT/requirements/ros-wheels.txt" -c "$TORCH_PIN"
+fi
+"${PIP[@]}" -r "$ROOT/requirements/lock.txt" -c "$TORCH_PIN"
+if [ "$TORCH_VARIANT" = cpu ] && "$PY" -m pip list 2>/dev/null | grep -qiE '^(nvidia-|triton )'; then
+  die "a CUDA package slipped into the CPU venv: $("$PY" -m pip list | grep -iE '^(nvidia-|triton )' | tr '\n' ' ')"
+fi
+
+# --- 6. cosmos_policy_msgs -------------------------------------------------------------------
+mkdir -p "$ROOT/build"
+if [ "$ROS_MODE" = wheels ]; then
+  # The wheels' CMake exports hard-code the build container's Python paths (ROS_WHEELS.md 3.2).
+  "$PY" "$ROOT/scripts/fix_ros_wheel_cmake.py"
+  (
+    cd "$ROOT"
+    export AMENT_PREFIX_PATH="$VENV" CMAKE_PREFIX_PATH="$VENV" PATH="$VENV/bin:$PATH"
+    "$VENV/bin/colcon" --log-base build/colcon-log build --base-paths cosmos_policy_msgs \
+      --build-base build --install-base "$VENV" --merge-install \
+      --cmake-args -DPython3_EXECUTABLE="$PY" -DBUILD_TESTING=OFF >build/colcon.log 2>&1 \
+      || { tail -40 build/colcon.log >&2; die "colcon build of cosmos_policy_msgs failed (log: build/colcon.log)"; }
+  )
+else
+  (
+    cd "$ROOT"
+    colcon --log-base build/colcon-log build --base-paths cosmos_policy_msgs --build-base build \
+      --install-base install --merge-install --cmake-args -DBUILD_TESTING=OFF >build/colcon.log 2>&1 \
+      || { tail -40 build/colcon.log >&2; die "colcon build of cosmos_policy_msgs failed (log: build/colcon.log)"; }
+  )
+fi
+
+# --- 7. The package itself, editable ---------------------------------------------------------
+"${PIP[@]}" --no-deps --no-build-isolation -e "$ROOT"
+
+# --- 8. Check it works -----------------------------------------------------------------------
+if [ "$ROS_MODE" = wheels ]; then
+  ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST "$PY" -c \
+    'import rclpy, cosmos_policy_msgs.msg, cosmos_policy_msgs.srv, cosmos_policy_ros, torch, diffusers, mujoco' \
+    || die "the set-up venv cannot import the suite"
+fi
+if [ "$RELOCK" = 1 ]; then
+  {
+    echo "# Exact versions the project is tested with (pip freeze of a set-up venv, torch pinned separately)."
+    echo "# Regenerate: scripts/setup.sh --relock"
+    "$PY" -m pip freeze --exclude-editable | grep -vE '^(ros-|torch==)'
+  } > "$ROOT/requirements/lock.txt"
+  HASH="$(inputs_hash)"
+fi
+echo "$ROS_MODE" > "$VENV/.cosmos_ros_mode"
+echo "$HASH" > "$STAMP"
+say "done"

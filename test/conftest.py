@@ -1,0 +1,28 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Shared fixtures. Every test process keeps DDS on localhost; ROS tests lease their own domain."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from cosmos_policy_ros.ros.dds_env import DOMAIN_VAR, DomainLease, apply_local_dds_defaults
+
+apply_local_dds_defaults()
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def ros_domain(monkeypatch: pytest.MonkeyPatch):
+    """A ROS_DOMAIN_ID no other concurrently running test uses; set for this process and children."""
+    with DomainLease() as lease:
+        monkeypatch.setenv(DOMAIN_VAR, str(lease.domain_id))
+        yield lease
+
+
+@pytest.fixture
+def repo_root() -> Path:
+    return REPO_ROOT
