@@ -1,0 +1,130 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The two diffusers networks, built and called the way the official code computes (spec 1.4).
+
+* ``CosmosTransformer3DModel`` is built with ``concat_padding_mask=False`` and one extra input
+  channel: the padding mask (nearest-resized) is appended by us as the last channel after the
+  condition mask. This is the official channel order (latent 16 | condition mask | padding mask)
+  and avoids diffusers' torchvision resize (torchvision cannot be installed beside CPU torch).
+* q/k RMSNorm eps is set to the official 1e-6 after construction (diffusers default 1e-5).
+* Called with ``fps=None`` (no temporal RoPE rescale) and per-frame (B, 1, T, 1, 1) timesteps.
+* ``AutoencoderKLWan``: the posterior mode, normalized (mu - mean) / std per channel.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from diffusers import AutoencoderKLWan, CosmosTransformer3DModel
+
+from cosmos_policy_ros.core.config import DiTConfig, VAEConfig
+
+MASK_CHANNELS = 2  # condition mask + padding mask, appended after the latent channels
+
+
+def build_transformer(config: DiTConfig, latent_channels: int) -> CosmosTransformer3DModel:
+    """A ``CosmosTransformer3DModel`` with the official numerics (see module docstring)."""
+    transformer = CosmosTransformer3DModel(
+        in_channels=latent_channels + MASK_CHANNELS,
+        out_channels=latent_channels,
+        num_attention_heads=config.num_attention_heads,
+        attention_head_dim=config.attention_head_dim,
+        num_layers=config.num_layers,
+        mlp_ratio=config.mlp_ratio,
+        text_embed_dim=config.text_embed_dim,
+        adaln_lora_dim=config.adaln_lora_dim,
+        max_size=tuple(config.max_size),
+        patch_size=tuple(config.patch_size),
+        rope_scale=tuple(config.rope_scale),
+        concat_padding_mask=False,
+        extra_pos_embed_type=None,
+    )
+    set_qk_norm_eps(transformer, config.qk_norm_eps)
+    return transformer
+
+
+def set_qk_norm_eps(transformer: CosmosTransformer3DModel, eps: float) -> None:
+    """Set eps of the per-head q/k RMSNorm in self- and cross-attention of every block."""
+    for block in transformer.transformer_blocks:
+        for attention in (block.attn1, block.attn2):
+            attention.norm_q.eps = eps
+            attention.norm_k.eps = eps
+
+
+def qk_norm_eps_values(transformer: CosmosTransformer3DModel) -> set[float]:
+    """All q/k-norm eps values in use (a check that ``set_qk_norm_eps`` took effect)."""
+    return {norm.eps for block in transformer.transformer_blocks for attention in (block.attn1, block.attn2)
+            for norm in (attention.norm_q, attention.norm_k)}
+
+
+def mask_channels(condition_mask: torch.Tensor, latent_hw: tuple[int, int],
+                  padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """The two extra input channels.
+
+    Args:
+        condition_mask: (B, T) 1 on conditioning frames.
+        latent_hw: (h, w) of the latents.
+        padding_mask: (1, 1, H, W) pixel padding mask (shared by the batch) or None for zeros
+            (Cosmos Policy always passes zeros); resized NEAREST to (h, w) like upstream.
+    Returns:
+        (B, 2, T, h, w): [condition mask, padding mask].
+    """
+    batch, frames = condition_mask.shape
+    height, width = latent_hw
+    cond = condition_mask[:, None, :, None, None].expand(batch, 1, frames, height, width)
+    if padding_mask is None:
+        pad = torch.zeros_like(cond)
+    else:
+        resized = F.interpolate(padding_mask[:1].to(cond.dtype), size=(height, width), mode="nearest")
+        pad = resized[:, :, None].expand(batch, 1, frames, height, width)
+    return torch.cat([cond, pad], dim=1)
+
+
+def transformer_velocity(transformer: CosmosTransformer3DModel, x_in: torch.Tensor, timesteps: torch.Tensor,
+                         condition_mask: torch.Tensor, text_embeddings: torch.Tensor,
+                         padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """One network evaluation F (velocity), computed in the transformer's dtype, returned float32.
+
+    Args:
+        x_in: (B, C, T, h, w) network input (c_in-scaled, conditioning frames replaced).
+        timesteps: (B, T) per-frame c_noise (0 on conditioning frames).
+        condition_mask: (B, T).
+        text_embeddings: (B, L, D).
+        padding_mask: optional (1, 1, H, W) pixel mask (fixture checks only).
+    """
+    dtype = transformer.dtype
+    masks = mask_channels(condition_mask.float(), x_in.shape[-2:], padding_mask)
+    out = transformer(
+        hidden_states=x_in.to(dtype),
+        timestep=timesteps[:, None, :, None, None].to(dtype),
+        encoder_hidden_states=text_embeddings.to(dtype),
+        fps=None,
+        condition_mask=masks.to(dtype),
+        padding_mask=None,
+        return_dict=False,
+    )[0]
+    return out.float()
+
+
+def build_vae(config: VAEConfig) -> AutoencoderKLWan:
+    """The Wan2.1 VAE (diffusers ``AutoencoderKLWan``) of the given size."""
+    return AutoencoderKLWan(
+        base_dim=config.base_dim, z_dim=config.z_dim, dim_mult=list(config.dim_mult),
+        num_res_blocks=config.num_res_blocks, attn_scales=[], temperal_downsample=list(config.temperal_downsample),
+        dropout=0.0, latents_mean=list(config.latents_mean), latents_std=list(config.latents_std))
+
+
+def vae_encode(vae: AutoencoderKLWan, pixels: torch.Tensor) -> torch.Tensor:
+    """Pixels (B, 3, 1 + 4k, H, W) in [-1, 1] -> normalized latents float32 (B, z, 1 + k, H/8, W/8).
+
+    Posterior mode (not a sample), then (mu - mean) / std, as the official tokenizer.
+    """
+    mu = vae.encode(pixels.to(vae.dtype)).latent_dist.mode().float()
+    mean = torch.tensor(vae.config.latents_mean, device=mu.device).reshape(1, -1, 1, 1, 1)
+    std = torch.tensor(vae.config.latents_std, device=mu.device).reshape(1, -1, 1, 1, 1)
+    return (mu - mean) / std
+
+
+def vae_decode(vae: AutoencoderKLWan, latents: torch.Tensor) -> torch.Tensor:
+    """Normalized latents (B, z, T, h, w) -> pixels float32 (B, 3, 1 + 4 (T - 1), H, W) in [-1, 1]."""
+    mean = torch.tensor(vae.config.latents_mean, device=latents.device).reshape(1, -1, 1, 1, 1)
+    std = torch.tensor(vae.config.latents_std, device=latents.device).reshape(1, -1, 1, 1, 1)
+    return vae.decode((latents.float() * std + mean).to(vae.dtype), return_dict=False)[0].float()
