@@ -1,0 +1,115 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Time alignment of recorded streams on the control clock.
+
+Control ticks are ``t_k = t_0 + k * dt`` (dt = 1 / control_rate_hz) from the first instant all
+required streams have data to the end of the episode. Every stream is sampled *nearest-before*:
+the newest message stamped at or before the tick, accepted only when it is at most
+``max_skew_s`` old; a tick with any stream missing or stale is dropped and counted.
+
+Actions are the commanded joint targets at each tick. A JointTrajectory on the controller topic
+replaces the previous one when it is received (joint_trajectory_controller semantics); its points
+are scheduled at ``start + time_from_start`` with ``start = header.stamp``, or the receive time
+when the stamp is zero ("start now"). The action at tick t is the position of the first point of
+the active trajectory (the newest one received at or before t) scheduled at or after t, i.e. the
+waypoint the controller is heading for; after the last point, the last point (the arm holds it).
+No interpolation, so actions equal commanded positions exactly.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+NS_PER_S = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class CommandedTrajectories:
+    """All trajectories of an episode on one clock, as flat arrays.
+
+    Args:
+        receive_ns: (M,) receive time of each trajectory, ascending.
+        point_offsets: (M + 1,) trajectory m owns points ``point_offsets[m]:point_offsets[m+1]``.
+        point_time_ns: (Q,) scheduled absolute time of each point.
+        positions: (Q, D) joint targets of each point, in preset joint order.
+    """
+
+    receive_ns: np.ndarray
+    point_offsets: np.ndarray
+    point_time_ns: np.ndarray
+    positions: np.ndarray
+
+    def __post_init__(self) -> None:
+        if len(self.point_offsets) != len(self.receive_ns) + 1:
+            raise ValueError(f"point_offsets has {len(self.point_offsets)} entries, expected "
+                             f"{len(self.receive_ns) + 1}")
+        if np.any(np.diff(self.point_offsets) < 1):
+            raise ValueError("every trajectory needs at least one point")
+        if np.any(np.diff(self.receive_ns) < 0):
+            raise ValueError("receive_ns must be ascending")
+
+
+def nearest_before(stamps_ns: np.ndarray, ticks_ns: np.ndarray, max_skew_ns: int) -> tuple[np.ndarray, np.ndarray]:
+    """Index of the newest stamp <= each tick, and whether it is within ``max_skew_ns``.
+
+    Args:
+        stamps_ns: (N,) ascending message stamps.
+        ticks_ns: (K,) control ticks.
+        max_skew_ns: largest accepted age of a sample at its tick.
+
+    Returns:
+        indices (K,) int64 (clipped to 0 where none exists) and valid (K,) bool.
+    """
+    indices = np.searchsorted(stamps_ns, ticks_ns, side="right") - 1
+    valid = indices >= 0
+    indices = np.maximum(indices, 0)
+    if len(stamps_ns) == 0:
+        return indices, np.zeros(len(ticks_ns), dtype=bool)
+    valid &= (ticks_ns - stamps_ns[indices]) <= max_skew_ns
+    return indices, valid
+
+
+def control_ticks(start_ns: int, end_ns: int, rate_hz: float) -> np.ndarray:
+    """Ticks start, start + dt, ... <= end (ns, int64)."""
+    if end_ns < start_ns:
+        return np.zeros(0, dtype=np.int64)
+    dt_ns = NS_PER_S / rate_hz
+    count = int(np.floor((end_ns - start_ns) / dt_ns)) + 1
+    return start_ns + np.round(np.arange(count) * dt_ns).astype(np.int64)
+
+
+def commanded_targets(commands: CommandedTrajectories, ticks_ns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Joint targets at each tick (see the module docstring for the exact rule).
+
+    Returns:
+        targets (K, D) float32 and valid (K,) bool (False before the first trajectory).
+    """
+    if len(commands.receive_ns) == 0:
+        width = commands.positions.shape[1] if commands.positions.ndim == 2 else 0
+        return np.zeros((len(ticks_ns), width), dtype=np.float32), np.zeros(len(ticks_ns), dtype=bool)
+    active = np.searchsorted(commands.receive_ns, ticks_ns, side="right") - 1
+    valid = active >= 0
+    active = np.maximum(active, 0)
+    first = commands.point_offsets[active]
+    last = commands.point_offsets[active + 1] - 1
+    point = first.copy()
+    for k, tick in enumerate(ticks_ns):
+        times = commands.point_time_ns[first[k]:last[k] + 1]
+        ahead = np.searchsorted(times, tick, side="left")  # first point scheduled at or after tick
+        point[k] = first[k] + min(ahead, last[k] - first[k])
+    return commands.positions[point].astype(np.float32), valid
+
+
+@dataclass(frozen=True)
+class AlignmentReport:
+    """Per-episode alignment outcome: ticks kept, ticks dropped per stream, largest gaps."""
+
+    num_ticks: int
+    num_kept: int
+    dropped_by_stream: dict[str, int]
+    max_gap_s_by_stream: dict[str, float]
+
+
+def max_gap_s(stamps_ns: np.ndarray) -> float:
+    """Largest interval between consecutive messages [s] (0 for fewer than two)."""
+    return float(np.max(np.diff(stamps_ns)) / NS_PER_S) if len(stamps_ns) > 1 else 0.0

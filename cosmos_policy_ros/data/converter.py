@@ -1,0 +1,176 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Bags -> training set: read, align, value targets, split by episode, statistics.
+
+Output layout: :mod:`.training_set`. Statistics cover the training split only (no validation
+leakage); with ``stats_success_only`` they use the successful episodes, as upstream computes
+them over its success-only demonstrations.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..presets import RobotPreset
+from .align import NS_PER_S
+from .bag_reader import OUTCOME_FAILURE, OUTCOME_SUCCESS, BagTopics, read_episode_bag
+from .episodes import AlignConfig, AlignedEpisode, align_episode
+from .statistics import dataset_statistics, write_statistics
+from .training_set import write_episode_arrays, write_index
+from .value_targets import monte_carlo_returns
+
+LOG = logging.getLogger(__name__)
+UNKNOWN_OUTCOME_POLICIES = ("skip", "failure")
+OUTCOME_NAMES = {OUTCOME_SUCCESS: "success", OUTCOME_FAILURE: "failure"}
+
+
+@dataclass(frozen=True)
+class ConvertConfig:
+    """Conversion settings (everything else comes from the robot preset).
+
+    Args:
+        image_size: square side of stored images [px] (the model's image size).
+        gamma: discount of the value targets (0.99 upstream LIBERO/RoboCasa, 0.998 ALOHA).
+        max_skew_s: largest accepted age of a sensor sample at its control tick [s].
+        val_fraction: share of episodes held out for validation (split by episode).
+        seed: seed of the episode shuffle of the split.
+        unknown_outcome: episodes without an outcome are "skip"ped or treated as "failure".
+        stats_success_only: statistics over successful training episodes only (upstream).
+        status_topic: PolicyStatus topic with the arbiter mode.
+        event_topics: EpisodeEvent topics (outcomes, episode boundaries).
+    """
+
+    image_size: int = 224
+    gamma: float = 0.99
+    max_skew_s: float = 0.15
+    val_fraction: float = 0.1
+    seed: int = 0
+    unknown_outcome: str = "skip"
+    stats_success_only: bool = True
+    status_topic: str = "/command_arbiter/status"
+    event_topics: tuple[str, ...] = ("task/events", "/recorder/events")
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.gamma <= 1.0:
+            raise ValueError(f"ConvertConfig.gamma={self.gamma} must be in (0, 1]")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ValueError(f"ConvertConfig.val_fraction={self.val_fraction} must be in [0, 1)")
+        if self.unknown_outcome not in UNKNOWN_OUTCOME_POLICIES:
+            raise ValueError(f"ConvertConfig.unknown_outcome={self.unknown_outcome!r} must be one "
+                             f"of {UNKNOWN_OUTCOME_POLICIES}")
+        AlignConfig(1.0, self.max_skew_s, self.image_size)  # validates the shared fields
+
+
+@dataclass
+class EpisodeSummary:
+    source: str
+    episode_id: str
+    length: int
+    duration_s: float
+    outcome: str
+    is_rollout: bool
+    interventions: int
+    dropped_ticks: dict[str, int]
+    max_gap_s: dict[str, float]
+    split: str = ""
+    skipped: str = ""
+
+
+@dataclass
+class ConversionReport:
+    episodes: list[EpisodeSummary] = field(default_factory=list)
+
+    @property
+    def converted(self) -> list[EpisodeSummary]:
+        return [e for e in self.episodes if not e.skipped]
+
+    def format(self) -> str:
+        """A table of episodes: length, outcome, dropped ticks, split."""
+        lines = [f"{'episode':<28} {'steps':>6} {'dur_s':>7} {'outcome':>8} {'kind':>8} "
+                 f"{'dropped':>8} split"]
+        for e in self.episodes:
+            kind = "rollout" if e.is_rollout else "demo"
+            lines.append(f"{e.episode_id[:28]:<28} {e.length:>6} {e.duration_s:>7.2f} {e.outcome:>8} "
+                         f"{kind:>8} {sum(e.dropped_ticks.values()):>8} {e.split or e.skipped}")
+        done = self.converted
+        lines.append(f"{len(done)} episode(s) converted, {len(self.episodes) - len(done)} skipped, "
+                     f"{sum(e.length for e in done)} steps, "
+                     f"{sum(e.outcome == 'success' for e in done)} success")
+        return "\n".join(lines)
+
+
+def bag_topics(preset: RobotPreset, config: ConvertConfig) -> BagTopics:
+    return BagTopics(cameras={c.name: c.topic for c in preset.cameras},
+                     joint_states=preset.joint_states_topic, commands=preset.controller_topic,
+                     status=config.status_topic, events=config.event_topics)
+
+
+def split_episodes(count: int, val_fraction: float, seed: int) -> list[str]:
+    """"train"/"val" per episode; at least one of each when there are >= 2 episodes and val > 0."""
+    num_val = int(round(count * val_fraction))
+    if val_fraction > 0 and count >= 2:
+        num_val = min(max(num_val, 1), count - 1)
+    order = np.random.default_rng(seed).permutation(count)
+    val = set(order[:num_val].tolist())
+    return ["val" if i in val else "train" for i in range(count)]
+
+
+def _summary(source: Path, episode: AlignedEpisode, outcome: str) -> EpisodeSummary:
+    duration = (episode.timestamps_ns[-1] - episode.timestamps_ns[0]) / NS_PER_S if episode.length else 0.0
+    return EpisodeSummary(str(source), episode.episode_id, episode.length, float(duration), outcome,
+                          episode.is_rollout, episode.num_interventions,
+                          episode.report.dropped_by_stream, episode.report.max_gap_s_by_stream)
+
+
+def convert_bags(bags: Sequence[Path], out: Path, preset: RobotPreset, config: ConvertConfig,
+                 progress: Callable[[Sequence[Path]], Sequence[Path]] = lambda x: x) -> ConversionReport:
+    """Convert episode bags into a training set at ``out``.
+
+    Args:
+        bags: one bag folder per episode.
+        out: output folder (created; existing episode files are overwritten).
+        preset: robot preset (joints, cameras, topics, control rate, chunk length).
+        config: conversion settings.
+        progress: wraps the bag list (e.g. ``tqdm``) to show progress.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    topics = bag_topics(preset, config)
+    align_config = AlignConfig(preset.control_rate_hz, config.max_skew_s, config.image_size)
+    report, kept = ConversionReport(), []
+    for bag in progress(list(bags)):
+        episode = align_episode(read_episode_bag(Path(bag), topics, preset.joints), align_config)
+        summary = _summary(Path(bag), episode, OUTCOME_NAMES.get(episode.outcome, "unknown"))
+        report.episodes.append(summary)
+        if episode.length == 0:
+            summary.skipped = "skipped: no complete step"
+        elif summary.outcome == "unknown" and config.unknown_outcome == "skip":
+            summary.skipped = "skipped: no outcome"
+        else:  # written now so only the small arrays stay in memory
+            returns = monte_carlo_returns(episode.length, summary.outcome == "success", config.gamma)
+            relative = write_episode_arrays(out, len(kept), {
+                "images": episode.images, "proprio": episode.proprio, "actions": episode.actions,
+                "returns": returns, "modes": episode.modes, "timestamps_ns": episode.timestamps_ns})
+            kept.append((summary, relative, episode.instruction, episode.actions, episode.proprio))
+    splits = split_episodes(len(kept), config.val_fraction, config.seed)
+    for (summary, *_), split in zip(kept, splits):
+        summary.split = split
+    train = [k for k in kept if k[0].split == "train"]
+    chosen = [k for k in train if k[0].outcome == "success" or not config.stats_success_only]
+    if train and not chosen:
+        LOG.warning("no successful training episode for statistics; using every training episode")
+        chosen = train
+    if chosen:
+        write_statistics(dataset_statistics([k[3] for k in chosen], [k[4] for k in chosen]), out)
+    entries = [{"file": relative, "instruction": instruction, **asdict(summary)}
+               for summary, relative, instruction, *_ in kept]
+    write_index(out, {
+        "preset": preset.name, "joints": list(preset.joints),
+        "cameras": [c.name for c in preset.cameras], "image_size": config.image_size,
+        "control_rate_hz": preset.control_rate_hz, "chunk_length": preset.chunk_length,
+        "gamma": config.gamma, "episodes": entries,
+        "splits": {s: [i for i, x in enumerate(splits) if x == s] for s in ("train", "val")}})
+    return report

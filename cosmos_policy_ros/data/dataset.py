@@ -1,0 +1,85 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Torch dataset over a converted training set: one sample per episode step.
+
+A sample at step t of an episode of T steps (K = chunk length, t' = min(t + K, T - 1)):
+
+* observation images/proprio at t, future images/proprio at t',
+* actions t .. t+K-1, padded past the episode end by repeating the last action (upstream
+  ``get_action_chunk_with_padding``),
+* value target = the scaled return at t' (upstream: the value of s'),
+
+keyed by :mod:`cosmos_policy_ros.core.features`. Values are raw (the model normalizes with
+``dataset_statistics.json``).
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ..core import features as F
+from .training_set import read_episode_arrays, read_index
+from .value_targets import future_step
+
+EPISODE_CACHE_SIZE = 8  # episodes kept decoded in memory per worker
+SPLITS = ("train", "val", "all")
+
+
+def action_chunk(actions: np.ndarray, step: int, chunk_length: int) -> np.ndarray:
+    """actions[step : step + K], padded by repeating the last action. Returns (K, D)."""
+    rows = np.minimum(np.arange(step, step + chunk_length), len(actions) - 1)
+    return actions[rows]
+
+
+class EpisodeDataset(Dataset):
+    """Samples of a converted training set (see :mod:`.training_set`).
+
+    Args:
+        root: folder written by ``cosmos-policy convert``.
+        split: "train", "val" or "all".
+        chunk_length: action chunk length K (default: the preset's, from index.json).
+    """
+
+    def __init__(self, root: str | Path, split: str = "train", chunk_length: int | None = None) -> None:
+        if split not in SPLITS:
+            raise ValueError(f"split={split!r} must be one of {SPLITS}")
+        self.root = Path(root)
+        self.index = read_index(self.root)
+        self.chunk_length = int(chunk_length or self.index["chunk_length"])
+        if self.chunk_length < 1:
+            raise ValueError(f"chunk_length={self.chunk_length} must be >= 1")
+        chosen = range(len(self.index["episodes"])) if split == "all" else self.index["splits"][split]
+        self.episodes = [self.index["episodes"][i] for i in chosen]
+        self._episode_numbers = list(chosen)
+        lengths = np.array([e["length"] for e in self.episodes], dtype=np.int64)
+        self._starts = np.concatenate([[0], np.cumsum(lengths)])
+        self._load = lru_cache(maxsize=EPISODE_CACHE_SIZE)(self._load_episode)
+
+    def __len__(self) -> int:
+        return int(self._starts[-1])
+
+    def _load_episode(self, position: int) -> dict[str, np.ndarray]:
+        return read_episode_arrays(self.root, self.episodes[position]["file"])
+
+    def __getitem__(self, index: int) -> dict:
+        if not 0 <= index < len(self):
+            raise IndexError(f"sample {index} out of range [0, {len(self)})")
+        position = int(np.searchsorted(self._starts, index, side="right") - 1)
+        step = int(index - self._starts[position])
+        entry, data = self.episodes[position], self._load(position)
+        future = int(future_step(step, self.chunk_length, entry["length"]))
+        return {
+            F.OBS_IMAGES: torch.from_numpy(data["images"][step]),
+            F.FUTURE_IMAGES: torch.from_numpy(data["images"][future]),
+            F.OBS_PROPRIO: torch.from_numpy(data["proprio"][step]),
+            F.FUTURE_PROPRIO: torch.from_numpy(data["proprio"][future]),
+            F.ACTIONS: torch.from_numpy(action_chunk(data["actions"], step, self.chunk_length)),
+            F.VALUE_TARGET: torch.tensor(data["returns"][future], dtype=torch.float32),
+            F.IS_ROLLOUT: torch.tensor(bool(entry["is_rollout"])),
+            F.INSTRUCTION: entry["instruction"],
+            F.EPISODE_INDEX: torch.tensor(self._episode_numbers[position], dtype=torch.int64),
+            F.FRAME_INDEX: torch.tensor(step, dtype=torch.int64),
+        }

@@ -1,0 +1,87 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Synthetic bag -> training set -> Dataset samples, checked against the known content."""
+import json
+
+import numpy as np
+import pytest
+
+from cosmos_policy_ros.core import features as F
+from cosmos_policy_ros.data.bag_reader import OUTCOME_FAILURE, OUTCOME_SUCCESS
+from cosmos_policy_ros.data.converter import ConvertConfig, convert_bags, split_episodes
+from cosmos_policy_ros.data.dataset import EpisodeDataset
+from cosmos_policy_ros.data.statistics import STATISTICS_FILE
+from cosmos_policy_ros.data.synthetic_bag import SyntheticEpisode, command_at, write_synthetic_episode
+from cosmos_policy_ros.data.value_targets import sample_value_targets
+from cosmos_policy_ros.presets import load_preset
+
+DURATION_S = 3.0
+
+
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory):
+    root = tmp_path_factory.mktemp("conv")
+    preset = load_preset("sim_arm")
+    specs = [SyntheticEpisode(duration_s=DURATION_S, image_size=32, outcome=OUTCOME_SUCCESS),
+             SyntheticEpisode(duration_s=DURATION_S, image_size=32, outcome=OUTCOME_FAILURE,
+                              policy_from_s=1.0),
+             SyntheticEpisode(duration_s=DURATION_S, image_size=32, outcome=0)]
+    bags = [write_synthetic_episode(root / f"ep{i}", preset, s) for i, s in enumerate(specs)]
+    report = convert_bags(bags, root / "out", preset, ConvertConfig(image_size=16, val_fraction=0.0))
+    return preset, root / "out", report
+
+
+def test_report_counts_and_skips_unknown_outcome(converted):
+    preset, _, report = converted
+    assert [e.outcome for e in report.episodes] == ["success", "failure", "unknown"]
+    assert report.episodes[2].skipped == "skipped: no outcome"
+    for episode in report.converted:
+        assert episode.length == DURATION_S * preset.control_rate_hz + 1  # inclusive span
+        assert sum(episode.dropped_ticks.values()) == 0
+    assert [e.is_rollout for e in report.converted] == [False, True]
+    assert "2 episode(s) converted, 1 skipped" in report.format()
+
+
+def test_actions_equal_commanded_targets_exactly(converted):
+    preset, out, _ = converted
+    dataset = EpisodeDataset(out, "all")
+    for step in range(dataset.episodes[0]["length"]):
+        np.testing.assert_array_equal(dataset[step][F.ACTIONS][0].numpy(),
+                                      command_at(step, preset.num_joints).astype(np.float32))
+
+
+def test_samples_follow_feature_contract(converted):
+    preset, out, _ = converted
+    dataset = EpisodeDataset(out, "all")
+    length, chunk = dataset.episodes[0]["length"], preset.chunk_length
+    expected_values = sample_value_targets(length, True, 0.99, chunk)
+    last = dataset[length - 1]
+    assert last[F.OBS_IMAGES].shape == (2, 16, 16, 3)
+    assert last[F.ACTIONS].shape == (chunk, preset.num_joints)
+    assert (last[F.ACTIONS] == last[F.ACTIONS][0]).all()  # padded by repeating the last action
+    for step in (0, length - chunk - 1, length - 1):
+        assert dataset[step][F.VALUE_TARGET].item() == pytest.approx(expected_values[step])
+        future = min(step + chunk, length - 1)
+        assert (dataset[step][F.FUTURE_PROPRIO] == dataset[future][F.OBS_PROPRIO]).all()
+    failure = dataset[length]
+    assert failure[F.VALUE_TARGET].item() == -1.0 and failure[F.IS_ROLLOUT].item()
+    assert failure[F.EPISODE_INDEX].item() == 1 and failure[F.FRAME_INDEX].item() == 0
+    assert last[F.INSTRUCTION] == "pick up the cube"
+
+
+def test_statistics_cover_successful_train_episodes(converted):
+    preset, out, _ = converted
+    stats = json.loads((out / STATISTICS_FILE).read_text())
+    assert stats["actions_min"] == command_at(0, preset.num_joints).tolist()
+    assert len(stats["proprio_max"]) == preset.num_joints
+
+
+def test_split_by_episode_is_deterministic_and_keeps_both_sides():
+    assert split_episodes(10, 0.2, seed=3) == split_episodes(10, 0.2, seed=3)
+    assert split_episodes(10, 0.2, seed=3).count("val") == 2
+    assert split_episodes(2, 0.01, seed=0).count("val") == 1
+    assert split_episodes(1, 0.5, seed=0) == ["train"]
+
+
+def test_dataset_rejects_unknown_split(converted):
+    with pytest.raises(ValueError, match="split"):
+        EpisodeDataset(converted[1], "test")
