@@ -14,13 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.codec import DatasetStatistics, monte_carlo_returns
+from ..core.pretrained import STATISTICS_FILE
 from ..presets import RobotPreset
 from .align import NS_PER_S
 from .bag_reader import OUTCOME_FAILURE, OUTCOME_SUCCESS, BagTopics, read_episode_bag
 from .episodes import AlignConfig, AlignedEpisode, align_episode
-from .statistics import dataset_statistics, write_statistics
 from .training_set import write_episode_arrays, write_index
-from .value_targets import monte_carlo_returns
 
 LOG = logging.getLogger(__name__)
 UNKNOWN_OUTCOME_POLICIES = ("skip", "failure")
@@ -150,7 +150,9 @@ def convert_bags(bags: Sequence[Path], out: Path, preset: RobotPreset, config: C
         elif summary.outcome == "unknown" and config.unknown_outcome == "skip":
             summary.skipped = "skipped: no outcome"
         else:  # written now so only the small arrays stay in memory
-            returns = monte_carlo_returns(episode.length, summary.outcome == "success", config.gamma)
+            # failure: terminal reward 0 -> -1 at every step (spec 4.2)
+            reward = 1.0 if summary.outcome == "success" else 0.0
+            returns = monte_carlo_returns(episode.length, config.gamma, terminal_reward=reward)
             relative = write_episode_arrays(out, len(kept), {
                 "images": episode.images, "proprio": episode.proprio, "actions": episode.actions,
                 "returns": returns, "modes": episode.modes, "timestamps_ns": episode.timestamps_ns})
@@ -164,7 +166,8 @@ def convert_bags(bags: Sequence[Path], out: Path, preset: RobotPreset, config: C
         LOG.warning("no successful training episode for statistics; using every training episode")
         chosen = train
     if chosen:
-        write_statistics(dataset_statistics([k[3] for k in chosen], [k[4] for k in chosen]), out)
+        DatasetStatistics.from_arrays(np.concatenate([k[3] for k in chosen]),
+                                      np.concatenate([k[4] for k in chosen])).to_json(out / STATISTICS_FILE)
     entries = [{"file": relative, "instruction": instruction, **asdict(summary)}
                for summary, relative, instruction, *_ in kept]
     write_index(out, {

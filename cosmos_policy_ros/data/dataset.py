@@ -21,17 +21,11 @@ import torch
 from torch.utils.data import Dataset
 
 from ..core import features as F
+from ..core.codec import action_chunk_with_padding, future_step
 from .training_set import read_episode_arrays, read_index
-from .value_targets import future_step
 
 EPISODE_CACHE_SIZE = 8  # episodes kept decoded in memory per worker
 SPLITS = ("train", "val", "all")
-
-
-def action_chunk(actions: np.ndarray, step: int, chunk_length: int) -> np.ndarray:
-    """actions[step : step + K], padded by repeating the last action. Returns (K, D)."""
-    rows = np.minimum(np.arange(step, step + chunk_length), len(actions) - 1)
-    return actions[rows]
 
 
 class EpisodeDataset(Dataset):
@@ -70,13 +64,13 @@ class EpisodeDataset(Dataset):
         position = int(np.searchsorted(self._starts, index, side="right") - 1)
         step = int(index - self._starts[position])
         entry, data = self.episodes[position], self._load(position)
-        future = int(future_step(step, self.chunk_length, entry["length"]))
+        future = future_step(step, self.chunk_length, entry["length"])
         return {
             F.OBS_IMAGES: torch.from_numpy(data["images"][step]),
             F.FUTURE_IMAGES: torch.from_numpy(data["images"][future]),
             F.OBS_PROPRIO: torch.from_numpy(data["proprio"][step]),
             F.FUTURE_PROPRIO: torch.from_numpy(data["proprio"][future]),
-            F.ACTIONS: torch.from_numpy(action_chunk(data["actions"], step, self.chunk_length)),
+            F.ACTIONS: torch.from_numpy(action_chunk_with_padding(data["actions"], step, self.chunk_length)),
             F.VALUE_TARGET: torch.tensor(data["returns"][future], dtype=torch.float32),
             F.IS_ROLLOUT: torch.tensor(bool(entry["is_rollout"])),
             F.INSTRUCTION: entry["instruction"],

@@ -9,9 +9,8 @@ from cosmos_policy_ros.core import features as F
 from cosmos_policy_ros.data.bag_reader import OUTCOME_FAILURE, OUTCOME_SUCCESS
 from cosmos_policy_ros.data.converter import ConvertConfig, convert_bags, split_episodes
 from cosmos_policy_ros.data.dataset import EpisodeDataset
-from cosmos_policy_ros.data.statistics import STATISTICS_FILE
+from cosmos_policy_ros.core.pretrained import STATISTICS_FILE
 from cosmos_policy_ros.data.synthetic_bag import SyntheticEpisode, command_at, write_synthetic_episode
-from cosmos_policy_ros.data.value_targets import sample_value_targets
 from cosmos_policy_ros.presets import load_preset
 
 DURATION_S = 3.0
@@ -53,7 +52,8 @@ def test_samples_follow_feature_contract(converted):
     preset, out, _ = converted
     dataset = EpisodeDataset(out, "all")
     length, chunk = dataset.episodes[0]["length"], preset.chunk_length
-    expected_values = sample_value_targets(length, True, 0.99, chunk)
+    # spec 4.2: target of step t = 2 * gamma^(T-1-t') - 1 at t' = min(t + K, T - 1)
+    expected_values = [2 * 0.99 ** (length - 1 - min(t + chunk, length - 1)) - 1 for t in range(length)]
     last = dataset[length - 1]
     assert last[F.OBS_IMAGES].shape == (2, 16, 16, 3)
     assert last[F.ACTIONS].shape == (chunk, preset.num_joints)
