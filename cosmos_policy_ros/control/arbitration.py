@@ -1,0 +1,335 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The command arbiter's logic, without ROS: inputs in, trajectories for the controller out.
+
+``ros/command_arbiter.py`` only converts messages to the plain values taken here and publishes the
+:class:`Command` objects returned. Everything that decides what reaches the arm lives here and is
+unit-tested: modes (:mod:`.modes`), action spaces (:mod:`.action_spaces`), stitching
+(:mod:`.stitching`), limits (:mod:`.limits`), watchdog and value gate (:mod:`.watchdog`).
+
+Per mode:
+
+* POLICY: each chunk -> action space -> stitched onto the commanded state (the measured state
+  for the first chunk after entering POLICY: bumpless) -> checked whole -> one trajectory. A
+  rejected chunk -> HOLD with the reason; an all-past chunk -> deadline miss (counted, the current
+  trajectory keeps running, the watchdog catches a stream of them).
+* TELEOP: teleop trajectories / joint targets -> same stitching and checks; rejected ones are
+  dropped (the operator keeps control), counted in ``rejected_teleop``.
+* HOLD / ESTOP: on entry, one single-point trajectory at the measured position; nothing passes.
+* Leaving POLICY cancels the rest of the policy's trajectory with that same hold.
+* Shadow mode: chunks are stitched onto the measured state, checked, and returned with
+  ``shadow=True`` (for ``~/shadow_trajectory``) whatever the mode; they never reach the arm and
+  POLICY cannot be entered.
+
+Gripper: gripper joints are ordinary columns of the joint vector (last in the preset), so one
+JointTrajectory carries arm and gripper. To drive a separate gripper controller, split the
+trajectory by joint name downstream (or remap to a controller that owns all joints); gripper
+columns are usually position-checked only (``LimitArrays.without_rate_limits``, node parameter
+``limits.check_gripper_rates``) because a gripper controller saturates its own speed.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .action_spaces import ActionSpaceConverter
+from .limits import LimitArrays, check_trajectory
+from .modes import Mode, ModeMachine, RequestResult
+from .state_buffer import JointSample, JointStateBuffer
+from .stitching import DeadlineMissError, StitchConfig, StitchedTrajectory, stitch_chunk, stitch_steps
+from .watchdog import CommandWatchdog, ValueGate
+
+
+@dataclass(frozen=True)
+class ArbiterConfig:
+    """Settings of the arbiter logic (the node fills it from its parameter table).
+
+    Args:
+        limits: limits of the preset joints, in preset order (defines D and the joint order).
+        stitch: chunk anchoring margins.
+        watchdog_margin_s: grace after the last policy trajectory's end before HOLD.
+        value_threshold: predicted value below which the arbiter HOLDs and calls for teleop.
+        max_start_jump: largest per-joint distance from the current state to a trajectory's first
+            commanded step (the preset's ``max_joint_jump_rad``).
+        teleop_target_lead_s: a JointState teleop target is commanded to be reached this long
+            after it arrives.
+        hold_time_from_start_s: time_from_start of the single HOLD point.
+        shadow_mode: policy chunks go to the shadow output only.
+        start_mode: mode at start (ESTOP not allowed).
+    """
+
+    limits: LimitArrays
+    stitch: StitchConfig = StitchConfig()
+    watchdog_margin_s: float = 0.1
+    value_threshold: float = 0.0
+    max_start_jump: float = 0.3
+    teleop_target_lead_s: float = 0.1
+    hold_time_from_start_s: float = 0.1
+    shadow_mode: bool = False
+    start_mode: Mode = Mode.HOLD
+
+    def __post_init__(self) -> None:
+        for name in ("watchdog_margin_s", "max_start_jump", "teleop_target_lead_s", "hold_time_from_start_s"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"ArbiterConfig.{name}={value!r} must be a finite number > 0")
+        if self.start_mode == Mode.ESTOP or (self.shadow_mode and self.start_mode == Mode.POLICY):
+            raise ValueError(f"ArbiterConfig.start_mode={self.start_mode.name} is not allowed here "
+                             f"(shadow_mode={self.shadow_mode})")
+
+    @property
+    def joint_names(self) -> tuple[str, ...]:
+        return self.limits.joint_names
+
+
+@dataclass(frozen=True)
+class PolicyChunk:
+    """An ActionChunk as plain values.
+
+    Args:
+        stamp_s: observation time [s].
+        action_names: column names (ActionChunk.joint_names).
+        actions: rows of the chunk (H rows of len(action_names) numbers; may be ragged: checked).
+        dt_s: control period [s].
+        value: predicted value (NaN when unknown).
+        model_name: producer's model.
+    """
+
+    stamp_s: float
+    action_names: tuple[str, ...]
+    actions: Sequence[Sequence[float]]
+    dt_s: float
+    value: float = math.nan
+    model_name: str = ""
+
+
+@dataclass(frozen=True)
+class Command:
+    """A trajectory to publish: to the controller, or to the shadow topic when ``shadow``."""
+
+    trajectory: StitchedTrajectory
+    joint_names: tuple[str, ...]
+    shadow: bool = False
+
+
+def to_matrix(names: Sequence[str], rows: Sequence[Sequence[float]], order: Sequence[str]) -> np.ndarray:
+    """Rows keyed by ``names`` -> (n, len(order)) float matrix in ``order``.
+
+    Raises:
+        ValueError: duplicate/unknown/missing names, ragged or empty rows.
+    """
+    names = list(names)
+    if len(set(names)) != len(names):
+        raise ValueError(f"duplicate joint names {names}")
+    unknown = sorted(set(names) - set(order))
+    missing = [j for j in order if j not in names]
+    if unknown or missing:
+        raise ValueError(f"joint names do not match: unknown {unknown}, missing {missing}")
+    if len(rows) == 0:
+        raise ValueError("no points")
+    bad = [i for i, row in enumerate(rows) if len(row) != len(names)]
+    if bad:
+        raise ValueError(f"point {bad[0]} has {len(rows[bad[0]])} values for {len(names)} joints")
+    matrix = np.asarray(rows, dtype=np.float64)  # (n, len(names))
+    return matrix[:, [names.index(j) for j in order]]
+
+
+class Arbiter:
+    """Owns mode, last command, watchdog and counters; every input returns the commands to send."""
+
+    def __init__(self, config: ArbiterConfig, converter: ActionSpaceConverter) -> None:
+        if converter.joint_names != config.joint_names:
+            raise ValueError(f"converter joints {converter.joint_names} != limits joints {config.joint_names}")
+        self.config = config
+        self.converter = converter
+        self.modes = ModeMachine(config.start_mode, reason="start")
+        self.watchdog = CommandWatchdog(config.watchdog_margin_s)
+        self.value_gate = ValueGate(config.value_threshold)
+        self.states = JointStateBuffer()
+        self.commanded: StitchedTrajectory | None = None
+        self.reason = "start"
+        self.deadline_misses = 0
+        self.rejected_chunks = 0
+        self.rejected_teleop = 0
+        self.malformed_inputs = 0
+        self.last_value = math.nan
+        self.model_name = ""
+        self.status_version = 0  # bumped on every status change, so the node publishes on change
+
+    # -- inputs -------------------------------------------------------------------------------
+    def on_joint_state(self, stamp_s: float, names: Sequence[str], positions: Sequence[float],
+                       velocities: Sequence[float]) -> None:
+        """Store a measured state; malformed or non-finite ones are counted and ignored."""
+        try:
+            q = to_matrix(names, [positions], self.config.joint_names)[0]
+            v = to_matrix(names, [velocities], self.config.joint_names)[0] if len(velocities) else None
+        except (ValueError, TypeError):
+            self.malformed_inputs += 1
+            return
+        if not (math.isfinite(stamp_s) and np.all(np.isfinite(q))):
+            self.malformed_inputs += 1
+            return
+        self.states.add(JointSample(stamp_s, q, v if v is not None and np.all(np.isfinite(v)) else None))
+
+    def on_policy_chunk(self, chunk: PolicyChunk, now_s: float) -> list[Command]:
+        """Turn a chunk into a controller (or shadow) trajectory, or reject it (see module doc)."""
+        self.last_value, self.model_name = float(chunk.value), chunk.model_name
+        shadow = self.config.shadow_mode
+        if not shadow and self.modes.mode != Mode.POLICY:
+            return []
+        if not shadow and self.value_gate.calls_for_teleop(chunk.value):
+            why = f"value {chunk.value:.3f} below threshold {self.value_gate.threshold:.3f}: calling for teleop"
+            return self._safety_hold(why, now_s, call_for_teleop=True)
+        try:
+            trajectory = self._chunk_trajectory(chunk, now_s, measured_seam=shadow or self.modes.needs_measured_start)
+        except DeadlineMissError as miss:
+            self.deadline_misses += 1
+            self._set_reason(f"chunk dropped: {miss}")
+            return []
+        except (ValueError, TypeError) as err:
+            return self._reject_chunk(str(err), now_s)
+        if shadow:
+            return [Command(trajectory, self.config.joint_names, shadow=True)]
+        self.modes.policy_started()
+        self.watchdog.arm(trajectory.end_time_s)
+        return [self._command(trajectory)]
+
+    def on_teleop_trajectory(self, names: Sequence[str], rows: Sequence[Sequence[float]],
+                             times_from_start_s: Sequence[float], stamp_s: float, now_s: float) -> list[Command]:
+        """A teleop JointTrajectory (stamp 0 = now), passed through the same stitching and checks."""
+        if self.modes.mode != Mode.TELEOP:
+            return []
+        try:
+            positions = to_matrix(names, rows, self.config.joint_names)
+            anchor_s = now_s if stamp_s == 0.0 else stamp_s
+            return self._teleop(positions, np.asarray(times_from_start_s, dtype=np.float64), anchor_s, now_s)
+        except (ValueError, TypeError) as err:
+            return self._reject_teleop(str(err))
+
+    def on_teleop_targets(self, names: Sequence[str], positions: Sequence[float], now_s: float) -> list[Command]:
+        """A teleop JointState target, to be reached ``teleop_target_lead_s`` from now."""
+        if self.modes.mode != Mode.TELEOP:
+            return []
+        try:
+            target = to_matrix(names, [positions], self.config.joint_names)
+            return self._teleop(target, np.array([self.config.teleop_target_lead_s]), now_s, now_s)
+        except (ValueError, TypeError) as err:
+            return self._reject_teleop(str(err))
+
+    def on_tick(self, now_s: float) -> list[Command]:
+        """Periodic check: the watchdog HOLDs when the policy's trajectory ran out."""
+        if self.modes.mode != Mode.POLICY:
+            self.watchdog.disarm()
+            return []
+        if self.watchdog.expired(now_s):
+            end_s = self.watchdog.deadline_s - self.watchdog.margin_s
+            return self._safety_hold(f"watchdog: no valid chunk before the trajectory ended "
+                                     f"({now_s - end_s:.3f} s ago)", now_s)
+        return []
+
+    # -- mode requests ------------------------------------------------------------------------
+    def request_mode(self, mode: Mode, reason: str, now_s: float) -> tuple[RequestResult, list[Command]]:
+        """SetMode: returns the outcome and the commands the change needs (a HOLD on entry)."""
+        if self.config.shadow_mode and mode == Mode.POLICY:
+            return RequestResult(False, "shadow mode: policy chunks are never executed", self.modes.mode), []
+        return self._transition(lambda: self.modes.request(mode, reason, now_s), now_s)
+
+    def estop(self, reason: str, now_s: float) -> tuple[RequestResult, list[Command]]:
+        return self._transition(lambda: self.modes.estop(reason, now_s), now_s)
+
+    def reset(self, reason: str, now_s: float) -> tuple[RequestResult, list[Command]]:
+        return self._transition(lambda: self.modes.reset(reason, now_s), now_s)
+
+    def shutdown_hold(self, now_s: float) -> list[Command]:
+        """The last command before the publisher goes away: hold at the measured position."""
+        self._set_reason("shutdown")
+        return self._hold_command(now_s)
+
+    # -- internals ----------------------------------------------------------------------------
+    def _transition(self, change, now_s: float) -> tuple[RequestResult, list[Command]]:
+        before = self.modes.mode
+        result = change()
+        if result.mode == before:
+            return result, []
+        self._set_reason(self.modes.reason)
+        self.watchdog.disarm()
+        stops_motion = result.mode in (Mode.HOLD, Mode.ESTOP) or before == Mode.POLICY
+        return result, self._hold_command(now_s) if stops_motion else []
+
+    def _chunk_trajectory(self, chunk: PolicyChunk, now_s: float, measured_seam: bool) -> StitchedTrajectory:
+        latest = self.states.latest
+        if latest is None:
+            raise ValueError("no joint state received yet")
+        actions = to_matrix(chunk.action_names, chunk.actions, self.converter.action_names)
+        state_at_obs = self.states.nearest(chunk.stamp_s).positions
+        positions = self.converter.to_joint_positions(actions, state_at_obs)
+        seam, start_velocity = self._seam(now_s, measured_seam)
+        trajectory = stitch_chunk(positions, chunk.stamp_s, chunk.dt_s, now_s, seam, self.config.stitch)
+        self._check(trajectory, start_velocity)
+        return trajectory
+
+    def _teleop(self, positions: np.ndarray, times_s: np.ndarray, anchor_s: float, now_s: float) -> list[Command]:
+        seam, start_velocity = self._seam(now_s, measured=False)
+        try:
+            trajectory = stitch_steps(positions, times_s, anchor_s, now_s, seam, self.config.stitch)
+        except DeadlineMissError as miss:
+            return self._reject_teleop(str(miss))
+        self._check(trajectory, start_velocity)
+        return [self._command(trajectory)]
+
+    def _seam(self, now_s: float, measured: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """Where the new trajectory starts: the commanded state, or the measured one (bumpless)."""
+        if not measured and self.commanded is not None and now_s <= self.commanded.end_time_s:
+            return self.commanded.sample(now_s)
+        latest = self.states.latest
+        if latest is None:
+            raise ValueError("no joint state received yet")
+        return latest.positions, latest.velocities
+
+    def _check(self, trajectory: StitchedTrajectory, start_velocity: np.ndarray | None) -> None:
+        reason = check_trajectory(trajectory.positions, trajectory.times_from_start_s, self.config.limits,
+                                  start_velocity=start_velocity, max_start_jump=self.config.max_start_jump)
+        if reason:
+            raise ValueError(reason)
+
+    def _command(self, trajectory: StitchedTrajectory) -> Command:
+        self.commanded = trajectory
+        return Command(trajectory, self.config.joint_names)
+
+    def _reject_chunk(self, reason: str, now_s: float) -> list[Command]:
+        self.rejected_chunks += 1
+        if self.config.shadow_mode:
+            self._set_reason(f"shadow chunk rejected: {reason}")
+            return []
+        return self._safety_hold(f"chunk rejected: {reason}", now_s)
+
+    def _reject_teleop(self, reason: str) -> list[Command]:
+        self.rejected_teleop += 1
+        self._set_reason(f"teleop command rejected: {reason}")
+        return []
+
+    def _safety_hold(self, reason: str, now_s: float, call_for_teleop: bool = False) -> list[Command]:
+        self.modes.hold(reason, now_s, call_for_teleop=call_for_teleop)
+        self.watchdog.disarm()
+        self._set_reason(reason)
+        return self._hold_command(now_s)
+
+    def _hold_command(self, now_s: float) -> list[Command]:
+        """One point at the measured position (or the commanded one if nothing was measured yet)."""
+        latest = self.states.latest
+        if latest is not None:
+            position = latest.positions
+        elif self.commanded is not None:
+            position = self.commanded.sample(now_s)[0]
+        else:
+            return []
+        hold = StitchedTrajectory(stamp_s=now_s, positions=position[None, :].copy(),
+                                  times_from_start_s=np.array([self.config.hold_time_from_start_s]),
+                                  first_step_index=0)
+        return [self._command(hold)]
+
+    def _set_reason(self, reason: str) -> None:
+        self.reason = reason
+        self.status_version += 1

@@ -1,0 +1,184 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Chunk timing and stitching: from a chunk anchored at its observation to one controller trajectory.
+
+The rule is diffusion_policy's ``eval_real_robot``: step k of a chunk is meant for
+``t_obs + k*dt``; steps that are already past when the chunk arrives (plus a latency margin for
+the trip to the controller) are dropped; if none are left the chunk is over budget (a deadline
+miss) and nothing is sent.
+
+::
+
+    observation   chunk arrives (now)   now + latency margin
+        |                 |                    |
+        v                 v                    v
+  time -+-----+-----+-----+-----+-----+-----+--+--+-----+-----+----->
+        k=0   k=1   k=2   k=3   k=4   k=5   k=6   k=7   k=8   ...    chunk steps at t_obs + k*dt
+        |<------ dropped (past or too soon) ------->|<-- sent ------>
+                          *                         o     o     o    trajectory points
+                          ^ point 0: the seam = current commanded (or measured) state,
+                            time_from_start = now - t_obs, so the controller starts from where the
+                            arm is, without a jump; later points keep time_from_start = k*dt.
+
+    header.stamp = t_obs  (the anchor; the controller executes each point at stamp + time_from_start)
+
+Seam choice (documented, tested): we *prepend* the current state as point 0 instead of blending
+the chunk's first steps. The chunk's own steps are then executed unchanged at their intended
+times, and the seam segment (point 0 -> first kept step) goes through the same velocity and
+acceleration checks as the rest; a chunk whose first kept step is too far from the arm is
+rejected whole by those checks rather than silently bent.
+
+Teleop trajectories use the same function with their own absolute step times
+(:func:`stitch_steps`), so the controller sees one rule for every command.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+class DeadlineMissError(ValueError):
+    """No step of the chunk is still in the future: it arrived over budget."""
+
+
+@dataclass(frozen=True)
+class StitchConfig:
+    """How chunks are anchored and trimmed.
+
+    Args:
+        latency_margin_s: steps due before ``now + latency_margin_s`` are dropped (the time for
+            the trajectory to reach the controller and for the arm to start moving).
+        max_stamp_ahead_s: anchors further than this in the future are rejected (clock skew or a
+            corrupt stamp would otherwise park the arm on a far-away schedule).
+    """
+
+    latency_margin_s: float = 0.05
+    max_stamp_ahead_s: float = 0.5
+
+    def __post_init__(self) -> None:
+        for name in ("latency_margin_s", "max_stamp_ahead_s"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"StitchConfig.{name}={value!r} must be a finite number >= 0")
+
+
+@dataclass(frozen=True)
+class StitchedTrajectory:
+    """One trajectory ready to become a JointTrajectory (plain arrays, no ROS).
+
+    Args:
+        stamp_s: header stamp [s, node clock] that ``times_from_start_s`` are relative to.
+        positions: (n, D) joint positions; row 0 is the seam (current state).
+        times_from_start_s: (n,) strictly increasing, row 0 at ``now - stamp_s``.
+        first_step_index: index in the source chunk of row 1 (the first kept step).
+    """
+
+    stamp_s: float
+    positions: np.ndarray
+    times_from_start_s: np.ndarray
+    first_step_index: int
+
+    @property
+    def start_time_s(self) -> float:
+        """Absolute time of row 0 (the seam)."""
+        return self.stamp_s + float(self.times_from_start_s[0])
+
+    @property
+    def end_time_s(self) -> float:
+        """Absolute time of the last point (after it the controller holds that point)."""
+        return self.stamp_s + float(self.times_from_start_s[-1])
+
+    def sample(self, time_s: float) -> tuple[np.ndarray, np.ndarray]:
+        """Commanded position and velocity at ``time_s``, as a controller interpolating linearly.
+
+        Before the first point: the first point and zero velocity; after the last: the last
+        point and zero velocity (the controller holds it).
+
+        Returns:
+            positions (D,), velocities (D,).
+        """
+        abs_times = self.stamp_s + self.times_from_start_s
+        if time_s <= abs_times[0] or len(abs_times) == 1:
+            return self.positions[0].copy(), np.zeros(self.positions.shape[1])
+        if time_s >= abs_times[-1]:
+            return self.positions[-1].copy(), np.zeros(self.positions.shape[1])
+        seg = int(np.searchsorted(abs_times, time_s, side="right")) - 1
+        span_s = abs_times[seg + 1] - abs_times[seg]
+        velocity = (self.positions[seg + 1] - self.positions[seg]) / span_s
+        return self.positions[seg] + velocity * (time_s - abs_times[seg]), velocity
+
+
+def stitch_steps(step_positions: np.ndarray, step_times_s: np.ndarray, stamp_s: float, now_s: float,
+                 seam_positions: np.ndarray, config: StitchConfig) -> StitchedTrajectory:
+    """Drop past steps and prepend the current state (generic form of :func:`stitch_chunk`).
+
+    Args:
+        step_positions: (H, D) targets.
+        step_times_s: (H,) times of the targets relative to ``stamp_s`` [s].
+        stamp_s: the anchor (header stamp) [s].
+        now_s: current time on the same clock [s].
+        seam_positions: (D,) where the arm is commanded to be now.
+        config: margins.
+
+    Returns:
+        The trajectory (seam + kept steps), stamped ``min(stamp_s, now_s)``.
+
+    Raises:
+        DeadlineMissError: no step is due after ``now_s + latency_margin_s``.
+        ValueError: malformed shapes, non-finite times, or an anchor too far in the future.
+    """
+    positions = np.asarray(step_positions, dtype=np.float64)
+    times = np.asarray(step_times_s, dtype=np.float64)
+    seam = np.asarray(seam_positions, dtype=np.float64)
+    if positions.ndim != 2 or positions.shape[0] == 0 or times.shape != (positions.shape[0],):
+        raise ValueError(f"steps shape {positions.shape} / times shape {times.shape} do not match (H, D) / (H,)")
+    if seam.shape != (positions.shape[1],):
+        raise ValueError(f"seam shape {seam.shape} does not match ({positions.shape[1]},)")
+    if not (math.isfinite(stamp_s) and np.all(np.isfinite(times))):
+        raise ValueError(f"non-finite stamp {stamp_s} or step times")
+    if stamp_s - now_s > config.max_stamp_ahead_s:
+        raise ValueError(f"stamp {stamp_s - now_s:.3f} s in the future exceeds max_stamp_ahead_s="
+                         f"{config.max_stamp_ahead_s}")
+    # A stamp slightly ahead of now (clock skew) is re-anchored at now, so that no
+    # time_from_start is negative; the absolute schedule is unchanged.
+    anchor_s = min(stamp_s, now_s)
+    times = times + (stamp_s - anchor_s)
+    seam_tfs_s = now_s - anchor_s
+    keep = times > seam_tfs_s + config.latency_margin_s
+    if not np.any(keep):
+        late_s = seam_tfs_s - float(times[-1])
+        raise DeadlineMissError(f"over budget: last step was due {late_s:.3f} s before now "
+                                f"(latency margin {config.latency_margin_s} s)")
+    first = int(np.argmax(keep))
+    # Keep the suffix from the first future step: steps are executed in order, never re-ordered.
+    return StitchedTrajectory(
+        stamp_s=anchor_s,
+        positions=np.vstack([seam[None, :], positions[first:]]),
+        times_from_start_s=np.concatenate([[seam_tfs_s], times[first:]]),
+        first_step_index=first,
+    )
+
+
+def stitch_chunk(chunk_positions: np.ndarray, obs_stamp_s: float, dt_s: float, now_s: float,
+                 seam_positions: np.ndarray, config: StitchConfig) -> StitchedTrajectory:
+    """Anchor a chunk at its observation (step k due at ``obs_stamp_s + k*dt_s``) and stitch it.
+
+    Args:
+        chunk_positions: (H, D) joint targets, row k for ``obs_stamp_s + k*dt_s``.
+        obs_stamp_s: observation time [s, node clock].
+        dt_s: control period of the chunk [s], > 0.
+        now_s, seam_positions, config: as in :func:`stitch_steps`.
+
+    Returns:
+        The stitched trajectory stamped ``obs_stamp_s``.
+
+    Raises:
+        DeadlineMissError: every step is past (over budget).
+        ValueError: bad ``dt_s`` or shapes.
+    """
+    if not (math.isfinite(dt_s) and dt_s > 0):
+        raise ValueError(f"chunk dt_s={dt_s!r} must be a finite number > 0")
+    positions = np.asarray(chunk_positions, dtype=np.float64)
+    steps = np.arange(positions.shape[0] if positions.ndim else 0, dtype=np.float64)
+    return stitch_steps(positions, steps * dt_s, obs_stamp_s, now_s, seam_positions, config)

@@ -1,0 +1,63 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Watchdog over the policy's command stream and the value gate.
+
+The policy must deliver a valid chunk before the trajectory it last commanded runs out. The
+watchdog is armed with that trajectory's end time; if ``now`` passes ``end + margin`` with no new
+valid chunk (the policy node died, stalled, or only sent rejected/late chunks), the arbiter
+HOLDs at the current position. It is disarmed whenever the arbiter leaves POLICY: teleop and hold
+commands are not the policy's to refresh.
+
+The value gate turns the policy's own predicted value (expected success in [0, 1]) into a call
+for a human: below the threshold the arbiter HOLDs and raises ``call_for_teleop``. A NaN value
+(the model predicted none) passes.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass
+class CommandWatchdog:
+    """Deadline of the current policy trajectory.
+
+    Args:
+        margin_s: grace after the trajectory's end time before the watchdog fires (>= 0).
+    """
+
+    margin_s: float
+    deadline_s: float | None = None
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.margin_s) and self.margin_s >= 0):
+            raise ValueError(f"CommandWatchdog.margin_s={self.margin_s!r} must be a finite number >= 0")
+
+    def arm(self, trajectory_end_s: float) -> None:
+        """A trajectory ending at ``trajectory_end_s`` was just commanded."""
+        self.deadline_s = trajectory_end_s + self.margin_s
+
+    def disarm(self) -> None:
+        self.deadline_s = None
+
+    @property
+    def armed(self) -> bool:
+        return self.deadline_s is not None
+
+    def expired(self, now_s: float) -> bool:
+        """True once ``now_s`` is past the deadline (False while disarmed)."""
+        return self.deadline_s is not None and now_s > self.deadline_s
+
+
+@dataclass(frozen=True)
+class ValueGate:
+    """Chunks whose predicted value is below ``threshold`` call for teleop (0 disables the gate)."""
+
+    threshold: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not (0.0 <= self.threshold <= 1.0):
+            raise ValueError(f"ValueGate.threshold={self.threshold!r} must be in [0, 1]")
+
+    def calls_for_teleop(self, value: float) -> bool:
+        """True when ``value`` is known (not NaN) and below the threshold."""
+        return not math.isnan(value) and value < self.threshold
