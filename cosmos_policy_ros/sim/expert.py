@@ -1,0 +1,230 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Scripted expert: solves reach and pick_place from privileged object poses with IK.
+
+ROS-free. The expert plays a teleoperator: every control step it moves a Cartesian set-point a
+little towards the current waypoint (at ``speed_mps``), solves IK for it (warm-started from its
+previous solution) and returns joint targets for all commanded joints (gripper last). Optional
+perturbations make varied, sometimes failing demonstrations (needed to learn values): joint
+noise, random detours, an offset ("wrong") grasp and stopping early. All randomness comes from
+the seed given to :meth:`ScriptedExpert.reset`, so a seed fixes the whole trajectory.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from cosmos_policy_ros.sim.arm_sim import Pose
+from cosmos_policy_ros.sim.kinematics import ArmKinematics, downward_pose, tool_yaw
+from cosmos_policy_ros.sim.tasks import TASKS
+
+GRIPPER_OPEN_M = 0.04
+GRIPPER_CLOSED_M = 0.0
+QUARTER_TURN_RAD = np.pi / 2
+
+
+@dataclass(frozen=True)
+class ExpertConfig:
+    """Expert behaviour and perturbations.
+
+    Args:
+        control_dt_s: period of :meth:`ScriptedExpert.act` calls.
+        speed_mps: Cartesian speed of the tool set-point.
+        yaw_rate_rad_s: rotation speed of the tool about the vertical.
+        approach_height_m: height above a block (tool frame) before descending onto it.
+        carry_height_m: tool height while carrying or travelling.
+        touch_depth_m: how far below the block's top face the tool goes in ``reach``.
+        release_height_m: height of the grasped block's centre above the bin's origin (its floor)
+            when the block is released.
+        waypoint_tolerance_m: the measured tool must be this close before the next waypoint.
+        waypoint_timeout_s: move on anyway after this long at one waypoint.
+        gripper_wait_s: time for the gripper to close or open.
+        action_noise_rad: std of Gaussian noise added to the arm's joint targets.
+        detour_probability: chance of an extra random waypoint on the way to the block.
+        detour_radius_m: horizontal size of that detour.
+        wrong_grasp_probability: chance of grasping (or touching) off the block's centre.
+        wrong_grasp_offset_m: horizontal offset of that grasp.
+        early_stop_probability: chance of freezing at a random waypoint.
+    """
+
+    control_dt_s: float = 0.1
+    speed_mps: float = 0.3
+    yaw_rate_rad_s: float = 2.0
+    approach_height_m: float = 0.1
+    carry_height_m: float = 0.17
+    touch_depth_m: float = 0.012
+    release_height_m: float = 0.05
+    waypoint_tolerance_m: float = 0.012
+    waypoint_timeout_s: float = 3.0
+    gripper_wait_s: float = 0.6
+    action_noise_rad: float = 0.0
+    detour_probability: float = 0.0
+    detour_radius_m: float = 0.1
+    wrong_grasp_probability: float = 0.0
+    wrong_grasp_offset_m: float = 0.04
+    early_stop_probability: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("control_dt_s", "speed_mps", "yaw_rate_rad_s", "waypoint_tolerance_m",
+                     "waypoint_timeout_s"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"ExpertConfig.{name}={getattr(self, name)} must be > 0")
+        if self.action_noise_rad < 0:
+            raise ValueError(f"ExpertConfig.action_noise_rad={self.action_noise_rad} must be >= 0")
+        for name in ("detour_probability", "wrong_grasp_probability", "early_stop_probability"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"ExpertConfig.{name}={getattr(self, name)} must be in [0, 1]")
+
+
+@dataclass(frozen=True)
+class ExpertObservation:
+    """What the expert sees: (7,) joint positions (gripper last) and privileged poses.
+
+    ``bin_pose`` is only needed by ``pick_place``.
+    """
+
+    joint_positions: np.ndarray
+    target_pose: Pose
+    bin_pose: Pose | None = None
+
+
+@dataclass(frozen=True)
+class Waypoint:
+    """Where the tool goes, with which gripper opening, and how long to stay once there."""
+
+    position: np.ndarray
+    gripper_m: float
+    dwell_s: float = 0.0
+
+
+class ScriptedExpert:
+    """Waypoint follower with IK for one task.
+
+    Args:
+        task: ``reach`` or ``pick_place``.
+        kinematics: arm kinematics (IK).
+        config: behaviour and perturbations.
+    """
+
+    def __init__(self, task: str, kinematics: ArmKinematics, config: ExpertConfig = ExpertConfig()) -> None:
+        if task not in TASKS:
+            raise ValueError(f"ScriptedExpert task={task!r} must be one of {sorted(TASKS)}")
+        self.task, self.kinematics, self.config = task, kinematics, config
+        self.reset(0)
+
+    def reset(self, seed: int) -> None:
+        """Start a new episode; ``seed`` fixes every random choice of the expert."""
+        self._rng = np.random.default_rng(seed)
+        self._waypoints: list[Waypoint] = []
+        self._index = 0
+        self._time_at_waypoint_s = 0.0
+        self._dwell_s = 0.0
+        self._set_point: np.ndarray | None = None
+        self._yaw_rad = 0.0
+        self._goal_yaw_rad = 0.0
+        self._arm_solution: np.ndarray | None = None
+        self._stop_index = -1
+
+    @property
+    def done(self) -> bool:
+        """All waypoints reached (or stopped early): the expert holds."""
+        return bool(self._waypoints) and (self._index >= len(self._waypoints) or self._index == self._stop_index)
+
+    def act(self, obs: ExpertObservation) -> np.ndarray:
+        """(7,) joint targets for the next control step (arm rad, gripper m)."""
+        if self._set_point is None:
+            self._plan(obs)
+        self._advance(obs)
+        waypoint = self._waypoints[min(self._index, len(self._waypoints) - 1)]
+        if not self.done:
+            self._move_set_point(waypoint.position)
+        target = downward_pose(self._set_point, self._yaw_rad)
+        self._arm_solution = self.kinematics.solve(target, self._arm_solution).joint_positions
+        arm = self._arm_solution + self._rng.normal(0.0, self.config.action_noise_rad, size=6) \
+            if self.config.action_noise_rad > 0 else self._arm_solution.copy()
+        return np.concatenate([arm, [waypoint.gripper_m]])
+
+    def _plan(self, obs: ExpertObservation) -> None:
+        """Waypoints for the task from the first observation, plus the chosen perturbations."""
+        cfg = self.config
+        start = self.kinematics.forward(obs.joint_positions)
+        self._set_point, self._yaw_rad = start.position.copy(), tool_yaw(start)
+        self._arm_solution = np.asarray(obs.joint_positions[:6], dtype=np.float64).copy()
+        block = obs.target_pose.position.copy()
+        self._goal_yaw_rad = grasp_yaw(obs.target_pose, natural_yaw=np.arctan2(block[1], block[0]) + np.pi,
+                                       current_yaw=self._yaw_rad)
+        if self._rng.random() < cfg.wrong_grasp_probability:
+            angle = self._rng.uniform(0.0, 2 * np.pi)
+            block[:2] += cfg.wrong_grasp_offset_m * np.array([np.cos(angle), np.sin(angle)])
+        half = obs.target_pose.position[2]  # block centre height = half its size on the table
+        above = block + [0.0, 0.0, cfg.approach_height_m]
+        if self.task == "reach":
+            touch = block + [0.0, 0.0, half - cfg.touch_depth_m]
+            plan = [Waypoint(above, GRIPPER_CLOSED_M), Waypoint(touch, GRIPPER_CLOSED_M, cfg.gripper_wait_s)]
+        else:
+            plan = self._pick_place_plan(block, above, obs.bin_pose)
+        if self._rng.random() < cfg.detour_probability:
+            offset = self._rng.uniform(-cfg.detour_radius_m, cfg.detour_radius_m, size=2)
+            detour = above + [offset[0], offset[1], cfg.approach_height_m / 2]
+            plan.insert(0, Waypoint(detour, plan[0].gripper_m))
+        if self._rng.random() < cfg.early_stop_probability:
+            self._stop_index = int(self._rng.integers(1, len(plan)))
+        self._waypoints = plan
+
+    def _pick_place_plan(self, block: np.ndarray, above: np.ndarray,
+                         bin_pose: Pose | None) -> list[Waypoint]:
+        if bin_pose is None:
+            raise ValueError("pick_place needs the bin pose in the observation")
+        cfg = self.config
+        carry = np.array([block[0], block[1], cfg.carry_height_m])
+        over_bin = np.array([bin_pose.position[0], bin_pose.position[1], cfg.carry_height_m])
+        release = over_bin.copy()
+        release[2] = bin_pose.position[2] + cfg.release_height_m
+        return [Waypoint(above, GRIPPER_OPEN_M), Waypoint(block, GRIPPER_OPEN_M),
+                Waypoint(block, GRIPPER_CLOSED_M, cfg.gripper_wait_s),
+                Waypoint(carry, GRIPPER_CLOSED_M), Waypoint(over_bin, GRIPPER_CLOSED_M),
+                Waypoint(release, GRIPPER_CLOSED_M),
+                Waypoint(release, GRIPPER_OPEN_M, cfg.gripper_wait_s),
+                Waypoint(over_bin, GRIPPER_OPEN_M)]
+
+    def _advance(self, obs: ExpertObservation) -> None:
+        """Go to the next waypoint once the tool has been there for the waypoint's dwell time."""
+        if self.done:
+            return
+        cfg = self.config
+        waypoint = self._waypoints[self._index]
+        self._time_at_waypoint_s += cfg.control_dt_s
+        measured = self.kinematics.forward(obs.joint_positions).position
+        arrived = (np.linalg.norm(measured - waypoint.position) < cfg.waypoint_tolerance_m
+                   and np.allclose(self._set_point, waypoint.position))
+        if arrived or self._time_at_waypoint_s > cfg.waypoint_timeout_s:
+            self._dwell_s += cfg.control_dt_s
+        if self._dwell_s >= waypoint.dwell_s and (arrived or self._time_at_waypoint_s > cfg.waypoint_timeout_s):
+            self._index += 1
+            self._time_at_waypoint_s = 0.0
+            self._dwell_s = 0.0
+
+    def _move_set_point(self, goal: np.ndarray) -> None:
+        """Step the set-point (position and yaw) towards ``goal`` at the configured speeds."""
+        step_m = self.config.speed_mps * self.config.control_dt_s
+        delta = goal - self._set_point
+        distance = np.linalg.norm(delta)
+        self._set_point = goal.copy() if distance <= step_m else self._set_point + delta * (step_m / distance)
+        yaw_step = self.config.yaw_rate_rad_s * self.config.control_dt_s
+        yaw_delta = _wrap(self._goal_yaw_rad - self._yaw_rad)
+        self._yaw_rad += float(np.clip(yaw_delta, -yaw_step, yaw_step))
+
+
+def grasp_yaw(block_pose: Pose, natural_yaw: float, current_yaw: float) -> float:
+    """Tool yaw aligned with a block face (a cube looks the same every quarter turn), closest to
+    ``natural_yaw`` (the yaw the arm has when reaching straight out) and unwrapped near
+    ``current_yaw`` so the wrist turns the short way."""
+    block_yaw = tool_yaw(block_pose)
+    candidates = block_yaw + QUARTER_TURN_RAD * np.arange(-4, 5)
+    best = candidates[np.argmin(np.abs(_wrap(candidates - natural_yaw)))]
+    return current_yaw + _wrap(best - current_yaw)
+
+
+def _wrap(angle_rad: np.ndarray | float) -> np.ndarray | float:
+    """Angle(s) wrapped to [-pi, pi)."""
+    return (np.asarray(angle_rad) + np.pi) % (2 * np.pi) - np.pi

@@ -1,0 +1,193 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Table-top tasks on the sim_arm: seeded randomized resets, success checks, time limits.
+
+ROS-free. Every task uses the same scene (three coloured blocks and a bin) so a policy sees one
+world; the seed decides where everything is and which block is the target. ``reach``: touch the
+target block with the gripper. ``pick_place``: put the target block into the bin and let go.
+Same seed -> same scene, bit for bit.
+"""
+from __future__ import annotations
+
+import difflib
+import enum
+from dataclasses import dataclass
+
+import numpy as np
+
+from cosmos_policy_ros.sim.arm_sim import HOME_POSITIONS, ArmSim, Pose
+from cosmos_policy_ros.sim.scene import BIN_BODY, BLOCK_COLOURS, block_body
+
+
+class Outcome(enum.Enum):
+    """State of an episode after a control step."""
+
+    RUNNING = "running"
+    SUCCESS = "success"
+    TIMEOUT = "timeout"
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    """Where things may be placed and how long an episode may last.
+
+    Args:
+        block_x_m: (min, max) x range of block centres (arm base at the origin, x forward).
+        block_y_m: (min, max) y range of block centres.
+        bin_x_m: (min, max) x range of the bin centre.
+        bin_abs_y_m: (min, max) |y| of the bin centre (the side is random).
+        block_separation_m: minimum distance between block centres (room for the open fingers).
+        bin_clearance_m: minimum distance from a block centre to the bin's outer edge.
+        max_block_yaw_rad: blocks are rotated by a random yaw in [-max, max].
+        reach_time_limit_s: episode limit of ``reach``.
+        pick_place_time_limit_s: episode limit of ``pick_place``.
+    """
+
+    block_x_m: tuple[float, float] = (0.26, 0.45)
+    block_y_m: tuple[float, float] = (-0.2, 0.2)
+    bin_x_m: tuple[float, float] = (0.28, 0.38)
+    bin_abs_y_m: tuple[float, float] = (0.2, 0.26)
+    block_separation_m: float = 0.1
+    bin_clearance_m: float = 0.075
+    max_block_yaw_rad: float = 0.6
+    reach_time_limit_s: float = 10.0
+    pick_place_time_limit_s: float = 20.0
+
+    def __post_init__(self) -> None:
+        for name in ("block_x_m", "block_y_m", "bin_x_m", "bin_abs_y_m"):
+            low, high = getattr(self, name)
+            if not low < high:
+                raise ValueError(f"TaskConfig.{name}={(low, high)} must be an increasing range")
+        if self.reach_time_limit_s <= 0 or self.pick_place_time_limit_s <= 0:
+            raise ValueError("TaskConfig time limits must be > 0, got "
+                             f"{self.reach_time_limit_s}, {self.pick_place_time_limit_s}")
+
+
+@dataclass(frozen=True)
+class Episode:
+    """One reset: what to do and where everything started.
+
+    Args:
+        task: task name.
+        seed: the seed the scene was drawn from.
+        instruction: natural-language instruction for the policy.
+        target_colour: colour of the block the task is about.
+        time_limit_s: sim time after which the episode fails.
+        initial_poses: body name -> pose at reset.
+    """
+
+    task: str
+    seed: int
+    instruction: str
+    target_colour: str
+    time_limit_s: float
+    initial_poses: dict[str, Pose]
+
+    @property
+    def target_block(self) -> str:
+        return block_body(self.target_colour)
+
+    @property
+    def object_order(self) -> tuple[str, ...]:
+        """Bodies of ``sim/object_poses``, in order: target block, bin, then the other blocks."""
+        others = tuple(block_body(c) for c in BLOCK_COLOURS if c != self.target_colour)
+        return (self.target_block, BIN_BODY) + others
+
+
+class Task:
+    """Base of the table-top tasks: shared scene sampling, time limit and outcome."""
+
+    name = ""
+    instruction_template = ""
+
+    def __init__(self, config: TaskConfig = TaskConfig()) -> None:
+        self.config = config
+
+    @property
+    def time_limit_s(self) -> float:
+        raise NotImplementedError
+
+    def reset(self, sim: ArmSim, seed: int) -> Episode:
+        """Reset ``sim`` to a random scene drawn from ``seed`` with the arm at home."""
+        rng = np.random.default_rng(seed)
+        poses = sample_scene(rng, self.config, sim.config.block_half_size_m, sim.config.bin_half_size_m)
+        colour = list(BLOCK_COLOURS)[int(rng.integers(len(BLOCK_COLOURS)))]
+        sim.reset(HOME_POSITIONS, poses)
+        return Episode(self.name, seed, self.instruction_template.format(colour=colour), colour,
+                       self.time_limit_s, poses)
+
+    def is_success(self, sim: ArmSim, episode: Episode) -> bool:
+        """Whether the task is solved in the current state."""
+        raise NotImplementedError
+
+    def evaluate(self, sim: ArmSim, episode: Episode) -> Outcome:
+        """SUCCESS when solved, TIMEOUT past the time limit, otherwise RUNNING."""
+        if self.is_success(sim, episode):
+            return Outcome.SUCCESS
+        return Outcome.TIMEOUT if sim.time_s >= episode.time_limit_s else Outcome.RUNNING
+
+
+class ReachTask(Task):
+    """Touch the target block with the hand or a finger."""
+
+    name = "reach"
+    instruction_template = "touch the {colour} block"
+
+    @property
+    def time_limit_s(self) -> float:
+        return self.config.reach_time_limit_s
+
+    def is_success(self, sim: ArmSim, episode: Episode) -> bool:
+        return sim.gripper_touches(episode.target_block)
+
+
+class PickPlaceTask(Task):
+    """Put the target block into the bin and release it."""
+
+    name = "pick_place"
+    instruction_template = "put the {colour} block in the bin"
+
+    @property
+    def time_limit_s(self) -> float:
+        return self.config.pick_place_time_limit_s
+
+    def is_success(self, sim: ArmSim, episode: Episode) -> bool:
+        block = sim.body_pose(episode.target_block).position
+        bin_pose = sim.bin_pose()
+        offset = bin_pose.rotation.T @ (block - bin_pose.position)  # block in the bin's frame
+        inside = (np.all(np.abs(offset[:2]) < sim.config.bin_half_size_m)
+                  and offset[2] < sim.config.bin_wall_height_m)
+        return bool(inside) and not sim.gripper_touches(episode.target_block)
+
+
+TASKS: dict[str, type[Task]] = {ReachTask.name: ReachTask, PickPlaceTask.name: PickPlaceTask}
+
+
+def make_task(name: str, config: TaskConfig = TaskConfig()) -> Task:
+    """The task called ``name``; unknown names get a close-match hint."""
+    if name not in TASKS:
+        hint = difflib.get_close_matches(name, TASKS, n=1)
+        raise ValueError(f"unknown task {name!r}; available: {sorted(TASKS)}"
+                         + (f"; did you mean {hint[0]!r}?" if hint else ""))
+    return TASKS[name](config)
+
+
+def sample_scene(rng: np.random.Generator, config: TaskConfig, block_half_size_m: float,
+                 bin_half_size_m: float) -> dict[str, Pose]:
+    """Bin and block poses: blocks apart from each other and clear of the bin (rejection sampling)."""
+    bin_xy = np.array([rng.uniform(*config.bin_x_m),
+                       rng.choice([-1.0, 1.0]) * rng.uniform(*config.bin_abs_y_m)])
+    poses = {BIN_BODY: Pose(np.array([*bin_xy, 0.0]), np.array([1.0, 0.0, 0.0, 0.0]))}
+    bin_reach_m = bin_half_size_m + config.bin_clearance_m
+    placed: list[np.ndarray] = []
+    for colour in BLOCK_COLOURS:
+        while True:
+            xy = np.array([rng.uniform(*config.block_x_m), rng.uniform(*config.block_y_m)])
+            clear_of_bin = np.max(np.abs(xy - bin_xy)) > bin_reach_m
+            apart = all(np.linalg.norm(xy - other) >= config.block_separation_m for other in placed)
+            if clear_of_bin and apart:
+                break
+        placed.append(xy)
+        yaw = rng.uniform(-config.max_block_yaw_rad, config.max_block_yaw_rad)
+        quat = np.array([np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)])
+        poses[block_body(colour)] = Pose(np.array([*xy, block_half_size_m]), quat)
+    return poses
