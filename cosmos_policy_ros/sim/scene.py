@@ -58,8 +58,8 @@ class CameraConfig:
     height: int = 224
     width: int = 224
     fovy_deg: float = 50.0
-    position_m: tuple[float, float, float] = (1.05, 0.0, 0.62)
-    look_at_m: tuple[float, float, float] = (0.38, 0.0, 0.02)
+    position_m: tuple[float, float, float] = (0.95, 0.45, 0.7)
+    look_at_m: tuple[float, float, float] = (0.3, 0.0, 0.08)
 
     def __post_init__(self) -> None:
         if self.height <= 0 or self.width <= 0:
