@@ -42,7 +42,7 @@ class EpisodeBagWriter:
         if flush_period_s <= 0:
             raise ValueError(f"flush_period_s={flush_period_s} must be > 0")
         self.path = Path(path)
-        self._typestore = typestore or build_typestore()
+        self.typestore = typestore or build_typestore()
         self._writer = Writer(self.path, version=BAG_VERSION, storage_plugin=StoragePlugin.MCAP)
         self._writer.open()
         self._connections: dict[str, object] = {}
@@ -54,7 +54,7 @@ class EpisodeBagWriter:
         """Append one CDR-serialized message received at ``timestamp_ns`` (node clock)."""
         connection = self._connections.get(topic)
         if connection is None:
-            connection = self._writer.add_connection(topic, msgtype, typestore=self._typestore)
+            connection = self._writer.add_connection(topic, msgtype, typestore=self.typestore)
             self._connections[topic] = connection
         self._writer.write(connection, timestamp_ns, cdr)
         self.message_counts[topic] = self.message_counts.get(topic, 0) + 1
@@ -62,7 +62,7 @@ class EpisodeBagWriter:
 
     def write_message(self, topic: str, msgtype: str, timestamp_ns: int, message: object) -> None:
         """Serialize a rosbags message object and append it (used for the recorder's own events)."""
-        self.write(topic, msgtype, timestamp_ns, bytes(self._typestore.serialize_cdr(message, msgtype)))
+        self.write(topic, msgtype, timestamp_ns, bytes(self.typestore.serialize_cdr(message, msgtype)))
 
     def set_custom_data(self, key: str, value: str) -> None:
         """A ``custom_data`` entry of metadata.yaml (episode id, outcome, ...)."""
@@ -115,7 +115,7 @@ class BagWriterThread:
         if queue_size < 1:
             raise ValueError(f"queue_size={queue_size} must be >= 1")
         self.stats = WriterStats()
-        self._typestore = typestore or build_typestore()
+        self.typestore = typestore or build_typestore()
         self._flush_period_s = flush_period_s
         self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
         self._bag: EpisodeBagWriter | None = None
@@ -173,7 +173,7 @@ class BagWriterThread:
     def _handle(self, kind: int, payload: object) -> None:
         if kind == self._OPEN:
             self._close_bag()
-            self._bag = EpisodeBagWriter(payload, self._typestore, self._flush_period_s)
+            self._bag = EpisodeBagWriter(payload, self.typestore, self._flush_period_s)
         elif kind == self._CLOSE:
             self._close_bag()
         elif self._bag is None:

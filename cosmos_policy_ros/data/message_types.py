@@ -61,3 +61,19 @@ def build_typestore(msg_dir: Path | None = None) -> Typestore:
                                         f"{MSG_PACKAGE}/msg/{path.stem}"))
     store.register(types)
     return store
+
+
+def make_header(store: Typestore, stamp_ns: int) -> object:
+    """A rosbags std_msgs/Header stamped ``stamp_ns`` (node clock)."""
+    stamp = store.types["builtin_interfaces/msg/Time"](sec=stamp_ns // 1_000_000_000,
+                                                       nanosec=stamp_ns % 1_000_000_000)
+    return store.types["std_msgs/msg/Header"](stamp=stamp, frame_id="")
+
+
+def make_episode_event(store: Typestore, stamp_ns: int, event: int, episode_id: str, *,
+                       outcome: int = 0, score: float = float("nan"), task: str = "",
+                       note: str = "") -> object:
+    """A rosbags cosmos_policy_msgs/EpisodeEvent (what the recorder writes into its bags)."""
+    return store.types[EPISODE_EVENT](header=make_header(store, stamp_ns), event=event,
+                                      episode_id=episode_id, outcome=outcome, score=score,
+                                      task=task, note=note)

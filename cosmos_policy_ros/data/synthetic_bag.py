@@ -66,8 +66,7 @@ class _Messages:
         self.store = store
 
     def header(self, t_ns: int):
-        stamp = self.t["builtin_interfaces/msg/Time"](sec=t_ns // NS_PER_S, nanosec=t_ns % NS_PER_S)
-        return self.t["std_msgs/msg/Header"](stamp=stamp, frame_id="")
+        return mt.make_header(self.store, t_ns)
 
     def duration(self, t_ns: int):
         return self.t["builtin_interfaces/msg/Duration"](sec=t_ns // NS_PER_S, nanosec=t_ns % NS_PER_S)
@@ -87,10 +86,6 @@ class _Messages:
             positions=target, velocities=np.zeros(0), accelerations=np.zeros(0), effort=np.zeros(0),
             time_from_start=self.duration(time_from_start_ns))
         return self.t[mt.JOINT_TRAJECTORY](header=self.header(0), joint_names=names, points=[point])
-
-    def event(self, t_ns: int, event: int, outcome: int, episode_id: str, task: str):
-        return self.t[mt.EPISODE_EVENT](header=self.header(t_ns), event=event, episode_id=episode_id,
-                                        outcome=outcome, score=float("nan"), task=task, note="")
 
     def status(self, t_ns: int, mode: int):
         return self.t[mt.POLICY_STATUS](
@@ -124,9 +119,10 @@ def write_synthetic_episode(path: Path, preset: RobotPreset, spec: SyntheticEpis
                       msgs.trajectory(names, command_at(n, len(names)), dt_ns)))
     episode_id = Path(path).name
     items.append((start_ns, RECORDER_EVENTS_TOPIC, mt.EPISODE_EVENT,
-                  msgs.event(start_ns, EVENT_START, 0, episode_id, spec.instruction)))
+                  mt.make_episode_event(store, start_ns, EVENT_START, episode_id, task=spec.instruction)))
     items.append((end_ns, RECORDER_EVENTS_TOPIC, mt.EPISODE_EVENT,
-                  msgs.event(end_ns, EVENT_END, spec.outcome, episode_id, spec.instruction)))
+                  mt.make_episode_event(store, end_ns, EVENT_END, episode_id, outcome=spec.outcome,
+                                        task=spec.instruction)))
     items.append((start_ns, STATUS_TOPIC, mt.POLICY_STATUS, msgs.status(start_ns, MODE_TELEOP)))
     if spec.policy_from_s >= 0:
         t = start_ns + int(spec.policy_from_s * NS_PER_S)

@@ -1,0 +1,92 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Test helper process: publishes the sim_arm preset's streams at known rates with known content.
+
+Cameras (Image rgb8, SENSOR QoS), joint states (SENSOR) and JointTrajectory commands on the
+controller topic (COMMAND QoS) whose single point is the known target ``command_at(n)``. Waits
+until every publisher is matched, prints ``READY`` and, after ``--duration-s``, one JSON line
+with the published counts per topic.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import numpy as np
+import rclpy
+from builtin_interfaces.msg import Duration
+from rclpy.node import Node
+from sensor_msgs.msg import Image, JointState
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+from cosmos_policy_ros.data.synthetic_bag import command_at, joint_positions_at
+from cosmos_policy_ros.presets import load_preset
+from cosmos_policy_ros.ros.dds_env import apply_local_dds_defaults
+from cosmos_policy_ros.ros.qos import COMMAND_QOS, SENSOR_QOS
+
+MATCH_TIMEOUT_S = 20.0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--duration-s", type=float, default=10.0)
+    parser.add_argument("--image-rate-hz", type=float, default=15.0)
+    parser.add_argument("--joint-rate-hz", type=float, default=50.0)
+    parser.add_argument("--command-rate-hz", type=float, default=10.0)
+    args = parser.parse_args()
+    apply_local_dds_defaults()
+    rclpy.init()
+    preset = load_preset("sim_arm")
+    node = Node("recorder_test_publisher")
+    cams = [(node.create_publisher(Image, c.topic, SENSOR_QOS), c) for c in preset.cameras]
+    joints = node.create_publisher(JointState, preset.joint_states_topic, SENSOR_QOS)
+    commands = node.create_publisher(JointTrajectory, preset.controller_topic, COMMAND_QOS)
+    publishers = [p for p, _ in cams] + [joints, commands]
+    deadline = time.monotonic() + MATCH_TIMEOUT_S
+    while any(p.get_subscription_count() == 0 for p in publishers):
+        if time.monotonic() > deadline:
+            print("no recorder subscribed", file=sys.stderr)
+            return 1
+        time.sleep(0.05)
+    time.sleep(0.5)  # let the reliable readers finish matching both ways
+    counts = {p.topic_name: 0 for p in publishers}
+    print("READY", flush=True)
+    start = time.monotonic()
+    rates = [args.image_rate_hz, args.joint_rate_hz, args.command_rate_hz]
+    next_due = [start] * 3
+    dt_command = Duration(sec=0, nanosec=int(1e9 / args.command_rate_hz))
+    while time.monotonic() - start < args.duration_s:
+        now = time.monotonic()
+        stamp = node.get_clock().now().to_msg()
+        if now >= next_due[0]:
+            for pub, cam in cams:
+                img = Image(height=cam.height, width=cam.width, encoding="rgb8", step=cam.width * 3,
+                            data=np.full(cam.height * cam.width * 3, counts[pub.topic_name] % 256,
+                                         np.uint8).tobytes())
+                img.header.stamp = stamp
+                pub.publish(img)
+                counts[pub.topic_name] += 1
+            next_due[0] += 1.0 / rates[0]
+        if now >= next_due[1]:
+            msg = JointState(name=list(preset.joints),
+                             position=joint_positions_at(now - start, preset.num_joints).tolist())
+            msg.header.stamp = stamp
+            joints.publish(msg)
+            counts[joints.topic_name] += 1
+            next_due[1] += 1.0 / rates[1]
+        if now >= next_due[2]:
+            target = command_at(counts[commands.topic_name], preset.num_joints)
+            commands.publish(JointTrajectory(joint_names=list(preset.joints), points=[
+                JointTrajectoryPoint(positions=target.tolist(), time_from_start=dt_command)]))
+            counts[commands.topic_name] += 1
+            next_due[2] += 1.0 / rates[2]
+        time.sleep(max(0.0, min(next_due) - time.monotonic()))
+    print(json.dumps(counts), flush=True)
+    node.destroy_node()
+    rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
