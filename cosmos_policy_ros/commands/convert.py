@@ -1,0 +1,60 @@
+# SPDX-License-Identifier: Apache-2.0
+"""``cosmos-policy convert <bags...> <out>``: episode bags -> training set (see data/training_set.py)."""
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+HELP = "Convert recorded bags into a training set (aligned samples, value targets, stats)."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..data.converter import ConvertConfig
+    defaults = ConvertConfig()
+    parser.add_argument("paths", nargs="+", type=Path,
+                        help="episode bag folders (or folders of them), then the output folder")
+    parser.add_argument("--preset", default="sim_arm", help="robot preset name or YAML path")
+    parser.add_argument("--image-size", type=int, default=defaults.image_size,
+                        help="square side of stored images [px] (the model's image size)")
+    parser.add_argument("--gamma", type=float, default=defaults.gamma, help="value-target discount")
+    parser.add_argument("--max-skew-s", type=float, default=defaults.max_skew_s,
+                        help="largest accepted sample age at a control tick [s]")
+    parser.add_argument("--val-fraction", type=float, default=defaults.val_fraction,
+                        help="share of episodes held out for validation")
+    parser.add_argument("--seed", type=int, default=defaults.seed, help="seed of the split")
+    parser.add_argument("--unknown-outcome", choices=("skip", "failure"), default=defaults.unknown_outcome,
+                        help="what to do with episodes that have no outcome")
+
+
+def _expand(paths: list[Path]) -> list[Path]:
+    """Bag folders as given; a folder without metadata/.mcap of its own contributes its sub-bags."""
+    bags: list[Path] = []
+    for path in paths:
+        if any(path.glob("*.mcap")):
+            bags.append(path)
+        else:
+            bags.extend(sorted(p for p in path.iterdir() if p.is_dir() and any(p.glob("*.mcap"))))
+    return bags
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from ..data.converter import ConvertConfig, convert_bags
+    from ..presets import load_preset
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if len(args.paths) < 2:
+        raise SystemExit("cosmos-policy convert: give at least one bag and the output folder")
+    *inputs, out = args.paths
+    bags = _expand(inputs)
+    if not bags:
+        raise SystemExit(f"cosmos-policy convert: no bags (folders with a .mcap file) in {inputs}")
+    config = ConvertConfig(image_size=args.image_size, gamma=args.gamma, max_skew_s=args.max_skew_s,
+                           val_fraction=args.val_fraction, seed=args.seed,
+                           unknown_outcome=args.unknown_outcome)
+    report = convert_bags(bags, out, load_preset(args.preset), config,
+                          progress=lambda items: tqdm(items, desc="convert", unit="episode"))
+    print(report.format())
+    print(f"training set written to {out}")
+    return 0 if report.converted else 1
