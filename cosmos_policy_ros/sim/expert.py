@@ -14,8 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cosmos_policy_ros.control.limits import parse_joint_limits
 from cosmos_policy_ros.sim.arm_sim import Pose
 from cosmos_policy_ros.sim.kinematics import ArmKinematics, downward_pose, tool_yaw
+from cosmos_policy_ros.sim.scene import COMMANDED_JOINTS
 from cosmos_policy_ros.sim.tasks import TASKS
 
 GRIPPER_OPEN_M = 0.04
@@ -45,6 +47,8 @@ class ExpertConfig:
         wrong_grasp_probability: chance of grasping (or touching) off the block's centre.
         wrong_grasp_offset_m: horizontal offset of that grasp.
         early_stop_probability: chance of freezing at a random waypoint.
+        velocity_limit_fraction: targets move at most this fraction of the URDF velocity limits
+            per second (so the command arbiter's limit check accepts them).
     """
 
     control_dt_s: float = 0.1
@@ -63,6 +67,7 @@ class ExpertConfig:
     wrong_grasp_probability: float = 0.0
     wrong_grasp_offset_m: float = 0.04
     early_stop_probability: float = 0.0
+    velocity_limit_fraction: float = 0.9
 
     def __post_init__(self) -> None:
         for name in ("control_dt_s", "speed_mps", "yaw_rate_rad_s", "waypoint_tolerance_m",
@@ -71,7 +76,8 @@ class ExpertConfig:
                 raise ValueError(f"ExpertConfig.{name}={getattr(self, name)} must be > 0")
         if self.action_noise_rad < 0:
             raise ValueError(f"ExpertConfig.action_noise_rad={self.action_noise_rad} must be >= 0")
-        for name in ("detour_probability", "wrong_grasp_probability", "early_stop_probability"):
+        for name in ("detour_probability", "wrong_grasp_probability", "early_stop_probability",
+                     "velocity_limit_fraction"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"ExpertConfig.{name}={getattr(self, name)} must be in [0, 1]")
 
@@ -110,6 +116,9 @@ class ScriptedExpert:
         if task not in TASKS:
             raise ValueError(f"ScriptedExpert task={task!r} must be one of {sorted(TASKS)}")
         self.task, self.kinematics, self.config = task, kinematics, config
+        limits = parse_joint_limits(kinematics.urdf_path.read_text(encoding="utf-8"))
+        velocity_limits = np.array([limits[name].velocity for name in COMMANDED_JOINTS])  # (7,)
+        self._max_step = velocity_limits * config.velocity_limit_fraction * config.control_dt_s
         self.reset(0)
 
     def reset(self, seed: int) -> None:
@@ -123,6 +132,7 @@ class ScriptedExpert:
         self._yaw_rad = 0.0
         self._goal_yaw_rad = 0.0
         self._arm_solution: np.ndarray | None = None
+        self._last_target: np.ndarray | None = None
         self._stop_index = -1
 
     @property
@@ -142,7 +152,10 @@ class ScriptedExpert:
         self._arm_solution = self.kinematics.solve(target, self._arm_solution).joint_positions
         arm = self._arm_solution + self._rng.normal(0.0, self.config.action_noise_rad, size=6) \
             if self.config.action_noise_rad > 0 else self._arm_solution.copy()
-        return np.concatenate([arm, [waypoint.gripper_m]])
+        wanted = np.concatenate([arm, [waypoint.gripper_m]])
+        previous = self._last_target if self._last_target is not None else obs.joint_positions
+        self._last_target = previous + np.clip(wanted - previous, -self._max_step, self._max_step)
+        return self._last_target.copy()
 
     def _plan(self, obs: ExpertObservation) -> None:
         """Waypoints for the task from the first observation, plus the chosen perturbations."""

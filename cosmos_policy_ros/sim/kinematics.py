@@ -62,6 +62,7 @@ class ArmKinematics:
     """
 
     def __init__(self, urdf_path: Path = DEFAULT_URDF, config: IkConfig = IkConfig()) -> None:
+        self.urdf_path = Path(urdf_path)
         spec = mujoco.MjSpec.from_file(str(urdf_path))
         spec.body(TOOL_BODY).add_site(name=TOOL_SITE)
         self.model = spec.compile()
