@@ -49,7 +49,8 @@ class CommandedTrajectories:
             raise ValueError("receive_ns must be ascending")
 
 
-def nearest_before(stamps_ns: np.ndarray, ticks_ns: np.ndarray, max_skew_ns: int) -> tuple[np.ndarray, np.ndarray]:
+def nearest_before(stamps_ns: np.ndarray, ticks_ns: np.ndarray,
+                   max_skew_ns: int) -> tuple[np.ndarray, np.ndarray]:
     """Index of the newest stamp <= each tick, and whether it is within ``max_skew_ns``.
 
     Args:

@@ -218,9 +218,10 @@ class RecorderNode(Node):
     # -- reporting and shutdown ---------------------------------------------------------------
     def _publish_diagnostics(self) -> None:
         stats = self._writer.stats
+        trouble = stats.dropped_queue_full or stats.write_errors
         status = DiagnosticStatus(
             name=f"{self.get_name()}: bag writer", hardware_id=self.params.output_dir,
-            level=DiagnosticStatus.WARN if stats.dropped_queue_full or stats.write_errors else DiagnosticStatus.OK,
+            level=DiagnosticStatus.WARN if trouble else DiagnosticStatus.OK,
             message="dropping messages: writer queue full" if stats.dropped_queue_full else "ok",
             values=[KeyValue(key=k, value=str(v)) for k, v in (
                 ("episode_id", self._episode_id), ("written", stats.written),

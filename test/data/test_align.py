@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from cosmos_policy_ros.data.align import CommandedTrajectories, commanded_targets, control_ticks, nearest_before
+from cosmos_policy_ros.data.align import (CommandedTrajectories, commanded_targets, control_ticks,
+                                          nearest_before)
 
 
 def test_nearest_before_picks_newest_not_after_tick_within_skew():

@@ -56,6 +56,14 @@ def _bag_counts(bag: Path) -> dict[str, int]:
         return {c.topic: c.msgcount for c in reader.connections}
 
 
+def _joint_span_s(bag: Path) -> float:
+    """Time between the first and last recorded joint state (header stamps) [s]."""
+    with AnyReader([bag]) as reader:
+        conns = [c for c in reader.connections if c.topic == "/joint_states"]
+        stamps = [reader.deserialize(raw, c.msgtype).header.stamp for c, _, raw in reader.messages(conns)]
+    return (stamps[-1].sec - stamps[0].sec) + (stamps[-1].nanosec - stamps[0].nanosec) / NS
+
+
 def test_sigint_closes_a_complete_bag_with_every_message(tmp_path, ros_domain):
     env = ros_domain.env()
     recorder = _start_recorder(tmp_path, env)
@@ -81,24 +89,21 @@ def test_sigint_closes_a_complete_bag_with_every_message(tmp_path, ros_domain):
     report = convert_bags([bag], tmp_path / "set", preset,
                           ConvertConfig(image_size=16, val_fraction=0.0, unknown_outcome="failure"))
     (episode,) = report.converted
-    with AnyReader([bag]) as reader:
-        joint_conn = [c for c in reader.connections if c.topic == "/joint_states"]
-        stamps = [reader.deserialize(raw, c.msgtype).header.stamp for c, _, raw in reader.messages(joint_conn)]
-    duration_s = (stamps[-1].sec - stamps[0].sec) + (stamps[-1].nanosec - stamps[0].nanosec) / NS
-    assert abs(episode.length - duration_s * preset.control_rate_hz) <= 1 + sum(episode.dropped_ticks.values())
+    dropped = sum(episode.dropped_ticks.values())
+    assert abs(episode.length - _joint_span_s(bag) * preset.control_rate_hz) <= 1 + dropped
     # the action at each tick is the target of the newest command received at or before it
     with AnyReader([bag]) as reader:
         conns = [c for c in reader.connections if c.topic == preset.controller_topic]
         received = [(t, np.asarray(reader.deserialize(raw, c.msgtype).points[0].positions, np.float32))
                     for c, t, raw in reader.messages(conns)]
-    arrays = read_episode_arrays(tmp_path / "set", EpisodeDataset(tmp_path / "set", "all").episodes[0]["file"])
+    dataset = EpisodeDataset(tmp_path / "set", "all")
+    arrays = read_episode_arrays(tmp_path / "set", dataset.episodes[0]["file"])
     receive_ns = np.array([t for t, _ in received])
     for tick, action in zip(arrays["timestamps_ns"], arrays["actions"]):
         newest = np.searchsorted(receive_ns, tick, side="right") - 1
         np.testing.assert_array_equal(action, received[newest][1])
     assert {tuple(a) for _, a in received} <= {tuple(command_at(n, preset.num_joints).astype(np.float32))
                                                for n in range(len(received))}
-    dataset = EpisodeDataset(tmp_path / "set", "all")
     assert all(dataset[i][F.VALUE_TARGET].item() == -1.0 for i in (0, len(dataset) - 1))  # unknown -> failure
 
 
@@ -114,10 +119,6 @@ def test_kill_9_leaves_a_readable_bag_with_all_but_the_last_second(tmp_path, ros
     bag = _single_bag(tmp_path)
     assert not is_complete(bag)
     assert recover_bag(bag).recovered
-    with AnyReader([bag]) as reader:
-        joint_conn = [c for c in reader.connections if c.topic == "/joint_states"]
-        stamps = [reader.deserialize(raw, c.msgtype).header.stamp for c, _, raw in reader.messages(joint_conn)]
-    span_s = (stamps[-1].sec - stamps[0].sec) + (stamps[-1].nanosec - stamps[0].nanosec) / NS
-    assert span_s >= 4.0
+    assert _joint_span_s(bag) >= 4.0
     with open(next(bag.glob("*.mcap")), "rb") as f:
         assert sum(1 for _ in make_reader(f).iter_messages()) == sum(_bag_counts(bag).values())
