@@ -6,8 +6,8 @@ from rosbags.highlevel import AnyReader
 
 from cosmos_policy_ros.data.bag_recovery import is_complete, mcap_file, recover_bag
 from cosmos_policy_ros.data.bag_writer import EpisodeBagWriter
-from cosmos_policy_ros.data.message_types import EPISODE_EVENT
-from cosmos_policy_ros.data.synthetic_bag import SyntheticEpisode, _Messages, write_synthetic_episode
+from cosmos_policy_ros.data.message_types import EPISODE_EVENT, make_episode_event
+from cosmos_policy_ros.data.synthetic_bag import SyntheticEpisode, write_synthetic_episode
 from cosmos_policy_ros.presets import load_preset
 
 
@@ -20,10 +20,10 @@ def test_complete_bag_is_left_alone(tmp_path):
 
 def test_flushed_chunks_survive_an_unclosed_writer(tmp_path):
     writer = EpisodeBagWriter(tmp_path / "ep", flush_period_s=1.0)
-    msgs = _Messages(writer._typestore)
+    store = writer.typestore
     for i in range(20):
         writer.write_message("/recorder/events", EPISODE_EVENT, 1000 + i,
-                             msgs.event(1000 + i, 0, 0, f"ep{i}", "task"))
+                             make_episode_event(store, 1000 + i, 0, f"ep{i}", task="task"))
         if i == 11:
             writer.flush()  # what the periodic flush does; the last 8 stay in memory
     # simulate kill -9: copy the file as it is on disk now, plus a torn partial record
