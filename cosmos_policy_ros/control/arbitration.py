@@ -168,7 +168,10 @@ class Arbiter:
         except (ValueError, TypeError):
             self.malformed_inputs += 1
             return
-        if not (math.isfinite(stamp_s) and np.all(np.isfinite(q))):
+        limits, slack = self.config.limits, self.config.max_start_jump
+        # A reading further outside the bounds than one allowed jump is a sensor fault, not a pose.
+        plausible = np.all((q >= limits.lower - slack) & (q <= limits.upper + slack))
+        if not (math.isfinite(stamp_s) and np.all(np.isfinite(q)) and plausible):
             self.malformed_inputs += 1
             return
         self.states.add(JointSample(stamp_s, q, v if v is not None and np.all(np.isfinite(v)) else None))
@@ -317,7 +320,11 @@ class Arbiter:
         return self._hold_command(now_s)
 
     def _hold_command(self, now_s: float) -> list[Command]:
-        """One point at the measured position (or the commanded one if nothing was measured yet)."""
+        """One point at the measured position (or the commanded one if nothing was measured yet).
+
+        The point is clamped into the position bounds, so a hold never commands outside them (a
+        measured state may lie slightly outside, at most ``max_start_jump``: see on_joint_state).
+        """
         latest = self.states.latest
         if latest is not None:
             position = latest.positions
@@ -325,7 +332,8 @@ class Arbiter:
             position = self.commanded.sample(now_s)[0]
         else:
             return []
-        hold = StitchedTrajectory(stamp_s=now_s, positions=position[None, :].copy(),
+        position = np.clip(position, self.config.limits.lower, self.config.limits.upper)
+        hold = StitchedTrajectory(stamp_s=now_s, positions=position[None, :],
                                   times_from_start_s=np.array([self.config.hold_time_from_start_s]),
                                   first_step_index=0)
         return [self._command(hold)]

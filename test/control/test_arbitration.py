@@ -167,9 +167,16 @@ def test_shadow_mode_publishes_only_to_shadow():
 def test_malformed_joint_states_ignored():
     arbiter = _arbiter()
     for names, pos, vel in ((JOINTS, [math.nan, 0, 0], []), (("a",), [0.0], []), (JOINTS, [0, 0], []),
-                            (JOINTS, [0, 0, 0], [0.0])):
+                            (JOINTS, [0, 0, 0], [0.0]), (JOINTS, [1e6, 0, 0], [])):
         arbiter.on_joint_state(1.0, names, pos, vel)
-    assert arbiter.malformed_inputs == 4 and arbiter.states.latest.stamp_s == 0.0
+    assert arbiter.malformed_inputs == 5 and arbiter.states.latest.stamp_s == 0.0
+
+
+def test_hold_is_clamped_into_bounds():
+    arbiter = _arbiter()
+    arbiter.on_joint_state(1.0, JOINTS, [2.1, 0.0, 0.02], [])  # slightly beyond a's upper bound 2.0
+    _, (hold,) = arbiter.request_mode(Mode.HOLD, "stop", 1.0)
+    np.testing.assert_allclose(hold.trajectory.positions, [[2.0, 0.0, 0.02]])
 
 
 def test_to_matrix_reorders_and_validates():

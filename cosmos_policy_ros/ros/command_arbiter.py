@@ -1,0 +1,325 @@
+# SPDX-License-Identifier: Apache-2.0
+"""command_arbiter: the only publisher to the arm controller (see docs/INTERFACES.md).
+
+A thin adapter: parameters -> :class:`~cosmos_policy_ros.control.arbitration.Arbiter`, messages ->
+plain values -> arbiter -> JointTrajectory. All decisions (modes, stitching, limits, watchdog,
+shadow mode, gripper handling) live in ``control/`` and are documented there.
+
+Threads: a MultiThreadedExecutor; inputs and services share one callback group, the watchdog
+timer has its own, so a burst of inputs never delays the watchdog's turn. A lock serialises access
+to the arbiter, and commands are published under it, so the controller sees them in decision order.
+"""
+from __future__ import annotations
+
+import math
+import signal
+import threading
+from dataclasses import dataclass
+from typing import ClassVar
+
+import rclpy
+from builtin_interfaces.msg import Duration, Time
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
+from sensor_msgs.msg import JointState
+from std_srvs.srv import Trigger
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+from cosmos_policy_msgs.msg import ActionChunk, PolicyStatus
+from cosmos_policy_msgs.srv import SetMode
+from cosmos_policy_ros.control.action_spaces import ActionSpaceConverter, EndEffectorKinematics, IkConfig
+from cosmos_policy_ros.control.arbitration import Arbiter, ArbiterConfig, Command, PolicyChunk
+from cosmos_policy_ros.control.limits import LimitArrays, apply_limit_overrides, parse_joint_limits
+from cosmos_policy_ros.control.modes import Mode, RequestResult
+from cosmos_policy_ros.control.stitching import StitchConfig
+from cosmos_policy_ros.presets import RobotPreset, load_preset
+from cosmos_policy_ros.ros.dds_env import apply_local_dds_defaults
+from cosmos_policy_ros.ros.params import NodeParams, ParamSpec
+from cosmos_policy_ros.ros.qos import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS
+
+NODE_NAME = "command_arbiter"
+CONTROLLER_TOPIC = "arm_controller/joint_trajectory"  # launch remaps it to the preset's controller_topic
+NS_PER_S = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class ArbiterParams(NodeParams):
+    """The node's parameters (all fixed at start: they build the arbiter)."""
+
+    SPECS: ClassVar[tuple[ParamSpec, ...]] = (
+        ParamSpec("robot", "sim_arm", "Robot preset: a name under config/robots or a preset YAML path.",
+                  read_only=True),
+        ParamSpec("limits.urdf_path", "", "URDF that gives the joint limits; empty = the preset's urdf.",
+                  read_only=True),
+        ParamSpec("limits.acceleration", [10.0], "Acceleration limits (URDF has none) [rad/s^2 or m/s^2]: "
+                  "one value for every joint or one per preset joint; 0 = not checked.", read_only=True),
+        ParamSpec("limits.velocity_scale", 1.0, "Fraction of the URDF velocity limits to allow.",
+                  read_only=True, min_value=0.01, max_value=1.0),
+        ParamSpec("limits.check_gripper_rates", False, "Also check velocity/acceleration of gripper joints "
+                  "(off: their controller saturates speed; positions are always checked).", read_only=True),
+        ParamSpec("stitching.latency_margin_s", 0.05, "Chunk steps due sooner than this after arrival are "
+                  "dropped [s].", read_only=True, min_value=0.0, max_value=1.0),
+        ParamSpec("stitching.max_stamp_ahead_s", 0.5, "Reject chunks stamped further in the future [s].",
+                  read_only=True, min_value=0.0, max_value=10.0),
+        ParamSpec("watchdog.margin_s", 0.1, "HOLD this long after the last policy trajectory ends with no "
+                  "new valid chunk [s].", read_only=True, min_value=0.001, max_value=10.0),
+        ParamSpec("watchdog.period_s", 0.02, "Watchdog timer period [s].", read_only=True,
+                  min_value=0.001, max_value=1.0),
+        ParamSpec("value_threshold", 0.0, "Chunks with predicted value below this HOLD and call for teleop "
+                  "(0 disables).", read_only=True, min_value=0.0, max_value=1.0),
+        ParamSpec("shadow_mode", False, "Publish policy trajectories on ~/shadow_trajectory only, never to "
+                  "the controller.", read_only=True),
+        ParamSpec("start_mode", "hold", "Mode at start.", read_only=True, choices=("teleop", "policy", "hold")),
+        ParamSpec("teleop.target_lead_s", 0.1, "A teleop JointState target is reached this long after it "
+                  "arrives [s].", read_only=True, min_value=0.001, max_value=5.0),
+        ParamSpec("hold.time_from_start_s", 0.1, "time_from_start of the single HOLD point [s].",
+                  read_only=True, min_value=0.001, max_value=5.0),
+        ParamSpec("status_period_s", 1.0, "Period of the ~/status republish [s].", read_only=True,
+                  min_value=0.01, max_value=60.0),
+        ParamSpec("ee.link", "tool_link", "End-effector link for the ee_delta action space.", read_only=True),
+        ParamSpec("ee.translation_scale_m", 0.05, "Metres per unit of ee_delta translation.", read_only=True,
+                  min_value=1e-6),
+        ParamSpec("ee.rotation_scale_rad", 0.5, "Radians per unit of ee_delta rotation.", read_only=True,
+                  min_value=1e-6),
+    )
+    robot: str
+    limits_urdf_path: str
+    limits_acceleration: tuple[float, ...]
+    limits_velocity_scale: float
+    limits_check_gripper_rates: bool
+    stitching_latency_margin_s: float
+    stitching_max_stamp_ahead_s: float
+    watchdog_margin_s: float
+    watchdog_period_s: float
+    value_threshold: float
+    shadow_mode: bool
+    start_mode: str
+    teleop_target_lead_s: float
+    hold_time_from_start_s: float
+    status_period_s: float
+    ee_link: str
+    ee_translation_scale_m: float
+    ee_rotation_scale_rad: float
+
+
+def build_arbiter(params: ArbiterParams, preset: RobotPreset) -> Arbiter:
+    """The arbiter logic for a preset: URDF limits + configured accelerations, action space, margins."""
+    urdf_path = params.limits_urdf_path or str(preset.urdf_path)
+    with open(urdf_path, encoding="utf-8") as f:
+        urdf_xml = f.read()
+    accel = params.limits_acceleration
+    if len(accel) not in (1, preset.num_joints):
+        raise ValueError(f"limits.acceleration has {len(accel)} values; need 1 or {preset.num_joints}")
+    per_joint = accel * preset.num_joints if len(accel) == 1 else accel
+    urdf_limits = parse_joint_limits(urdf_xml)
+    overrides = {j: {"acceleration": a if a > 0 else None,
+                     "velocity": urdf_limits[j].velocity * params.limits_velocity_scale}
+                 for j, a in zip(preset.joints, per_joint) if j in urdf_limits}
+    limits = LimitArrays.from_limits(apply_limit_overrides(urdf_limits, overrides), preset.joints)
+    if not params.limits_check_gripper_rates:
+        limits = limits.without_rate_limits(preset.gripper_joints)
+    converter = _converter(params, preset, urdf_xml, limits)
+    config = ArbiterConfig(
+        limits=limits,
+        stitch=StitchConfig(params.stitching_latency_margin_s, params.stitching_max_stamp_ahead_s),
+        watchdog_margin_s=params.watchdog_margin_s, value_threshold=params.value_threshold,
+        max_start_jump=preset.max_joint_jump_rad, teleop_target_lead_s=params.teleop_target_lead_s,
+        hold_time_from_start_s=params.hold_time_from_start_s, shadow_mode=params.shadow_mode,
+        start_mode=Mode.parse(params.start_mode))
+    return Arbiter(config, converter)
+
+
+def _converter(params: ArbiterParams, preset: RobotPreset, urdf_xml: str,
+               limits: LimitArrays) -> ActionSpaceConverter:
+    if preset.action_space != "ee_delta":
+        return ActionSpaceConverter(preset.action_space, preset.joints, preset.gripper_joints)
+    if len(preset.gripper_joints) > 1:
+        raise ValueError(f"ee_delta maps one gripper command; preset has {preset.gripper_joints}")
+    arm = [j for j in preset.joints if j not in preset.gripper_joints]
+    kinematics = EndEffectorKinematics(urdf_xml, arm, IkConfig(
+        ee_link=params.ee_link, translation_scale_m=params.ee_translation_scale_m,
+        rotation_scale_rad=params.ee_rotation_scale_rad))
+    # -1 = open = the gripper joint's upper bound, +1 = closed = its lower bound (URDF convention
+    # of the sim arm: gripper_joint is the finger travel, 0 = closed).
+    col = preset.joints.index(preset.gripper_joints[0]) if preset.gripper_joints else 0
+    gripper_range = (float(limits.upper[col]), float(limits.lower[col]))
+    return ActionSpaceConverter("ee_delta", preset.joints, preset.gripper_joints, kinematics, gripper_range)
+
+
+def stamp_to_s(stamp: Time) -> float:
+    return stamp.sec + stamp.nanosec / NS_PER_S
+
+
+def s_to_stamp(time_s: float) -> Time:
+    ns = int(round(time_s * NS_PER_S))
+    return Time(sec=ns // NS_PER_S, nanosec=ns % NS_PER_S)
+
+
+def s_to_duration(duration_s: float) -> Duration:
+    ns = int(round(duration_s * NS_PER_S))
+    return Duration(sec=ns // NS_PER_S, nanosec=ns % NS_PER_S)
+
+
+def command_to_msg(command: Command) -> JointTrajectory:
+    """A stitched trajectory as the JointTrajectory the controller executes at stamp + time_from_start."""
+    msg = JointTrajectory()
+    msg.header.stamp = s_to_stamp(command.trajectory.stamp_s)
+    msg.joint_names = list(command.joint_names)
+    for row, tfs in zip(command.trajectory.positions, command.trajectory.times_from_start_s):
+        msg.points.append(JointTrajectoryPoint(positions=row.tolist(), time_from_start=s_to_duration(tfs)))
+    return msg
+
+
+def _duration_s(duration: Duration) -> float:
+    return duration.sec + duration.nanosec / NS_PER_S
+
+
+class CommandArbiterNode(Node):
+    """Subscribes to chunks, teleop and joint states; publishes the controller's trajectory."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(NODE_NAME, **kwargs)
+        ArbiterParams.declare(self)
+        self.params = ArbiterParams.from_node(self)
+        self.arbiter = build_arbiter(self.params, load_preset(self.params.robot))
+        self._lock = threading.Lock()
+        self._published_version = -1
+        inputs = MutuallyExclusiveCallbackGroup()
+        watchdog = MutuallyExclusiveCallbackGroup()
+        self._controller_pub = self.create_publisher(JointTrajectory, CONTROLLER_TOPIC, COMMAND_QOS)
+        self._shadow_pub = self.create_publisher(JointTrajectory, "~/shadow_trajectory", COMMAND_QOS)
+        self._status_pub = self.create_publisher(PolicyStatus, "~/status", LATCHED_QOS)
+        self.create_subscription(ActionChunk, "action_chunk", self._on_chunk, COMMAND_QOS, callback_group=inputs)
+        self.create_subscription(JointTrajectory, "teleop/joint_trajectory", self._on_teleop_trajectory,
+                                 COMMAND_QOS, callback_group=inputs)
+        self.create_subscription(JointState, "teleop/joint_targets", self._on_teleop_targets, SENSOR_QOS,
+                                 callback_group=inputs)
+        self.create_subscription(JointState, "joint_states", self._on_joint_state, SENSOR_QOS,
+                                 callback_group=inputs)
+        self.create_service(SetMode, "~/set_mode", self._on_set_mode, callback_group=inputs)
+        self.create_service(Trigger, "~/estop", self._on_estop, callback_group=inputs)
+        self.create_service(Trigger, "~/reset", self._on_reset, callback_group=inputs)
+        self.create_timer(self.params.watchdog_period_s, self._on_watchdog, callback_group=watchdog)
+        self.create_timer(self.params.status_period_s, self._on_status_timer, callback_group=inputs)
+        self._publish_status(force=True)
+        cfg = self.arbiter.config
+        self.get_logger().info(f"{NODE_NAME}: robot {self.params.robot}, {len(cfg.joint_names)} joints, "
+                               f"action space {self.arbiter.converter.action_space}, mode "
+                               f"{self.arbiter.modes.mode.name}, shadow {cfg.shadow_mode}")
+
+    def _now_s(self) -> float:
+        return self.get_clock().now().nanoseconds / NS_PER_S
+
+    def _publish(self, commands: list[Command]) -> None:
+        """Publish commands and, if anything changed, the status (caller holds the lock)."""
+        for command in commands:
+            (self._shadow_pub if command.shadow else self._controller_pub).publish(command_to_msg(command))
+        self._publish_status()
+
+    def _publish_status(self, force: bool = False) -> None:
+        arbiter = self.arbiter
+        if not force and arbiter.status_version == self._published_version:
+            return
+        self._published_version = arbiter.status_version
+        msg = PolicyStatus(mode=int(arbiter.modes.mode), reason=arbiter.reason, source=NODE_NAME,
+                           last_value=arbiter.last_value, observation_age_s=math.nan,
+                           deadline_misses=arbiter.deadline_misses, rejected_chunks=arbiter.rejected_chunks,
+                           call_for_teleop=arbiter.modes.call_for_teleop, model_name=arbiter.model_name)
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self._status_pub.publish(msg)
+
+    # -- callbacks ----------------------------------------------------------------------------
+    def _on_joint_state(self, msg: JointState) -> None:
+        stamp_s = stamp_to_s(msg.header.stamp) or self._now_s()
+        with self._lock:
+            self.arbiter.on_joint_state(stamp_s, msg.name, msg.position, msg.velocity)
+
+    def _on_chunk(self, msg: ActionChunk) -> None:
+        chunk = PolicyChunk(stamp_s=stamp_to_s(msg.header.stamp),
+                            action_names=tuple(msg.joint_names or msg.trajectory.joint_names),
+                            actions=[list(p.positions) for p in msg.trajectory.points], dt_s=msg.dt_s,
+                            value=msg.value, model_name=msg.model_name)
+        with self._lock:
+            self._publish(self.arbiter.on_policy_chunk(chunk, self._now_s()))
+
+    def _on_teleop_trajectory(self, msg: JointTrajectory) -> None:
+        rows = [list(p.positions) for p in msg.points]
+        times = [_duration_s(p.time_from_start) for p in msg.points]
+        with self._lock:
+            self._publish(self.arbiter.on_teleop_trajectory(msg.joint_names, rows, times,
+                                                            stamp_to_s(msg.header.stamp), self._now_s()))
+
+    def _on_teleop_targets(self, msg: JointState) -> None:
+        with self._lock:
+            self._publish(self.arbiter.on_teleop_targets(msg.name, list(msg.position), self._now_s()))
+
+    def _on_watchdog(self) -> None:
+        with self._lock:
+            self._publish(self.arbiter.on_tick(self._now_s()))
+
+    def _on_status_timer(self) -> None:
+        with self._lock:
+            self._publish_status(force=True)
+
+    def _apply(self, change) -> RequestResult:
+        with self._lock:
+            result, commands = change(self._now_s())
+            self._publish(commands)
+        self.get_logger().info(f"mode request: {result.message}")
+        return result
+
+    def _on_set_mode(self, request: SetMode.Request, response: SetMode.Response) -> SetMode.Response:
+        try:
+            mode = Mode(request.mode)
+        except ValueError:
+            response.success, response.message = False, f"unknown mode {request.mode}"
+            response.mode = int(self.arbiter.modes.mode)
+            return response
+        reason = request.reason or "set_mode"
+        result = self._apply(lambda now_s: self.arbiter.request_mode(mode, reason, now_s))
+        response.success, response.message, response.mode = result.success, result.message, int(result.mode)
+        return response
+
+    def _on_estop(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        result = self._apply(lambda now_s: self.arbiter.estop("estop service", now_s))
+        response.success, response.message = result.success, result.message
+        return response
+
+    def _on_reset(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        result = self._apply(lambda now_s: self.arbiter.reset("reset service", now_s))
+        response.success, response.message = result.success, result.message
+        return response
+
+    def destroy_node(self) -> None:
+        """Command HOLD at the measured position before the publisher goes away."""
+        if self.context.ok():
+            with self._lock:
+                self._publish(self.arbiter.shutdown_hold(self._now_s()))
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> None:
+    """Portable main. The HOLD on exit needs a live context, so rclpy's signal handlers are off and
+    SIGINT/SIGTERM both raise KeyboardInterrupt, which reaches the finally block below."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    apply_local_dds_defaults()
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    executor = MultiThreadedExecutor()
+    node = None
+    try:
+        node = CommandArbiterNode()
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        executor.shutdown()
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    main()
