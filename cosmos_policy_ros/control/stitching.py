@@ -19,7 +19,8 @@ miss) and nothing is sent.
                             time_from_start = now - t_obs, so the controller starts from where the
                             arm is, without a jump; later points keep time_from_start = k*dt.
 
-    header.stamp = t_obs  (the anchor; the controller executes each point at stamp + time_from_start)
+    header.stamp = t_obs  (the anchor; the controller executes each point at stamp + time_from_start;
+                           an observation stamped slightly after now, clock skew, is re-anchored at now)
 
 Seam choice (documented, tested): we *prepend* the current state as point 0 instead of blending
 the chunk's first steps. The chunk's own steps are then executed unchanged at their intended

@@ -341,3 +341,10 @@ def test_fuzz_malformed_inputs_never_crash_or_command_out_of_limits(harness_fact
     assert len(passed) > 1  # borderline-valid inputs did pass, so the checks above saw real output
     for traj in list(arm.commands):
         _assert_within_limits(traj)
+
+
+def test_mode_values_match_the_message_constants():
+    from cosmos_policy_ros.control.modes import Mode
+    for mode in Mode:
+        assert getattr(PolicyStatus, f"MODE_{mode.name}") == mode.value
+        assert getattr(SetMode.Request, f"MODE_{mode.name}") == mode.value
