@@ -1,0 +1,89 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Latency of one denoiser forward and one action chunk (encode + generate) per model preset.
+
+Random weights (timing only). CPU: the small presets; CUDA (when available): also the official
+2B preset in bfloat16. Last line, machine-readable:
+``model_step preset=<name> device=<dev> forward_ms=<x> chunk_ms=<y> ...`` (one line per preset
+before it, the last line summarizes all).
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+
+import numpy as np
+import torch
+
+from cosmos_policy_ros.core.config import get_preset
+from cosmos_policy_ros.core.layout import Role
+from cosmos_policy_ros.core.model import CosmosPolicy
+
+CPU_PRESETS = ("tiny", "demo-small")
+GPU_PRESETS = ("cosmos-predict2-2b",)
+INSTRUCTION = "pick up the cube"
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _time_ms(fn, device: torch.device, repeats: int) -> float:
+    fn()  # warm-up
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    _sync(device)
+    return 1e3 * (time.perf_counter() - start) / repeats
+
+
+def bench_preset(name: str, device: torch.device, dtype: torch.dtype, repeats: int) -> dict[str, float]:
+    """Mean forward and chunk latency [ms] of a randomly initialized preset."""
+    model = CosmosPolicy(get_preset(name)).to(device).eval()
+    if dtype != torch.float32:
+        model.transformer.to(dtype)
+    layout = model.config.layout
+    rng = np.random.RandomState(0)
+    images = {c: rng.randint(0, 256, (layout.image_height, layout.image_width, 3), dtype=np.uint8)
+              for c in layout.camera_names}
+    proprio = np.zeros(layout.proprio_dim)
+    if model.config.text_encoder != "hash":
+        model.text_cache.add(INSTRUCTION, torch.zeros(model.config.dit.text_max_tokens, model.config.dit.text_embed_dim))
+    encoded = model.encode_observation(images, proprio, INSTRUCTION)
+    with torch.no_grad():
+        forward_ms = _time_ms(lambda: model.generate(encoded, Role.POLICY, 1, [0]), device, repeats)
+        chunk_ms = _time_ms(lambda: model.act(images, proprio, INSTRUCTION), device, repeats)
+    return {"forward_ms": forward_ms, "chunk_ms": chunk_ms,
+            "chunk_num_steps": model.config.sampler.policy_num_steps}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    runs = [(p, torch.device("cpu"), torch.float32) for p in CPU_PRESETS]
+    if torch.cuda.is_available():
+        gpu = torch.device("cuda")
+        runs += [(p, gpu, torch.bfloat16) for p in CPU_PRESETS + GPU_PRESETS]
+        hardware = torch.cuda.get_device_name(gpu)
+    else:
+        hardware = platform.processor() or platform.machine()
+    print(f"hardware: {hardware}; cpu threads {torch.get_num_threads()}; torch {torch.__version__}")
+    summary = []
+    for name, device, dtype in runs:
+        result = bench_preset(name, device, dtype, args.repeats)
+        line = (f"preset={name} device={device.type} dtype={str(dtype).split('.')[-1]} "
+                f"forward_ms={result['forward_ms']:.1f} chunk_ms={result['chunk_ms']:.1f} "
+                f"chunk_num_steps={result['chunk_num_steps']}")
+        print(line)
+        summary.append(f"{name}@{device.type}:forward_ms={result['forward_ms']:.1f},chunk_ms={result['chunk_ms']:.1f}")
+    print("model_step " + " ".join(summary))
+
+
+if __name__ == "__main__":
+    main()
