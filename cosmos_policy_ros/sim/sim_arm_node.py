@@ -1,0 +1,295 @@
+# SPDX-License-Identifier: Apache-2.0
+"""sim_arm: the embedded robot. MuJoCo arm behind the topics a lab arm has (docs/INTERFACES.md).
+
+A thin adapter around :class:`~cosmos_policy_ros.sim.session.SimSession`: it paces physics
+against the wall clock (``real_time_factor``), publishes joint states, camera images (rgb8,
+rendered offscreen with ``MUJOCO_GL=egl``) and privileged object poses at their sim-time rates,
+follows ``/arm_controller/joint_trajectory`` with joint_trajectory_controller semantics (see
+``sim/trajectory_follower.py``) and reports episode ends on ``task/events``.
+
+Gripper: ``gripper_joint`` is an ordinary joint of the trajectory (finger travel per side [m],
+gap = 2x; 0 = closed, 0.04 = open), position-controlled with the force capped by the URDF effort.
+
+Time: with ``use_sim_time`` (or a ``real_time_factor`` other than 1) the node publishes ``/clock``
+and stamps everything with sim time; other nodes then need ``use_sim_time`` too. Otherwise stamps
+are ROS (wall) time. Everything runs in one thread (SingleThreadedExecutor): the render contexts
+belong to it and no locks are needed.
+"""
+from __future__ import annotations
+
+import signal
+import time
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import rclpy
+from builtin_interfaces.msg import Time
+from geometry_msgs.msg import Pose as PoseMsg
+from geometry_msgs.msg import PoseArray
+from rclpy.clock import Clock, ClockType
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
+from rosgraph_msgs.msg import Clock as ClockMsg
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Header
+from std_srvs.srv import Trigger
+from trajectory_msgs.msg import JointTrajectory
+
+from cosmos_policy_msgs.msg import EpisodeEvent
+from cosmos_policy_msgs.srv import ResetTask
+from cosmos_policy_ros.presets import load_preset
+from cosmos_policy_ros.ros.dds_env import apply_local_dds_defaults
+from cosmos_policy_ros.ros.params import NodeParams, ParamSpec
+from cosmos_policy_ros.ros.qos import COMMAND_QOS, EVENTS_QOS, SENSOR_QOS
+from cosmos_policy_ros.sim.arm_sim import ArmSim
+from cosmos_policy_ros.sim.scene import PRIMARY_CAMERA, WRIST_CAMERA, CameraConfig, SceneConfig
+from cosmos_policy_ros.sim.session import EpisodeEnd, SimSession
+from cosmos_policy_ros.sim.tasks import TASKS, Outcome
+from cosmos_policy_ros.sim.trajectory_follower import FollowerConfig, TrajectoryCommand
+
+NODE_NAME = "sim_arm"
+CONTROLLER_TOPIC = "/arm_controller/joint_trajectory"
+WORLD_FRAME = "world"
+NS_PER_S = 1_000_000_000
+LOG_THROTTLE_S = 5.0
+
+
+@dataclass(frozen=True)
+class SimArmParams(NodeParams):
+    """The node's parameters."""
+
+    SPECS: ClassVar[tuple[ParamSpec, ...]] = (
+        ParamSpec("robot", "sim_arm", "Robot preset (joints, camera topics and resolutions).", read_only=True),
+        ParamSpec("task", "reach", "Task of the first episode (later ones come from ~/reset_task).",
+                  read_only=True, choices=tuple(TASKS)),
+        ParamSpec("seed", 0, "Seed of the first episode.", read_only=True, min_value=0),
+        ParamSpec("real_time_factor", 1.0, "Sim seconds per wall second (!= 1 publishes /clock).",
+                  read_only=True, min_value=0.05, max_value=50.0),
+        ParamSpec("joint_state_rate_hz", 100.0, "joint_states rate in sim time [Hz].", read_only=True,
+                  min_value=1.0, max_value=500.0),
+        ParamSpec("camera_rate_hz", 15.0, "Rate of every camera in sim time [Hz]; 0 = no images.",
+                  read_only=True, min_value=0.0, max_value=60.0),
+        ParamSpec("object_pose_rate_hz", 30.0, "sim/object_poses rate in sim time [Hz].", read_only=True,
+                  min_value=1.0, max_value=500.0),
+        ParamSpec("max_lag_s", 0.25, "Real-time mode: when physics falls this far behind the wall clock "
+                  "it skips ahead instead of catching up [s].", read_only=True, min_value=0.01, max_value=10.0),
+        ParamSpec("allow_partial_joints_goal", True, "Accept trajectories naming only some joints "
+                  "(as joint_trajectory_controller's parameter).", read_only=True),
+    )
+    robot: str
+    task: str
+    seed: int
+    real_time_factor: float
+    joint_state_rate_hz: float
+    camera_rate_hz: float
+    object_pose_rate_hz: float
+    max_lag_s: float
+    allow_partial_joints_goal: bool
+
+
+class SimArmNode(Node):
+    """MuJoCo arm with joint_trajectory_controller-like control, cameras and tasks."""
+
+    def __init__(self) -> None:
+        super().__init__(NODE_NAME)
+        SimArmParams.declare(self)
+        self.params = SimArmParams.from_node(self)
+        self.preset = load_preset(self.params.robot)
+        self.sim_time_mode = bool(self.get_parameter("use_sim_time").value) or self.params.real_time_factor != 1.0
+        cameras = tuple(_camera_config(c.name, c.height, c.width) for c in self.preset.cameras)
+        sim = ArmSim(SceneConfig(cameras=cameras),
+                     FollowerConfig(allow_partial_joints_goal=self.params.allow_partial_joints_goal))
+        if tuple(self.preset.joints) != sim.joint_names:
+            raise ValueError(f"preset joints {self.preset.joints} differ from the sim's {sim.joint_names}")
+        self.session = SimSession(sim)
+        if self.params.camera_rate_hz > 0:
+            for camera in self.preset.cameras:
+                sim.render(camera.name)  # create the render contexts now, in the spinning thread
+        self.session.reset(self.params.task, self.params.seed, self._fresh_epoch_s())
+        self._joint_state_pub = self.create_publisher(JointState, self.preset.joint_states_topic, SENSOR_QOS)
+        self._image_pubs = {c.name: self.create_publisher(Image, c.topic, SENSOR_QOS) for c in self.preset.cameras}
+        self._pose_pub = self.create_publisher(PoseArray, "sim/object_poses", SENSOR_QOS)
+        self._event_pub = self.create_publisher(EpisodeEvent, "task/events", EVENTS_QOS)
+        self._clock_pub = self.create_publisher(ClockMsg, "/clock", 10) if self.sim_time_mode else None
+        self.create_subscription(JointTrajectory, CONTROLLER_TOPIC, self._on_trajectory, COMMAND_QOS)
+        self.create_service(ResetTask, "~/reset_task", self._on_reset_task)
+        self.create_service(Trigger, "~/task_success", self._on_task_success)
+        self._period_s = 1.0 / self.params.joint_state_rate_hz
+        self._next_due_s = {"camera": 0.0, "poses": 0.0}
+        self._anchor_wall_s: float | None = None  # set by the first tick
+        self._anchor_sim_s = 0.0
+        # Pace on the steady clock: with /clock the node's own clock would wait for itself.
+        self.create_timer(self._period_s / max(1.0, self.params.real_time_factor), self._on_tick,
+                          clock=Clock(clock_type=ClockType.STEADY_TIME))
+        self.get_logger().info(f"sim_arm ready: task {self.params.task}, seed {self.params.seed}, "
+                               f"{'sim time (/clock)' if self.sim_time_mode else 'real time'}, "
+                               f"real_time_factor {self.params.real_time_factor}")
+
+    # --- pacing ------------------------------------------------------------------------------
+    def _fresh_epoch_s(self) -> float:
+        """Stamp origin of a new episode (see SimSession)."""
+        if self.sim_time_mode:
+            return self.session.stamp_s if self.session.episode is not None else 0.0
+        return self.get_clock().now().nanoseconds / NS_PER_S
+
+    def _anchor(self) -> None:
+        self._anchor_wall_s = time.monotonic()
+        self._anchor_sim_s = self.session.sim.time_s
+
+    def _on_tick(self) -> None:
+        if self._anchor_wall_s is None:
+            self._anchor()
+        wanted_sim_s = self._anchor_sim_s + (time.monotonic() - self._anchor_wall_s) * self.params.real_time_factor
+        lag_s = wanted_sim_s - self.session.sim.time_s
+        if lag_s > self.params.max_lag_s * self.params.real_time_factor:
+            self.get_logger().warning(f"physics is {lag_s:.2f} s behind the wall clock; skipping ahead",
+                                      throttle_duration_sec=LOG_THROTTLE_S)
+            self._anchor()
+            if not self.sim_time_mode:
+                self.session.epoch_s = self._fresh_epoch_s() - self.session.sim.time_s
+            return
+        while self.session.sim.time_s + self._period_s <= wanted_sim_s + 1e-9:
+            ended = self.session.step(self._period_s)
+            self._publish_state()
+            if ended is not None:
+                self._publish_end(ended)
+
+    def _publish_state(self) -> None:
+        stamp_s = self.session.stamp_s
+        stamp = _time_msg(stamp_s)
+        if self._clock_pub is not None:
+            self._clock_pub.publish(ClockMsg(clock=stamp))
+        sim = self.session.sim
+        self._joint_state_pub.publish(JointState(
+            header=_header(stamp, ""), name=list(sim.joint_names), position=sim.joint_positions().tolist(),
+            velocity=sim.joint_velocities().tolist(), effort=sim.joint_efforts().tolist()))
+        if self._due("poses", stamp_s, self.params.object_pose_rate_hz):
+            self._pose_pub.publish(PoseArray(header=_header(stamp, WORLD_FRAME), poses=[
+                _pose_msg(position, quat) for position, quat in self.session.object_poses()]))
+        if self.params.camera_rate_hz > 0 and self._due("camera", stamp_s, self.params.camera_rate_hz):
+            for camera in self.preset.cameras:
+                self._image_pubs[camera.name].publish(
+                    _image_msg(sim.render(camera.name), _header(stamp, f"{camera.name}_camera")))
+
+    def _due(self, what: str, stamp_s: float, rate_hz: float) -> bool:
+        """Whether ``what`` is due at ``stamp_s``; schedules the next one (no bursts after a skip)."""
+        if stamp_s + 1e-9 < self._next_due_s[what]:
+            return False
+        self._next_due_s[what] = max(self._next_due_s[what] + 1.0 / rate_hz, stamp_s)
+        return True
+
+    # --- events, commands, services ----------------------------------------------------------
+    def _publish_end(self, ended: EpisodeEnd) -> None:
+        success = ended.outcome is Outcome.SUCCESS
+        note = "success" if success else f"time limit {ended.episode.time_limit_s:.1f} s reached"
+        self._event_pub.publish(EpisodeEvent(
+            header=_header(_time_msg(ended.stamp_s), WORLD_FRAME), event=EpisodeEvent.END,
+            episode_id=self.session.episode_id,
+            outcome=EpisodeEvent.OUTCOME_SUCCESS if success else EpisodeEvent.OUTCOME_FAILURE,
+            score=1.0 if success else 0.0, task=ended.episode.task, note=note))
+        self.get_logger().info(f"episode {self.session.episode_id} ended: {note}")
+
+    def _on_trajectory(self, msg: JointTrajectory) -> None:
+        command, reason = trajectory_to_command(msg)
+        stamp_s = msg.header.stamp.sec + msg.header.stamp.nanosec / NS_PER_S
+        if command is not None:
+            result = self.session.command(command, None if stamp_s == 0.0 else stamp_s)
+            reason = "" if result.accepted else result.reason
+        if reason:
+            self.get_logger().warning(f"trajectory rejected, holding: {reason}")
+
+    def _on_reset_task(self, request: ResetTask.Request, response: ResetTask.Response) -> ResetTask.Response:
+        if request.seed < 0:
+            response.success, response.message = False, f"seed={request.seed} must be >= 0"
+            return response
+        try:
+            episode = self.session.reset(request.task, request.seed, self._fresh_epoch_s())
+        except ValueError as error:
+            response.success, response.message = False, str(error)
+            return response
+        self._anchor()
+        self._next_due_s = dict.fromkeys(self._next_due_s, 0.0)
+        response.success, response.message = True, episode.instruction
+        self.get_logger().info(f"reset {self.session.episode_id}: {episode.instruction}")
+        return response
+
+    def _on_task_success(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        response.success = self.session.succeeded()
+        episode = self.session.episode
+        response.message = f"{episode.task}: {episode.instruction}" if episode is not None else "no episode"
+        return response
+
+
+def trajectory_to_command(msg: JointTrajectory) -> tuple[TrajectoryCommand | None, str]:
+    """A JointTrajectory as a follower command, or (None, reason) when points are ragged."""
+    num_joints = len(msg.joint_names)
+    for k, point in enumerate(msg.points):
+        if len(point.positions) != num_joints:
+            return None, f"point {k} has {len(point.positions)} positions for {num_joints} joints"
+        if len(point.velocities) not in (0, num_joints):
+            return None, f"point {k} has {len(point.velocities)} velocities for {num_joints} joints"
+    with_velocities = [len(p.velocities) == num_joints for p in msg.points]
+    if any(with_velocities) and not all(with_velocities):
+        return None, "velocities must be given for every point or for none"
+    times = np.array([p.time_from_start.sec + p.time_from_start.nanosec / NS_PER_S for p in msg.points])
+    positions = np.array([list(p.positions) for p in msg.points], dtype=np.float64).reshape(-1, num_joints)
+    velocities = (np.array([list(p.velocities) for p in msg.points], dtype=np.float64)
+                  if msg.points and all(with_velocities) else None)
+    return TrajectoryCommand(tuple(msg.joint_names), times, positions, velocities), ""
+
+
+def _camera_config(name: str, height: int, width: int) -> CameraConfig:
+    """The scene's mounting of camera ``name`` at the preset's resolution."""
+    mount = WRIST_CAMERA if name == WRIST_CAMERA.name else PRIMARY_CAMERA
+    return CameraConfig(name, height, width, mount.fovy_deg, mount.position_m, mount.look_at_m)
+
+
+def _time_msg(stamp_s: float) -> Time:
+    ns = int(round(stamp_s * NS_PER_S))
+    return Time(sec=ns // NS_PER_S, nanosec=ns % NS_PER_S)
+
+
+def _header(stamp: Time, frame_id: str) -> Header:
+    return Header(stamp=stamp, frame_id=frame_id)
+
+
+def _pose_msg(position: np.ndarray, quaternion_wxyz: np.ndarray) -> PoseMsg:
+    msg = PoseMsg()
+    msg.position.x, msg.position.y, msg.position.z = (float(v) for v in position)
+    msg.orientation.w, msg.orientation.x, msg.orientation.y, msg.orientation.z = (float(v) for v in quaternion_wxyz)
+    return msg
+
+
+def _image_msg(rgb: np.ndarray, header: Header) -> Image:
+    """(H, W, 3) uint8 as an rgb8 Image (minimal inline conversion until ros/conversions.py exists)."""
+    height, width, _ = rgb.shape
+    return Image(header=header, height=height, width=width, encoding="rgb8", is_bigendian=0,
+                 step=3 * width, data=np.ascontiguousarray(rgb).tobytes())
+
+
+def main(args: list[str] | None = None) -> None:
+    """Portable main (Humble to Kilted). rclpy's signal handlers are off and SIGTERM raises
+    KeyboardInterrupt like SIGINT, so a stop never invalidates the context under a publishing tick."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    apply_local_dds_defaults()
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    executor = SingleThreadedExecutor()
+    node = None
+    try:
+        node = SimArmNode()
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        executor.shutdown()
+        if node is not None:
+            node.session.sim.close()
+            node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    main()
