@@ -1,0 +1,257 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Message <-> numpy conversions for the nodes: images, compressed images, joint states, stamps.
+
+Every check names the offending message field, and nothing is ever reshaped silently: an Image
+whose ``data`` disagrees with ``height * step``, an unknown ``encoding`` or a JointState missing a
+configured joint raises ``ValueError``. Raw images decode zero-copy (a read-only view into the
+message buffer, row padding skipped by strides) when their byte order is the machine's.
+
+The real ROS 2 ``cv_bridge`` is used when importable, for encodings outside the table below
+(Bayer, float depth, ...); for the table's encodings both give identical arrays (tested where
+cv_bridge is installed).
+"""
+from __future__ import annotations
+
+import functools
+import io
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from builtin_interfaces.msg import Time
+from sensor_msgs.msg import CompressedImage, Image, JointState
+from std_msgs.msg import Header
+
+NANOSECONDS_PER_SECOND = 1_000_000_000
+JOINT_STATE_FIELDS = ("position", "velocity", "effort")
+COMPRESSED_FORMATS = ("jpeg", "png")
+DEFAULT_JPEG_QUALITY = 95
+# Pillow mode of a decoded image -> numpy dtype it is returned as.
+_PIL_MODE_DTYPES = {"RGB": np.uint8, "RGBA": np.uint8, "L": np.uint8, "I;16": np.uint16}
+
+
+@dataclass(frozen=True)
+class PixelFormat:
+    """Memory layout of one ``sensor_msgs/Image`` encoding."""
+
+    channels: int
+    dtype: np.dtype
+
+
+ENCODINGS: dict[str, PixelFormat] = {
+    "rgb8": PixelFormat(3, np.dtype(np.uint8)),
+    "bgr8": PixelFormat(3, np.dtype(np.uint8)),
+    "rgba8": PixelFormat(4, np.dtype(np.uint8)),
+    "bgra8": PixelFormat(4, np.dtype(np.uint8)),
+    "mono8": PixelFormat(1, np.dtype(np.uint8)),
+    "mono16": PixelFormat(1, np.dtype(np.uint16)),
+    "16UC1": PixelFormat(1, np.dtype(np.uint16)),
+}
+
+
+@functools.lru_cache(maxsize=1)
+def _cv_bridge() -> Any | None:
+    """A CvBridge when the ROS 2 cv_bridge package is installed, else None."""
+    try:
+        from cv_bridge import CvBridge
+    except ImportError:
+        return None
+    return CvBridge()
+
+
+def _image_shape(height: int, width: int, channels: int) -> tuple[int, ...]:
+    return (height, width) if channels == 1 else (height, width, channels)
+
+
+def image_to_numpy(msg: Image) -> np.ndarray:
+    """Decode a ``sensor_msgs/Image`` without copying where possible.
+
+    Args:
+        msg: the image; ``step`` may include row padding, ``is_bigendian`` is honoured.
+
+    Returns:
+        (H, W, C) for colour encodings (channel order as the encoding says), (H, W) for mono.
+        A read-only view into ``msg.data`` when the byte order is native (``np.array(x)`` for a
+        writable copy); a native-endian copy otherwise.
+
+    Raises:
+        ValueError: unknown ``encoding`` (and no cv_bridge), ``step`` too small, or ``data``
+            length not equal to ``height * step``.
+    """
+    pixel = ENCODINGS.get(msg.encoding)
+    if pixel is None:
+        bridge = _cv_bridge()
+        if bridge is not None:
+            return bridge.imgmsg_to_cv2(msg, desired_encoding="passthrough")
+        raise ValueError(f"Image.encoding={msg.encoding!r} is not supported; "
+                         f"supported: {sorted(ENCODINGS)} (install cv_bridge for more)")
+    pixel_bytes = pixel.channels * pixel.dtype.itemsize
+    if msg.step < msg.width * pixel_bytes:
+        raise ValueError(f"Image.step={msg.step} is smaller than width*bytes_per_pixel="
+                         f"{msg.width}*{pixel_bytes} for encoding {msg.encoding}")
+    if len(msg.data) != msg.height * msg.step:
+        raise ValueError(f"Image.data has {len(msg.data)} bytes but height*step = "
+                         f"{msg.height}*{msg.step} = {msg.height * msg.step}")
+    dtype = pixel.dtype.newbyteorder(">" if msg.is_bigendian else "<")
+    strides = (msg.step, pixel_bytes, pixel.dtype.itemsize)[:3 if pixel.channels > 1 else 2]
+    view = np.ndarray(shape=_image_shape(msg.height, msg.width, pixel.channels), dtype=dtype,
+                      buffer=memoryview(msg.data).cast("B"), strides=strides)
+    if not dtype.isnative:
+        return view.astype(pixel.dtype.newbyteorder("="))
+    view.flags.writeable = False
+    return view
+
+
+def numpy_to_image(array: np.ndarray, encoding: str = "rgb8", header: Header | None = None) -> Image:
+    """Encode an array as a ``sensor_msgs/Image`` with minimal ``step`` and little-endian data.
+
+    Args:
+        array: (H, W, C) for colour encodings, (H, W) or (H, W, 1) for mono; its dtype must be the
+            encoding's (uint8, or uint16 for mono16/16UC1). It is never cast.
+        encoding: one of ``ENCODINGS``.
+        header: copied into the message (stamp and frame_id); default an empty header.
+
+    Raises:
+        ValueError: unknown encoding, or a shape/dtype that does not fit it.
+    """
+    pixel = ENCODINGS.get(encoding)
+    if pixel is None:
+        raise ValueError(f"encoding={encoding!r} is not supported; supported: {sorted(ENCODINGS)}")
+    if array.dtype != pixel.dtype:
+        raise ValueError(f"array dtype {array.dtype} does not match encoding {encoding} "
+                         f"({pixel.dtype}); convert explicitly")
+    if pixel.channels == 1 and array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]  # (H, W, 1) -> (H, W)
+    if array.shape[2:] != (() if pixel.channels == 1 else (pixel.channels,)) or array.ndim < 2:
+        expected = "(H, W)" if pixel.channels == 1 else f"(H, W, {pixel.channels})"
+        raise ValueError(f"array shape {array.shape} does not fit encoding {encoding} (expected {expected})")
+    height, width = array.shape[:2]
+    little_endian = np.ascontiguousarray(array, dtype=pixel.dtype.newbyteorder("<"))
+    return Image(
+        header=header if header is not None else Header(),
+        height=height,
+        width=width,
+        encoding=encoding,
+        is_bigendian=False,
+        step=width * pixel.channels * pixel.dtype.itemsize,
+        data=little_endian.tobytes(),
+    )
+
+
+def compressed_to_numpy(msg: CompressedImage) -> np.ndarray:
+    """Decode a JPEG/PNG ``sensor_msgs/CompressedImage`` with Pillow.
+
+    Returns:
+        (H, W, 3) RGB or (H, W, 4) RGBA uint8 for colour, (H, W) uint8 or uint16 for mono. Colour
+        is always in RGB order, whatever producer-side order the ``format`` string names.
+
+    Raises:
+        ValueError: ``data`` cannot be decoded, or decodes to an unsupported pixel mode.
+    """
+    from PIL import Image as PilImage, UnidentifiedImageError
+
+    try:
+        with PilImage.open(io.BytesIO(bytes(msg.data))) as decoded:
+            decoded.load()
+            mode = decoded.mode
+            if mode not in _PIL_MODE_DTYPES:
+                decoded = decoded.convert("RGB") if mode in ("P", "CMYK", "YCbCr") else decoded
+                mode = decoded.mode
+            if mode not in _PIL_MODE_DTYPES:
+                raise ValueError(f"CompressedImage.data decodes to unsupported pixel mode {mode!r}")
+            return np.asarray(decoded, dtype=_PIL_MODE_DTYPES[mode])
+    except (UnidentifiedImageError, OSError) as err:
+        raise ValueError(f"CompressedImage.data ({len(msg.data)} bytes, format={msg.format!r}) "
+                         f"could not be decoded: {err}") from err
+
+
+def numpy_to_compressed(array: np.ndarray, fmt: str = "jpeg", header: Header | None = None,
+                        jpeg_quality: int = DEFAULT_JPEG_QUALITY) -> CompressedImage:
+    """Encode an RGB/RGBA/mono array as a JPEG or PNG ``sensor_msgs/CompressedImage``.
+
+    Args:
+        array: (H, W, 3) RGB or (H, W) mono uint8; PNG also takes (H, W, 4) RGBA uint8 and
+            (H, W) uint16.
+        fmt: ``jpeg`` (lossy) or ``png`` (lossless); also written to ``format``.
+        header: copied into the message; default an empty header.
+        jpeg_quality: JPEG quality 1..95.
+
+    Raises:
+        ValueError: unknown ``fmt`` or an array JPEG/PNG cannot hold.
+    """
+    from PIL import Image as PilImage
+
+    if fmt not in COMPRESSED_FORMATS:
+        raise ValueError(f"fmt={fmt!r} must be one of {COMPRESSED_FORMATS}")
+    lossless_only = array.dtype == np.uint16 or (array.ndim == 3 and array.shape[2] == 4)
+    if array.dtype not in (np.uint8, np.uint16) or (fmt == "jpeg" and lossless_only):
+        raise ValueError(f"array {array.dtype} {array.shape} cannot be stored as {fmt}")
+    if not (array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (3, 4) and array.dtype == np.uint8)):
+        raise ValueError(f"array shape {array.shape} must be (H, W), (H, W, 3) or (H, W, 4)")
+    buffer = io.BytesIO()
+    options = {"quality": jpeg_quality} if fmt == "jpeg" else {}
+    PilImage.fromarray(np.ascontiguousarray(array)).save(buffer, format=fmt.upper(), **options)
+    return CompressedImage(header=header if header is not None else Header(), format=fmt,
+                           data=buffer.getvalue())
+
+
+def joint_state_to_vector(msg: JointState, joint_names: Sequence[str],
+                          field: str = "position") -> np.ndarray:
+    """One JointState field in a configured joint order, looked up by name (never by index).
+
+    Args:
+        msg: the joint state; it may list more joints than configured, in any order.
+        joint_names: the configured order (e.g. the preset's joints).
+        field: ``position``, ``velocity`` or ``effort``.
+
+    Returns:
+        (len(joint_names),) float64.
+
+    Raises:
+        ValueError: unknown field, duplicate names, ``field`` length != ``name`` length, a missing
+            configured joint, or a non-finite value for a configured joint.
+    """
+    if field not in JOINT_STATE_FIELDS:
+        raise ValueError(f"field={field!r} must be one of {JOINT_STATE_FIELDS}")
+    names = list(msg.name)
+    index = {name: i for i, name in enumerate(names)}
+    if len(index) != len(names):
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        raise ValueError(f"JointState.name has duplicate joint(s) {duplicates}")
+    values = np.asarray(getattr(msg, field), dtype=np.float64)
+    if values.shape != (len(names),):
+        raise ValueError(f"JointState.{field} has {values.size} values but JointState.name has "
+                         f"{len(names)}")
+    missing = [name for name in joint_names if name not in index]
+    if missing:
+        raise ValueError(f"JointState.name is missing configured joint(s) {missing}")
+    vector = values[[index[name] for name in joint_names]]  # (J,)
+    bad = [name for name, value in zip(joint_names, vector) if not math.isfinite(value)]
+    if bad:
+        raise ValueError(f"JointState.{field} is not finite for joint(s) {bad}")
+    return vector
+
+
+def stamp_to_seconds(stamp: Time) -> float:
+    """``builtin_interfaces/Time`` (or a header stamp) as float seconds."""
+    return stamp.sec + stamp.nanosec / NANOSECONDS_PER_SECOND
+
+
+def seconds_to_stamp(seconds: float) -> Time:
+    """Float seconds as ``builtin_interfaces/Time``, rounded to the nearest nanosecond.
+
+    Raises:
+        ValueError: ``seconds`` is not finite.
+    """
+    if not math.isfinite(seconds):
+        raise ValueError(f"seconds={seconds!r} must be finite")
+    sec, nanosec = divmod(round(seconds * NANOSECONDS_PER_SECOND), NANOSECONDS_PER_SECOND)
+    return Time(sec=int(sec), nanosec=int(nanosec))
+
+
+__all__ = [
+    "ENCODINGS", "compressed_to_numpy", "image_to_numpy", "joint_state_to_vector",
+    "numpy_to_compressed", "numpy_to_image", "seconds_to_stamp", "stamp_to_seconds",
+]
