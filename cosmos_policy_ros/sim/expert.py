@@ -138,7 +138,8 @@ class ScriptedExpert:
     @property
     def done(self) -> bool:
         """All waypoints reached (or stopped early): the expert holds."""
-        return bool(self._waypoints) and (self._index >= len(self._waypoints) or self._index == self._stop_index)
+        finished = self._index >= len(self._waypoints) or self._index == self._stop_index
+        return bool(self._waypoints) and finished
 
     def act(self, obs: ExpertObservation) -> np.ndarray:
         """(7,) joint targets for the next control step (arm rad, gripper m)."""
@@ -210,9 +211,10 @@ class ScriptedExpert:
         measured = self.kinematics.forward(obs.joint_positions).position
         arrived = (np.linalg.norm(measured - waypoint.position) < cfg.waypoint_tolerance_m
                    and np.allclose(self._set_point, waypoint.position))
-        if arrived or self._time_at_waypoint_s > cfg.waypoint_timeout_s:
+        settled = arrived or self._time_at_waypoint_s > cfg.waypoint_timeout_s
+        if settled:
             self._dwell_s += cfg.control_dt_s
-        if self._dwell_s >= waypoint.dwell_s and (arrived or self._time_at_waypoint_s > cfg.waypoint_timeout_s):
+        if settled and self._dwell_s >= waypoint.dwell_s:
             self._index += 1
             self._time_at_waypoint_s = 0.0
             self._dwell_s = 0.0

@@ -52,16 +52,18 @@ class ExpertTeleopParams(NodeParams):
         ParamSpec("task", "reach", "Task the expert solves.", choices=tuple(TASKS)),
         ParamSpec("seed", 0, "Seed of the expert's random choices for this episode.", min_value=0),
         ParamSpec("enabled", True, "Publish teleop commands."),
-        ParamSpec("control_rate_hz", 10.0, "Command rate [Hz].", read_only=True, min_value=1.0, max_value=100.0),
-        ParamSpec("speed_mps", 0.3, "Cartesian tool speed [m/s].", read_only=True, min_value=0.01, max_value=1.0),
+        ParamSpec("control_rate_hz", 10.0, "Command rate [Hz].", read_only=True,
+                  min_value=1.0, max_value=100.0),
+        ParamSpec("speed_mps", 0.3, "Cartesian tool speed [m/s].", read_only=True,
+                  min_value=0.01, max_value=1.0),
         ParamSpec("noise.action_noise_rad", 0.0, "Std of joint-target noise [rad].", read_only=True,
                   min_value=0.0, max_value=0.5),
         ParamSpec("noise.detour_probability", 0.0, "Chance of a random detour per episode.", read_only=True,
                   min_value=0.0, max_value=1.0),
         ParamSpec("noise.wrong_grasp_probability", 0.0, "Chance of an off-centre grasp per episode.",
                   read_only=True, min_value=0.0, max_value=1.0),
-        ParamSpec("noise.early_stop_probability", 0.0, "Chance of stopping early per episode.", read_only=True,
-                  min_value=0.0, max_value=1.0),
+        ParamSpec("noise.early_stop_probability", 0.0, "Chance of stopping early per episode.",
+                  read_only=True, min_value=0.0, max_value=1.0),
     )
     robot: str
     task: str
@@ -128,9 +130,10 @@ class ExpertTeleopNode(Node):
             self._joint_positions = np.array([msg.position[index[name]] for name in self.preset.joints])
 
     def _on_object_poses(self, msg: PoseArray) -> None:
-        self._object_poses = [Pose(np.array([p.position.x, p.position.y, p.position.z]),
-                                   np.array([p.orientation.w, p.orientation.x, p.orientation.y, p.orientation.z]))
-                              for p in msg.poses]
+        self._object_poses = [
+            Pose(np.array([p.position.x, p.position.y, p.position.z]),
+                 np.array([p.orientation.w, p.orientation.x, p.orientation.y, p.orientation.z]))
+            for p in msg.poses]
 
     def _on_tick(self) -> None:
         if self._restart_pending:

@@ -45,7 +45,8 @@ def expert_observation(sim: ArmSim, episode: Episode) -> ExpertObservation:
 
 def single_point_command(joint_names: tuple[str, ...], targets: np.ndarray, dt_s: float) -> TrajectoryCommand:
     """A trajectory with one point, due ``dt_s`` after receipt (a teleop step)."""
-    return TrajectoryCommand(tuple(joint_names), np.array([dt_s]), np.asarray(targets, dtype=np.float64)[None])
+    positions = np.asarray(targets, dtype=np.float64)[None]  # (1, J)
+    return TrajectoryCommand(tuple(joint_names), np.array([dt_s]), positions)
 
 
 def run_expert_episode(sim: ArmSim, task: Task, expert: ScriptedExpert, seed: int) -> EpisodeResult:

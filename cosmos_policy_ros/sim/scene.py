@@ -74,6 +74,12 @@ WRIST_CAMERA = CameraConfig("wrist", fovy_deg=75.0, position_m=(-0.055, 0.0, 0.0
 PRIMARY_CAMERA = CameraConfig("primary")
 
 
+def mounted_camera(name: str, height: int, width: int) -> CameraConfig:
+    """Camera ``name`` at a given resolution: ``wrist`` on the hand, any other at the fixed view."""
+    mount = WRIST_CAMERA if name == WRIST_CAMERA.name else PRIMARY_CAMERA
+    return CameraConfig(name, height, width, mount.fovy_deg, mount.position_m, mount.look_at_m)
+
+
 @dataclass(frozen=True)
 class SceneConfig:
     """Geometry and physics of the table-top scene.

@@ -88,7 +88,9 @@ class SimSession:
         """Whether the episode ended in success or the task is solved right now."""
         if self._ended is Outcome.SUCCESS:
             return True
-        return self.task is not None and self.episode is not None and self.task.is_success(self.sim, self.episode)
+        if self.task is None or self.episode is None:
+            return False
+        return self.task.is_success(self.sim, self.episode)
 
     def object_poses(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """(position (3,), quaternion wxyz (4,)) of target block, bin, other blocks (Episode order)."""

@@ -44,7 +44,7 @@ from cosmos_policy_ros.ros.dds_env import apply_local_dds_defaults
 from cosmos_policy_ros.ros.params import NodeParams, ParamSpec
 from cosmos_policy_ros.ros.qos import COMMAND_QOS, EVENTS_QOS, SENSOR_QOS
 from cosmos_policy_ros.sim.arm_sim import ArmSim
-from cosmos_policy_ros.sim.scene import PRIMARY_CAMERA, WRIST_CAMERA, CameraConfig, SceneConfig
+from cosmos_policy_ros.sim.scene import SceneConfig, mounted_camera
 from cosmos_policy_ros.sim.session import EpisodeEnd, SimSession
 from cosmos_policy_ros.sim.tasks import TASKS, Outcome
 from cosmos_policy_ros.sim.trajectory_follower import FollowerConfig, TrajectoryCommand
@@ -61,7 +61,8 @@ class SimArmParams(NodeParams):
     """The node's parameters."""
 
     SPECS: ClassVar[tuple[ParamSpec, ...]] = (
-        ParamSpec("robot", "sim_arm", "Robot preset (joints, camera topics and resolutions).", read_only=True),
+        ParamSpec("robot", "sim_arm", "Robot preset (joints, camera topics and resolutions).",
+                  read_only=True),
         ParamSpec("task", "reach", "Task of the first episode (later ones come from ~/reset_task).",
                   read_only=True, choices=tuple(TASKS)),
         ParamSpec("seed", 0, "Seed of the first episode.", read_only=True, min_value=0),
@@ -74,7 +75,8 @@ class SimArmParams(NodeParams):
         ParamSpec("object_pose_rate_hz", 30.0, "sim/object_poses rate in sim time [Hz].", read_only=True,
                   min_value=1.0, max_value=500.0),
         ParamSpec("max_lag_s", 0.25, "Real-time mode: when physics falls this far behind the wall clock "
-                  "it skips ahead instead of catching up [s].", read_only=True, min_value=0.01, max_value=10.0),
+                  "it skips ahead instead of catching up [s].", read_only=True,
+                  min_value=0.01, max_value=10.0),
         ParamSpec("allow_partial_joints_goal", True, "Accept trajectories naming only some joints "
                   "(as joint_trajectory_controller's parameter).", read_only=True),
     )
@@ -97,8 +99,9 @@ class SimArmNode(Node):
         SimArmParams.declare(self)
         self.params = SimArmParams.from_node(self)
         self.preset = load_preset(self.params.robot)
-        self.sim_time_mode = bool(self.get_parameter("use_sim_time").value) or self.params.real_time_factor != 1.0
-        cameras = tuple(_camera_config(c.name, c.height, c.width) for c in self.preset.cameras)
+        use_sim_time = bool(self.get_parameter("use_sim_time").value)
+        self.sim_time_mode = use_sim_time or self.params.real_time_factor != 1.0
+        cameras = tuple(mounted_camera(c.name, c.height, c.width) for c in self.preset.cameras)
         sim = ArmSim(SceneConfig(cameras=cameras),
                      FollowerConfig(allow_partial_joints_goal=self.params.allow_partial_joints_goal))
         if tuple(self.preset.joints) != sim.joint_names:
@@ -109,7 +112,8 @@ class SimArmNode(Node):
                 sim.render(camera.name)  # create the render contexts now, in the spinning thread
         self.session.reset(self.params.task, self.params.seed, self._fresh_epoch_s())
         self._joint_state_pub = self.create_publisher(JointState, self.preset.joint_states_topic, SENSOR_QOS)
-        self._image_pubs = {c.name: self.create_publisher(Image, c.topic, SENSOR_QOS) for c in self.preset.cameras}
+        self._image_pubs = {c.name: self.create_publisher(Image, c.topic, SENSOR_QOS)
+                            for c in self.preset.cameras}
         self._pose_pub = self.create_publisher(PoseArray, "sim/object_poses", SENSOR_QOS)
         self._event_pub = self.create_publisher(EpisodeEvent, "task/events", EVENTS_QOS)
         self._clock_pub = self.create_publisher(ClockMsg, "/clock", 10) if self.sim_time_mode else None
@@ -141,7 +145,8 @@ class SimArmNode(Node):
     def _on_tick(self) -> None:
         if self._anchor_wall_s is None:
             self._anchor()
-        wanted_sim_s = self._anchor_sim_s + (time.monotonic() - self._anchor_wall_s) * self.params.real_time_factor
+        elapsed_wall_s = time.monotonic() - self._anchor_wall_s
+        wanted_sim_s = self._anchor_sim_s + elapsed_wall_s * self.params.real_time_factor
         lag_s = wanted_sim_s - self.session.sim.time_s
         if lag_s > self.params.max_lag_s * self.params.real_time_factor:
             self.get_logger().warning(f"physics is {lag_s:.2f} s behind the wall clock; skipping ahead",
@@ -240,12 +245,6 @@ def trajectory_to_command(msg: JointTrajectory) -> tuple[TrajectoryCommand | Non
     return TrajectoryCommand(tuple(msg.joint_names), times, positions, velocities), ""
 
 
-def _camera_config(name: str, height: int, width: int) -> CameraConfig:
-    """The scene's mounting of camera ``name`` at the preset's resolution."""
-    mount = WRIST_CAMERA if name == WRIST_CAMERA.name else PRIMARY_CAMERA
-    return CameraConfig(name, height, width, mount.fovy_deg, mount.position_m, mount.look_at_m)
-
-
 def _time_msg(stamp_s: float) -> Time:
     ns = int(round(stamp_s * NS_PER_S))
     return Time(sec=ns // NS_PER_S, nanosec=ns % NS_PER_S)
@@ -258,7 +257,8 @@ def _header(stamp: Time, frame_id: str) -> Header:
 def _pose_msg(position: np.ndarray, quaternion_wxyz: np.ndarray) -> PoseMsg:
     msg = PoseMsg()
     msg.position.x, msg.position.y, msg.position.z = (float(v) for v in position)
-    msg.orientation.w, msg.orientation.x, msg.orientation.y, msg.orientation.z = (float(v) for v in quaternion_wxyz)
+    orientation = msg.orientation
+    orientation.w, orientation.x, orientation.y, orientation.z = (float(v) for v in quaternion_wxyz)
     return msg
 
 

@@ -77,7 +77,8 @@ def test_block_colour_appears_where_the_block_projects(sim, camera):
     red_xy = sim.tool_pose().position[:2]
     sim.set_body_pose(block_body("red"), Pose(np.array([*red_xy, half]), np.array([1.0, 0, 0, 0])))
     for i, colour in enumerate(c for c in BLOCK_COLOURS if c != "red"):
-        sim.set_body_pose(block_body(colour), Pose(np.array([0.3, -0.2 + 0.4 * i, half]), np.array([1.0, 0, 0, 0])))
+        elsewhere = Pose(np.array([0.3, -0.2 + 0.4 * i, half]), np.array([1.0, 0, 0, 0]))
+        sim.set_body_pose(block_body(colour), elsewhere)
     sim.step(0.05)
     top_centre = sim.body_pose(block_body("red")).position + [0.0, 0.0, half]
     row, col = _project(sim, camera, top_centre)
