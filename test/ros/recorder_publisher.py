@@ -1,14 +1,17 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Test helper process: publishes the sim_arm preset's streams at known rates with known content.
+"""Test helper process: publishes a preset's streams at known rates with known content.
 
-Cameras (Image rgb8, SENSOR QoS), joint states (SENSOR) and JointTrajectory commands on the
-controller topic (COMMAND QoS) whose single point is the known target ``command_at(n)``. Waits
-until every publisher is matched, prints ``READY`` and, after ``--duration-s``, one JSON line
-with the published counts per topic.
+Cameras (SENSOR QoS), joint states (SENSOR) and JointTrajectory commands on the controller topic
+(COMMAND QoS) whose single point is the known target ``command_at(n)``. Frame n of a camera is
+a uniform image of shade ``n % 256`` whose ``header.frame_id`` is ``shade=<n % 256>``: an Image
+(rgb8), or for a ``compressed: true`` camera a CompressedImage, jpeg for the first camera and png
+for the others. Waits until every publisher is matched, prints ``READY`` and, after
+``--duration-s``, one JSON line with the published counts per topic.
 """
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
 import time
@@ -16,8 +19,9 @@ import time
 import numpy as np
 import rclpy
 from builtin_interfaces.msg import Duration
+from PIL import Image as PILImage
 from rclpy.node import Node
-from sensor_msgs.msg import Image, JointState
+from sensor_msgs.msg import CompressedImage, Image, JointState
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from cosmos_policy_ros.data.synthetic_bag import command_at, joint_positions_at
@@ -26,6 +30,19 @@ from cosmos_policy_ros.ros.dds_env import apply_local_dds_defaults
 from cosmos_policy_ros.ros.qos import COMMAND_QOS, SENSOR_QOS
 
 MATCH_TIMEOUT_S = 20.0
+SHADE_PREFIX = "shade="
+
+
+def camera_message(cam, index: int, shade: int) -> Image | CompressedImage:
+    """Frame of a uniform ``shade``: raw rgb8, or jpeg (first camera) / png (others) if compressed."""
+    pixels = np.full((cam.height, cam.width, 3), shade, np.uint8)
+    if not cam.compressed:
+        return Image(height=cam.height, width=cam.width, encoding="rgb8", step=cam.width * 3,
+                     data=pixels.tobytes())
+    image_format = "jpeg" if index == 0 else "png"
+    buffer = io.BytesIO()
+    PILImage.fromarray(pixels).save(buffer, format=image_format.upper())
+    return CompressedImage(format=image_format, data=buffer.getvalue())
 
 
 def main() -> int:
@@ -34,12 +51,14 @@ def main() -> int:
     parser.add_argument("--image-rate-hz", type=float, default=15.0)
     parser.add_argument("--joint-rate-hz", type=float, default=50.0)
     parser.add_argument("--command-rate-hz", type=float, default=10.0)
+    parser.add_argument("--preset", default="sim_arm", help="robot preset name or YAML path")
     args = parser.parse_args()
     apply_local_dds_defaults()
     rclpy.init()
-    preset = load_preset("sim_arm")
+    preset = load_preset(args.preset)
     node = Node("recorder_test_publisher")
-    cams = [(node.create_publisher(Image, c.topic, SENSOR_QOS), c) for c in preset.cameras]
+    cams = [(node.create_publisher(CompressedImage if c.compressed else Image, c.topic, SENSOR_QOS), c)
+            for c in preset.cameras]
     joints = node.create_publisher(JointState, preset.joint_states_topic, SENSOR_QOS)
     commands = node.create_publisher(JointTrajectory, preset.controller_topic, COMMAND_QOS)
     publishers = [p for p, _ in cams] + [joints, commands]
@@ -60,11 +79,11 @@ def main() -> int:
         now = time.monotonic()
         stamp = node.get_clock().now().to_msg()
         if now >= next_due[0]:
-            for pub, cam in cams:
-                img = Image(height=cam.height, width=cam.width, encoding="rgb8", step=cam.width * 3,
-                            data=np.full(cam.height * cam.width * 3, counts[pub.topic_name] % 256,
-                                         np.uint8).tobytes())
+            for index, (pub, cam) in enumerate(cams):
+                shade = counts[pub.topic_name] % 256
+                img = camera_message(cam, index, shade)
                 img.header.stamp = stamp
+                img.header.frame_id = f"{SHADE_PREFIX}{shade}"
                 pub.publish(img)
                 counts[pub.topic_name] += 1
             next_due[0] += 1.0 / rates[0]
