@@ -17,7 +17,27 @@ from typing import Any
 
 import yaml
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
+PACKAGE = "cosmos_policy_ros"
+SOURCE_CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
+
+
+def find_config_dir() -> Path:
+    """``config/`` of the source tree, else of the installed share folder (colcon install).
+
+    The share folder (``share/cosmos_policy_ros/{config,urdf,launch}``) mirrors the source tree,
+    so paths relative to ``CONFIG_DIR.parent`` (URDFs) resolve in both layouts.
+    """
+    if (SOURCE_CONFIG_DIR / "robots").is_dir():
+        return SOURCE_CONFIG_DIR
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        return Path(get_package_share_directory(PACKAGE)) / "config"
+    except (ImportError, LookupError, OSError):  # no ament index, or the package is not in it
+        return SOURCE_CONFIG_DIR
+
+
+CONFIG_DIR = find_config_dir()
 ROBOTS_DIR = CONFIG_DIR / "robots"
 ACTION_SPACES = ("joint_position", "joint_delta", "ee_delta")
 
