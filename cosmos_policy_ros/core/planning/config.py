@@ -1,0 +1,126 @@
+# SPDX-License-Identifier: Apache-2.0
+"""``PlannerConfig``: how many candidates, how each is scored, how one is chosen, within what time.
+
+Defaults are the official ALOHA main planning configuration (spec 5.4; ``deploy.py`` docstring
+L48-90): 8 candidates, policy 10 evaluations, 3 future states with linspace(1, 5, 3) = {1, 3, 5}
+evaluations, 5 values per future with {1, 2, 3, 4, 5} evaluations, V(s') values, ``majority_mean``
+with threshold 0.05, seed switching.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from cosmos_policy_ros.core.layout import Role
+from cosmos_policy_ros.core.planning.aggregation import AGGREGATIONS, SELECTIONS
+
+MODES = ("full", "fast", "q_value")
+VALUE_ROLES = (Role.VALUE_FUTURE, Role.VALUE)
+
+
+def _check(ok: bool, field_name: str, value: object, why: str) -> None:
+    if not ok:
+        raise ValueError(f"planner config field {field_name}={value!r} {why}")
+
+
+def ensemble_num_steps(ensemble_size: int, max_num_steps: int) -> tuple[int, ...]:
+    """Evaluations per ensemble member: upstream ``np.linspace(1, max, size).astype(int)``.
+
+    (3, 5) -> (1, 3, 5); (5, 5) -> (1, 2, 3, 4, 5). A single member uses ``max_num_steps``, as
+    upstream's non-ensemble path does.
+    """
+    if ensemble_size == 1:
+        return (max_num_steps,)
+    return tuple(int(n) for n in np.linspace(1, max_num_steps, ensemble_size).astype(int))
+
+
+@dataclass(frozen=True)
+class PlannerConfig:
+    """Best-of-N plan-and-select settings.
+
+    Args:
+        num_candidates: N action chunks sampled from the policy (candidate q has seed base + q).
+        mode: ``full`` (official: future-state ensemble, value ensemble per future), ``fast`` (one
+            future, one value per candidate), ``q_value`` (value from state + action, no future).
+        policy_num_steps: denoiser evaluations per action chunk (ALOHA 10).
+        future_ensemble_size / future_max_num_steps: future states per candidate and the step count
+            of the last member (full mode; members get ``ensemble_num_steps``).
+        value_ensemble_size / value_max_num_steps: value samples per future state (full) or per
+            candidate (q_value).
+        fast_future_num_steps / fast_value_num_steps: evaluations of the single future / value in
+            fast mode.
+        value_role: V(s') (``Role.VALUE_FUTURE``, the official planning checkpoint) or V(s, a, s')
+            (``Role.VALUE``, a base checkpoint) for full/fast modes.
+        aggregation: one of ``AGGREGATIONS`` (upstream default for ALOHA: majority_mean).
+        success_threshold: a value sample above it votes success (upstream 0.05).
+        lcb_beta: std weight of the ``lcb`` rule (upstream 1.0).
+        selection: ``seed_switching`` (ALOHA) or ``argmax`` (LIBERO/RoboCasa).
+        teleop_value_threshold: a selected score below this calls for teleop; 0 disables it.
+        budget_s: default time budget per decision [s]; None = unlimited.
+        max_batch_rows: most samples in one DiT call (bounds activation memory).
+        cost_ema_weight: weight of the newest measurement in the per-forward cost average.
+        center_crop: apply upstream's test-time centre crop when encoding (models trained with crops).
+    """
+
+    num_candidates: int = 8
+    mode: str = "full"
+    policy_num_steps: int = 10
+    future_ensemble_size: int = 3
+    future_max_num_steps: int = 5
+    value_ensemble_size: int = 5
+    value_max_num_steps: int = 5
+    fast_future_num_steps: int = 1
+    fast_value_num_steps: int = 1
+    value_role: Role = Role.VALUE_FUTURE
+    aggregation: str = "majority_mean"
+    success_threshold: float = 0.05
+    lcb_beta: float = 1.0
+    selection: str = "seed_switching"
+    teleop_value_threshold: float = 0.0
+    budget_s: float | None = None
+    max_batch_rows: int = 32
+    cost_ema_weight: float = 0.3
+    center_crop: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("num_candidates", "policy_num_steps", "future_ensemble_size", "future_max_num_steps",
+                     "value_ensemble_size", "value_max_num_steps", "fast_future_num_steps",
+                     "fast_value_num_steps", "max_batch_rows"):
+            _check(getattr(self, name) >= 1, name, getattr(self, name), "must be >= 1")
+        _check(self.mode in MODES, "mode", self.mode, f"must be one of {MODES}")
+        _check(self.aggregation in AGGREGATIONS, "aggregation", self.aggregation, f"must be one of {AGGREGATIONS}")
+        _check(self.selection in SELECTIONS, "selection", self.selection, f"must be one of {SELECTIONS}")
+        _check(Role(self.value_role) in VALUE_ROLES, "value_role", self.value_role,
+               f"must be one of {[r.name for r in VALUE_ROLES]}")
+        _check(0.0 <= self.success_threshold < 1.0, "success_threshold", self.success_threshold, "must be in [0, 1)")
+        _check(self.lcb_beta >= 0.0, "lcb_beta", self.lcb_beta, "must be >= 0")
+        _check(0.0 <= self.teleop_value_threshold <= 1.0, "teleop_value_threshold", self.teleop_value_threshold,
+               "must be in [0, 1]")
+        _check(self.budget_s is None or (math.isfinite(self.budget_s) and self.budget_s > 0), "budget_s",
+               self.budget_s, "must be None or a finite number > 0")
+        _check(0.0 < self.cost_ema_weight <= 1.0, "cost_ema_weight", self.cost_ema_weight, "must be in (0, 1]")
+
+    @property
+    def future_num_steps(self) -> tuple[int, ...]:
+        """Evaluations of each future-state ensemble member (empty: no future state)."""
+        if self.mode == "full":
+            return ensemble_num_steps(self.future_ensemble_size, self.future_max_num_steps)
+        return (self.fast_future_num_steps,) if self.mode == "fast" else ()
+
+    @property
+    def value_num_steps(self) -> tuple[int, ...]:
+        """Evaluations of each value ensemble member (per future state, or per candidate in q_value)."""
+        if self.mode == "fast":
+            return (self.fast_value_num_steps,)
+        return ensemble_num_steps(self.value_ensemble_size, self.value_max_num_steps)
+
+    @property
+    def value_samples_per_candidate(self) -> int:
+        return max(len(self.future_num_steps), 1) * len(self.value_num_steps)
+
+    @property
+    def scoring_role(self) -> Role:
+        """The role of the value generations."""
+        return Role.Q_VALUE if self.mode == "q_value" else Role(self.value_role)

@@ -1,0 +1,293 @@
+# SPDX-License-Identifier: Apache-2.0
+"""``Planner``: batched, deadline-aware best-of-N plan-and-select over one or two ``CosmosPolicy`` models.
+
+The policy model samples the candidate chunks; the planner model (the official ALOHA planning
+checkpoint, or the policy model itself) predicts their futures and values. Both must share the
+latent layout and sit on one device: the observation is encoded once, by the policy model, and
+the planner conditions on the policy's generated latents (upstream reuses them without re-encoding).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import numpy as np
+import torch
+
+from cosmos_policy_ros.core.model import CosmosPolicy, EncodedObservation
+from cosmos_policy_ros.core.planning.aggregation import aggregate_values, select_candidate, value_spread
+from cosmos_policy_ros.core.planning.budget import ForwardCostModel
+from cosmos_policy_ros.core.planning.config import PlannerConfig
+from cosmos_policy_ros.core.planning.schedule import (NO_FUTURE, GenerateCall, SampleKey, Stage, check_seed_range,
+                                                      future_calls, policy_calls, value_calls)
+
+MS_PER_S = 1e3
+
+
+@dataclass
+class PlanResult:
+    """What one decision did (fields map onto ``cosmos_policy_msgs/PlanCandidates``).
+
+    actions: (K, D) raw actions of the selected candidate. candidate_actions: (n, K, D) of the
+    n = num_evaluated candidates, in candidate order (index 0 = base seed). values / value_spreads:
+    (n,) aggregated score in [0, 1] and std of its samples; num_value_samples: (n,) int;
+    value_samples: n arrays of the raw samples (future-major, then ensemble member); seeds: (n,).
+    """
+
+    actions: np.ndarray
+    candidate_actions: np.ndarray
+    values: np.ndarray
+    value_spreads: np.ndarray
+    num_value_samples: np.ndarray
+    value_samples: list[np.ndarray]
+    seeds: np.ndarray
+    selected_index: int
+    reason: str
+    call_for_teleop: bool
+    num_requested: int
+    num_evaluated: int
+    aggregation: str
+    mode: str
+    timing_ms: dict[str, float] = field(default_factory=dict)
+    budget_s: float | None = None
+    elapsed_s: float = 0.0
+
+    @property
+    def selected_value(self) -> float:
+        return float(self.values[self.selected_index])
+
+
+@dataclass
+class _Generated:
+    """Everything one decision has generated so far; ``stopped_in`` names the stage the deadline cut."""
+
+    policy: dict[int, torch.Tensor] = field(default_factory=dict)
+    futures: dict[tuple[int, int], torch.Tensor] = field(default_factory=dict)
+    values: dict[SampleKey, float] = field(default_factory=dict)
+    stage_s: dict[str, float] = field(default_factory=dict)
+    stopped_in: str = ""
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class Planner:
+    """Best-of-N planning (spec 5.4), batched on one device.
+
+    Args:
+        policy_model: samples the candidate action chunks (policy role).
+        planner_model: predicts futures and values; None = the policy model.
+        config: planner settings (defaults: the official ALOHA planning configuration).
+    """
+
+    def __init__(self, policy_model: CosmosPolicy, planner_model: CosmosPolicy | None = None,
+                 config: PlannerConfig | None = None) -> None:
+        self.policy_model = policy_model
+        self.planner_model = planner_model or policy_model
+        self.config = config or PlannerConfig()
+        self.cost = ForwardCostModel(self.config.cost_ema_weight)
+        planner_cfg, policy_cfg = self.planner_model.config, policy_model.config
+        if (planner_cfg.layout, planner_cfg.vae) != (policy_cfg.layout, policy_cfg.vae):
+            raise ValueError("planner_model must share the policy model's layout and VAE "
+                             f"(layout {planner_cfg.layout} vs {policy_cfg.layout})")
+        if self.planner_model.device != policy_model.device:
+            raise ValueError(f"planner_model is on {self.planner_model.device}, the policy model on "
+                             f"{policy_model.device}; both must share one device")
+
+    # ------------------------------------------------------------------ public API
+    def plan(self, images: Mapping[str, np.ndarray], proprio: np.ndarray, instruction: str, base_seed: int,
+             budget_s: float | None = None) -> PlanResult:
+        """Sample, score and select within ``budget_s`` (None: ``config.budget_s``).
+
+        Args:
+            images: camera name -> uint8 (H, W, 3). proprio: (P,) raw. instruction: task text.
+            base_seed: seed of candidate 0; candidate q uses base_seed + q.
+        """
+        budget_s = self.config.budget_s if budget_s is None else budget_s
+        start = time.perf_counter()
+        encoded, generated = self._encode(images, proprio, instruction)
+        num_planned = self.affordable_candidates(budget_s, time.perf_counter() - start)
+        deadline = None if budget_s is None else start + budget_s
+        self._run(encoded, list(range(num_planned)), base_seed, self.config.max_batch_rows, deadline, generated)
+        return self._result(generated, base_seed, num_planned, budget_s, start)
+
+    def plan_serial(self, images: Mapping[str, np.ndarray], proprio: np.ndarray, instruction: str,
+                    base_seed: int) -> PlanResult:
+        """Reference path: candidates one after another, one sample per DiT call (as upstream on
+        one GPU); same seeds and scores as ``plan`` without a budget."""
+        start = time.perf_counter()
+        encoded, generated = self._encode(images, proprio, instruction)
+        for q in range(self.config.num_candidates):
+            self._run(encoded, [q], base_seed, 1, None, generated, score=self.config.num_candidates > 1)
+        return self._result(generated, base_seed, self.config.num_candidates, None, start)
+
+    def affordable_candidates(self, budget_s: float | None, spent_s: float = 0.0) -> int:
+        """Most candidates (>= 1) whose estimated work fits ``budget_s - spent_s``; all when unknown."""
+        requested = self.config.num_candidates
+        if budget_s is None:
+            return requested
+        for count in range(requested, 1, -1):
+            estimate = self.estimate_s(count)
+            if estimate is None or spent_s + estimate <= budget_s:
+                return count
+        return 1
+
+    def estimate_s(self, num_candidates: int) -> float | None:
+        """Estimated DiT seconds of a decision with ``num_candidates`` (None before measurements)."""
+        candidates = list(range(num_candidates))
+        calls = self._policy_calls(candidates, 0, self.config.max_batch_rows)
+        if num_candidates > 1:
+            futures = self._future_keys(candidates)
+            calls += future_calls(candidates, 0, self.config.future_num_steps, self.config.max_batch_rows)
+            calls += self._value_calls(futures, 0, self.config.max_batch_rows)
+        total = 0.0
+        for call in calls:
+            seconds = self.cost.generate_s(id(self._model_for(call)), len(call.rows), call.num_steps)
+            if seconds is None:
+                return None
+            total += seconds
+        return total
+
+    # ------------------------------------------------------------------ generation
+    def _encode(self, images: Mapping[str, np.ndarray], proprio: np.ndarray,
+                instruction: str) -> tuple[EncodedObservation, _Generated]:
+        start = time.perf_counter()
+        encoded = self.policy_model.encode_observation(images, proprio, instruction, self.config.center_crop)
+        _synchronize(self.policy_model.device)
+        generated = _Generated()
+        generated.stage_s["encode"] = time.perf_counter() - start
+        return encoded, generated
+
+    def _model_for(self, call: GenerateCall) -> CosmosPolicy:
+        return self.policy_model if call.stage is Stage.POLICY else self.planner_model
+
+    def _policy_calls(self, candidates: list[int], base_seed: int, max_rows: int) -> list[GenerateCall]:
+        check_seed_range(base_seed, max(candidates) + 1, max(len(self.config.future_num_steps),
+                                                             len(self.config.value_num_steps)))
+        return policy_calls(candidates, base_seed, self.config.policy_num_steps, max_rows)
+
+    def _future_keys(self, candidates: list[int]) -> list[tuple[int, int]]:
+        members = range(len(self.config.future_num_steps))
+        return [(q, i) for q in candidates for i in members] or [(q, NO_FUTURE) for q in candidates]
+
+    def _value_calls(self, futures: list[tuple[int, int]], base_seed: int, max_rows: int) -> list[GenerateCall]:
+        return value_calls(futures, base_seed, self.config.value_num_steps, self.config.scoring_role, max_rows)
+
+    def _run(self, encoded: EncodedObservation, candidates: list[int], base_seed: int, max_rows: int,
+             deadline: float | None, generated: _Generated, score: bool | None = None) -> None:
+        """Generate actions, futures and values of ``candidates`` stage by stage, stopping before
+        the first call that would end after ``deadline`` (the first policy call always runs)."""
+        score = len(candidates) > 1 if score is None else score
+        stages = [lambda: self._policy_calls(candidates, base_seed, max_rows)]
+        if score:
+            if self.config.future_num_steps:
+                stages.append(lambda: future_calls(candidates, base_seed, self.config.future_num_steps, max_rows))
+            stages.append(lambda: self._value_calls(self._scorable(candidates, generated), base_seed, max_rows))
+        for build in stages:
+            for call in build():  # built lazily: values condition on the futures that exist
+                if generated.policy and not self._fits(call, deadline):
+                    generated.stopped_in = call.stage.value
+                    return
+                self._execute(encoded, call, generated)
+
+    def _scorable(self, candidates: list[int], generated: _Generated) -> list[tuple[int, int]]:
+        """(candidate, future) pairs the value role conditions on: the futures generated for
+        ``candidates``, or their action samples when the mode has no future (Q(s, a))."""
+        if self.config.future_num_steps:
+            return [key for key in sorted(generated.futures) if key[0] in candidates]
+        return [(q, NO_FUTURE) for q in candidates if q in generated.policy]
+
+    def _fits(self, call: GenerateCall, deadline: float | None) -> bool:
+        if deadline is None:
+            return True
+        estimate = self.cost.generate_s(id(self._model_for(call)), len(call.rows), call.num_steps)
+        return time.perf_counter() + (estimate or 0.0) <= deadline
+
+    def _condition(self, model: CosmosPolicy, encoded: EncodedObservation, call: GenerateCall,
+                   generated: _Generated) -> torch.Tensor | None:
+        if call.stage is Stage.POLICY:
+            return None
+        if call.stage is Stage.FUTURE:
+            sources = [generated.policy[row.candidate] for row in call.rows]
+        else:
+            sources = [generated.policy[row.candidate] if row.future == NO_FUTURE
+                       else generated.futures[(row.candidate, row.future)] for row in call.rows]
+        return model.condition_from_generated(encoded, torch.stack(sources))  # (B, C, T, h, w)
+
+    def _execute(self, encoded: EncodedObservation, call: GenerateCall, generated: _Generated) -> None:
+        model = self._model_for(call)
+        start = time.perf_counter()
+        condition = self._condition(model, encoded, call, generated)
+        with self.cost.counting(model.transformer) as counter:
+            latents = model.generate(encoded, call.role, call.num_steps, [row.seed for row in call.rows], condition)
+        _synchronize(model.device)
+        elapsed_s = time.perf_counter() - start
+        self.cost.observe_generate(id(model), len(call.rows), call.num_steps, counter.forwards, elapsed_s)
+        generated.stage_s[call.stage.value] = generated.stage_s.get(call.stage.value, 0.0) + elapsed_s
+        if call.stage is Stage.POLICY:
+            generated.policy.update({row.candidate: latents[k] for k, row in enumerate(call.rows)})
+        elif call.stage is Stage.FUTURE:
+            generated.futures.update({(row.candidate, row.future): latents[k] for k, row in enumerate(call.rows)})
+        else:
+            generated.values.update(zip(call.rows, model.read_value(latents).tolist()))
+
+    # ------------------------------------------------------------------ scoring and selection
+    def _value_samples(self, generated: _Generated) -> tuple[list[int], list[np.ndarray], bool]:
+        """(scored candidates, their value samples, True if from the planner's value role).
+
+        Without any planner value (one candidate, or the deadline hit before scoring) every
+        generated candidate is scored by the value its own policy sample predicted (upstream's
+        direct-policy value)."""
+        if generated.values:
+            candidates = sorted({key.candidate for key in generated.values})
+            samples = [np.array([v for key, v in sorted(generated.values.items(),
+                                                         key=lambda kv: (kv[0].future, kv[0].member))
+                                 if key.candidate == q]) for q in candidates]
+            return candidates, samples, True
+        candidates = sorted(generated.policy)
+        policy_values = self.policy_model.read_value(torch.stack([generated.policy[q] for q in candidates]))
+        return candidates, [np.array([v]) for v in policy_values], False
+
+    def _result(self, generated: _Generated, base_seed: int, num_planned: int, budget_s: float | None,
+                start: float) -> PlanResult:
+        cfg = self.config
+        candidates, samples, from_planner = self._value_samples(generated)
+        scores = np.array([aggregate_values(s[None], cfg.aggregation, cfg.success_threshold, cfg.lcb_beta)[0]
+                           for s in samples])
+        seeds = np.array([base_seed + q for q in candidates], dtype=np.int64)
+        selection = select_candidate(scores, cfg.selection, seeds)
+        call_for_teleop = bool(scores[selection.index] < cfg.teleop_value_threshold)
+        actions = self.policy_model.read_actions(torch.stack([generated.policy[q] for q in candidates]))
+        elapsed_s = time.perf_counter() - start
+        reason = self._reason(selection.reason, len(candidates), num_planned, from_planner, generated.stopped_in,
+                              budget_s, call_for_teleop)
+        timing_ms = {stage: MS_PER_S * s for stage, s in generated.stage_s.items()}
+        timing_ms["total"] = MS_PER_S * elapsed_s
+        return PlanResult(actions=actions[selection.index], candidate_actions=actions, values=scores,
+                          value_spreads=np.array([value_spread(s[None])[0] for s in samples]),
+                          num_value_samples=np.array([len(s) for s in samples]), value_samples=samples,
+                          seeds=seeds, selected_index=selection.index, reason=reason,
+                          call_for_teleop=call_for_teleop, num_requested=cfg.num_candidates,
+                          num_evaluated=len(candidates), aggregation=cfg.aggregation, mode=cfg.mode,
+                          timing_ms=timing_ms, budget_s=budget_s, elapsed_s=elapsed_s)
+
+    def _reason(self, selection_reason: str, num_evaluated: int, num_planned: int, from_planner: bool,
+                stopped_in: str, budget_s: float | None, call_for_teleop: bool) -> str:
+        requested = self.config.num_candidates
+        parts = []
+        if num_planned < requested:
+            parts.append(f"budget {budget_s:.3f} s fits {num_planned} of {requested} candidates")
+        if stopped_in:
+            parts.append(f"budget exhausted in the {stopped_in} stage")
+        if requested == 1 or num_planned == 1:
+            parts.append("plain policy")
+        elif not from_planner:
+            parts.append("scored by the policy sample's own value")
+        parts.append(f"evaluated {num_evaluated} of {requested} candidates")
+        parts.append(selection_reason)
+        if call_for_teleop:
+            parts.append(f"below value threshold {self.config.teleop_value_threshold:.3f}: call for teleop")
+        return "; ".join(parts)
