@@ -25,6 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=defaults.seed, help="seed of the split")
     parser.add_argument("--unknown-outcome", choices=("skip", "failure"), default=defaults.unknown_outcome,
                         help="what to do with episodes that have no outcome")
+    parser.add_argument("--lerobot", type=Path, default=None, metavar="DIR",
+                        help="also export the converted set as a LeRobot v3.0 dataset into DIR")
 
 
 def _expand(paths: list[Path]) -> list[Path]:
@@ -57,4 +59,9 @@ def run(args: argparse.Namespace) -> int:
                           progress=lambda items: tqdm(items, desc="convert", unit="episode"))
     print(report.format())
     print(f"training set written to {out}")
+    if args.lerobot is not None and report.converted:
+        from ..data.lerobot_export import export_lerobot
+        info = export_lerobot(out, args.lerobot)
+        print(f"LeRobot v3.0 dataset written to {args.lerobot} ({info['total_episodes']} episodes, "
+              f"{info['total_frames']} frames)")
     return 0 if report.converted else 1
