@@ -25,6 +25,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=defaults.seed, help="seed of the split")
     parser.add_argument("--unknown-outcome", choices=("skip", "failure"), default=defaults.unknown_outcome,
                         help="what to do with episodes that have no outcome")
+    parser.add_argument("--max-gap-s", type=float, default=defaults.max_gap_s,
+                        help="longest interval between kept steps that is not reported as a gap [s]")
+    parser.add_argument("--on-gap", choices=("keep", "skip"), default=defaults.on_gap,
+                        help="keep episodes with gaps whole, or skip them")
     parser.add_argument("--lerobot", type=Path, default=None, metavar="DIR",
                         help="also export the converted set as a LeRobot v3.0 dataset into DIR")
 
@@ -54,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit(f"cosmos-policy convert: no bags (folders with a .mcap file) in {inputs}")
     config = ConvertConfig(image_size=args.image_size, gamma=args.gamma, max_skew_s=args.max_skew_s,
                            val_fraction=args.val_fraction, seed=args.seed,
-                           unknown_outcome=args.unknown_outcome)
+                           unknown_outcome=args.unknown_outcome, max_gap_s=args.max_gap_s,
+                           on_gap=args.on_gap)
     report = convert_bags(bags, out, load_preset(args.preset), config,
                           progress=lambda items: tqdm(items, desc="convert", unit="episode"))
     print(report.format())

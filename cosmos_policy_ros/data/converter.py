@@ -4,6 +4,13 @@
 Output layout: :mod:`.training_set`. Statistics cover the training split only (no validation
 leakage); with ``stats_success_only`` they use the successful episodes, as upstream computes
 them over its success-only demonstrations.
+
+Gaps: ticks whose sensors are stale are dropped (see :mod:`.align`), so two kept steps can lie
+further apart than one control period. Every interval between consecutive kept steps longer
+than ``max_gap_s`` is a gap; the report lists the gap count and the longest gap per episode.
+``on_gap="keep"`` (default) keeps such an episode whole: the steps on either side of the gap
+become neighbours in the training set (an action chunk then spans the gap). ``on_gap="skip"``
+leaves the episode out instead.
 """
 from __future__ import annotations
 
@@ -24,6 +31,7 @@ from .training_set import write_episode_arrays, write_index
 
 LOG = logging.getLogger(__name__)
 UNKNOWN_OUTCOME_POLICIES = ("skip", "failure")
+GAP_POLICIES = ("keep", "skip")
 OUTCOME_NAMES = {OUTCOME_SUCCESS: "success", OUTCOME_FAILURE: "failure"}
 
 
@@ -39,6 +47,8 @@ class ConvertConfig:
         seed: seed of the episode shuffle of the split.
         unknown_outcome: episodes without an outcome are "skip"ped or treated as "failure".
         stats_success_only: statistics over successful training episodes only (upstream).
+        max_gap_s: longest interval between consecutive kept steps that is not a gap [s].
+        on_gap: episodes with a gap are kept whole ("keep") or left out ("skip").
         status_topic: PolicyStatus topic with the arbiter mode.
         event_topics: EpisodeEvent topics (outcomes, episode boundaries).
     """
@@ -50,6 +60,8 @@ class ConvertConfig:
     seed: int = 0
     unknown_outcome: str = "skip"
     stats_success_only: bool = True
+    max_gap_s: float = 0.5
+    on_gap: str = "keep"
     status_topic: str = "/command_arbiter/status"
     event_topics: tuple[str, ...] = ("task/events", "/recorder/events")
 
@@ -61,6 +73,10 @@ class ConvertConfig:
         if self.unknown_outcome not in UNKNOWN_OUTCOME_POLICIES:
             raise ValueError(f"ConvertConfig.unknown_outcome={self.unknown_outcome!r} must be one "
                              f"of {UNKNOWN_OUTCOME_POLICIES}")
+        if not self.max_gap_s > 0:
+            raise ValueError(f"ConvertConfig.max_gap_s={self.max_gap_s} must be > 0")
+        if self.on_gap not in GAP_POLICIES:
+            raise ValueError(f"ConvertConfig.on_gap={self.on_gap!r} must be one of {GAP_POLICIES}")
         AlignConfig(1.0, self.max_skew_s, self.image_size)  # validates the shared fields
 
 
@@ -75,6 +91,8 @@ class EpisodeSummary:
     interventions: int
     dropped_ticks: dict[str, int]
     max_gap_s: dict[str, float]
+    gaps: int = 0
+    longest_gap_s: float = 0.0
     split: str = ""
     skipped: str = ""
 
@@ -90,15 +108,17 @@ class ConversionReport:
     def format(self) -> str:
         """A table of episodes: length, outcome, dropped ticks, split."""
         lines = [f"{'episode':<28} {'steps':>6} {'dur_s':>7} {'outcome':>8} {'kind':>8} "
-                 f"{'dropped':>8} split"]
+                 f"{'dropped':>8} {'gaps':>5} split"]
         for e in self.episodes:
             kind = "rollout" if e.is_rollout else "demo"
             lines.append(f"{e.episode_id[:28]:<28} {e.length:>6} {e.duration_s:>7.2f} {e.outcome:>8} "
-                         f"{kind:>8} {sum(e.dropped_ticks.values()):>8} {e.split or e.skipped}")
+                         f"{kind:>8} {sum(e.dropped_ticks.values()):>8} {e.gaps:>5} "
+                         f"{e.split or e.skipped}")
         done = self.converted
         lines.append(f"{len(done)} episode(s) converted, {len(self.episodes) - len(done)} skipped, "
                      f"{sum(e.length for e in done)} steps, "
-                     f"{sum(e.outcome == 'success' for e in done)} success")
+                     f"{sum(e.outcome == 'success' for e in done)} success, "
+                     f"{sum(e.gaps > 0 for e in done)} kept with gaps")
         return "\n".join(lines)
 
 
@@ -118,11 +138,14 @@ def split_episodes(count: int, val_fraction: float, seed: int) -> list[str]:
     return ["val" if i in val else "train" for i in range(count)]
 
 
-def _summary(source: Path, episode: AlignedEpisode, outcome: str) -> EpisodeSummary:
+def _summary(source: Path, episode: AlignedEpisode, outcome: str, max_gap_s: float) -> EpisodeSummary:
     duration = (episode.timestamps_ns[-1] - episode.timestamps_ns[0]) / NS_PER_S if episode.length else 0.0
+    steps_s = np.diff(episode.timestamps_ns) / NS_PER_S  # intervals between kept steps
     return EpisodeSummary(str(source), episode.episode_id, episode.length, float(duration), outcome,
                           episode.is_rollout, episode.num_interventions,
-                          episode.report.dropped_by_stream, episode.report.max_gap_s_by_stream)
+                          episode.report.dropped_by_stream, episode.report.max_gap_s_by_stream,
+                          gaps=int(np.sum(steps_s > max_gap_s)),
+                          longest_gap_s=float(steps_s.max()) if len(steps_s) else 0.0)
 
 
 def convert_bags(bags: Sequence[Path], out: Path, preset: RobotPreset, config: ConvertConfig,
@@ -143,12 +166,18 @@ def convert_bags(bags: Sequence[Path], out: Path, preset: RobotPreset, config: C
     report, kept = ConversionReport(), []
     for bag in progress(list(bags)):
         episode = align_episode(read_episode_bag(Path(bag), topics, preset.joints), align_config)
-        summary = _summary(Path(bag), episode, OUTCOME_NAMES.get(episode.outcome, "unknown"))
+        summary = _summary(Path(bag), episode, OUTCOME_NAMES.get(episode.outcome, "unknown"),
+                           config.max_gap_s)
         report.episodes.append(summary)
+        if summary.gaps:
+            LOG.warning("%s: %d gap(s) longer than %.2f s (longest %.2f s), on_gap=%s", bag,
+                        summary.gaps, config.max_gap_s, summary.longest_gap_s, config.on_gap)
         if episode.length == 0:
             summary.skipped = "skipped: no complete step"
         elif summary.outcome == "unknown" and config.unknown_outcome == "skip":
             summary.skipped = "skipped: no outcome"
+        elif summary.gaps and config.on_gap == "skip":
+            summary.skipped = "skipped: gap"
         else:  # written now so only the small arrays stay in memory
             # failure: terminal reward 0 -> -1 at every step (spec 4.2)
             reward = 1.0 if summary.outcome == "success" else 0.0

@@ -35,6 +35,8 @@ class SyntheticEpisode:
         outcome: EpisodeEvent.OUTCOME_* written with the END event.
         policy_from_s: time the arbiter switches TELEOP -> POLICY (negative: never).
         instruction: task text of the START event.
+        dropout_s: (start, end) times after the first message [s] in which no camera image and
+            no joint state is written (a sensor link that dropped out); None: no dropout.
     """
 
     duration_s: float = 10.0
@@ -46,6 +48,13 @@ class SyntheticEpisode:
     outcome: int = OUTCOME_SUCCESS
     policy_from_s: float = -1.0
     instruction: str = "pick up the cube"
+    dropout_s: tuple[float, float] | None = None
+
+    def sensor_silent(self, offset_ns: int) -> bool:
+        """True when a sensor message ``offset_ns`` after the start falls in the dropout."""
+        if self.dropout_s is None:
+            return False
+        return self.dropout_s[0] * NS_PER_S <= offset_ns < self.dropout_s[1] * NS_PER_S
 
 
 def joint_positions_at(t_s: float, num_joints: int) -> np.ndarray:
@@ -107,9 +116,13 @@ def write_synthetic_episode(path: Path, preset: RobotPreset, spec: SyntheticEpis
     end_ns = start_ns + int(spec.duration_s * NS_PER_S)
     items: list[tuple[int, str, str, object]] = []
     for n, t in enumerate(_times_ns(start_ns, spec.duration_s, spec.image_rate_hz)):
+        if spec.sensor_silent(t - start_ns):
+            continue
         items += [(int(t), "/" + c.topic.lstrip("/"), mt.IMAGE, msgs.image(int(t), spec.image_size, n + i))
                   for i, c in enumerate(preset.cameras)]
     for t in _times_ns(start_ns, spec.duration_s, spec.joint_rate_hz):
+        if spec.sensor_silent(t - start_ns):
+            continue
         positions = joint_positions_at((t - start_ns) / NS_PER_S, len(names))
         items.append((int(t), "/" + preset.joint_states_topic.lstrip("/"), mt.JOINT_STATE,
                       msgs.joint_state(int(t), names, positions)))

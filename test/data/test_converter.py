@@ -85,3 +85,27 @@ def test_split_by_episode_is_deterministic_and_keeps_both_sides():
 def test_dataset_rejects_unknown_split(converted):
     with pytest.raises(ValueError, match="split"):
         EpisodeDataset(converted[1], "test")
+
+
+@pytest.mark.parametrize("on_gap", ["keep", "skip"])
+def test_gap_longer_than_max_gap_is_reported_and_kept_or_skipped(tmp_path, on_gap):
+    preset = load_preset("sim_arm")
+    # cameras and joint states silent from 1.0 s to 1.6 s: ticks 1.2 .. 1.6 s are stale (skew 0.15 s)
+    bag = write_synthetic_episode(tmp_path / "ep", preset, SyntheticEpisode(
+        duration_s=DURATION_S, image_size=16, dropout_s=(1.0, 1.6)))
+    config = ConvertConfig(image_size=16, val_fraction=0.0, max_gap_s=0.3, on_gap=on_gap)
+    (episode,) = convert_bags([bag], tmp_path / "out", preset, config).episodes
+    ticks = DURATION_S * preset.control_rate_hz + 1
+    assert episode.gaps == 1 and episode.longest_gap_s == pytest.approx(0.6)  # 1.1 s -> 1.7 s
+    assert episode.length == ticks - 5 and episode.dropped_ticks["joint_states"] == 4  # per stream
+    assert episode.skipped == ("" if on_gap == "keep" else "skipped: gap")
+    lenient = ConvertConfig(image_size=16, val_fraction=0.0, max_gap_s=1.0, on_gap=on_gap)
+    (whole,) = convert_bags([bag], tmp_path / "out2", preset, lenient).episodes
+    assert whole.gaps == 0 and not whole.skipped and whole.length == episode.length
+
+
+def test_convert_config_rejects_bad_gap_settings():
+    with pytest.raises(ValueError, match="max_gap_s"):
+        ConvertConfig(max_gap_s=0.0)
+    with pytest.raises(ValueError, match="on_gap"):
+        ConvertConfig(on_gap="split")
