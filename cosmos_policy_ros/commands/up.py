@@ -1,0 +1,238 @@
+# SPDX-License-Identifier: Apache-2.0
+"""``cosmos-policy up <scenario>``: start a scenario's node set as subprocesses, without ros2 launch.
+
+The node set is :func:`cosmos_policy_ros.ros.graph.build_graph`, the same one the launch files
+use. Each node runs as ``python -m <module> --ros-args -r __node:=... -r __ns:=... --params-file
+... -p ... -r from:=to`` in its own process group, with localhost-only DDS unless the user chose
+otherwise. SIGINT/SIGTERM are forwarded to every node; when a node dies on its own, the others
+are stopped, the report says which node died and how, and ``up`` exits non-zero.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any
+
+import yaml
+
+from cosmos_policy_ros.ros.dds_env import apply_local_dds_defaults
+from cosmos_policy_ros.ros.graph import (
+    DEFAULT_PRESET,
+    SCENARIOS,
+    GraphArgs,
+    NodeGraph,
+    NodeSpec,
+    build_graph,
+    share_path,
+)
+
+HELP = "Start a node set (bringup, sim_demo, record) without ros2 launch."
+FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+EXIT_CHILD_FAILED = 1
+
+Report = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ChildSpec:
+    """One process to supervise: a display name and its argv."""
+
+    name: str
+    argv: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class UpArgs:
+    """Options of ``cosmos-policy up`` (the CLI mirror of the launch arguments).
+
+    Args:
+        scenario: bringup | sim_demo | record.
+        preset: robot preset name or YAML path.
+        checkpoint: policy checkpoint folder for policy_node.
+        namespace: ROS namespace of every node.
+        use_sim_time: every node follows /clock.
+        no_expert: sim_demo without the scripted expert teleoperator.
+        params_file: extra parameter YAML for every node.
+        param: ``node.parameter:=value`` overrides (value parsed as YAML).
+        print_config: print the node set and the commands, start nothing.
+        stop_timeout_s: how long nodes get to exit after the stop signal before SIGKILL.
+    """
+
+    scenario: str
+    preset: str = DEFAULT_PRESET
+    checkpoint: str = ""
+    namespace: str = ""
+    use_sim_time: bool = False
+    no_expert: bool = False
+    params_file: str = ""
+    param: tuple[str, ...] = ()
+    print_config: bool = False
+    stop_timeout_s: float = 10.0
+
+
+def parse_param_overrides(items: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """``["command_arbiter.limits.velocity_scale:=0.5"]`` -> ``{"command_arbiter": {...: 0.5}}``."""
+    overrides: dict[str, dict[str, Any]] = {}
+    for item in items:
+        target, sep, text = item.partition(":=")
+        node, dot, name = target.partition(".")
+        if not sep or not dot or not node or not name:
+            raise ValueError(f"-p {item!r} must look like node.parameter:=value")
+        overrides.setdefault(node, {})[name] = yaml.safe_load(text)
+    return overrides
+
+
+def ros_value(value: Any) -> str:
+    """A parameter value as ``-p name:=<text>`` text; JSON is YAML, so types survive (``"1.0"`` stays a string)."""
+    return json.dumps(value)
+
+
+def node_argv(spec: NodeSpec, graph: NodeGraph, python: str = sys.executable) -> tuple[str, ...]:
+    """The command line that starts ``spec``: files first, then ``-p`` (later values win), then remaps."""
+    ros_args = ["-r", f"__node:={spec.name}"]
+    if graph.namespace:
+        ros_args += ["-r", f"__ns:=/{graph.namespace.strip('/')}"]
+    for path in spec.param_files:
+        ros_args += ["--params-file", str(share_path(path))]
+    parameters = {"use_sim_time": graph.use_sim_time, **spec.parameters}
+    for name, value in parameters.items():
+        ros_args += ["-p", f"{name}:={ros_value(value)}"]
+    for src, dst in spec.remappings:
+        ros_args += ["-r", f"{src}:={dst}"]
+    return (python, "-m", spec.kind.module, "--ros-args", *ros_args)
+
+
+def child_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of every node: the user's, plus localhost-only DDS where not set."""
+    env = dict(os.environ if base is None else base)
+    apply_local_dds_defaults(env)
+    return env
+
+
+def describe_exit(returncode: int) -> str:
+    if returncode < 0:
+        return f"was killed by signal {signal.Signals(-returncode).name}"
+    return f"exited with code {returncode}"
+
+
+@dataclass
+class Supervisor:
+    """Runs children until a stop signal or the first unexpected exit, then stops them all.
+
+    Args:
+        children: what to start (names must be unique).
+        env: environment of every child.
+        report: where one-line status messages go.
+        stop_timeout_s: time children get after the stop signal before SIGKILL.
+        poll_period_s: how often child exits are checked.
+    """
+
+    children: Sequence[ChildSpec]
+    env: Mapping[str, str]
+    report: Report = print
+    stop_timeout_s: float = 10.0
+    poll_period_s: float = 0.1
+    _procs: dict[str, subprocess.Popen] = field(default_factory=dict, init=False)
+    _stop_signal: int | None = field(default=None, init=False)
+
+    def _request_stop(self, signum: int, frame: FrameType | None) -> None:
+        self._stop_signal = signum
+
+    def run(self) -> int:
+        """Start, supervise, stop. Returns 0 after a clean user stop, non-zero when a child failed."""
+        previous = {sig: signal.signal(sig, self._request_stop) for sig in FORWARDED_SIGNALS}
+        try:
+            self._start_all()
+            died = self._wait_for_stop_or_death()
+            self._stop_all(self._stop_signal or signal.SIGINT, exclude=died)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        if died is not None:
+            self.report(f"[up] {died} {describe_exit(self._procs[died].returncode)}; stopped the other nodes")
+            return EXIT_CHILD_FAILED
+        failed = {name: p.returncode for name, p in self._procs.items()
+                  if p.returncode not in (0, -self._stop_signal)}
+        for name, code in failed.items():
+            self.report(f"[up] {name} {describe_exit(code)} while stopping")
+        return EXIT_CHILD_FAILED if failed else 0
+
+    def _start_all(self) -> None:
+        for child in self.children:
+            # Own process group: a terminal Ctrl-C reaches the children once, through us.
+            proc = subprocess.Popen(child.argv, env=dict(self.env), start_new_session=True)
+            self._procs[child.name] = proc
+            self.report(f"[up] started {child.name:<16} pid {proc.pid:<7} {' '.join(child.argv[1:4])}")
+
+    def _wait_for_stop_or_death(self) -> str | None:
+        """Name of the first child that exited on its own, or None when a stop was requested."""
+        while self._stop_signal is None:
+            for name, proc in self._procs.items():
+                if proc.poll() is not None:
+                    return name
+            time.sleep(self.poll_period_s)
+        self.report(f"[up] {signal.Signals(self._stop_signal).name}: stopping {len(self._procs)} nodes")
+        return None
+
+    def _stop_all(self, signum: int, exclude: str | None) -> None:
+        alive = {n: p for n, p in self._procs.items() if n != exclude and p.poll() is None}
+        for proc in alive.values():
+            proc.send_signal(signum)
+        deadline = time.monotonic() + self.stop_timeout_s
+        for name, proc in alive.items():
+            try:
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                self.report(f"[up] {name} did not stop within {self.stop_timeout_s} s: SIGKILL")
+                proc.kill()
+                proc.wait()
+
+
+def build_children(graph: NodeGraph, python: str = sys.executable) -> list[ChildSpec]:
+    return [ChildSpec(spec.name, node_argv(spec, graph, python)) for spec in graph.nodes]
+
+
+def graph_from_args(args: UpArgs) -> NodeGraph:
+    return build_graph(args.scenario, GraphArgs(
+        preset=args.preset, checkpoint=args.checkpoint, namespace=args.namespace,
+        use_sim_time=args.use_sim_time, with_expert=not args.no_expert, params_file=args.params_file,
+        extra_params=parse_param_overrides(args.param)))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("scenario", choices=SCENARIOS, help="Which node set to start.")
+    parser.add_argument("--preset", default=DEFAULT_PRESET, help="Robot preset name or YAML path.")
+    parser.add_argument("--checkpoint", default="", help="Policy checkpoint folder for policy_node.")
+    parser.add_argument("--namespace", default="", help="ROS namespace of every node.")
+    parser.add_argument("--use-sim-time", action="store_true", help="Every node follows /clock.")
+    parser.add_argument("--no-expert", action="store_true", help="sim_demo without the scripted expert.")
+    parser.add_argument("--params-file", default="", help="Extra ROS parameter YAML for every node.")
+    parser.add_argument("-p", "--param", action="append", default=[], metavar="NODE.PARAM:=VALUE",
+                        help="Parameter override for one node (value parsed as YAML); repeatable.")
+    parser.add_argument("--print-config", action="store_true",
+                        help="Print the node set and the commands as YAML, start nothing.")
+    parser.add_argument("--stop-timeout-s", type=float, default=10.0,
+                        help="Seconds nodes get to exit after the stop signal before SIGKILL.")
+
+
+def run(namespace: argparse.Namespace) -> int:
+    args = UpArgs(**{**vars(namespace), "param": tuple(namespace.param)})
+    try:
+        graph = graph_from_args(args)
+    except ValueError as err:
+        print(f"cosmos-policy up: {err}", file=sys.stderr)
+        return 2
+    children = build_children(graph)
+    if args.print_config:
+        config = {**graph.to_dict(), "commands": {c.name: list(c.argv) for c in children}}
+        print(yaml.safe_dump(config, sort_keys=False), end="")
+        return 0
+    return Supervisor(children, child_env(), stop_timeout_s=args.stop_timeout_s).run()
