@@ -1,0 +1,138 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The shared node-set description, and that both starters (launch files, ``up``) are built from it."""
+from __future__ import annotations
+
+import ast
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from cosmos_policy_ros.commands.up import build_children
+from cosmos_policy_ros.ros import graph
+from cosmos_policy_ros.ros.graph import SCENARIOS, GraphArgs, build_graph
+
+REPO = Path(__file__).resolve().parents[2]
+LAUNCH_FILES = sorted((REPO / "launch").glob("*.launch.py"))
+
+
+def names(g) -> list[str]:
+    return [n.name for n in g.nodes]
+
+
+def test_scenarios_start_the_documented_nodes():
+    assert names(build_graph("bringup")) == ["policy_node", "command_arbiter"]
+    assert names(build_graph("sim_demo")) == ["policy_node", "command_arbiter", "sim_arm", "expert_teleop"]
+    assert names(build_graph("sim_demo", GraphArgs(with_expert=False)))[-1] == "sim_arm"
+    assert names(build_graph("record")) == ["policy_node", "command_arbiter", "recorder"]
+
+
+def test_arbiter_is_wired_to_the_preset_topics():
+    franka = build_graph("bringup", GraphArgs(preset="franka"))
+    remaps = dict(franka.node("command_arbiter").remappings)
+    assert remaps["arm_controller/joint_trajectory"] == "/panda_arm_controller/joint_trajectory"
+    assert remaps["action_chunk"] == "policy_node/action_chunk"
+    assert "joint_states" not in remaps  # identity remaps are left out
+    sim = build_graph("sim_demo", GraphArgs(preset="franka")).node("sim_arm")
+    assert dict(sim.remappings) == {"/arm_controller/joint_trajectory": "/panda_arm_controller/joint_trajectory"}
+
+
+def test_preset_checkpoint_and_overrides_reach_the_nodes():
+    g = build_graph("record", GraphArgs(preset="aloha", checkpoint="/ckpt", use_sim_time=True, namespace="lab",
+                                        extra_params={"command_arbiter": {"shadow_mode": True}}))
+    assert g.node("policy_node").parameters == {"robot": "aloha", "checkpoint": "/ckpt"}
+    assert g.node("command_arbiter").parameters == {"robot": "aloha", "shadow_mode": True}
+    assert g.node("recorder").parameters == {"preset": "aloha"}  # the recorder names it `preset`
+    assert (g.use_sim_time, g.namespace, g.preset.num_joints) == (True, "lab", 14)
+
+
+def test_shipped_param_files_come_first_and_a_user_file_after():
+    g = build_graph("record", GraphArgs(params_file="/tmp/mine.yaml"))
+    assert g.node("command_arbiter").param_files == ("config/command_arbiter.yaml", "/tmp/mine.yaml")
+    assert g.node("recorder").param_files == ("config/recorder.yaml", "/tmp/mine.yaml")
+    assert all(graph.share_path(f).is_file() for f in g.node("recorder").param_files[:1])
+
+
+@pytest.mark.parametrize("scenario, args, match", [
+    ("demo", GraphArgs(), "scenario='demo'"),
+    ("bringup", GraphArgs(preset="no_such_robot"), "unknown robot preset"),
+    ("bringup", GraphArgs(extra_params={"sim_arm": {"seed": 1}}), r"\['sim_arm'\]"),
+])
+def test_bad_arguments_are_rejected(scenario, args, match):
+    with pytest.raises(ValueError, match=match):
+        build_graph(scenario, args)
+
+
+def test_bad_namespace_is_rejected():
+    with pytest.raises(ValueError, match="namespace"):
+        GraphArgs(namespace="robot 1")
+
+
+def test_node_modules_match_the_console_scripts_in_setup_py():
+    """up runs `python -m <module>`, launch runs the console script: both must be the same code."""
+    tree = ast.parse((REPO / "setup.py").read_text())
+    scripts = next(ast.literal_eval(kw.value)["console_scripts"] for node in ast.walk(tree)
+                   if isinstance(node, ast.Call) for kw in node.keywords if kw.arg == "entry_points")
+    entry_points = dict(line.replace(" ", "").split("=") for line in scripts)
+    for kind in graph.NODE_KINDS:
+        assert entry_points[kind.executable] == f"{kind.module}:main"
+
+
+def test_graph_imports_neither_rclpy_nor_launch():
+    imported = {alias.name.split(".")[0] for node in ast.walk(ast.parse(Path(graph.__file__).read_text()))
+                if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module.split(".")[0] for node in ast.walk(ast.parse(Path(graph.__file__).read_text()))
+                 if isinstance(node, ast.ImportFrom) and node.module}
+    assert not imported & {"rclpy", "launch", "launch_ros"}
+
+
+@pytest.mark.parametrize("path", LAUNCH_FILES, ids=lambda p: p.name)
+def test_launch_files_only_delegate_to_the_graph(path):
+    """Valid Python whose only import is graph_launch and that builds no Node itself."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    imports = [n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))]
+    assert [(n.module, [a.name for a in n.names]) for n in imports] == [
+        ("cosmos_policy_ros.ros.graph_launch", ["scenario_launch_description"])]
+    [function] = [n for n in tree.body if isinstance(n, ast.FunctionDef)]
+    assert function.name == "generate_launch_description"
+    [call] = [n for n in ast.walk(function) if isinstance(n, ast.Call)]
+    assert call.func.id == "scenario_launch_description" and call.args[0].value in SCENARIOS
+
+
+def test_every_scenario_has_a_launch_file():
+    assert sorted(p.name for p in LAUNCH_FILES) == sorted(f"{s}.launch.py" for s in SCENARIOS)
+
+
+def test_launch_helper_takes_its_nodes_from_the_graph():
+    source = (REPO / "cosmos_policy_ros/ros/graph_launch.py").read_text()
+    tree = ast.parse(source)
+    calls = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+    assert "build_graph" in calls
+    strings = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+    assert not strings & {k.executable for k in graph.NODE_KINDS}  # no node list of its own
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_launch_description_matches_up(scenario):
+    if importlib.util.find_spec("launch_ros") is None:
+        pytest.skip("launch_ros is not installable from PyPI; runs where a ROS 2 distro is sourced")
+    from launch import LaunchContext
+    from launch.actions import GroupAction, OpaqueFunction
+    from launch_ros.actions import Node
+
+    spec = importlib.util.spec_from_file_location(scenario, REPO / f"launch/{scenario}.launch.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    description = module.generate_launch_description()
+    context = LaunchContext()
+    context.launch_configurations.update({"preset": "franka", "namespace": "lab"})
+    for entity in description.entities:
+        if not isinstance(entity, OpaqueFunction):
+            entity.visit(context)  # applies the argument defaults
+    [opaque] = [e for e in description.entities if isinstance(e, OpaqueFunction)]
+    [group] = opaque.execute(context)
+    assert isinstance(group, GroupAction)
+    launched = [(e.node_package, e.node_executable) for e in group.get_sub_entities() if isinstance(e, Node)]
+    started = build_graph(scenario, GraphArgs(preset="franka", namespace="lab"))
+    assert launched == [("cosmos_policy_ros", n.kind.executable) for n in started.nodes]
+    assert [c.name for c in build_children(started)] == [n.name for n in started.nodes]
