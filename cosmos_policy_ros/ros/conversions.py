@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Message <-> numpy conversions for the nodes: images, compressed images, joint states, stamps.
+"""Message <-> numpy conversions for the nodes: images, compressed images, joint states, stamps/durations.
 
 Every check names the offending message field, and nothing is ever reshaped silently: an Image
 whose ``data`` disagrees with ``height * step``, an unknown ``encoding`` or a JointState missing a
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from builtin_interfaces.msg import Time
+from builtin_interfaces.msg import Duration, Time
 from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import Header
 
@@ -239,19 +239,40 @@ def stamp_to_seconds(stamp: Time) -> float:
     return stamp.sec + stamp.nanosec / NANOSECONDS_PER_SECOND
 
 
+def duration_to_seconds(duration: Duration) -> float:
+    """``builtin_interfaces/Duration`` (e.g. a trajectory point's ``time_from_start``) as float seconds."""
+    return stamp_to_seconds(duration)  # the same two fields
+
+
+def _sec_nanosec(seconds: float) -> tuple[int, int]:
+    """Whole seconds and nanoseconds in [0, 1e9), rounded to the nearest nanosecond."""
+    if not math.isfinite(seconds):
+        raise ValueError(f"seconds={seconds!r} must be finite")
+    sec, nanosec = divmod(round(seconds * NANOSECONDS_PER_SECOND), NANOSECONDS_PER_SECOND)
+    return int(sec), int(nanosec)
+
+
 def seconds_to_stamp(seconds: float) -> Time:
     """Float seconds as ``builtin_interfaces/Time``, rounded to the nearest nanosecond.
 
     Raises:
         ValueError: ``seconds`` is not finite.
     """
-    if not math.isfinite(seconds):
-        raise ValueError(f"seconds={seconds!r} must be finite")
-    sec, nanosec = divmod(round(seconds * NANOSECONDS_PER_SECOND), NANOSECONDS_PER_SECOND)
-    return Time(sec=int(sec), nanosec=int(nanosec))
+    sec, nanosec = _sec_nanosec(seconds)
+    return Time(sec=sec, nanosec=nanosec)
+
+
+def seconds_to_duration(seconds: float) -> Duration:
+    """Float seconds as ``builtin_interfaces/Duration``, rounded to the nearest nanosecond.
+
+    Raises:
+        ValueError: ``seconds`` is not finite.
+    """
+    sec, nanosec = _sec_nanosec(seconds)
+    return Duration(sec=sec, nanosec=nanosec)
 
 
 __all__ = [
-    "ENCODINGS", "compressed_to_numpy", "image_to_numpy", "joint_state_to_vector",
-    "numpy_to_compressed", "numpy_to_image", "seconds_to_stamp", "stamp_to_seconds",
+    "ENCODINGS", "compressed_to_numpy", "duration_to_seconds", "image_to_numpy", "joint_state_to_vector",
+    "numpy_to_compressed", "numpy_to_image", "seconds_to_duration", "seconds_to_stamp", "stamp_to_seconds",
 ]

@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("rclpy", reason="conversions build ROS messages (needs the ROS 2 Python wheels)")
 
-from builtin_interfaces.msg import Time  # noqa: E402
+from builtin_interfaces.msg import Duration, Time  # noqa: E402
 from sensor_msgs.msg import CompressedImage, Image, JointState  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 
@@ -15,10 +15,12 @@ from cosmos_policy_ros.ros import conversions  # noqa: E402
 from cosmos_policy_ros.ros.conversions import (  # noqa: E402
     ENCODINGS,
     compressed_to_numpy,
+    duration_to_seconds,
     image_to_numpy,
     joint_state_to_vector,
     numpy_to_compressed,
     numpy_to_image,
+    seconds_to_duration,
     seconds_to_stamp,
     stamp_to_seconds,
 )
@@ -177,14 +179,21 @@ def test_bad_joint_state_raises_naming_the_field(msg, field, match):
         joint_state_to_vector(msg, ["a", "b", "c"], field=field)
 
 
-@pytest.mark.parametrize("seconds", [0.0, 1.5, 1_700_000_000.123456789, -0.25])
-def test_stamp_round_trip(seconds):
-    stamp = seconds_to_stamp(seconds)
-    assert 0 <= stamp.nanosec < 1_000_000_000
-    assert stamp_to_seconds(stamp) == pytest.approx(seconds, abs=1e-9)
+TIME_CONVERSIONS = [(seconds_to_stamp, stamp_to_seconds, Time),
+                    (seconds_to_duration, duration_to_seconds, Duration)]
 
 
-def test_stamp_keeps_nanoseconds_and_rejects_non_finite():
-    assert seconds_to_stamp(2.000000001) == Time(sec=2, nanosec=1)
-    with pytest.raises(ValueError, match="seconds"):
-        seconds_to_stamp(float("inf"))
+@pytest.mark.parametrize("to_msg, to_seconds, msg_type", TIME_CONVERSIONS)
+@pytest.mark.parametrize("seconds", [0.0, 0.04, 1.5, 1_700_000_000.123456789, -0.25])
+def test_stamp_and_duration_round_trip(to_msg, to_seconds, msg_type, seconds):
+    msg = to_msg(seconds)
+    assert isinstance(msg, msg_type) and 0 <= msg.nanosec < 1_000_000_000
+    assert to_seconds(msg) == pytest.approx(seconds, abs=1e-9)
+
+
+@pytest.mark.parametrize("to_msg, to_seconds, msg_type", TIME_CONVERSIONS)
+def test_stamp_and_duration_keep_nanoseconds_and_reject_non_finite(to_msg, to_seconds, msg_type):
+    assert to_msg(2.000000001) == msg_type(sec=2, nanosec=1)
+    for bad in (float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="seconds"):
+            to_msg(bad)
