@@ -1,0 +1,108 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Shared pieces of the multi-process ROS tests (``test/ros``, ``test/sim``).
+
+A node under test runs as a subprocess (:func:`start_node_process`, stopped by
+:func:`stop_process`); the test itself plays the rest of the graph with a :class:`SpinningNode`,
+an in-process node on its own context, and polls for what it expects with :func:`wait_for`.
+Importable as ``ros_helpers``: pytest puts ``test/`` (the folder of the root conftest) on sys.path.
+"""
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import rclpy
+from rclpy.client import Client
+from rclpy.context import Context
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+
+from cosmos_policy_ros.ros.conversions import NANOSECONDS_PER_SECOND
+
+WAIT_S = 30.0
+POLL_S = 0.01
+STOP_TIMEOUT_S = 20.0
+
+
+def wait_for(predicate: Callable[[], Any], what: str, timeout_s: float = WAIT_S) -> None:
+    """Poll ``predicate`` until it is truthy.
+
+    Raises:
+        AssertionError: naming ``what``, after ``timeout_s`` seconds.
+    """
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(POLL_S)
+
+
+def start_node_process(entry: str | Path, env: Mapping[str, str], params: Mapping[str, object] | None = None,
+                       remaps: Mapping[str, str] | None = None) -> subprocess.Popen:
+    """``python ENTRY --ros-args -p name:=value ... -r from:=to ...``, stdout+stderr as text.
+
+    Args:
+        entry: a node's module name (run with ``-m``, its ``__main__`` runs ``main()``) or the
+            ``Path`` of a helper script.
+        env: the environment, e.g. ``ros_domain.env()`` (leased domain, DDS on localhost).
+        params: node parameters, written as ``name:=value`` (``str(value)``).
+        remaps: topic/service remappings.
+    """
+    args = [arg for name, value in (params or {}).items() for arg in ("-p", f"{name}:={value}")]
+    args += [arg for source, target in (remaps or {}).items() for arg in ("-r", f"{source}:={target}")]
+    target = [str(entry)] if isinstance(entry, Path) else ["-m", entry]
+    return subprocess.Popen([sys.executable, *target, "--ros-args", *args], env=dict(env),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def stop_process(proc: subprocess.Popen, stop_signal: int = signal.SIGINT,
+                 timeout_s: float = STOP_TIMEOUT_S) -> str:
+    """Send ``stop_signal`` (if it still runs), wait for the exit and return its output."""
+    if proc.poll() is None:
+        proc.send_signal(stop_signal)
+    return proc.communicate(timeout=timeout_s)[0]
+
+
+class SpinningNode:
+    """A node on its own context, spun by a single-threaded executor on a daemon thread.
+
+    Its own context keeps it apart from anything else in the test process. Entities may be made
+    on ``node`` before or after construction; callbacks run on the spin thread.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.context = Context()
+        rclpy.init(context=self.context)
+        self.node = Node(name, context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self._thread = threading.Thread(target=self.executor.spin, name=f"{name}_spin", daemon=True)
+        self._thread.start()
+        self._closed = False
+
+    def now_s(self) -> float:
+        """The node's clock [s]."""
+        return self.node.get_clock().now().nanoseconds / NANOSECONDS_PER_SECOND
+
+    def call(self, client: Client, request: Any, timeout_s: float = WAIT_S) -> Any:
+        """Call a service and return its response (the spin thread delivers it)."""
+        wait_for(client.service_is_ready, f"service {client.srv_name}", timeout_s)
+        future = client.call_async(request)
+        wait_for(future.done, f"a response from {client.srv_name}", timeout_s)
+        return future.result()
+
+    def close(self) -> None:
+        """Stop spinning and tear down in the order that never aborts (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        self.executor.shutdown()
+        self._thread.join()
+        self.node.destroy_node()
+        rclpy.try_shutdown(context=self.context)
