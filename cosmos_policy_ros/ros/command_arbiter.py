@@ -12,17 +12,12 @@ to the arbiter, and commands are published under it, so the controller sees them
 from __future__ import annotations
 
 import math
-import signal
 import threading
 from dataclasses import dataclass
 from typing import ClassVar
 
-import rclpy
-from builtin_interfaces.msg import Duration, Time
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
-from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import JointState
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
@@ -35,13 +30,14 @@ from cosmos_policy_ros.control.limits import LimitArrays, apply_limit_overrides,
 from cosmos_policy_ros.control.modes import Mode, RequestResult
 from cosmos_policy_ros.control.stitching import StitchConfig
 from cosmos_policy_ros.presets import RobotPreset, load_preset
-from cosmos_policy_ros.ros.dds_env import apply_local_dds_defaults
+from cosmos_policy_ros.ros.conversions import (NANOSECONDS_PER_SECOND, duration_to_seconds,
+                                               seconds_to_duration, seconds_to_stamp, stamp_to_seconds)
+from cosmos_policy_ros.ros.node_main import run_node
 from cosmos_policy_ros.ros.params import NodeParams, ParamSpec
 from cosmos_policy_ros.ros.qos import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS
 
 NODE_NAME = "command_arbiter"
 CONTROLLER_TOPIC = "arm_controller/joint_trajectory"  # launch remaps it to the preset's controller_topic
-NS_PER_S = 1_000_000_000
 
 
 @dataclass(frozen=True)
@@ -148,32 +144,15 @@ def _converter(params: ArbiterParams, preset: RobotPreset, urdf_xml: str,
     return ActionSpaceConverter("ee_delta", preset.joints, preset.gripper_joints, kinematics, gripper_range)
 
 
-def stamp_to_s(stamp: Time) -> float:
-    return stamp.sec + stamp.nanosec / NS_PER_S
-
-
-def s_to_stamp(time_s: float) -> Time:
-    ns = int(round(time_s * NS_PER_S))
-    return Time(sec=ns // NS_PER_S, nanosec=ns % NS_PER_S)
-
-
-def s_to_duration(duration_s: float) -> Duration:
-    ns = int(round(duration_s * NS_PER_S))
-    return Duration(sec=ns // NS_PER_S, nanosec=ns % NS_PER_S)
-
-
 def command_to_msg(command: Command) -> JointTrajectory:
     """A stitched trajectory as the JointTrajectory the controller executes at stamp + time_from_start."""
     msg = JointTrajectory()
-    msg.header.stamp = s_to_stamp(command.trajectory.stamp_s)
+    msg.header.stamp = seconds_to_stamp(command.trajectory.stamp_s)
     msg.joint_names = list(command.joint_names)
     for row, tfs in zip(command.trajectory.positions, command.trajectory.times_from_start_s):
-        msg.points.append(JointTrajectoryPoint(positions=row.tolist(), time_from_start=s_to_duration(tfs)))
+        msg.points.append(JointTrajectoryPoint(positions=row.tolist(),
+                                               time_from_start=seconds_to_duration(tfs)))
     return msg
-
-
-def _duration_s(duration: Duration) -> float:
-    return duration.sec + duration.nanosec / NS_PER_S
 
 
 class CommandArbiterNode(Node):
@@ -191,7 +170,8 @@ class CommandArbiterNode(Node):
         self._controller_pub = self.create_publisher(JointTrajectory, CONTROLLER_TOPIC, COMMAND_QOS)
         self._shadow_pub = self.create_publisher(JointTrajectory, "~/shadow_trajectory", COMMAND_QOS)
         self._status_pub = self.create_publisher(PolicyStatus, "~/status", LATCHED_QOS)
-        self.create_subscription(ActionChunk, "action_chunk", self._on_chunk, COMMAND_QOS, callback_group=inputs)
+        self.create_subscription(ActionChunk, "action_chunk", self._on_chunk, COMMAND_QOS,
+                                 callback_group=inputs)
         self.create_subscription(JointTrajectory, "teleop/joint_trajectory", self._on_teleop_trajectory,
                                  COMMAND_QOS, callback_group=inputs)
         self.create_subscription(JointState, "teleop/joint_targets", self._on_teleop_targets, SENSOR_QOS,
@@ -210,7 +190,7 @@ class CommandArbiterNode(Node):
                                f"{self.arbiter.modes.mode.name}, shadow {cfg.shadow_mode}")
 
     def _now_s(self) -> float:
-        return self.get_clock().now().nanoseconds / NS_PER_S
+        return self.get_clock().now().nanoseconds / NANOSECONDS_PER_SECOND
 
     def _publish(self, commands: list[Command]) -> None:
         """Publish commands and, if anything changed, the status (caller holds the lock)."""
@@ -232,12 +212,12 @@ class CommandArbiterNode(Node):
 
     # -- callbacks ----------------------------------------------------------------------------
     def _on_joint_state(self, msg: JointState) -> None:
-        stamp_s = stamp_to_s(msg.header.stamp) or self._now_s()
+        stamp_s = stamp_to_seconds(msg.header.stamp) or self._now_s()
         with self._lock:
             self.arbiter.on_joint_state(stamp_s, msg.name, msg.position, msg.velocity)
 
     def _on_chunk(self, msg: ActionChunk) -> None:
-        chunk = PolicyChunk(stamp_s=stamp_to_s(msg.header.stamp),
+        chunk = PolicyChunk(stamp_s=stamp_to_seconds(msg.header.stamp),
                             action_names=tuple(msg.joint_names or msg.trajectory.joint_names),
                             actions=[list(p.positions) for p in msg.trajectory.points], dt_s=msg.dt_s,
                             value=msg.value, model_name=msg.model_name)
@@ -246,10 +226,11 @@ class CommandArbiterNode(Node):
 
     def _on_teleop_trajectory(self, msg: JointTrajectory) -> None:
         rows = [list(p.positions) for p in msg.points]
-        times = [_duration_s(p.time_from_start) for p in msg.points]
+        times = [duration_to_seconds(p.time_from_start) for p in msg.points]
+        stamp_s = stamp_to_seconds(msg.header.stamp)
         with self._lock:
-            self._publish(self.arbiter.on_teleop_trajectory(msg.joint_names, rows, times,
-                                                            stamp_to_s(msg.header.stamp), self._now_s()))
+            self._publish(self.arbiter.on_teleop_trajectory(msg.joint_names, rows, times, stamp_s,
+                                                            self._now_s()))
 
     def _on_teleop_targets(self, msg: JointState) -> None:
         with self._lock:
@@ -292,33 +273,16 @@ class CommandArbiterNode(Node):
         response.success, response.message = result.success, result.message
         return response
 
-    def destroy_node(self) -> None:
-        """Command HOLD at the measured position before the publisher goes away."""
+    def close(self) -> None:
+        """run_node's shutdown hook: command HOLD at the measured position while the context lives."""
         if self.context.ok():
             with self._lock:
                 self._publish(self.arbiter.shutdown_hold(self._now_s()))
-        super().destroy_node()
 
 
 def main(args: list[str] | None = None) -> None:
-    """Portable main. The HOLD on exit needs a live context, so rclpy's signal handlers are off and
-    SIGINT/SIGTERM both raise KeyboardInterrupt, which reaches the finally block below."""
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    apply_local_dds_defaults()
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    executor = MultiThreadedExecutor()
-    node = None
-    try:
-        node = CommandArbiterNode()
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        executor.shutdown()
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+    """Portable main: SIGINT and SIGTERM both end in :meth:`CommandArbiterNode.close` (HOLD)."""
+    run_node(CommandArbiterNode, args)
 
 
 if __name__ == "__main__":
