@@ -12,25 +12,21 @@ or ``enabled`` change; the demo calls it right after ``/sim_arm/reset_task``.
 """
 from __future__ import annotations
 
-import signal
 from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-import rclpy
-from builtin_interfaces.msg import Duration
 from geometry_msgs.msg import PoseArray
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import JointState
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from cosmos_policy_ros.presets import load_preset
-from cosmos_policy_ros.ros.dds_env import apply_local_dds_defaults
+from cosmos_policy_ros.ros.conversions import joint_state_to_vector, seconds_to_duration
+from cosmos_policy_ros.ros.node_main import run_node
 from cosmos_policy_ros.ros.params import NodeParams, ParamSpec
 from cosmos_policy_ros.ros.qos import COMMAND_QOS, SENSOR_QOS
 from cosmos_policy_ros.sim.arm_sim import Pose
@@ -39,7 +35,7 @@ from cosmos_policy_ros.sim.kinematics import ArmKinematics
 from cosmos_policy_ros.sim.tasks import TASKS
 
 NODE_NAME = "expert_teleop"
-NS_PER_S = 1_000_000_000
+LOG_THROTTLE_S = 5.0
 RESTART_PARAMS = ("task", "seed", "enabled")
 
 
@@ -125,9 +121,10 @@ class ExpertTeleopNode(Node):
         return response
 
     def _on_joint_state(self, msg: JointState) -> None:
-        index = {name: i for i, name in enumerate(msg.name)}
-        if all(name in index for name in self.preset.joints) and len(msg.position) == len(msg.name):
-            self._joint_positions = np.array([msg.position[index[name]] for name in self.preset.joints])
+        try:
+            self._joint_positions = joint_state_to_vector(msg, self.preset.joints)
+        except ValueError as error:  # keep the last good state; the expert acts on that
+            self.get_logger().warning(f"ignoring joint state: {error}", throttle_duration_sec=LOG_THROTTLE_S)
 
     def _on_object_poses(self, msg: PoseArray) -> None:
         self._object_poses = [
@@ -143,33 +140,16 @@ class ExpertTeleopNode(Node):
             return
         obs = ExpertObservation(self._joint_positions, self._object_poses[0], self._object_poses[1])
         targets = self._expert.act(obs)
-        dt_ns = int(round(NS_PER_S / self.params.control_rate_hz))
         msg = JointTrajectory(joint_names=list(self.preset.joints))
         msg.header.stamp = self.get_clock().now().to_msg()
-        msg.points = [JointTrajectoryPoint(positions=targets.tolist(),
-                                           time_from_start=Duration(sec=dt_ns // NS_PER_S,
-                                                                    nanosec=dt_ns % NS_PER_S))]
+        due_in = seconds_to_duration(1.0 / self.params.control_rate_hz)  # one control period
+        msg.points = [JointTrajectoryPoint(positions=targets.tolist(), time_from_start=due_in)]
         self._teleop_pub.publish(msg)
 
 
 def main(args: list[str] | None = None) -> None:
     """Portable main (Humble to Kilted); SIGTERM stops it like SIGINT."""
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    apply_local_dds_defaults()
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    executor = SingleThreadedExecutor()
-    node = None
-    try:
-        node = ExpertTeleopNode()
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        executor.shutdown()
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+    run_node(ExpertTeleopNode, args, num_threads=1)
 
 
 if __name__ == "__main__":

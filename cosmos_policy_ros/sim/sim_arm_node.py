@@ -17,20 +17,16 @@ belong to it and no locks are needed.
 """
 from __future__ import annotations
 
-import signal
 import time
 from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-import rclpy
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Pose as PoseMsg
 from geometry_msgs.msg import PoseArray
 from rclpy.clock import Clock, ClockType
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
-from rclpy.signals import SignalHandlerOptions
 from rosgraph_msgs.msg import Clock as ClockMsg
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Header
@@ -40,7 +36,9 @@ from trajectory_msgs.msg import JointTrajectory
 from cosmos_policy_msgs.msg import EpisodeEvent
 from cosmos_policy_msgs.srv import ResetTask
 from cosmos_policy_ros.presets import load_preset
-from cosmos_policy_ros.ros.dds_env import apply_local_dds_defaults
+from cosmos_policy_ros.ros.conversions import (NANOSECONDS_PER_SECOND, duration_to_seconds, numpy_to_image,
+                                               seconds_to_stamp, stamp_to_seconds)
+from cosmos_policy_ros.ros.node_main import run_node
 from cosmos_policy_ros.ros.params import NodeParams, ParamSpec
 from cosmos_policy_ros.ros.qos import COMMAND_QOS, EVENTS_QOS, SENSOR_QOS
 from cosmos_policy_ros.sim.arm_sim import ArmSim
@@ -52,7 +50,6 @@ from cosmos_policy_ros.sim.trajectory_follower import FollowerConfig, Trajectory
 NODE_NAME = "sim_arm"
 CONTROLLER_TOPIC = "/arm_controller/joint_trajectory"
 WORLD_FRAME = "world"
-NS_PER_S = 1_000_000_000
 LOG_THROTTLE_S = 5.0
 
 
@@ -136,7 +133,7 @@ class SimArmNode(Node):
         """Stamp origin of a new episode (see SimSession)."""
         if self.sim_time_mode:
             return self.session.stamp_s if self.session.episode is not None else 0.0
-        return self.get_clock().now().nanoseconds / NS_PER_S
+        return self.get_clock().now().nanoseconds / NANOSECONDS_PER_SECOND
 
     def _anchor(self) -> None:
         self._anchor_wall_s = time.monotonic()
@@ -163,7 +160,7 @@ class SimArmNode(Node):
 
     def _publish_state(self) -> None:
         stamp_s = self.session.stamp_s
-        stamp = _time_msg(stamp_s)
+        stamp = seconds_to_stamp(stamp_s)
         if self._clock_pub is not None:
             self._clock_pub.publish(ClockMsg(clock=stamp))
         sim = self.session.sim
@@ -176,7 +173,7 @@ class SimArmNode(Node):
         if self.params.camera_rate_hz > 0 and self._due("camera", stamp_s, self.params.camera_rate_hz):
             for camera in self.preset.cameras:
                 self._image_pubs[camera.name].publish(
-                    _image_msg(sim.render(camera.name), _header(stamp, f"{camera.name}_camera")))
+                    numpy_to_image(sim.render(camera.name), "rgb8", _header(stamp, f"{camera.name}_camera")))
 
     def _due(self, what: str, stamp_s: float, rate_hz: float) -> bool:
         """Whether ``what`` is due at ``stamp_s``; schedules the next one (no bursts after a skip)."""
@@ -190,7 +187,7 @@ class SimArmNode(Node):
         success = ended.outcome is Outcome.SUCCESS
         note = "success" if success else f"time limit {ended.episode.time_limit_s:.1f} s reached"
         self._event_pub.publish(EpisodeEvent(
-            header=_header(_time_msg(ended.stamp_s), WORLD_FRAME), event=EpisodeEvent.END,
+            header=_header(seconds_to_stamp(ended.stamp_s), WORLD_FRAME), event=EpisodeEvent.END,
             episode_id=self.session.episode_id,
             outcome=EpisodeEvent.OUTCOME_SUCCESS if success else EpisodeEvent.OUTCOME_FAILURE,
             score=1.0 if success else 0.0, task=ended.episode.task, note=note))
@@ -198,7 +195,7 @@ class SimArmNode(Node):
 
     def _on_trajectory(self, msg: JointTrajectory) -> None:
         command, reason = trajectory_to_command(msg)
-        stamp_s = msg.header.stamp.sec + msg.header.stamp.nanosec / NS_PER_S
+        stamp_s = stamp_to_seconds(msg.header.stamp)
         if command is not None:
             result = self.session.command(command, None if stamp_s == 0.0 else stamp_s)
             reason = "" if result.accepted else result.reason
@@ -226,6 +223,10 @@ class SimArmNode(Node):
         response.message = f"{episode.task}: {episode.instruction}" if episode is not None else "no episode"
         return response
 
+    def close(self) -> None:
+        """run_node's shutdown hook: free the render contexts on the thread that made them."""
+        self.session.sim.close()
+
 
 def trajectory_to_command(msg: JointTrajectory) -> tuple[TrajectoryCommand | None, str]:
     """A JointTrajectory as a follower command, or (None, reason) when points are ragged."""
@@ -238,16 +239,11 @@ def trajectory_to_command(msg: JointTrajectory) -> tuple[TrajectoryCommand | Non
     with_velocities = [len(p.velocities) == num_joints for p in msg.points]
     if any(with_velocities) and not all(with_velocities):
         return None, "velocities must be given for every point or for none"
-    times = np.array([p.time_from_start.sec + p.time_from_start.nanosec / NS_PER_S for p in msg.points])
+    times = np.array([duration_to_seconds(p.time_from_start) for p in msg.points])
     positions = np.array([list(p.positions) for p in msg.points], dtype=np.float64).reshape(-1, num_joints)
     velocities = (np.array([list(p.velocities) for p in msg.points], dtype=np.float64)
                   if msg.points and all(with_velocities) else None)
     return TrajectoryCommand(tuple(msg.joint_names), times, positions, velocities), ""
-
-
-def _time_msg(stamp_s: float) -> Time:
-    ns = int(round(stamp_s * NS_PER_S))
-    return Time(sec=ns // NS_PER_S, nanosec=ns % NS_PER_S)
 
 
 def _header(stamp: Time, frame_id: str) -> Header:
@@ -262,33 +258,9 @@ def _pose_msg(position: np.ndarray, quaternion_wxyz: np.ndarray) -> PoseMsg:
     return msg
 
 
-def _image_msg(rgb: np.ndarray, header: Header) -> Image:
-    """(H, W, 3) uint8 as an rgb8 Image (minimal inline conversion until ros/conversions.py exists)."""
-    height, width, _ = rgb.shape
-    return Image(header=header, height=height, width=width, encoding="rgb8", is_bigendian=0,
-                 step=3 * width, data=np.ascontiguousarray(rgb).tobytes())
-
-
 def main(args: list[str] | None = None) -> None:
-    """Portable main (Humble to Kilted). rclpy's signal handlers are off and SIGTERM raises
-    KeyboardInterrupt like SIGINT, so a stop never invalidates the context under a publishing tick."""
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    apply_local_dds_defaults()
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    executor = SingleThreadedExecutor()
-    node = None
-    try:
-        node = SimArmNode()
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        executor.shutdown()
-        if node is not None:
-            node.session.sim.close()
-            node.destroy_node()
-        rclpy.try_shutdown()
+    """Portable main; one thread builds the node, runs every callback and frees the render contexts."""
+    run_node(SimArmNode, args, num_threads=1)
 
 
 if __name__ == "__main__":

@@ -5,23 +5,14 @@ Timing checks compare message stamps (sim-paced), never wall-clock durations.
 """
 from __future__ import annotations
 
-import subprocess
-import sys
-import threading
-import time
-from collections.abc import Callable
+import signal
 
 import numpy as np
 import pytest
 
 pytest.importorskip("rclpy", reason="sim node tests need rclpy")
 
-import rclpy  # noqa: E402
-from builtin_interfaces.msg import Duration, Time  # noqa: E402
 from geometry_msgs.msg import PoseArray  # noqa: E402
-from rclpy.context import Context  # noqa: E402
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
-from rclpy.node import Node  # noqa: E402
 from sensor_msgs.msg import Image, JointState  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint  # noqa: E402
@@ -29,40 +20,29 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint  # noqa: E
 from cosmos_policy_msgs.msg import EpisodeEvent  # noqa: E402
 from cosmos_policy_msgs.srv import ResetTask  # noqa: E402
 from cosmos_policy_ros.presets import load_preset  # noqa: E402
+from cosmos_policy_ros.ros.conversions import (  # noqa: E402
+    joint_state_to_vector,
+    seconds_to_duration,
+    seconds_to_stamp,
+    stamp_to_seconds,
+)
 from cosmos_policy_ros.ros.qos import COMMAND_QOS, EVENTS_QOS, SENSOR_QOS  # noqa: E402
+
+from ros_helpers import SpinningNode, start_node_process, stop_process, wait_for  # noqa: E402
 
 pytestmark = [pytest.mark.ros, pytest.mark.sim]
 PRESET = load_preset("sim_arm")
 JOINTS = list(PRESET.joints)
-NS = 1_000_000_000
-WAIT_S = 30.0
 POINT_TOLERANCE_RAD = 0.02
 # Largest change between two joint_states at 100 Hz for the commanded speeds (< 1 rad/s).
 MAX_STEP_RAD = 0.02
 
 
-def _wait(predicate: Callable[[], bool], what: str, timeout_s: float = WAIT_S) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
-
-
-def _time(seconds: float) -> Time:
-    ns = int(round(seconds * NS))
-    return Time(sec=ns // NS, nanosec=ns % NS)
-
-
-def _duration(seconds: float) -> Duration:
-    ns = int(round(seconds * NS))
-    return Duration(sec=ns // NS, nanosec=ns % NS)
-
-
 def _trajectory(stamp_s: float, times_s: list[float], positions: list[np.ndarray]) -> JointTrajectory:
     msg = JointTrajectory(joint_names=JOINTS)
-    msg.header.stamp = _time(stamp_s)
-    msg.points = [JointTrajectoryPoint(positions=[float(v) for v in p], time_from_start=_duration(t))
+    msg.header.stamp = seconds_to_stamp(stamp_s)
+    msg.points = [JointTrajectoryPoint(positions=[float(v) for v in p],
+                                       time_from_start=seconds_to_duration(t))
                   for t, p in zip(times_s, positions)]
     return msg
 
@@ -71,68 +51,50 @@ class SimHarness:
     """sim_arm_node (and optionally expert_teleop_node) subprocesses plus an in-process test node."""
 
     def __init__(self, env: dict, sim_params: dict[str, str], with_expert: bool = False) -> None:
-        args = [arg for k, v in sim_params.items() for arg in ("-p", f"{k}:={v}")]
-        self.procs = [subprocess.Popen([sys.executable, "-m", "cosmos_policy_ros.sim.sim_arm_node",
-                                        "--ros-args", *args], env=env, stdout=subprocess.PIPE,
-                                       stderr=subprocess.STDOUT, text=True)]
+        self.procs = [start_node_process("cosmos_policy_ros.sim.sim_arm_node", env, sim_params)]
         if with_expert:
             # Without an arbiter in between, the expert's teleop goes straight to the controller.
-            self.procs.append(subprocess.Popen(
-                [sys.executable, "-m", "cosmos_policy_ros.sim.expert_teleop_node", "--ros-args",
-                 "-p", "task:=reach", "-r", f"{PRESET.teleop_topic}:={PRESET.controller_topic}"],
-                env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
-        self.context = Context()
-        rclpy.init(context=self.context)
-        self.node = Node("sim_test_harness", context=self.context)
+            self.procs.append(start_node_process(
+                "cosmos_policy_ros.sim.expert_teleop_node", env, {"task": "reach"},
+                {PRESET.teleop_topic: PRESET.controller_topic}))
+        self.spinner = SpinningNode("sim_test_harness")
+        node = self.node = self.spinner.node
         self.states: list[tuple[float, np.ndarray]] = []
         self.events: list[EpisodeEvent] = []
         self.images: dict[str, Image] = {}
         self.poses: list[PoseArray] = []
-        self.node.create_subscription(JointState, "joint_states", self._on_state, SENSOR_QOS)
-        self.node.create_subscription(EpisodeEvent, "task/events", self.events.append, EVENTS_QOS)
-        self.node.create_subscription(PoseArray, "sim/object_poses", self.poses.append, SENSOR_QOS)
+        node.create_subscription(JointState, "joint_states", self._on_state, SENSOR_QOS)
+        node.create_subscription(EpisodeEvent, "task/events", self.events.append, EVENTS_QOS)
+        node.create_subscription(PoseArray, "sim/object_poses", self.poses.append, SENSOR_QOS)
         for camera in PRESET.cameras:
-            self.node.create_subscription(Image, camera.topic,
-                                          lambda msg, name=camera.name: self.images.__setitem__(name, msg),
-                                          SENSOR_QOS)
-        self.command_pub = self.node.create_publisher(JointTrajectory, PRESET.controller_topic, COMMAND_QOS)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self.spin_thread = threading.Thread(target=self.executor.spin, daemon=True)
-        self.spin_thread.start()
-        _wait(lambda: self.states and self.command_pub.get_subscription_count() > 0, "sim_arm to come up")
+            node.create_subscription(Image, camera.topic,
+                                     lambda msg, name=camera.name: self.images.__setitem__(name, msg),
+                                     SENSOR_QOS)
+        self.command_pub = node.create_publisher(JointTrajectory, PRESET.controller_topic, COMMAND_QOS)
+        wait_for(lambda: self.states and self.command_pub.get_subscription_count() > 0, "sim_arm to come up")
 
     def _on_state(self, msg: JointState) -> None:
-        index = {name: i for i, name in enumerate(msg.name)}
-        stamp_s = msg.header.stamp.sec + msg.header.stamp.nanosec / NS
-        self.states.append((stamp_s, np.array([msg.position[index[j]] for j in JOINTS])))
+        self.states.append((stamp_to_seconds(msg.header.stamp), joint_state_to_vector(msg, JOINTS)))
 
     @property
     def latest(self) -> tuple[float, np.ndarray]:
         return self.states[-1]
 
     def wait_until_stamp(self, stamp_s: float) -> None:
-        _wait(lambda: self.latest[0] >= stamp_s, f"joint_states stamped {stamp_s:.2f}")
+        wait_for(lambda: self.latest[0] >= stamp_s, f"joint_states stamped {stamp_s:.2f}")
 
     def states_between(self, start_s: float, end_s: float) -> list[tuple[float, np.ndarray]]:
         return [(t, q) for t, q in list(self.states) if start_s <= t <= end_s]
 
     def call(self, srv_type, name: str, request):
-        client = self.node.create_client(srv_type, name)
-        assert client.wait_for_service(timeout_sec=WAIT_S), name
-        future = client.call_async(request)
-        _wait(future.done, f"{name} response")
-        return future.result()
+        return self.spinner.call(self.node.create_client(srv_type, name), request)
 
     def close(self) -> str:
-        self.executor.shutdown()
-        self.spin_thread.join(timeout=5.0)
-        self.node.destroy_node()
-        rclpy.try_shutdown(context=self.context)
+        """SIGTERM every node process (each must exit 0) and tear the test node down."""
+        self.spinner.close()
         logs = []
         for proc in self.procs:
-            proc.terminate()
-            logs.append(proc.communicate(timeout=20.0)[0])
+            logs.append(stop_process(proc, signal.SIGTERM))
             assert proc.returncode == 0, logs[-1]
         return "\n".join(logs)
 
@@ -188,11 +150,11 @@ def test_tasks_cameras_and_expert_teleop_over_ros(ros_domain):
         reset = harness.call(ResetTask, "/sim_arm/reset_task", ResetTask.Request(task="reach", seed=4))
         assert reset.success and reset.message.startswith("touch the")
         assert harness.call(Trigger, "/expert_teleop/reset", Trigger.Request()).success
-        _wait(lambda: any(e.event == EpisodeEvent.END for e in harness.events), "the episode to end")
+        wait_for(lambda: any(e.event == EpisodeEvent.END for e in harness.events), "the episode to end")
         end = next(e for e in harness.events if e.event == EpisodeEvent.END)
         assert end.outcome == EpisodeEvent.OUTCOME_SUCCESS and end.task == "reach"
         assert harness.call(Trigger, "/sim_arm/task_success", Trigger.Request()).success
-        _wait(lambda: len(harness.images) == len(PRESET.cameras), "both camera images")
+        wait_for(lambda: len(harness.images) == len(PRESET.cameras), "both camera images")
         for camera in PRESET.cameras:
             image = harness.images[camera.name]
             assert (image.encoding, image.height, image.width) == ("rgb8", camera.height, camera.width)
