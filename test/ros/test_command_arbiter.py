@@ -8,23 +8,13 @@ from __future__ import annotations
 
 import math
 import signal
-import subprocess
-import sys
-import threading
 import time
-from collections.abc import Callable
 
 import numpy as np
 import pytest
 
 pytest.importorskip("rclpy", reason="command_arbiter tests need rclpy")
 
-import rclpy  # noqa: E402
-from builtin_interfaces.msg import Duration  # noqa: E402
-from rclpy.context import Context  # noqa: E402
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
-from rclpy.node import Node  # noqa: E402
-from rclpy.time import Time  # noqa: E402
 from sensor_msgs.msg import JointState  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint  # noqa: E402
@@ -33,7 +23,15 @@ from cosmos_policy_msgs.msg import ActionChunk, PolicyStatus  # noqa: E402
 from cosmos_policy_msgs.srv import SetMode  # noqa: E402
 from cosmos_policy_ros.control.limits import parse_joint_limits  # noqa: E402
 from cosmos_policy_ros.presets import load_preset  # noqa: E402
+from cosmos_policy_ros.ros.conversions import (  # noqa: E402
+    duration_to_seconds,
+    seconds_to_duration,
+    seconds_to_stamp,
+    stamp_to_seconds,
+)
 from cosmos_policy_ros.ros.qos import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS  # noqa: E402
+
+from ros_helpers import SpinningNode, start_node_process, stop_process, wait_for  # noqa: E402
 
 pytestmark = pytest.mark.ros
 PRESET = load_preset("sim_arm")
@@ -41,44 +39,20 @@ JOINTS = list(PRESET.joints)
 URDF_LIMITS = parse_joint_limits(PRESET.urdf_path.read_text())
 HOME = np.array([0.0, 0.3, 0.8, 0.4, 0.0, 0.0, 0.02])
 DT = PRESET.dt_s
-WAIT_S = 15.0
 JOINT_STATE_PERIOD_S = 0.02
-NS = 1_000_000_000
-
-
-def _wait(predicate: Callable[[], bool], what: str, timeout_s: float = WAIT_S) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
-
-
-def _stamp_s(stamp) -> float:
-    return stamp.sec + stamp.nanosec / NS
-
-
-def _duration(seconds: float) -> Duration:
-    ns = int(round(seconds * NS))
-    return Duration(sec=ns // NS, nanosec=ns % NS)
 
 
 class ArmHarness:
     """The arbiter subprocess plus an in-process node that plays arm, policy and teleop."""
 
     def __init__(self, env: dict, **params: str) -> None:
-        args = [arg for k, v in params.items() for arg in ("-p", f"{k}:={v}")]
-        self.proc = subprocess.Popen([sys.executable, "-m", "cosmos_policy_ros.ros.command_arbiter",
-                                      "--ros-args", *args], env=env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True)
-        self.context = Context()
-        rclpy.init(context=self.context)
-        self.node = Node("arbiter_test_harness", context=self.context)
+        self.proc = start_node_process("cosmos_policy_ros.ros.command_arbiter", env, params)
+        self.spinner = SpinningNode("arbiter_test_harness")
+        node = self.node = self.spinner.node
         self.measured = HOME.copy()
         self.commands: list[JointTrajectory] = []
         self.shadow: list[JointTrajectory] = []
         self.statuses: list[PolicyStatus] = []
-        node = self.node
         self.joint_pub = node.create_publisher(JointState, "joint_states", SENSOR_QOS)
         self.chunk_pub = node.create_publisher(ActionChunk, "action_chunk", COMMAND_QOS)
         self.teleop_pub = node.create_publisher(JointTrajectory, "teleop/joint_trajectory", COMMAND_QOS)
@@ -92,22 +66,18 @@ class ArmHarness:
         self.estop_client = node.create_client(Trigger, "command_arbiter/estop")
         self.reset_client = node.create_client(Trigger, "command_arbiter/reset")
         node.create_timer(JOINT_STATE_PERIOD_S, self._publish_joint_state)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(node)
-        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
-        self.thread.start()
 
     def wait_ready(self) -> None:
-        _wait(lambda: self.statuses and self.node.count_subscribers("action_chunk") > 0
-              and self.node.count_subscribers("teleop/joint_trajectory") > 0
-              and self.node.count_publishers("arm_controller/joint_trajectory") > 0
-              and self.set_mode_client.service_is_ready() and self.estop_client.service_is_ready(),
-              "the arbiter to come up", timeout_s=30.0)
-        _wait(lambda: self.node.count_subscribers("joint_states") > 0, "joint_states matched")
+        wait_for(lambda: self.statuses and self.node.count_subscribers("action_chunk") > 0
+                 and self.node.count_subscribers("teleop/joint_trajectory") > 0
+                 and self.node.count_publishers("arm_controller/joint_trajectory") > 0
+                 and self.set_mode_client.service_is_ready() and self.estop_client.service_is_ready(),
+                 "the arbiter to come up")
+        wait_for(lambda: self.node.count_subscribers("joint_states") > 0, "joint_states matched")
         time.sleep(5 * JOINT_STATE_PERIOD_S)  # a few joint states have reached the arbiter
 
     def now_s(self) -> float:
-        return self.node.get_clock().now().nanoseconds / NS
+        return self.spinner.now_s()
 
     def _publish_joint_state(self) -> None:
         msg = JointState(name=JOINTS, position=self.measured.tolist())
@@ -118,23 +88,22 @@ class ArmHarness:
               names: list[str] | None = None, dt_s: float = DT) -> ActionChunk:
         msg = ActionChunk(joint_names=JOINTS if names is None else names, dt_s=dt_s, value=value,
                           execute_steps=8, model_name="test")
-        msg.header.stamp = Time(nanoseconds=int(stamp_s * NS)).to_msg()
+        msg.header.stamp = seconds_to_stamp(stamp_s)
         msg.trajectory.joint_names = msg.joint_names
         msg.trajectory.points = [JointTrajectoryPoint(positions=[float(x) for x in row],
-                                                      time_from_start=_duration(k * DT))
+                                                      time_from_start=seconds_to_duration(k * DT))
                                  for k, row in enumerate(rows)]
         return msg
 
     def teleop(self, rows: np.ndarray, times_s: list[float], names: list[str] | None = None) -> JointTrajectory:
         msg = JointTrajectory(joint_names=JOINTS if names is None else names)  # stamp 0 = now
-        msg.points = [JointTrajectoryPoint(positions=[float(x) for x in row], time_from_start=_duration(t))
+        msg.points = [JointTrajectoryPoint(positions=[float(x) for x in row],
+                                           time_from_start=seconds_to_duration(t))
                       for row, t in zip(rows, times_s)]
         return msg
 
     def call(self, client, request):
-        future = client.call_async(request)
-        _wait(future.done, f"a response from {client.srv_name}")
-        return future.result()
+        return self.spinner.call(client, request)
 
     def set_mode(self, mode: int, reason: str = "test") -> SetMode.Response:
         return self.call(self.set_mode_client, SetMode.Request(mode=mode, reason=reason))
@@ -142,18 +111,12 @@ class ArmHarness:
     def status(self) -> PolicyStatus:
         return self.statuses[-1]
 
-    def close(self) -> str:
-        """Stop the arbiter with SIGINT (it must HOLD on the way out) and tear the node down."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
+    def close(self, stop_signal: int = signal.SIGINT) -> str:
+        """Stop the arbiter (it must HOLD on the way out) and tear the test node down."""
         try:
-            log = self.proc.communicate(timeout=20)[0]
+            return stop_process(self.proc, stop_signal)
         finally:
-            self.executor.shutdown()
-            self.thread.join()
-            self.node.destroy_node()
-            rclpy.try_shutdown(context=self.context)
-        return log
+            self.spinner.close()
 
 
 @pytest.fixture
@@ -179,16 +142,16 @@ def _ramp(start: np.ndarray, steps: int = PRESET.chunk_length, rate_rad_s: float
     return rows
 
 
-def test_chunk_becomes_time_anchored_trajectory_and_sigint_holds(harness_factory):
+def test_chunk_becomes_time_anchored_trajectory_and_sigterm_holds(harness_factory):
     arm = harness_factory(start_mode="policy")
     stamp_s = arm.now_s() - 0.15  # the observation was taken 150 ms ago: steps 0..1 are past
     rows = _ramp(HOME)
     arm.chunk_pub.publish(arm.chunk(rows, stamp_s))
-    _wait(lambda: arm.commands, "a trajectory on the controller topic")
+    wait_for(lambda: arm.commands, "a trajectory on the controller topic")
     traj = arm.commands[0]
     assert traj.joint_names == JOINTS
-    assert abs(_stamp_s(traj.header.stamp) - stamp_s) < 1e-6  # anchored to the observation
-    tfs = [p.time_from_start.sec + p.time_from_start.nanosec / NS for p in traj.points]
+    assert abs(stamp_to_seconds(traj.header.stamp) - stamp_s) < 1e-6  # anchored to the observation
+    tfs = [duration_to_seconds(p.time_from_start) for p in traj.points]
     np.testing.assert_allclose(traj.points[0].positions, HOME)  # seam: the measured state
     first = round(tfs[1] / DT)
     assert first >= 2  # past steps dropped
@@ -196,7 +159,7 @@ def test_chunk_becomes_time_anchored_trajectory_and_sigint_holds(harness_factory
     np.testing.assert_allclose([p.positions for p in traj.points[1:]], rows[first:])
     assert arm.status().mode == PolicyStatus.MODE_POLICY
 
-    log = arm.close()
+    log = arm.close(signal.SIGTERM)  # a stop from systemd/launch: the same HOLD as Ctrl-C
     assert arm.proc.returncode == 0, log
     hold = arm.commands[-1]  # the arbiter commands HOLD before its publisher goes away
     assert len(hold.points) == 1 and len(arm.commands) == 2
@@ -208,10 +171,10 @@ def test_nan_chunk_rejected_whole_hold_and_reason(harness_factory):
     rows = _ramp(HOME)
     rows[9, 2] = math.nan
     arm.chunk_pub.publish(arm.chunk(rows, arm.now_s()))
-    _wait(lambda: arm.status().mode == PolicyStatus.MODE_HOLD, "HOLD after the NaN chunk")
+    wait_for(lambda: arm.status().mode == PolicyStatus.MODE_HOLD, "HOLD after the NaN chunk")
     status = arm.status()
     assert status.rejected_chunks == 1 and "non-finite" in status.reason and "elbow_joint" in status.reason
-    _wait(lambda: arm.commands, "the HOLD command")
+    wait_for(lambda: arm.commands, "the HOLD command")
     assert len(arm.commands) == 1 and len(arm.commands[0].points) == 1  # nothing of the chunk passed
     np.testing.assert_allclose(arm.commands[0].points[0].positions, HOME)
 
@@ -219,24 +182,26 @@ def test_nan_chunk_rejected_whole_hold_and_reason(harness_factory):
 def test_watchdog_holds_when_the_policy_goes_silent(harness_factory):
     arm = harness_factory(start_mode="policy", **{"watchdog.margin_s": "0.1"})
     arm.chunk_pub.publish(arm.chunk(_ramp(HOME), arm.now_s()))
-    _wait(lambda: arm.commands, "the policy trajectory")
-    end_s = _stamp_s(arm.commands[0].header.stamp) + (PRESET.chunk_length - 1) * DT
-    _wait(lambda: len(arm.commands) == 2, "the watchdog HOLD")
+    wait_for(lambda: arm.commands, "the policy trajectory")
+    end_s = stamp_to_seconds(arm.commands[0].header.stamp) + (PRESET.chunk_length - 1) * DT
+    wait_for(lambda: len(arm.commands) == 2, "the watchdog HOLD")
     hold = arm.commands[1]
-    assert len(hold.points) == 1 and _stamp_s(hold.header.stamp) > end_s + 0.1
-    assert "watchdog" in arm.status().reason and arm.status().mode == PolicyStatus.MODE_HOLD
+    assert len(hold.points) == 1 and stamp_to_seconds(hold.header.stamp) > end_s + 0.1
+    # the status follows the command on its own topic: wait for it rather than race it
+    wait_for(lambda: arm.status().mode == PolicyStatus.MODE_HOLD, "the HOLD status")
+    assert "watchdog" in arm.status().reason
 
 
 def test_estop_blocks_everything_until_reset_then_teleop_passes(harness_factory):
     arm = harness_factory(start_mode="teleop")
     target = HOME + np.array([0.02, 0, 0, 0, 0, 0, 0])
     arm.teleop_pub.publish(arm.teleop(target[None, :], [0.2]))
-    _wait(lambda: arm.commands, "teleop passthrough")
+    wait_for(lambda: arm.commands, "teleop passthrough")
     np.testing.assert_allclose(arm.commands[-1].points[-1].positions, target)
 
     assert arm.call(arm.estop_client, Trigger.Request()).success
-    _wait(lambda: arm.status().mode == PolicyStatus.MODE_ESTOP, "ESTOP status")
-    _wait(lambda: len(arm.commands) == 2, "the ESTOP hold")
+    wait_for(lambda: arm.status().mode == PolicyStatus.MODE_ESTOP, "ESTOP status")
+    wait_for(lambda: len(arm.commands) == 2, "the ESTOP hold")
     for _ in range(20):  # teleop, targets and chunks: none may pass
         arm.teleop_pub.publish(arm.teleop(target[None, :], [0.2]))
         arm.target_pub.publish(JointState(name=JOINTS, position=target.tolist()))
@@ -247,18 +212,18 @@ def test_estop_blocks_everything_until_reset_then_teleop_passes(harness_factory)
     assert len(arm.commands) == 2 and arm.status().mode == PolicyStatus.MODE_ESTOP
 
     assert arm.call(arm.reset_client, Trigger.Request()).success
-    _wait(lambda: arm.status().mode == PolicyStatus.MODE_HOLD, "HOLD after reset")
+    wait_for(lambda: arm.status().mode == PolicyStatus.MODE_HOLD, "HOLD after reset")
     assert arm.set_mode(SetMode.Request.MODE_TELEOP, "operator").mode == SetMode.Request.MODE_TELEOP
     count = len(arm.commands)
     arm.target_pub.publish(JointState(name=JOINTS, position=target.tolist()))
-    _wait(lambda: len(arm.commands) > count, "teleop joint target after reset")
+    wait_for(lambda: len(arm.commands) > count, "teleop joint target after reset")
     np.testing.assert_allclose(arm.commands[-1].points[-1].positions, target)
 
 
 def test_shadow_mode_never_reaches_the_controller(harness_factory):
     arm = harness_factory(start_mode="teleop", shadow_mode="true")
     arm.chunk_pub.publish(arm.chunk(_ramp(HOME), arm.now_s()))
-    _wait(lambda: arm.shadow, "the shadow trajectory")
+    wait_for(lambda: arm.shadow, "the shadow trajectory")
     assert arm.commands == [] and not arm.set_mode(SetMode.Request.MODE_POLICY).success
 
 
@@ -269,7 +234,7 @@ def _assert_within_limits(traj: JointTrajectory) -> None:
     lower = np.array([URDF_LIMITS[j].lower for j in JOINTS])
     upper = np.array([URDF_LIMITS[j].upper for j in JOINTS])
     assert np.all(positions >= lower - 1e-6) and np.all(positions <= upper + 1e-6), positions
-    tfs = np.array([p.time_from_start.sec + p.time_from_start.nanosec / NS for p in traj.points])
+    tfs = np.array([duration_to_seconds(p.time_from_start) for p in traj.points])
     if len(tfs) > 1:
         velocity = np.abs(np.diff(positions, axis=0)) / np.diff(tfs)[:, None]
         arm_cols = [i for i, j in enumerate(JOINTS) if j not in PRESET.gripper_joints]
@@ -316,7 +281,7 @@ def test_fuzz_malformed_inputs_never_crash_or_command_out_of_limits(harness_fact
             arm.chunk_pub.publish(msg)
         elif channel == 1:
             js = JointState(name=names, position=[float(x) for x in (rows[0] if len(rows) else [])])
-            js.header.stamp = Time(nanoseconds=max(0, int(stamp_s * NS))).to_msg()
+            js.header.stamp = seconds_to_stamp(max(0.0, stamp_s))
             arm.joint_pub.publish(js)
         else:
             times = sorted(rng.uniform(-1.0, 2.0, size=len(rows)).tolist())
@@ -332,7 +297,7 @@ def test_fuzz_malformed_inputs_never_crash_or_command_out_of_limits(harness_fact
     arm.set_mode(SetMode.Request.MODE_POLICY)
     count = len(arm.commands)
     arm.chunk_pub.publish(arm.chunk(_ramp(HOME), arm.now_s()))
-    _wait(lambda: len(arm.commands) > count, "a valid chunk after the fuzz")
+    wait_for(lambda: len(arm.commands) > count, "a valid chunk after the fuzz")
     status = arm.status()
     assert status.rejected_chunks > 0
     passed = [t for t in arm.commands if len(t.points) > 1]  # accepted chunks/teleop, not holds
