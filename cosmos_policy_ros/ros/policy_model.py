@@ -1,0 +1,212 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The model side of policy_node: load the checkpoint (or a random model), decide one chunk.
+
+ROS-free (numpy in, numpy out), so it is tested without rclpy. :class:`PolicyRunner` is the only
+object that touches the model; policy_node calls it from its single inference thread. With more
+than one candidate it runs plan-and-select (``core.planning.Planner``), else ``model.act``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+
+from cosmos_policy_ros.control.action_spaces import EE_DELTA_NAMES
+from cosmos_policy_ros.core.codec import DatasetStatistics, NormalizationStats
+from cosmos_policy_ros.core.config import LayoutConfig, get_preset
+from cosmos_policy_ros.core.model import CosmosPolicy
+from cosmos_policy_ros.presets import RobotPreset
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+MS_PER_S = 1000.0
+RANDOM_WEIGHTS_NOTE = "RANDOM WEIGHTS (allow_random_init): chunks are noise, for tests and timing only"
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where the model comes from and how it runs (policy_node's parameters, without ROS).
+
+    Args:
+        checkpoint: ``from_pretrained`` folder; empty = random weights (needs ``allow_random_init``).
+        allow_random_init: permit the random-weight model.
+        random_preset: model preset of the random model (its layout follows the robot preset).
+        action_center: random model's action centre (1 value or one per action dimension).
+        action_half_range: random model's normalization half range around the centre.
+        device / dtype: torch device and transformer dtype.
+        num_steps: denoiser evaluations per chunk (0 = the model's default).
+        num_candidates / planning_mode: plan-and-select (1 = plain policy).
+    """
+
+    checkpoint: str
+    allow_random_init: bool
+    random_preset: str
+    action_center: tuple[float, ...]
+    action_half_range: float
+    device: str
+    dtype: str
+    num_steps: int
+    num_candidates: int
+    planning_mode: str
+
+    def __post_init__(self) -> None:
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype={self.dtype!r} must be one of {sorted(DTYPES)}")
+        if not self.checkpoint and not self.allow_random_init:
+            raise ValueError("checkpoint is empty and allow_random_init is false: give a from_pretrained folder")
+
+
+@dataclass
+class Decision:
+    """One chosen chunk: actions (K, A) raw, its value, which candidate, model time; ``plan`` holds
+    the PlanCandidates fields (values, seeds, reason, ...) when plan-and-select ran."""
+
+    actions: np.ndarray
+    value: float
+    candidate_index: int
+    num_candidates: int
+    model_ms: float
+    plan: dict[str, Any] | None = None
+
+
+def action_names(preset: RobotPreset) -> tuple[str, ...]:
+    """Column names of the model's actions for the preset's action space."""
+    return EE_DELTA_NAMES if preset.action_space == "ee_delta" else preset.joints
+
+
+def check_layout(layout: LayoutConfig, preset: RobotPreset) -> None:
+    """Raise ValueError when the model's layout cannot serve the robot preset."""
+    expected_cameras = tuple(c.name for c in preset.cameras)
+    problems = []
+    if tuple(layout.camera_names) != expected_cameras:
+        problems.append(f"cameras {list(layout.camera_names)} != preset {list(expected_cameras)}")
+    if layout.action_dim != len(action_names(preset)):
+        problems.append(f"action_dim {layout.action_dim} != {len(action_names(preset))} ({preset.action_space})")
+    if layout.proprio_dim != preset.num_joints:
+        problems.append(f"proprio_dim {layout.proprio_dim} != {preset.num_joints} joints")
+    if layout.chunk_length < preset.execute_steps:
+        problems.append(f"chunk_length {layout.chunk_length} < execute_steps {preset.execute_steps}")
+    if problems:
+        raise ValueError(f"model layout does not fit robot preset {preset.name!r}: {'; '.join(problems)}")
+
+
+def random_statistics(source: ModelSource, action_dim: int, proprio_dim: int) -> DatasetStatistics:
+    """Random model statistics: actions within +-half_range (x the network's output spread) of the centre."""
+    center = np.asarray(source.action_center, dtype=np.float64)
+    if center.size not in (1, action_dim):
+        raise ValueError(f"random_init.action_center has {center.size} values; need 1 or {action_dim}")
+    center = np.broadcast_to(center, (action_dim,))
+    half = np.full(action_dim, source.action_half_range)
+    actions = NormalizationStats(min=center - half, max=center + half, mean=center.copy(),
+                                 std=half.copy(), median=center.copy())
+    return DatasetStatistics(actions=actions, proprio=DatasetStatistics.identity(action_dim, proprio_dim).proprio)
+
+
+def build_model(source: ModelSource, preset: RobotPreset) -> CosmosPolicy:
+    """The checkpoint, or (allowed explicitly) a random-weight model with the preset's layout."""
+    if source.checkpoint:
+        model = CosmosPolicy.from_pretrained(source.checkpoint, device=source.device, dtype=DTYPES[source.dtype])
+        check_layout(model.config.layout, preset)
+        return model
+    base = get_preset(source.random_preset)
+    layout = LayoutConfig.from_robot_preset(preset, image_size=(base.layout.image_height, base.layout.image_width))
+    layout = dataclasses.replace(layout, action_dim=len(action_names(preset)))
+    config = base.replace(layout=layout)
+    model = CosmosPolicy(config, random_statistics(source, layout.action_dim, layout.proprio_dim))
+    model.to(device=source.device)
+    model.transformer.to(dtype=DTYPES[source.dtype])
+    return model.eval()
+
+
+class PolicyRunner:
+    """Owns the model (and planner); every call comes from the node's one inference thread."""
+
+    def __init__(self, model: CosmosPolicy, source: ModelSource, preset: RobotPreset,
+                 planner: Any | None = None) -> None:
+        self.model = model
+        self.source = source
+        self.planner = planner
+        self.action_names = action_names(preset)
+        self.random_weights = not source.checkpoint
+        self.model_name = (f"random-{source.random_preset}" if self.random_weights
+                           else Path(source.checkpoint).name)
+        self.status_note = RANDOM_WEIGHTS_NOTE if self.random_weights else ""
+
+    @property
+    def device_name(self) -> str:
+        return str(self.model.device)
+
+    def describe(self) -> str:
+        mode = (f"plan-and-select N={self.source.num_candidates} ({self.source.planning_mode})"
+                if self.planner is not None else "plain policy")
+        return f"model {self.model_name} on {self.device_name} ({self.source.dtype}), {mode}"
+
+    def check_instruction(self, instruction: str) -> str:
+        """'' when the model can embed ``instruction``, else why not."""
+        cache = self.model.text_cache
+        if instruction and cache.encoder != "hash" and instruction not in cache:
+            return (f"instruction {instruction!r} is not in the model's text embedding cache "
+                    f"({len(cache)} known); add its {cache.encoder} embedding offline")
+        return ""
+
+    def decide(self, images: Mapping[str, np.ndarray], proprio: np.ndarray, instruction: str, seed: int,
+               budget_s: float) -> Decision:
+        """One chunk for one observation (images: camera -> (H, W, 3) uint8; proprio: (J,))."""
+        started = time.perf_counter()
+        if self.planner is None:
+            result = self.model.act(images, proprio, instruction, seed=seed,
+                                    num_steps=self.source.num_steps or None)
+            model_ms = (time.perf_counter() - started) * MS_PER_S
+            return Decision(np.asarray(result.actions, dtype=np.float64), float(result.value), 0, 1, model_ms)
+        plan = self.planner.plan(images, proprio, instruction, base_seed=seed, budget_s=budget_s)
+        model_ms = (time.perf_counter() - started) * MS_PER_S
+        return plan_decision(plan, model_ms)
+
+    def warm_up(self, preset: RobotPreset, instruction: str) -> float:
+        """One inference on a blank observation (allocations, kernels); returns its wall time [ms]."""
+        layout = self.model.config.layout
+        blank = np.zeros((layout.image_height, layout.image_width, 3), dtype=np.uint8)
+        images = {c.name: blank for c in preset.cameras}
+        decision = self.decide(images, np.zeros(layout.proprio_dim), instruction, seed=0, budget_s=float("inf"))
+        return decision.model_ms
+
+    def release(self) -> None:
+        """Drop the model and planner; free cached GPU memory."""
+        on_cuda = self.model.device.type == "cuda"
+        self.model = self.planner = None
+        if on_cuda:
+            torch.cuda.empty_cache()
+
+
+def plan_decision(plan: Any, model_ms: float) -> Decision:
+    """A core.planning PlanResult as a Decision with the PlanCandidates fields."""
+    fields = {
+        "values": [float(v) for v in plan.scores],
+        "value_spreads": [float(v) for v in plan.value_spreads],
+        "num_value_samples": [int(n) for n in plan.num_value_samples],
+        "seeds": [int(s) for s in plan.seeds],
+        "selected_index": int(plan.selected_index),
+        "reason": str(plan.reason),
+        "num_requested": int(plan.num_requested),
+        "num_evaluated": int(plan.num_evaluated),
+        "budget_ms": float(plan.budget_s * MS_PER_S),
+        "elapsed_ms": float(plan.elapsed_s * MS_PER_S),
+        "aggregation": str(plan.aggregation),
+    }
+    return Decision(np.asarray(plan.actions, dtype=np.float64), float(plan.value), int(plan.selected_index),
+                    int(plan.num_evaluated), model_ms, fields)
+
+
+def load_runner(source: ModelSource, preset: RobotPreset) -> PolicyRunner:
+    """Build the model and, for more than one candidate, the plan-and-select planner."""
+    model = build_model(source, preset)
+    planner = None
+    if source.num_candidates > 1:
+        from cosmos_policy_ros.core.planning import Planner, PlannerConfig  # only needed for N > 1
+        planner = Planner(model, None, PlannerConfig(num_candidates=source.num_candidates,
+                                                     mode=source.planning_mode))
+    return PolicyRunner(model, source, preset, planner)

@@ -1,0 +1,441 @@
+# SPDX-License-Identifier: Apache-2.0
+"""policy_node: cameras + joint states -> Cosmos Policy -> ActionChunk (docs/INTERFACES.md).
+
+A lifecycle node and a thin adapter: parameters -> :class:`PolicyNodeParams`; sensor callbacks
+only store the newest message (:class:`~cosmos_policy_ros.ros.observation.LatestMessages`); one
+worker thread owns the model and runs the inference loop timed by
+:class:`~cosmos_policy_ros.ros.inference_schedule.InferenceSchedule` (timeline diagram there).
+Nothing heavy leaves the node: only chunks, plan scores, status and diagnostics go on the wire.
+
+Lifecycle: ``configure`` loads the model (and the planner when ``planning.num_candidates`` > 1)
+and subscribes; ``activate`` runs one warm-up inference on a blank observation, then starts the
+loop; ``deactivate`` stops it (the running inference finishes, its chunk is dropped);
+``cleanup`` frees the model. ``autostart`` runs configure + activate without a lifecycle manager.
+
+``~/status`` (latched) says why no chunk is produced: inactive, missing/stale/skewed topic (named),
+no instruction, or a model error. Its ``mode`` is MODE_POLICY while chunks flow, else MODE_HOLD.
+"""
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+from builtin_interfaces.msg import Duration
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.parameter import Parameter
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CompressedImage, Image, JointState
+from trajectory_msgs.msg import JointTrajectoryPoint
+
+from cosmos_policy_msgs.msg import ActionChunk, PlanCandidates, PolicyStatus
+from cosmos_policy_msgs.srv import SetInstruction
+from cosmos_policy_ros.presets import RobotPreset, load_preset
+from cosmos_policy_ros.ros.conversions import (
+    compressed_to_numpy,
+    image_to_numpy,
+    joint_state_to_vector,
+    seconds_to_stamp,
+)
+from cosmos_policy_ros.ros.inference_schedule import InferenceSchedule, ScheduleConfig
+from cosmos_policy_ros.ros.node_main import run_node
+from cosmos_policy_ros.ros.observation import LatestMessages, ObservationLimits, header_stamp_s
+from cosmos_policy_ros.ros.params import NodeParams, ParamSpec
+from cosmos_policy_ros.ros.policy_model import Decision, ModelSource, PolicyRunner, load_runner
+from cosmos_policy_ros.ros.qos import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS
+
+NODE_NAME = "policy_node"
+NS_PER_S = 1_000_000_000
+MS_PER_S = 1000.0
+RELIABLE_10 = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)  # plan_candidates, diagnostics
+WARMUP_INSTRUCTION = "warm up"
+LOG_THROTTLE_S = 5.0
+
+
+@dataclass(frozen=True)
+class PolicyNodeParams(NodeParams):
+    """The node's parameters (read at configure; ``instruction`` and the limits may change later)."""
+
+    SPECS: ClassVar[tuple[ParamSpec, ...]] = (
+        ParamSpec("robot", "sim_arm", "Robot preset: a name under config/robots or a preset YAML path.",
+                  read_only=True),
+        ParamSpec("checkpoint", "", "from_pretrained folder (config.json + model.safetensors); empty needs "
+                  "allow_random_init.", read_only=True),
+        ParamSpec("allow_random_init", False, "With an empty checkpoint, build random_init.preset with RANDOM "
+                  "weights (tests and timing only: the arm jitters, status says so).", read_only=True),
+        ParamSpec("random_init.preset", "tiny", "Model preset of the random-weight model.", read_only=True,
+                  choices=("tiny", "demo-small")),
+        ParamSpec("random_init.action_center", [0.0], "Random model: actions centre on this pose (one value "
+                  "for all joints or one per preset joint).", read_only=True),
+        ParamSpec("random_init.action_half_range", 0.005, "Random model: normalization half range of actions "
+                  "around the centre.", read_only=True, min_value=0.0, max_value=1.0),
+        ParamSpec("device", "cpu", "Torch device of the model (cpu, cuda, cuda:1).", read_only=True),
+        ParamSpec("dtype", "float32", "Transformer dtype.", read_only=True,
+                  choices=("float32", "bfloat16", "float16")),
+        ParamSpec("instruction", "", "Task instruction (also ~/set_instruction); empty = no inference."),
+        ParamSpec("num_denoising_steps", 0, "Denoiser evaluations per chunk; 0 = the model's default.",
+                  read_only=True, min_value=0, max_value=100),
+        ParamSpec("planning.num_candidates", 1, "Candidate chunks per decision (1 = plain policy).",
+                  read_only=True, min_value=1, max_value=64),
+        ParamSpec("planning.mode", "fast", "Plan-and-select scoring (full, fast, q_value).", read_only=True,
+                  choices=("full", "fast", "q_value")),
+        ParamSpec("planning.budget_s", 0.0, "Time budget per decision [s]; 0 = execution horizon minus "
+                  "timing.margin_s.", min_value=0.0, max_value=60.0),
+        ParamSpec("seed", 0, "Base seed of the initial noise (chunk n uses seed + n * num_candidates).",
+                  read_only=True, min_value=0),
+        ParamSpec("observation.max_age_s", 0.5, "Oldest accepted observation part [s].", min_value=0.001,
+                  max_value=60.0),
+        ParamSpec("observation.max_skew_s", 0.2, "Largest stamp spread across the parts [s].",
+                  min_value=0.001, max_value=60.0),
+        ParamSpec("value_threshold", 0.0, "A chunk value below this sets call_for_teleop (0 = off).",
+                  min_value=0.0, max_value=1.0),
+        ParamSpec("timing.margin_s", 0.1, "The next chunk should arrive this long before the current "
+                  "chunk's executed part ends [s].", read_only=True, min_value=0.0, max_value=60.0),
+        ParamSpec("timing.idle_period_s", 0.1, "How often the waiting loop re-checks the inputs [s].",
+                  read_only=True, min_value=0.001, max_value=5.0),
+        ParamSpec("status_period_s", 1.0, "Period of the ~/status and /diagnostics republish [s].",
+                  read_only=True, min_value=0.01, max_value=60.0),
+        ParamSpec("autostart", False, "Configure and activate at start (no lifecycle manager).", read_only=True),
+    )
+    robot: str
+    checkpoint: str
+    allow_random_init: bool
+    random_init_preset: str
+    random_init_action_center: tuple[float, ...]
+    random_init_action_half_range: float
+    device: str
+    dtype: str
+    instruction: str
+    num_denoising_steps: int
+    planning_num_candidates: int
+    planning_mode: str
+    planning_budget_s: float
+    seed: int
+    observation_max_age_s: float
+    observation_max_skew_s: float
+    value_threshold: float
+    timing_margin_s: float
+    timing_idle_period_s: float
+    status_period_s: float
+    autostart: bool
+
+    def model_source(self) -> ModelSource:
+        return ModelSource(
+            checkpoint=self.checkpoint, allow_random_init=self.allow_random_init,
+            random_preset=self.random_init_preset, action_center=self.random_init_action_center,
+            action_half_range=self.random_init_action_half_range, device=self.device, dtype=self.dtype,
+            num_steps=self.num_denoising_steps, num_candidates=self.planning_num_candidates,
+            planning_mode=self.planning_mode)
+
+
+def image_rgb(message: Any) -> np.ndarray:
+    """(H, W, 3) uint8 RGB from an Image (rgb/bgr/rgba/bgra/mono 8-bit) or a CompressedImage."""
+    if isinstance(message, CompressedImage):
+        array = compressed_to_numpy(message)
+    else:
+        array = image_to_numpy(message)
+        if message.encoding.startswith("bgr"):
+            array = array[..., 2::-1]
+    if array.dtype != np.uint8:
+        raise ValueError(f"image dtype {array.dtype} is not 8-bit")
+    if array.ndim == 2:
+        array = np.repeat(array[..., None], 3, axis=2)  # (H, W) -> (H, W, 3)
+    return np.ascontiguousarray(array[..., :3])
+
+
+def chunk_message(decision: Decision, preset: RobotPreset, stamp_s: float, sequence: int,
+                  model_name: str, joint_names: tuple[str, ...]) -> ActionChunk:
+    """An ActionChunk stamped with the observation time; point k is due at stamp + k * dt."""
+    msg = ActionChunk(joint_names=list(joint_names), dt_s=preset.dt_s, execute_steps=preset.execute_steps,
+                      value=float(decision.value), candidate_index=decision.candidate_index,
+                      num_candidates=decision.num_candidates, sequence=sequence, model_name=model_name)
+    msg.header.stamp = seconds_to_stamp(stamp_s)
+    msg.trajectory.header.stamp = msg.header.stamp
+    msg.trajectory.joint_names = list(joint_names)
+    for k, row in enumerate(decision.actions):
+        ns = round(k * preset.dt_s * NS_PER_S)
+        msg.trajectory.points.append(JointTrajectoryPoint(
+            positions=row.tolist(), time_from_start=Duration(sec=ns // NS_PER_S, nanosec=ns % NS_PER_S)))
+    return msg
+
+
+class PolicyNode(LifecycleNode):
+    """Lifecycle node running Cosmos Policy (plain or plan-and-select) on the preset's sensors."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(NODE_NAME, **kwargs)
+        PolicyNodeParams.declare(self)
+        self.params = PolicyNodeParams.from_node(self)
+        self.preset = load_preset(self.params.robot)
+        self._instruction = self.params.instruction
+        self._lock = threading.Lock()  # guards the status fields below
+        self._reason = "unconfigured"
+        self._producing = False
+        self._last_value = math.nan
+        self._observation_age_s = math.nan
+        self._last_timing: dict[str, float] = {}
+        self._runner: PolicyRunner | None = None
+        self._latest: LatestMessages | None = None
+        self._schedule: InferenceSchedule | None = None
+        self._worker: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._sequence = 0
+        self._sensor_subs: list[Any] = []
+        self._chunk_pub = self._plan_pub = None
+        self._status_pub = self.create_publisher(PolicyStatus, "~/status", LATCHED_QOS)
+        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", RELIABLE_10)
+        self.create_service(SetInstruction, "~/set_instruction", self._on_set_instruction)
+        self.add_on_set_parameters_callback(self._validate_instruction)
+        self.add_post_set_parameters_callback(self._on_parameters_set)
+        self.create_timer(self.params.status_period_s, self._on_status_timer)
+        self._publish_status()
+        if self.params.autostart:
+            self.trigger_configure()
+            self.trigger_activate()
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Load the model (+ planner), subscribe the sensors. FAILURE (with the reason) if it cannot."""
+        self.params = PolicyNodeParams.from_node(self)
+        try:
+            self._runner = load_runner(self.params.model_source(), self.preset)
+        except (OSError, ValueError, KeyError, ImportError, RuntimeError) as error:
+            self._set_reason(f"configure failed: {error}")
+            self.get_logger().error(self._reason)
+            return TransitionCallbackReturn.FAILURE
+        if self._runner.random_weights:
+            self.get_logger().warning("RANDOM WEIGHTS (allow_random_init): the chunks are noise around "
+                                      "random_init.action_center; for tests and timing only")
+        self._subscribe()
+        self._chunk_pub = self.create_lifecycle_publisher(ActionChunk, "~/action_chunk", COMMAND_QOS)
+        self._plan_pub = self.create_lifecycle_publisher(PlanCandidates, "~/plan_candidates", RELIABLE_10)
+        self._set_reason("configured (inactive)")
+        self.get_logger().info(f"configured: {self._runner.describe()}")
+        return super().on_configure(state)
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Warm up with one inference on a blank observation, then start the inference loop."""
+        try:
+            warmup_ms = self._runner.warm_up(self.preset, self._instruction or WARMUP_INSTRUCTION)
+        except (ValueError, KeyError, RuntimeError) as error:
+            self._set_reason(f"warm-up failed: {error}")
+            self.get_logger().error(self._reason)
+            return TransitionCallbackReturn.FAILURE
+        self.get_logger().info(f"warm-up inference took {warmup_ms:.0f} ms")
+        result = super().on_activate(state)
+        self._start_worker()
+        return result
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Stop the loop (waits for a running inference; its chunk is not published)."""
+        self._stop_worker()
+        self._set_reason("inactive")
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Unsubscribe and free the model (and its GPU memory)."""
+        self._release()
+        self._set_reason("unconfigured")
+        return super().on_cleanup(state)
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_worker()
+        self._release()
+        self._set_reason("shut down")
+        return super().on_shutdown(state)
+
+    def close(self) -> None:
+        """node_main's stop hook: end the worker while the context is still valid."""
+        self._stop_worker()
+
+    def _subscribe(self) -> None:
+        topics = tuple(c.topic for c in self.preset.cameras) + (self.preset.joint_states_topic,)
+        self._latest = LatestMessages(topics)
+        for camera in self.preset.cameras:
+            msg_type = CompressedImage if camera.compressed else Image
+            self._sensor_subs.append(self.create_subscription(
+                msg_type, camera.topic, self._store_callback(camera.topic), SENSOR_QOS))
+        self._sensor_subs.append(self.create_subscription(
+            JointState, self.preset.joint_states_topic, self._store_callback(self.preset.joint_states_topic),
+            SENSOR_QOS))
+
+    def _store_callback(self, topic: str):
+        def store(message: Any) -> None:  # sensor callbacks only keep the newest message
+            self._latest.store(topic, message, header_stamp_s(message))
+        return store
+
+    def _release(self) -> None:
+        for subscription in self._sensor_subs:
+            self.destroy_subscription(subscription)
+        self._sensor_subs.clear()
+        for publisher in (self._chunk_pub, self._plan_pub):
+            if publisher is not None:
+                self.destroy_lifecycle_publisher(publisher)
+        self._chunk_pub = self._plan_pub = None
+        if self._runner is not None:
+            self._runner.release()
+        self._runner = None
+
+    # -- worker ---------------------------------------------------------------------------------
+    def _start_worker(self) -> None:
+        horizon_s = self.preset.execute_steps * self.preset.dt_s
+        self._schedule = InferenceSchedule(ScheduleConfig(horizon_s=horizon_s, margin_s=self.params.timing_margin_s))
+        self._stop.clear()
+        self._worker = threading.Thread(target=self._run_loop, name="policy_inference", daemon=True)
+        self._worker.start()
+
+    def _stop_worker(self) -> None:
+        self._stop.set()
+        if self._worker is not None and self._worker is not threading.current_thread():
+            self._worker.join()
+        self._worker = None
+
+    def _now_s(self) -> float:
+        return self.get_clock().now().nanoseconds / NS_PER_S
+
+    def _run_loop(self) -> None:
+        """The inference loop: wait for the start time and new inputs, infer, publish, repeat."""
+        used: dict[str, int] = {}
+        while not self._stop.is_set():
+            wait_s = self._schedule.next_start_s() - self._now_s()
+            if wait_s > 0:
+                self._stop.wait(min(wait_s, self.params.timing_idle_period_s))
+                continue
+            fresh = self._latest.wait_for_new(used, self.params.timing_idle_period_s)
+            limits = ObservationLimits(self.get_parameter("observation.max_age_s").value,
+                                       self.get_parameter("observation.max_skew_s").value)
+            assembly = self._latest.assemble(self._now_s(), limits)
+            if not assembly.ok or not fresh:
+                used = assembly.counts or used  # stale: wait for newer messages, not the same ones
+                self._set_reason(assembly.reason or "waiting for new messages on every input")
+                continue
+            if not self._instruction:
+                self._set_reason("no instruction: set the instruction parameter or call ~/set_instruction")
+                self._stop.wait(self.params.timing_idle_period_s)
+                continue
+            used = assembly.counts
+            self._infer_and_publish(assembly.messages, assembly.stamp_s, assembly.age_s)
+
+    def _infer_and_publish(self, messages: dict[str, Any], stamp_s: float, age_s: float) -> None:
+        started = time.perf_counter()
+        try:
+            images = {c.name: image_rgb(messages[c.topic]) for c in self.preset.cameras}
+            proprio = joint_state_to_vector(messages[self.preset.joint_states_topic], self.preset.joints)
+            seed = self.params.seed + self._sequence * self.params.planning_num_candidates
+            decision = self._runner.decide(images, proprio, self._instruction, seed, self._budget_s())
+        except (ValueError, KeyError, RuntimeError) as error:
+            self._set_reason(f"inference failed: {error}")
+            self.get_logger().error(self._reason, throttle_duration_sec=LOG_THROTTLE_S)
+            return
+        if self._stop.is_set():
+            return  # deactivated while inferring: never publish a chunk after deactivate returns
+        chunk = chunk_message(decision, self.preset, stamp_s, self._sequence, self._runner.model_name,
+                              self._runner.action_names)
+        chunk.inference_time_ms = float((time.perf_counter() - started) * MS_PER_S)
+        self._chunk_pub.publish(chunk)
+        missed = self._schedule.on_published(stamp_s, self._now_s())
+        if decision.plan is not None:
+            self._publish_plan(decision, chunk)
+        if missed:
+            self.get_logger().warning(f"chunk {self._sequence} published after the previous chunk's horizon",
+                                      throttle_duration_sec=LOG_THROTTLE_S)
+        with self._lock:
+            self._last_value, self._observation_age_s = decision.value, age_s
+            self._last_timing = {"model_ms": decision.model_ms, "inference_ms": chunk.inference_time_ms,
+                                 "sequence": float(self._sequence)}
+        self._sequence += 1
+        self._set_reason(self._runner.status_note, producing=True)
+        self._publish_diagnostics()
+
+    def _budget_s(self) -> float:
+        budget_s = self.get_parameter("planning.budget_s").value
+        if budget_s > 0:
+            return budget_s
+        return max(self._schedule.config.horizon_s - self.params.timing_margin_s, self.preset.dt_s)
+
+    def _publish_plan(self, decision: Decision, chunk: ActionChunk) -> None:
+        plan = decision.plan
+        msg = PlanCandidates(header=chunk.header, chunk_sequence=chunk.sequence, **plan)
+        msg.call_for_teleop = self._below_threshold(decision.value)
+        self._plan_pub.publish(msg)
+
+    def _below_threshold(self, value: float) -> bool:
+        threshold = self.get_parameter("value_threshold").value
+        return threshold > 0 and math.isfinite(value) and value < threshold
+
+    # -- status, diagnostics, instruction -------------------------------------------------------
+    def _set_reason(self, reason: str, producing: bool = False) -> None:
+        """Record why chunks are (not) produced; status is republished on every change."""
+        with self._lock:
+            changed = reason != self._reason or producing != self._producing
+            self._reason, self._producing = reason, producing
+        if changed:
+            self._publish_status()
+
+    def _publish_status(self) -> None:
+        with self._lock:
+            msg = PolicyStatus(
+                mode=PolicyStatus.MODE_POLICY if self._producing else PolicyStatus.MODE_HOLD,
+                reason=self._reason, source=NODE_NAME, last_value=float(self._last_value),
+                observation_age_s=float(self._observation_age_s),
+                deadline_misses=self._schedule.deadline_misses if self._schedule else 0,
+                call_for_teleop=self._below_threshold(self._last_value),
+                model_name=self._runner.model_name if self._runner else "", instruction=self._instruction)
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self._status_pub.publish(msg)
+
+    def _publish_diagnostics(self) -> None:
+        with self._lock:
+            values = {**self._last_timing, "observation_age_s": self._observation_age_s,
+                      "deadline_misses": float(self._schedule.deadline_misses if self._schedule else 0),
+                      "expected_latency_s": self._schedule.expected_latency_s if self._schedule else math.nan}
+            level = DiagnosticStatus.OK if self._producing else DiagnosticStatus.WARN
+            message = self._reason or "producing chunks"
+        status = DiagnosticStatus(level=level, name=f"{self.get_name()}: inference", message=message,
+                                  hardware_id=self._runner.device_name if self._runner else "",
+                                  values=[KeyValue(key=k, value=f"{v:.6g}") for k, v in values.items()])
+        msg = DiagnosticArray(status=[status])
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self._diag_pub.publish(msg)
+
+    def _on_status_timer(self) -> None:
+        self._publish_status()
+        self._publish_diagnostics()
+
+    def _validate_instruction(self, parameters: list[Parameter]) -> SetParametersResult:
+        """Reject an instruction the model cannot embed (e.g. not in a T5 model's cache)."""
+        for parameter in parameters:
+            if parameter.name == "instruction" and self._runner is not None:
+                problem = self._runner.check_instruction(parameter.value)
+                if problem:
+                    return SetParametersResult(successful=False, reason=problem)
+        return SetParametersResult(successful=True)
+
+    def _on_parameters_set(self, parameters: list[Parameter]) -> None:
+        for parameter in parameters:
+            if parameter.name == "instruction" and parameter.value != self._instruction:
+                with self._lock:
+                    self._instruction = parameter.value
+                self.get_logger().info(f"instruction: {parameter.value!r}")
+                self._publish_status()
+
+    def _on_set_instruction(self, request: SetInstruction.Request,
+                            response: SetInstruction.Response) -> SetInstruction.Response:
+        """The service is the parameter's twin: both go through the same validation."""
+        result = self.set_parameters([Parameter("instruction", value=request.instruction)])[0]
+        response.success, response.message = result.successful, result.reason or "ok"
+        return response
+
+
+def main(args: list[str] | None = None) -> None:
+    """Run the node (SIGINT/SIGTERM stop the worker first, then shut down cleanly)."""
+    run_node(PolicyNode, args)
+
+
+if __name__ == "__main__":
+    main()
