@@ -18,11 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-import rclpy
 from cosmos_policy_msgs.msg import ActionChunk, EpisodeEvent, PlanCandidates, PolicyStatus
 from cosmos_policy_msgs.srv import EndEpisode, StartEpisode
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message
@@ -32,7 +30,7 @@ from trajectory_msgs.msg import JointTrajectory
 from ..data import message_types as mt
 from ..data.bag_writer import BagWriterThread
 from ..presets import load_preset
-from .dds_env import apply_local_dds_defaults
+from .node_main import run_node
 from .params import NodeParams, ParamSpec
 from .qos import EVENTS_QOS, LATCHED_QOS
 
@@ -104,7 +102,7 @@ def recorded_topics(params: RecorderParams) -> list[tuple[str, type, str]]:
 
 
 class RecorderNode(Node):
-    """See the module docstring. ``finish()`` must run before destruction (main does it)."""
+    """See the module docstring. ``close()`` must run before destruction (run_node does it)."""
 
     def __init__(self) -> None:
         super().__init__(NODE_NAME)
@@ -231,8 +229,9 @@ class RecorderNode(Node):
         diag.header.stamp = self.get_clock().now().to_msg()
         self._diag_pub.publish(diag)
 
-    def finish(self) -> None:
-        """End a running episode (outcome unknown), write everything queued and close the bag."""
+    def close(self) -> None:
+        """run_node's shutdown hook: end a running episode (outcome unknown), write everything
+        queued and close the bag."""
         if self._episode_id:
             self.end_episode(EpisodeEvent.OUTCOME_UNKNOWN, float("nan"), "recorder stopped", publish=False)
         self._writer.stop()
@@ -242,17 +241,8 @@ class RecorderNode(Node):
 
 
 def main(args: list[str] | None = None) -> None:
-    apply_local_dds_defaults()
-    rclpy.init(args=args)
-    node = RecorderNode()
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.finish()
-        node.destroy_node()
-        rclpy.try_shutdown()
+    """Portable main; one thread runs every callback (SIGINT and SIGTERM both close the bag)."""
+    run_node(RecorderNode, args, num_threads=1)
 
 
 if __name__ == "__main__":
