@@ -8,12 +8,9 @@ task events and sensor streams, and listens to the recorder's ``~/events`` and `
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -22,11 +19,7 @@ import yaml
 
 pytest.importorskip("rclpy", reason="recorder tests need rclpy")
 
-import rclpy  # noqa: E402
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus  # noqa: E402
-from rclpy.context import Context  # noqa: E402
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
-from rclpy.node import Node  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from rosbags.highlevel import AnyReader  # noqa: E402
 from sensor_msgs.msg import JointState  # noqa: E402
@@ -39,6 +32,8 @@ from cosmos_policy_ros.data.training_set import read_episode_arrays, read_index 
 from cosmos_policy_ros.presets import load_preset  # noqa: E402
 from cosmos_policy_ros.ros.qos import EVENTS_QOS, LATCHED_QOS  # noqa: E402
 
+from ros_helpers import SpinningNode, start_node_process, stop_process, wait_for  # noqa: E402
+
 pytestmark = pytest.mark.ros
 PUBLISHER = Path(__file__).with_name("recorder_publisher.py")
 RECORDER_EVENTS = "/recorder/events"
@@ -49,25 +44,14 @@ JPEG_TOLERANCE = 3  # a uniform image survives jpeg within a few levels
 NS = 1_000_000_000
 
 
-def _wait(predicate: Callable[[], bool], what: str, timeout_s: float = WAIT_S) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
-
-
 class RecorderHarness:
     """The recorder subprocess plus an in-process node that plays arbiter, task and sensors."""
 
     def __init__(self, env: dict, out: Path, **params: str) -> None:
-        args = [a for k, v in {"output_dir": str(out), **params}.items() for a in ("-p", f"{k}:={v}")]
-        self.proc = subprocess.Popen([sys.executable, "-m", "cosmos_policy_ros.ros.recorder_node",
-                                      "--ros-args", *args], env=env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True)
-        self.context = Context()
-        rclpy.init(context=self.context)
-        self.node = node = Node("recorder_test_harness", context=self.context)
+        self.proc = start_node_process("cosmos_policy_ros.ros.recorder_node", env,
+                                       {"output_dir": out, **params})
+        self.spinner = SpinningNode("recorder_test_harness")
+        self.node = node = self.spinner.node
         self.events: list[EpisodeEvent] = []
         self.diagnostics: list[DiagnosticStatus] = []
         node.create_subscription(EpisodeEvent, RECORDER_EVENTS, self.events.append, EVENTS_QOS)
@@ -77,16 +61,12 @@ class RecorderHarness:
         self.task_pub = node.create_publisher(EpisodeEvent, "task/events", EVENTS_QOS)
         self.start_client = node.create_client(StartEpisode, "recorder/start_episode")
         self.end_client = node.create_client(EndEpisode, "recorder/end_episode")
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(node)
-        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
-        self.thread.start()
 
     def wait_ready(self) -> None:
-        _wait(lambda: self.start_client.service_is_ready() and self.end_client.service_is_ready()
-              and self.node.count_subscribers("task/events") > 0
-              and self.node.count_subscribers("command_arbiter/status") > 0
-              and self.node.count_publishers(RECORDER_EVENTS) > 0, "the recorder to come up")
+        wait_for(lambda: self.start_client.service_is_ready() and self.end_client.service_is_ready()
+                 and self.node.count_subscribers("task/events") > 0
+                 and self.node.count_subscribers("command_arbiter/status") > 0
+                 and self.node.count_publishers(RECORDER_EVENTS) > 0, "the recorder to come up")
 
     def start(self, task: str, note: str = "") -> StartEpisode.Response:
         return self.start_client.call(StartEpisode.Request(task=task, note=note), timeout_sec=WAIT_S)
@@ -101,20 +81,14 @@ class RecorderHarness:
         self.status_pub.publish(msg)
 
     def wait_event(self, event: int, count: int = 1) -> None:
-        _wait(lambda: sum(e.event == event for e in self.events) >= count, f"recorder event {event}")
+        wait_for(lambda: sum(e.event == event for e in self.events) >= count, f"recorder event {event}")
 
     def stop(self) -> str:
         """SIGINT the recorder (it closes its bag), shut this node down; return the recorder's log."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-        log = self.proc.communicate(timeout=WAIT_S)[0]
-        if not self.context.ok():
-            return log
-        self.executor.shutdown()
-        self.thread.join()
-        self.node.destroy_node()
-        rclpy.try_shutdown(context=self.context)
-        return log
+        try:
+            return stop_process(self.proc, timeout_s=WAIT_S)
+        finally:
+            self.spinner.close()
 
 
 @pytest.fixture
@@ -205,13 +179,13 @@ def test_full_writer_queue_is_counted_and_reported(tmp_path, harness_factory):
                               diagnostics_period_s="0.2", autostart_episode="true")
     reliable = QoSProfile(depth=BURST_MESSAGES, reliability=ReliabilityPolicy.RELIABLE)
     joints = harness.node.create_publisher(JointState, "joint_states", reliable)
-    _wait(lambda: joints.get_subscription_count() > 0, "joint_states matched")
-    _wait(lambda: _recorder_writer_status(harness) is not None, "the recorder's diagnostics")
+    wait_for(lambda: joints.get_subscription_count() > 0, "joint_states matched")
+    wait_for(lambda: _recorder_writer_status(harness) is not None, "the recorder's diagnostics")
     assert _recorder_writer_status(harness).level == DiagnosticStatus.OK
     names = list(load_preset("sim_arm").joints)
     for i in range(BURST_MESSAGES):  # far faster than a one-slot queue drains
         joints.publish(JointState(name=names, position=[float(i)] * len(names)))
-    _wait(lambda: _recorder_writer_status(harness).level == DiagnosticStatus.WARN, "a WARN diagnostic")
+    wait_for(lambda: _recorder_writer_status(harness).level == DiagnosticStatus.WARN, "a WARN diagnostic")
     status = _recorder_writer_status(harness)
     dropped = int(_value(status, "dropped_queue_full"))
     assert dropped > 0 and status.message == "dropping messages: writer queue full"
