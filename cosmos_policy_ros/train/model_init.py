@@ -1,0 +1,91 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Build the model a run trains: a fresh preset or a ``from_pretrained`` folder, re-laid-out for the data.
+
+The robot layout (cameras, proprio/action dims, chunk length, image size) comes from the training
+set; the networks are layout-agnostic (Cosmos Policy changes no architecture), so an official
+checkpoint converted for LIBERO fine-tunes on another arm. Initial weights are loaded strictly and
+the load is logged: spec bug 8.1 (upstream silently trained from scratch) cannot happen unnoticed.
+Normalization statistics are the training set's.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from ..core.codec import DatasetStatistics
+from ..core.config import LayoutConfig, get_preset
+from ..core.model import CosmosPolicy
+from ..core.pretrained import STATISTICS_FILE
+from ..data.training_set import read_index
+from .config import TrainConfig
+
+LOG = logging.getLogger(__name__)
+SUCCESS = "success"
+
+
+def data_layout(data_roots: Sequence[str]) -> LayoutConfig:
+    """The layout every training set shares (error naming the first disagreeing set)."""
+    layouts = []
+    for root in data_roots:
+        index = read_index(Path(root))
+        joints = len(index["joints"])
+        layouts.append(LayoutConfig(platform="custom", camera_names=tuple(index["cameras"]), proprio_dim=joints,
+                                    action_dim=joints, chunk_length=int(index["chunk_length"]),
+                                    image_height=int(index["image_size"]), image_width=int(index["image_size"])))
+    for root, layout in zip(data_roots[1:], layouts[1:]):
+        if layout != layouts[0]:
+            raise ValueError(f"training set {root} has layout {layout}, unlike {data_roots[0]}: {layouts[0]}")
+    return layouts[0]
+
+
+def training_statistics(data_roots: Sequence[str]) -> DatasetStatistics:
+    """One set: its ``dataset_statistics.json``. Several: recomputed over their successful training
+    episodes (all training episodes where none succeeded), as the converter does for one set."""
+    if len(data_roots) == 1:
+        return DatasetStatistics.from_json(Path(data_roots[0]) / STATISTICS_FILE)
+    chosen: list[tuple[Path, dict]] = []
+    train: list[tuple[Path, dict]] = []
+    for root in data_roots:
+        index = read_index(Path(root))
+        entries = [index["episodes"][i] for i in index["splits"]["train"]]
+        train += [(Path(root), e) for e in entries]
+        chosen += [(Path(root), e) for e in entries if e["outcome"] == SUCCESS]
+    chosen = chosen or train
+    if not chosen:
+        raise ValueError(f"no training episodes in {list(data_roots)} to compute statistics from")
+    actions, proprio = [], []
+    for root, entry in chosen:
+        with np.load(root / entry["file"]) as arrays:
+            actions.append(arrays["actions"])
+            proprio.append(arrays["proprio"])
+    return DatasetStatistics.from_arrays(np.concatenate(actions), np.concatenate(proprio))
+
+
+def build_model(config: TrainConfig, layout: LayoutConfig, statistics: DatasetStatistics) -> CosmosPolicy:
+    """Fresh preset (seeded init) or ``init_checkpoint`` weights, with the data's layout and statistics."""
+    if not config.init_checkpoint:
+        torch.manual_seed(config.seed)  # identical initial weights on every rank
+        return CosmosPolicy(get_preset(config.model_preset, layout=layout), statistics)
+    base = CosmosPolicy.from_pretrained(config.init_checkpoint)
+    model = CosmosPolicy(base.config.replace(layout=layout), statistics, base.text_cache)
+    for name in ("transformer", "vae"):
+        state = getattr(base, name).state_dict()
+        getattr(model, name).load_state_dict(state, strict=True)
+        LOG.info("loaded %d %s tensors from %s", len(state), name, config.init_checkpoint)
+    return model
+
+
+def check_instructions(model: CosmosPolicy, instructions: set[str], text_embeddings: str) -> None:
+    """Load extra text embeddings and make sure every instruction has one (T5 models)."""
+    if text_embeddings:
+        model.text_cache.load(text_embeddings)
+    if model.text_cache.encoder == "hash":
+        return
+    missing = sorted(t for t in instructions if t not in model.text_cache)
+    if missing:
+        raise ValueError(f"instructions without a {model.text_cache.encoder} embedding: {missing[:5]} "
+                         f"({len(missing)} in all); add them with text_embeddings: <file>")

@@ -1,0 +1,254 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The training loop: runs as one process or under ``torchrun`` (DDP / FSDP).
+
+Per optimizer step (global batch B over W ranks, B / W per rank)::
+
+    epoch, batch = divmod(step, batches_per_epoch)      data position follows from the step
+    indices  = DistributedSampler(seed, epoch)[batch]   same global batch for any W
+    roles    = f(seed, epoch, index)                    demo -> policy, rollout -> WM / value
+    images   -> augment (seeded per sample) -> VAE (or the latent cache) -> inject -> x0
+    sigma, noise = f(seed, epoch, index)                per-sample generators
+    loss = mean(per-sample loss); backward; clip 1.0; AdamW; LR schedule; EMA
+
+Because everything random is a function of (seed, epoch, index), one process and W processes
+follow the same loss trajectory, and a resumed run repeats the uninterrupted run exactly. Rank 0
+writes metrics, plots, checkpoints and the final ``from_pretrained`` folder (EMA weights when
+EMA is on) with the training set's ``dataset_statistics.json``.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.data import ConcatDataset, DataLoader, DistributedSampler
+from tqdm import tqdm
+
+from ..core import features
+from ..core.layout import Role
+from ..core.model import CosmosPolicy
+from ..data.dataset import EpisodeDataset
+from . import checkpoint as ckpt
+from . import parallel
+from .augment import augment_batch
+from .config import RESUME_AUTO, RESUME_NEVER, TrainConfig
+from .distributed import DistContext, init_distributed
+from .latent_cache import LatentCache, fingerprint
+from .metrics_log import PLOT_FILE, MetricsLog, plot_losses
+from .mixture import BASE_INDEX, MIXTURE_INDEX, SAMPLE_KIND, MixtureDataset, Purpose, draw_roles, sample_seed
+from .model_init import build_model, check_instructions, data_layout, training_statistics
+from .objective import draw_sigma_and_noise
+from .optim import WeightEMA, build_optimizer
+from .validation import Validator
+
+LOG = logging.getLogger(__name__)
+FINAL_DIR = "final"
+LATENT_CACHE_DIR = "latent_cache"
+TRAINED_ROLES = (Role.POLICY, Role.WORLD_MODEL, Role.VALUE, Role.VALUE_FUTURE)
+
+
+class Trainer:
+    """One training run of ``config`` (construct on every rank, then ``run()``)."""
+
+    def __init__(self, config: TrainConfig, ctx: DistContext | None = None) -> None:
+        self.config = config
+        self.ctx = ctx or init_distributed(config)
+        roots = list(config.data_roots)
+        self.statistics = training_statistics(roots)
+        self.mixture = MixtureDataset([EpisodeDataset(r, "train") for r in roots], config.demonstration_sampling_prob,
+                                      config.success_rollout_sampling_prob, config.treat_demos_as_success_rollouts)
+        self.batches_per_epoch = len(self.mixture) // config.global_batch_size
+        if self.batches_per_epoch == 0:
+            raise ValueError(f"train config global_batch_size={config.global_batch_size} exceeds the "
+                             f"{len(self.mixture)} samples of one epoch")
+        self.local_batch = config.global_batch_size // self.ctx.world_size
+        self.model = build_model(config, data_layout(roots), self.statistics)
+        check_instructions(self.model, {e["instruction"] for d in self.mixture.base.datasets for e in d.episodes},
+                           config.text_embeddings)
+        self.autocast = self._autocast_context()
+        self.objective = parallel.wrap(self.model, config, self.ctx)
+        self.optimizer, self.scheduler = build_optimizer(self.model.transformer.parameters(), config, self.ctx.device)
+        self.ema = WeightEMA(self.model.transformer, config.ema_decay) if config.ema_decay > 0 else None
+        self.value_role = Role[config.value_role_name]
+        self.log = MetricsLog(config.output_dir, enabled=self.ctx.is_main)
+        val_sets = [d for d in (EpisodeDataset(r, "val") for r in roots) if len(d)]
+        # latent-cache keys: training samples first (mixture base indices), then validation samples
+        self.val_offset = len(self.mixture.base)
+        self.cache = self._latent_cache(ConcatDataset([self.mixture.base, *val_sets]))
+        self.validator = self._validator(val_sets)
+        self.step = 0
+        self._resume()
+
+    # ------------------------------------------------------------------ set-up
+    def _autocast_context(self):
+        precision = self.config.precision
+        if precision == "bf16" and self.ctx.device.type != "cuda":
+            raise ValueError("train config precision=bf16 needs CUDA (CPU training runs in fp32)")
+        if self.ctx.device.type == "cuda" and precision in ("auto", "bf16"):
+            return lambda: torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext
+
+    def _latent_cache(self, samples: ConcatDataset) -> LatentCache | None:
+        mode = self.config.latent_cache
+        if mode == "off":
+            return None
+        folder = Path(self.config.latent_cache_dir or Path(self.config.output_dir) / LATENT_CACHE_DIR)
+        key = fingerprint(self.model, self.config.data_roots, len(samples)) if mode == "disk" else None
+        cache = LatentCache(mode, self.model, samples, folder, key)
+        if mode == "disk":
+            cache.fill_disk(self.ctx.rank, self.ctx.world_size, self.ctx.barrier, self._progress)
+        return cache
+
+    def _validator(self, val_sets: list[EpisodeDataset]) -> Validator | None:
+        if not val_sets:
+            LOG.warning("no validation episodes in %s: validation is skipped", list(self.config.data_roots))
+            return None
+        roles = (Role.POLICY, Role.WORLD_MODEL, self.value_role)
+        return Validator(self.model, ConcatDataset(val_sets), roles,
+                         lambda indices, batch: self._encode(batch, [self.val_offset + i for i in indices]),
+                         self.ctx, self.local_batch, self.config.val_max_samples, self.config.val_action_samples,
+                         self.config.val_num_steps, self.config.seed)
+
+    def _progress(self, items=None, **kwargs) -> tqdm:
+        return tqdm(items, disable=not self.ctx.is_main, **kwargs)
+
+    def _resume(self) -> None:
+        resume = self.config.resume
+        if resume == RESUME_NEVER:
+            return
+        found = ckpt.list_checkpoints(self.config.output_dir)
+        if resume == RESUME_AUTO and not found:
+            return
+        folder = found[-1] if resume == RESUME_AUTO else Path(resume)
+        state = ckpt.load_checkpoint(folder)
+        parallel.load_states(self.model, self.optimizer, state.transformer, state.optimizer)
+        self.scheduler.load_state_dict(state.scheduler)
+        if self.ema is not None:
+            self.ema.load_state_dict(state.ema)
+        ckpt.restore_rng(state.rng)
+        self.step = state.step
+        self.log.truncate_after(self.step)
+        LOG.info("resumed from %s at step %d", folder, self.step)
+
+    # ------------------------------------------------------------------ data
+    def _loader(self, epoch: int, first_batch: int) -> DataLoader:
+        sampler = DistributedSampler(self.mixture, num_replicas=self.ctx.world_size, rank=self.ctx.rank,
+                                     shuffle=True, seed=self.config.seed, drop_last=True)
+        sampler.set_epoch(epoch)
+        indices, b = list(sampler), self.local_batch
+        batches = [indices[i * b:(i + 1) * b] for i in range(first_batch, self.batches_per_epoch)]
+        return DataLoader(self.mixture, batch_sampler=batches, num_workers=self.config.num_workers)
+
+    def _encode(self, batch: dict, cache_keys: list[int], augment_epoch: int | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Batch -> (x0, condition latents, text embeddings) on the device.
+
+        Args:
+            cache_keys: latent-cache key per sample.
+            augment_epoch: augment the images (seeded by epoch and mixture index) when given.
+        """
+        latents = None
+        if self.config.augment and augment_epoch is not None:
+            seeds = [sample_seed(self.config.seed, augment_epoch, int(i), Purpose.AUGMENT) for i in batch[MIXTURE_INDEX]]
+            batch = augment_batch(batch, seeds)
+        elif self.cache is not None:
+            latents = self.cache.latents(cache_keys, batch)
+        x0, cond = self.model.encode_batch(batch, latents)
+        return x0.to(self.ctx.device), cond.to(self.ctx.device), self.model.embed_instructions(batch[features.INSTRUCTION])
+
+    # ------------------------------------------------------------------ training
+    def _train_step(self, batch: dict, epoch: int) -> torch.Tensor:
+        """One optimizer step; returns per-role [loss sum, count] (2 * len(Role),) over this rank's samples."""
+        cfg, indices = self.config, batch[MIXTURE_INDEX].tolist()
+        roles = draw_roles(batch[SAMPLE_KIND].tolist(), indices, epoch, cfg.seed, cfg.world_model_prob,
+                           self.value_role)
+        x0, cond, text = self._encode(batch, batch[BASE_INDEX].tolist(), epoch)
+        sigma, noise = draw_sigma_and_noise(self.model, [sample_seed(cfg.seed, epoch, i, Purpose.NOISE)
+                                                         for i in indices], x0.shape[1:])
+        with self.autocast():
+            per_sample = self.objective(x0, cond, roles, text, sigma, noise)
+        self.optimizer.zero_grad(set_to_none=True)
+        per_sample.mean().backward()
+        grad_norm = parallel.clip_gradients(self.model, cfg.grad_clip_norm)
+        self.optimizer.step()
+        self.scheduler.step()
+        if self.ema is not None:
+            self.ema.update(self.model.transformer)
+        stats = torch.zeros(2 * len(Role) + 1, dtype=torch.float64)
+        for role in Role:
+            chosen = roles == int(role)
+            stats[2 * role] = per_sample.detach()[chosen.to(per_sample.device)].double().sum().cpu()
+            stats[2 * role + 1] = chosen.sum()
+        stats[-1] = float(grad_norm) / self.ctx.world_size  # identical on every rank after the all-reduce
+        return stats
+
+    def _train_record(self, totals: torch.Tensor, epoch: int, step_time_s: float) -> dict:
+        count = float(totals[1:2 * len(Role):2].sum())
+        record = {"kind": "train", "step": self.step, "epoch": epoch, "lr": self.scheduler.get_last_lr()[0],
+                  "loss": float(totals[0:2 * len(Role):2].sum()) / count, "grad_norm": float(totals[-1]),
+                  "step_time_s": step_time_s}
+        for role in TRAINED_ROLES:
+            if totals[2 * role + 1] > 0:
+                record[f"loss_{role.name.lower()}"] = float(totals[2 * role] / totals[2 * role + 1])
+        return record
+
+    def run(self) -> Path:
+        """Train to ``config.steps``; returns the final ``from_pretrained`` folder."""
+        cfg = self.config
+        bar = self._progress(total=cfg.steps, initial=self.step, desc="train", unit="step")
+        while self.step < cfg.steps:
+            epoch, first = divmod(self.step, self.batches_per_epoch)
+            for batch in self._loader(epoch, first):
+                start = time.perf_counter()
+                totals = self.ctx.sum(self._train_step(batch, epoch))
+                self.step += 1
+                record = self._train_record(totals, epoch, time.perf_counter() - start)
+                bar.update(1)
+                bar.set_postfix({k[5:] or "loss": f"{v:.4f}" for k, v in record.items() if k.startswith("loss")})
+                if self.step % cfg.log_every_steps == 0 or self.step == cfg.steps:
+                    self.log.write(record)
+                self._periodic()
+                if self.step >= cfg.steps:
+                    break
+        bar.close()
+        return self.export()
+
+    def _periodic(self) -> None:
+        cfg = self.config
+        at_end = self.step == cfg.steps
+        if self.validator is not None and ((cfg.val_every_steps and self.step % cfg.val_every_steps == 0) or at_end):
+            self.log.write({"kind": "val", "step": self.step, **self.validator.run()})
+            if self.ctx.is_main:
+                plot_losses(self.log.path, Path(cfg.output_dir) / PLOT_FILE)
+        if self.step % cfg.checkpoint_every_steps == 0 or at_end:
+            self.save_checkpoint()
+
+    # ------------------------------------------------------------------ outputs
+    def save_checkpoint(self) -> Path | None:
+        """Every rank gathers (FSDP), rank 0 writes; returns the folder on rank 0."""
+        state = ckpt.TrainingState(step=self.step, transformer=parallel.transformer_state(self.model),
+                                   ema=self.ema.state_dict() if self.ema else {},
+                                   optimizer=parallel.optimizer_state(self.model, self.optimizer),
+                                   scheduler=self.scheduler.state_dict(), rng=ckpt.capture_rng())
+        folder = None
+        if self.ctx.is_main:
+            folder = ckpt.save_checkpoint(self.config.output_dir, state, self.config.to_yaml(),
+                                          self.config.keep_checkpoints)
+        self.ctx.barrier()
+        return folder
+
+    def export(self) -> Path:
+        """Write ``<output_dir>/final`` (EMA weights when EMA is on) on rank 0; every rank returns its path."""
+        weights = self.ema.state_dict() if self.ema else parallel.transformer_state(self.model)
+        folder = Path(self.config.output_dir) / FINAL_DIR
+        if self.ctx.is_main:
+            exported = CosmosPolicy(self.model.config, self.statistics, self.model.text_cache)
+            exported.transformer.load_state_dict(weights, strict=True)
+            exported.vae.load_state_dict(self.model.vae.state_dict(), strict=True)
+            exported.save_pretrained(folder)
+            if self.log.path.is_file():
+                plot_losses(self.log.path, Path(self.config.output_dir) / PLOT_FILE)
+        self.ctx.barrier()
+        return folder
