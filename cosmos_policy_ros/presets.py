@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from cosmos_policy_ros.validation import check_field
 
 PACKAGE = "cosmos_policy_ros"
 SOURCE_CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
@@ -169,6 +172,4 @@ def load_preset(name_or_path: str | Path) -> RobotPreset:
     return RobotPreset.from_dict(data)
 
 
-def _check(ok: bool, field_name: str, value: object, why: str) -> None:
-    if not ok:
-        raise ValueError(f"robot preset field {field_name}={value!r} {why}")
+_check = functools.partial(check_field, "robot preset")

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
+
+from cosmos_policy_ros.validation import check_field
 
 # Wan2.1 VAE per-channel latent statistics (spec 1.2; equal to AutoencoderKLWan's defaults).
 WAN21_LATENTS_MEAN = (-0.7571, -0.7089, -0.9113, 0.1075, -0.1745, 0.9653, -0.1517, 1.5508,
@@ -22,11 +25,7 @@ WAN21_LATENTS_STD = (2.8184, 1.4541, 2.3275, 2.6558, 1.2196, 1.7708, 2.6052, 2.0
                      3.2687, 2.1526, 2.8652, 1.5579, 1.6382, 1.1253, 2.8251, 1.9160)
 TEXT_ENCODERS = ("t5-11b", "hash")
 PLATFORMS = ("libero", "robocasa", "aloha", "custom")
-
-
-def _check(ok: bool, field_name: str, value: object, why: str) -> None:
-    if not ok:
-        raise ValueError(f"config field {field_name}={value!r} {why}")
+_check = functools.partial(check_field, "config")
 
 
 @dataclass(frozen=True)

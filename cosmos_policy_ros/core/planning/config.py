@@ -8,6 +8,7 @@ with threshold 0.05, seed switching.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -15,14 +16,11 @@ import numpy as np
 
 from cosmos_policy_ros.core.layout import Role
 from cosmos_policy_ros.core.planning.aggregation import AGGREGATIONS, SELECTIONS
+from cosmos_policy_ros.validation import check_field
 
 MODES = ("full", "fast", "q_value")
 VALUE_ROLES = (Role.VALUE_FUTURE, Role.VALUE)
-
-
-def _check(ok: bool, field_name: str, value: object, why: str) -> None:
-    if not ok:
-        raise ValueError(f"planner config field {field_name}={value!r} {why}")
+_check = functools.partial(check_field, "planner config")
 
 
 def ensemble_num_steps(ensemble_size: int, max_num_steps: int) -> tuple[int, ...]:

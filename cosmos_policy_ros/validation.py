@@ -1,0 +1,25 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The one field check behind every config dataclass's ``__post_init__`` (ROS-free, no deps).
+
+Each config module binds its owner once, ``_check = functools.partial(check_field, "planner
+config")``, so every error reads the same way and names the field and its value:
+``planner config field num_candidates=0 must be >= 1``.
+"""
+from __future__ import annotations
+
+
+def check_field(owner: str, ok: bool, field_name: str, value: object, why: str) -> None:
+    """Raise unless ``ok``.
+
+    Args:
+        owner: what holds the field (``robot preset``, ``config``, ``planner config``).
+        ok: the condition the value must meet.
+        field_name: the field, dotted for nested configs (``layout.chunk_length``).
+        value: the offending value (shown with ``repr``).
+        why: the rule it breaks (``must be >= 1``).
+
+    Raises:
+        ValueError: ``"<owner> field <field_name>=<value!r> <why>"``.
+    """
+    if not ok:
+        raise ValueError(f"{owner} field {field_name}={value!r} {why}")
