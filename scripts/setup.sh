@@ -73,11 +73,20 @@ PY="$VENV/bin/python"
 PIP=("$PY" -m pip install --disable-pip-version-check -q)
 
 # --- 4. torch first, pinned, so nothing later can drag in a CUDA build ------------------------
-if [ "$TORCH_VARIANT" = cpu ]; then
-  # The CPU wheel lives on PyTorch's own index; a local wheel cache (find-links) also works.
-  # PEP 440 orders 2.13.0+cpu above 2.13.0, so pip takes the CPU build wherever it sees one.
-  "${PIP[@]}" "torch==$TORCH_VERSION" --extra-index-url https://download.pytorch.org/whl/cpu \
-    || die "could not install torch==$TORCH_VERSION (CPU)"
+if "$PY" -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null; then
+  :  # already installed (the variant check below still runs)
+elif [ "$TORCH_VARIANT" = cpu ]; then
+  # Which build would plain pip take? A local wheel cache (find-links) may already hold the CPU
+  # build; otherwise the CPU wheel comes from PyTorch's own index (PyPI's linux wheel is CUDA).
+  # Asking first avoids waiting on an index this machine cannot reach.
+  candidate="$("$PY" -m pip install --dry-run --no-deps -q --report - "torch==$TORCH_VERSION" 2>/dev/null \
+    | "$PY" -c 'import json, sys; print(json.load(sys.stdin)["install"][0]["metadata"]["version"])' || true)"
+  if [[ "$candidate" == *+cpu ]]; then
+    "${PIP[@]}" "torch==$candidate"
+  else
+    "${PIP[@]}" "torch==$TORCH_VERSION" --extra-index-url https://download.pytorch.org/whl/cpu \
+      || die "could not install the CPU build of torch==$TORCH_VERSION"
+  fi
 else
   "${PIP[@]}" "torch==$TORCH_VERSION"
 fi
@@ -90,6 +99,9 @@ if [ "$ROS_MODE" = wheels ]; then
   "${PIP[@]}" -r "$ROOT/requirements/ros-wheels.txt" -c "$TORCH_PIN"
 fi
 "${PIP[@]}" -r "$ROOT/requirements/lock.txt" -c "$TORCH_PIN"
+if [ "$TORCH_VARIANT" = cpu ] && ! "$PY" -c 'import torch, sys; sys.exit(torch.version.cuda is not None)'; then
+  die "torch in $VENV is a CUDA build; remove the venv or set COSMOS_TORCH=cuda"
+fi
 if [ "$TORCH_VARIANT" = cpu ] && "$PY" -m pip list 2>/dev/null | grep -qiE '^(nvidia-|triton )'; then
   die "a CUDA package slipped into the CPU venv: $("$PY" -m pip list | grep -iE '^(nvidia-|triton )' | tr '\n' ' ')"
 fi
