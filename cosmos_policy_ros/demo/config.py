@@ -1,0 +1,90 @@
+# SPDX-License-Identifier: Apache-2.0
+"""``DemoConfig``: what ``cosmos-policy demo`` runs (defaults in ``config/demo/demo.yaml``)."""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..presets import CONFIG_DIR
+
+REPO_ROOT = CONFIG_DIR.parent
+DEFAULT_DEMO_CONFIG = CONFIG_DIR / "demo" / "demo.yaml"
+PLANNING_MODES = ("full", "fast", "q_value")
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """The demo run.
+
+    Args:
+        task: sim task.
+        episodes: episodes per setting (plain policy N=1, plan-and-select N=num_candidates).
+        seed: run seed; episode e uses scene seed ``seed_offset + seed + e``.
+        seed_offset: keeps demo scenes apart from the training scenes (seeds below it).
+        checkpoint: policy checkpoint folder (relative paths: from the repository root).
+        preset: robot preset YAML (relative paths: from the repository root).
+        num_candidates: N of plan-and-select.
+        planning_mode: full | fast | q_value (see core/planning/config.py).
+        real_time_factor_n1 / real_time_factor_plan: sim pacing per setting (< 1: slower than
+            real time, so inference takes less sim time; the nodes follow /clock).
+        camera_rate_hz: camera rate of the sim (sim time).
+        time_limit_s: sim time per episode before it counts as failed.
+        handoff_at_s: hand-off episode: teleop time before the policy takes over.
+        forced_threshold: hand-off episode: the policy value threshold set to force a call for teleop.
+        gif_fps: frame rate of the episode GIF.
+    """
+
+    task: str = "reach"
+    episodes: int = 20
+    seed: int = 0
+    seed_offset: int = 100000
+    checkpoint: str = "checkpoints/demo_reach"
+    preset: str = "config/demo/sim_arm_64.yaml"
+    num_candidates: int = 8
+    planning_mode: str = "fast"
+    real_time_factor_n1: float = 0.5
+    real_time_factor_plan: float = 0.25
+    camera_rate_hz: float = 10.0
+    time_limit_s: float = 4.0
+    handoff_at_s: float = 0.3
+    forced_threshold: float = 1.0
+    gif_fps: int = 10
+
+    def __post_init__(self) -> None:
+        for name in ("episodes", "num_candidates", "gif_fps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"DemoConfig.{name}={getattr(self, name)} must be >= 1")
+        for name in ("real_time_factor_n1", "real_time_factor_plan", "camera_rate_hz", "time_limit_s"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"DemoConfig.{name}={getattr(self, name)} must be > 0")
+        if self.seed < 0 or self.seed_offset < 0:
+            raise ValueError(f"DemoConfig.seed={self.seed} / seed_offset={self.seed_offset} must be >= 0")
+        if self.planning_mode not in PLANNING_MODES:
+            raise ValueError(f"DemoConfig.planning_mode={self.planning_mode!r} must be one of {PLANNING_MODES}")
+
+    def seeds(self) -> list[int]:
+        """Scene seeds of the run's episodes (the same scenes for every setting)."""
+        return [self.seed_offset + self.seed + e for e in range(self.episodes)]
+
+    @staticmethod
+    def resolve(path: str) -> Path:
+        """A config path: absolute as given, else relative to the repository (share) root."""
+        return Path(path) if Path(path).is_absolute() else REPO_ROOT / path
+
+    def replace(self, **changes: Any) -> "DemoConfig":
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path = DEFAULT_DEMO_CONFIG) -> "DemoConfig":
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        known = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            hints = {k: difflib.get_close_matches(k, known, n=1) for k in unknown}
+            raise ValueError(f"{path}: unknown field(s) {unknown}; did you mean {hints}?")
+        return cls(**data)

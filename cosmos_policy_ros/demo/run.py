@@ -1,0 +1,101 @@
+# SPDX-License-Identifier: Apache-2.0
+"""``cosmos-policy demo`` with a checkpoint: K episodes with N=1, K with plan-and-select, one hand-off.
+
+Both settings run the same seeded scenes (held out from training: seeds >= ``seed_offset``).
+Every number of the report is measured in this run.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .config import DemoConfig
+from .episodes import EpisodeConfig, EpisodeResult, EpisodeRunner
+from .report import format_table, plot_latency, plot_values, summarize, value_auc, write_gif
+from .session import Setting, run_setting
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DemoOutcome:
+    """What the demo measured (the machine-readable last line)."""
+
+    task: str
+    episodes: int
+    success_n1: float
+    success_plan: float
+    value_auc: float
+
+    def last_line(self) -> str:
+        return (f"demo task={self.task} episodes={self.episodes} success_n1={self.success_n1:.2f} "
+                f"success_plan={self.success_plan:.2f} value_auc={self.value_auc:.2f}")
+
+
+def episode_config(config: DemoConfig) -> EpisodeConfig:
+    return EpisodeConfig(task=config.task, time_limit_s=config.time_limit_s, handoff_at_s=config.handoff_at_s,
+                         forced_threshold=config.forced_threshold)
+
+
+def _policy_episodes(seeds: list[int], progress: Callable[[str], None], name: str, gif: bool,
+                     handoff_seed: int | None) -> Callable[[EpisodeRunner], Iterator[EpisodeResult]]:
+    def episodes(runner: EpisodeRunner) -> Iterator[EpisodeResult]:
+        runner.warm_up()
+        for index, seed in enumerate(seeds):
+            result = runner.policy_episode(seed, record=False, capture_frames=gif and index == 0)
+            progress(f"{name} episode {index + 1}/{len(seeds)} seed {seed}: "
+                     f"{'success' if result.success else 'failure'} ({result.duration_s:.1f} s sim)")
+            yield result
+        if handoff_seed is not None:
+            result = runner.handoff_episode(handoff_seed)
+            progress(f"hand-off episode seed {handoff_seed}: modes "
+                     f"{' -> '.join(_mode_sequence(result))}, {'success' if result.success else 'failure'}")
+            yield result
+    return episodes
+
+
+def _mode_sequence(result: EpisodeResult) -> list[str]:
+    sequence: list[str] = []
+    for _, mode in result.modes:
+        if not sequence or sequence[-1] != mode:
+            sequence.append(mode)
+    return sequence
+
+
+def run_demo(config: DemoConfig, out_dir: Path, progress: Callable[[str], None] = print) -> DemoOutcome:
+    """Run both settings and the hand-off on the node graph; write the report into ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    seeds, checkpoint = config.seeds(), str(config.resolve(config.checkpoint))
+    preset, episodes = str(config.resolve(config.preset)), episode_config(config)
+    started = time.monotonic()
+    plain = Setting("policy N=1", preset, config.real_time_factor_n1, config.camera_rate_hz, checkpoint, 1,
+                    config.planning_mode, config.seed)
+    plan = Setting(f"plan-and-select N={config.num_candidates}", preset, config.real_time_factor_plan,
+                   config.camera_rate_hz, checkpoint, config.num_candidates, config.planning_mode, config.seed)
+    plain_results = run_setting(plain, episodes, out_dir / "logs",
+                                _policy_episodes(seeds, progress, plain.name, gif=True, handoff_seed=None))
+    plan_results = run_setting(plan, episodes, out_dir / "logs",
+                               _policy_episodes(seeds, progress, plan.name, gif=False, handoff_seed=seeds[0]))
+    handoff, plan_results = plan_results[-1], plan_results[:-1]
+    rows = [summarize(plain.name, plain_results), summarize(plan.name, plan_results)]
+    auc, successes, failures = value_auc(plain_results + plan_results)
+    progress(format_table(rows))
+    progress(f"value AUC (episode mean value vs. outcome, {successes} successes / {failures} failures, "
+             f"held-out seeds): {auc:.3f}")
+    plot_values(handoff, plain_results + plan_results, out_dir / "value_over_time.png")
+    plot_latency({plain.name: [x for r in plain_results for x in r.inference_ms],
+                  plan.name: [x for r in plan_results for x in r.inference_ms]}, out_dir / "latency_hist.png")
+    gif = write_gif(handoff.frames or plain_results[0].frames, out_dir / "episode.gif", config.gif_fps)
+    _write_episodes_json(out_dir / "episodes.json", plain_results + plan_results + [handoff])
+    progress(f"report in {out_dir}: value_over_time.png, latency_hist.png, {gif.name if gif else 'no GIF'}, "
+             f"episodes.json; demo took {time.monotonic() - started:.0f} s")
+    return DemoOutcome(config.task, config.episodes, rows[0].success_rate, rows[1].success_rate, auc)
+
+
+def _write_episodes_json(path: Path, results: list[EpisodeResult]) -> None:
+    rows = [{k: v for k, v in asdict(r).items() if k != "frames"} for r in results]
+    path.write_text(json.dumps(rows, indent=1), encoding="utf-8")

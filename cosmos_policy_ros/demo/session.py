@@ -1,0 +1,87 @@
+# SPDX-License-Identifier: Apache-2.0
+"""One demo setting on the real node graph: start the nodes, run episodes, stop the nodes.
+
+A setting is one policy configuration (plain policy N=1, or plan-and-select N=8, or no policy at
+all for teleop data collection). ``planning.num_candidates`` fixes the policy node's model set-up
+at configure time, so every setting starts its own node set; the sim runs on ``/clock`` at the
+setting's real-time factor, and every node follows it (``use_sim_time``).
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..presets import load_preset
+from .episodes import CLEAN_EXPERT, EpisodeConfig, EpisodeResult, EpisodeRunner
+from .processes import GraphOptions, NodeProcesses, demo_graph
+from .ros_client import SpinningClient
+
+LOG = logging.getLogger(__name__)
+READY_TIMEOUT_S = 120.0  # wall time for the nodes to come up (model load, first render)
+# The sim arm's URDF has no acceleration limits, and the arbiter's default check (10 rad/s^2)
+# rejects the scripted expert, which limits velocity only (its first step from rest measured
+# 10-40 rad/s^2): acceleration is left unchecked (0), positions, velocities and jumps are checked.
+# The 50 ms latency margin drops one-point teleop commands on a loaded CPU; 20 ms here.
+ARBITER_LIMITS = {"limits.acceleration": [0.0], "stitching.latency_margin_s": 0.02}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """The node set of one run of episodes.
+
+    Args:
+        name: label (log folder, table row).
+        preset: robot preset YAML path.
+        real_time_factor: sim seconds per wall second.
+        camera_rate_hz: sim camera rate.
+        checkpoint: policy checkpoint; empty = no policy node.
+        num_candidates: plan-and-select N (1 = plain policy).
+        planning_mode: full | fast | q_value.
+        policy_seed: base seed of the policy's noise.
+        record_dir: recorder output folder; empty = no recorder.
+        noise: perturbation parameters of the noisy expert; empty = no noisy expert.
+    """
+
+    name: str
+    preset: str
+    real_time_factor: float
+    camera_rate_hz: float
+    checkpoint: str = ""
+    num_candidates: int = 1
+    planning_mode: str = "fast"
+    policy_seed: int = 0
+    record_dir: str = ""
+    noise: dict[str, float] = field(default_factory=dict)
+
+    def graph_options(self) -> GraphOptions:
+        params: dict[str, dict[str, Any]] = {
+            "sim_arm": {"real_time_factor": self.real_time_factor, "camera_rate_hz": self.camera_rate_hz},
+            CLEAN_EXPERT: {"enabled": False},
+            "command_arbiter": {"start_mode": "hold", **ARBITER_LIMITS},
+        }
+        if self.checkpoint:
+            params["policy_node"] = {"autostart": True, "planning.num_candidates": self.num_candidates,
+                                     "planning.mode": self.planning_mode, "seed": self.policy_seed}
+        if self.noise:
+            params["expert_noisy"] = {f"noise.{k}": v for k, v in self.noise.items()}
+        return GraphOptions(preset=self.preset, checkpoint=self.checkpoint, record_dir=self.record_dir,
+                            with_noisy_expert=bool(self.noise), params=params)
+
+
+def run_setting(setting: Setting, episode_config: EpisodeConfig, log_dir: Path,
+                episodes: Callable[[EpisodeRunner], Iterable[EpisodeResult]]) -> list[EpisodeResult]:
+    """Start the setting's nodes, run ``episodes(runner)`` (a generator of results), stop the nodes."""
+    camera_topic = next(c.topic for c in load_preset(setting.preset).cameras if c.name == "primary")
+    results: list[EpisodeResult] = []
+    graph = demo_graph(setting.graph_options())
+    with NodeProcesses(graph, log_dir / setting.name) as processes, SpinningClient(camera_topic) as client:
+        client.service_timeout_s = READY_TIMEOUT_S  # the first calls also wait for the nodes to start
+        runner = EpisodeRunner(client, episode_config)
+        for result in episodes(runner):
+            processes.check_alive()
+            results.append(result)
+            client.service_timeout_s = episode_config.first_chunk_timeout_s
+    return results
