@@ -106,9 +106,17 @@ class Planner:
             images: camera name -> uint8 (H, W, 3). proprio: (P,) raw. instruction: task text.
             base_seed: seed of candidate 0; candidate q uses base_seed + q.
         """
-        budget_s = self.config.budget_s if budget_s is None else budget_s
         start = time.perf_counter()
         encoded, generated = self._encode(images, proprio, instruction)
+        return self._plan(encoded, generated, base_seed, budget_s, start)
+
+    def plan_encoded(self, encoded: EncodedObservation, base_seed: int, budget_s: float | None = None) -> PlanResult:
+        """``plan`` for an observation the policy model already encoded (``encode_observation``)."""
+        return self._plan(encoded, _Generated(), base_seed, budget_s, time.perf_counter())
+
+    def _plan(self, encoded: EncodedObservation, generated: _Generated, base_seed: int, budget_s: float | None,
+              start: float) -> PlanResult:
+        budget_s = self.config.budget_s if budget_s is None else budget_s
         num_planned = self.affordable_candidates(budget_s, time.perf_counter() - start)
         deadline = None if budget_s is None else start + budget_s
         self._run(encoded, list(range(num_planned)), base_seed, self.config.max_batch_rows, deadline, generated)
