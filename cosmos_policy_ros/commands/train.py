@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 HELP = "Train or fine-tune a Cosmos Policy model (run under torchrun for several processes)."
@@ -38,7 +39,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from ..train.distributed import shutdown_distributed
     from ..train.trainer import Trainer
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    rank = int(os.environ.get("RANK", "0"))  # torchrun: only rank 0 logs progress
+    logging.basicConfig(level=logging.INFO if rank == 0 else logging.WARNING,
+                        format=f"%(levelname)s [rank {rank}] %(name)s: %(message)s")
     try:
         folder = Trainer(config).run()
     finally:

@@ -34,7 +34,7 @@ def test_torchrun_two_processes_follow_the_one_process_loss_trajectory(make_conf
     config_file = tmp_path / "double.yaml"
     config_file.write_text(double.to_yaml())
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=0",
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                            "-m", "cosmos_policy_ros.commands.train", "--config", str(config_file)],
                           env=env, capture_output=True, text=True, timeout=TORCHRUN_TIMEOUT_S)
     assert done.returncode == 0, done.stderr[-3000:]
