@@ -105,9 +105,11 @@ def save_plot(results: dict[str, dict[str, float]], path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help=f"{QUICK_PRESET} preset on CPU, 1 repeat (<1 min)")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"{QUICK_PRESET} preset on CPU, 1 repeat (<1 min)")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--plot", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "plan_select.png")
+    parser.add_argument("--plot", type=Path,
+                        default=Path(__file__).resolve().parents[1] / "docs" / "plan_select.png")
     args = parser.parse_args()
     cpu_name = _cpu_name()
     print(f"hardware: cpu {cpu_name}, {os.cpu_count()} cpus, torch threads {torch.get_num_threads()}, "

@@ -7,9 +7,11 @@ import pytest
 import torch
 
 from cosmos_policy_ros.core.layout import Role
-from cosmos_policy_ros.core.planning import PlannerConfig, aggregate_values, ensemble_num_steps, select_candidate
+from cosmos_policy_ros.core.planning import (PlannerConfig, aggregate_values, ensemble_num_steps,
+                                             select_candidate)
 from cosmos_policy_ros.core.planning.budget import ForwardCostModel
-from cosmos_policy_ros.core.planning.schedule import NO_FUTURE, check_seed_range, future_calls, policy_calls, value_calls
+from cosmos_policy_ros.core.planning.schedule import (NO_FUTURE, check_seed_range, future_calls, policy_calls,
+                                                      value_calls)
 
 THRESHOLD = 0.05
 BETA = 1.0

@@ -54,7 +54,8 @@ class ForwardCostModel:
         finally:
             handle.remove()
 
-    def observe_generate(self, model_key: int, rows: int, num_steps: int, forwards: int, elapsed_s: float) -> None:
+    def observe_generate(self, model_key: int, rows: int, num_steps: int, forwards: int,
+                         elapsed_s: float) -> None:
         """Record one ``generate`` call of ``rows`` samples that made ``forwards`` forwards."""
         if forwards < 1:
             return

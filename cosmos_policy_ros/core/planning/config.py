@@ -88,17 +88,20 @@ class PlannerConfig:
                      "fast_value_num_steps", "max_batch_rows"):
             _check(getattr(self, name) >= 1, name, getattr(self, name), "must be >= 1")
         _check(self.mode in MODES, "mode", self.mode, f"must be one of {MODES}")
-        _check(self.aggregation in AGGREGATIONS, "aggregation", self.aggregation, f"must be one of {AGGREGATIONS}")
+        _check(self.aggregation in AGGREGATIONS, "aggregation", self.aggregation,
+               f"must be one of {AGGREGATIONS}")
         _check(self.selection in SELECTIONS, "selection", self.selection, f"must be one of {SELECTIONS}")
         _check(Role(self.value_role) in VALUE_ROLES, "value_role", self.value_role,
                f"must be one of {[r.name for r in VALUE_ROLES]}")
-        _check(0.0 <= self.success_threshold < 1.0, "success_threshold", self.success_threshold, "must be in [0, 1)")
+        _check(0.0 <= self.success_threshold < 1.0, "success_threshold", self.success_threshold,
+               "must be in [0, 1)")
         _check(self.lcb_beta >= 0.0, "lcb_beta", self.lcb_beta, "must be >= 0")
-        _check(0.0 <= self.teleop_value_threshold <= 1.0, "teleop_value_threshold", self.teleop_value_threshold,
-               "must be in [0, 1]")
+        _check(0.0 <= self.teleop_value_threshold <= 1.0, "teleop_value_threshold",
+               self.teleop_value_threshold, "must be in [0, 1]")
         _check(self.budget_s is None or (math.isfinite(self.budget_s) and self.budget_s > 0), "budget_s",
                self.budget_s, "must be None or a finite number > 0")
-        _check(0.0 < self.cost_ema_weight <= 1.0, "cost_ema_weight", self.cost_ema_weight, "must be in (0, 1]")
+        _check(0.0 < self.cost_ema_weight <= 1.0, "cost_ema_weight", self.cost_ema_weight,
+               "must be in (0, 1]")
 
     @property
     def future_num_steps(self) -> tuple[int, ...]:

@@ -19,8 +19,9 @@ from cosmos_policy_ros.core.model import CosmosPolicy, EncodedObservation
 from cosmos_policy_ros.core.planning.aggregation import aggregate_values, select_candidate, value_spread
 from cosmos_policy_ros.core.planning.budget import ForwardCostModel
 from cosmos_policy_ros.core.planning.config import PlannerConfig
-from cosmos_policy_ros.core.planning.schedule import (NO_FUTURE, GenerateCall, SampleKey, Stage, check_seed_range,
-                                                      future_calls, policy_calls, value_calls)
+from cosmos_policy_ros.core.planning.schedule import (NO_FUTURE, GenerateCall, SampleKey, Stage,
+                                                      check_seed_range, future_calls, policy_calls,
+                                                      value_calls)
 
 MS_PER_S = 1e3
 
@@ -110,16 +111,18 @@ class Planner:
         encoded, generated = self._encode(images, proprio, instruction)
         return self._plan(encoded, generated, base_seed, budget_s, start)
 
-    def plan_encoded(self, encoded: EncodedObservation, base_seed: int, budget_s: float | None = None) -> PlanResult:
+    def plan_encoded(self, encoded: EncodedObservation, base_seed: int,
+                     budget_s: float | None = None) -> PlanResult:
         """``plan`` for an observation the policy model already encoded (``encode_observation``)."""
         return self._plan(encoded, _Generated(), base_seed, budget_s, time.perf_counter())
 
-    def _plan(self, encoded: EncodedObservation, generated: _Generated, base_seed: int, budget_s: float | None,
-              start: float) -> PlanResult:
+    def _plan(self, encoded: EncodedObservation, generated: _Generated, base_seed: int,
+              budget_s: float | None, start: float) -> PlanResult:
         budget_s = self.config.budget_s if budget_s is None else budget_s
         num_planned = self.affordable_candidates(budget_s, time.perf_counter() - start)
         deadline = None if budget_s is None else start + budget_s
-        self._run(encoded, list(range(num_planned)), base_seed, self.config.max_batch_rows, deadline, generated)
+        self._run(encoded, list(range(num_planned)), base_seed, self.config.max_batch_rows, deadline,
+                  generated)
         return self._result(generated, base_seed, num_planned, budget_s, start)
 
     def plan_serial(self, images: Mapping[str, np.ndarray], proprio: np.ndarray, instruction: str,
@@ -181,19 +184,23 @@ class Planner:
         members = range(len(self.config.future_num_steps))
         return [(q, i) for q in candidates for i in members] or [(q, NO_FUTURE) for q in candidates]
 
-    def _value_calls(self, futures: list[tuple[int, int]], base_seed: int, max_rows: int) -> list[GenerateCall]:
-        return value_calls(futures, base_seed, self.config.value_num_steps, self.config.scoring_role, max_rows)
+    def _value_calls(self, futures: list[tuple[int, int]], base_seed: int,
+                     max_rows: int) -> list[GenerateCall]:
+        cfg = self.config
+        return value_calls(futures, base_seed, cfg.value_num_steps, cfg.scoring_role, max_rows)
 
     def _run(self, encoded: EncodedObservation, candidates: list[int], base_seed: int, max_rows: int,
              deadline: float | None, generated: _Generated, score: bool | None = None) -> None:
         """Generate actions, futures and values of ``candidates`` stage by stage, stopping before
         the first call that would end after ``deadline`` (the first policy call always runs)."""
         score = len(candidates) > 1 if score is None else score
+        future_steps = self.config.future_num_steps
         stages = [lambda: self._policy_calls(candidates, base_seed, max_rows)]
         if score:
-            if self.config.future_num_steps:
-                stages.append(lambda: future_calls(candidates, base_seed, self.config.future_num_steps, max_rows))
-            stages.append(lambda: self._value_calls(self._scorable(candidates, generated), base_seed, max_rows))
+            if future_steps:
+                stages.append(lambda: future_calls(candidates, base_seed, future_steps, max_rows))
+            stages.append(lambda: self._value_calls(self._scorable(candidates, generated), base_seed,
+                                                    max_rows))
         for build in stages:
             for call in build():  # built lazily: values condition on the futures that exist
                 if generated.policy and not self._fits(call, deadline):
@@ -230,7 +237,8 @@ class Planner:
         start = time.perf_counter()
         condition = self._condition(model, encoded, call, generated)
         with self.cost.counting(model.transformer) as counter:
-            latents = model.generate(encoded, call.role, call.num_steps, [row.seed for row in call.rows], condition)
+            seeds = [row.seed for row in call.rows]
+            latents = model.generate(encoded, call.role, call.num_steps, seeds, condition)
         _synchronize(model.device)
         elapsed_s = time.perf_counter() - start
         self.cost.observe_generate(id(model), len(call.rows), call.num_steps, counter.forwards, elapsed_s)
@@ -238,7 +246,8 @@ class Planner:
         if call.stage is Stage.POLICY:
             generated.policy.update({row.candidate: latents[k] for k, row in enumerate(call.rows)})
         elif call.stage is Stage.FUTURE:
-            generated.futures.update({(row.candidate, row.future): latents[k] for k, row in enumerate(call.rows)})
+            generated.futures.update({(row.candidate, row.future): latents[k]
+                                      for k, row in enumerate(call.rows)})
         else:
             generated.values.update(zip(call.rows, model.read_value(latents).tolist()))
 
@@ -270,8 +279,8 @@ class Planner:
         call_for_teleop = bool(scores[selection.index] < cfg.teleop_value_threshold)
         actions = self.policy_model.read_actions(torch.stack([generated.policy[q] for q in candidates]))
         elapsed_s = time.perf_counter() - start
-        reason = self._reason(selection.reason, len(candidates), num_planned, from_planner, generated.stopped_in,
-                              budget_s, call_for_teleop)
+        reason = self._reason(selection.reason, len(candidates), num_planned, from_planner,
+                              generated.stopped_in, budget_s, call_for_teleop)
         timing_ms = {stage: MS_PER_S * s for stage, s in generated.stage_s.items()}
         timing_ms["total"] = MS_PER_S * elapsed_s
         return PlanResult(actions=actions[selection.index], candidate_actions=actions, values=scores,

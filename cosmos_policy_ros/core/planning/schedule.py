@@ -54,7 +54,8 @@ def check_seed_range(base_seed: int, num_candidates: int, max_members: int) -> N
 
 def _chunked(stage: Stage, role: Role, num_steps: int, rows: Sequence[SampleKey],
              max_rows: int) -> list[GenerateCall]:
-    return [GenerateCall(stage, role, num_steps, tuple(rows[i:i + max_rows])) for i in range(0, len(rows), max_rows)]
+    return [GenerateCall(stage, role, num_steps, tuple(rows[i:i + max_rows]))
+            for i in range(0, len(rows), max_rows)]
 
 
 def _by_step_count(member_steps: Sequence[int]) -> list[tuple[int, list[int]]]:
@@ -65,7 +66,8 @@ def _by_step_count(member_steps: Sequence[int]) -> list[tuple[int, list[int]]]:
     return sorted(groups.items())
 
 
-def policy_calls(candidates: Sequence[int], base_seed: int, num_steps: int, max_rows: int) -> list[GenerateCall]:
+def policy_calls(candidates: Sequence[int], base_seed: int, num_steps: int,
+                 max_rows: int) -> list[GenerateCall]:
     rows = [SampleKey(q, NO_FUTURE, 0, base_seed + q) for q in candidates]
     return _chunked(Stage.POLICY, Role.POLICY, num_steps, rows, max_rows)
 
