@@ -14,7 +14,8 @@ HELP = "Replay recorded episodes through a policy offline: action error, value A
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", required=True, type=Path, help="from_pretrained folder (e.g. <run>/final)")
+    parser.add_argument("--checkpoint", required=True, type=Path,
+                        help="from_pretrained folder (e.g. <run>/final)")
     parser.add_argument("--data", required=True, nargs="+", type=Path,
                         help="a converted training set, or episode bag folders (converted first)")
     parser.add_argument("--out", type=Path, default=Path("eval"), help="folder for the report and the plot")
@@ -37,7 +38,8 @@ def _training_set(args: argparse.Namespace, image_size: int) -> Path:
         raise SystemExit(f"cosmos-policy eval: {args.data} holds neither a training set nor bags")
     out = args.out / "converted"
     # every episode is evaluated, so nothing is held out
-    report = convert_bags(bags, out, load_preset(args.preset), ConvertConfig(image_size=image_size, val_fraction=0.0))
+    config = ConvertConfig(image_size=image_size, val_fraction=0.0)
+    report = convert_bags(bags, out, load_preset(args.preset), config)
     logging.getLogger(__name__).info("converted bags:\n%s", report.format())
     return out
 

@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def ros_arguments(args: argparse.Namespace) -> list[str]:
     """The --ros-args the recorder node is started with."""
-    ros_args = ["--ros-args", "-p", f"preset:={args.preset}", "-p", f"output_dir:={args.out}"]
+    ros_args = ["--ros-args", "-p", f"robot:={args.preset}", "-p", f"output_dir:={args.out}"]
     if args.params_file:
         ros_args += ["--params-file", str(args.params_file)]
     if args.start is not None:

@@ -18,14 +18,16 @@ import os
 import sys
 
 HELP = "Train or fine-tune a Cosmos Policy model (run under torchrun for several processes)."
-EPILOG = ("Several processes: `torchrun --nproc_per_node=N -m cosmos_policy_ros.commands.train --config cfg.yaml` "
+EPILOG = ("Several processes: "
+          "`torchrun --nproc_per_node=N -m cosmos_policy_ros.commands.train --config cfg.yaml` "
           "or `torchrun --nproc_per_node=N --no-python cosmos-policy train --config cfg.yaml`. "
           "Fields and defaults: --print-config, and cosmos_policy_ros/train/config.py.")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EPILOG
-    parser.add_argument("--config", required=True, help="YAML file of TrainConfig fields (config/train/*.yaml)")
+    parser.add_argument("--config", required=True,
+                        help="YAML file of TrainConfig fields (config/train/*.yaml)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
                         help="override one field (value parsed as YAML), e.g. --set steps=100; repeatable")
     parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")

@@ -10,8 +10,15 @@ Per mode:
 
 * POLICY: each chunk -> action space -> stitched onto the commanded state (the measured state
   for the first chunk after entering POLICY: bumpless) -> checked whole -> one trajectory. A
-  rejected chunk -> HOLD with the reason; an all-past chunk -> deadline miss (counted, the current
-  trajectory keeps running, the watchdog catches a stream of them).
+  rejected chunk (malformed, NaN, out of limits, too far from the arm) -> HOLD mode with the
+  reason: an explicit fault, only an operator's SetMode leaves it. An all-past chunk -> deadline
+  miss (counted, the current trajectory keeps running, the watchdog catches a stream of them).
+* Starvation (the watchdog): no valid chunk by ``t_obs + execute_steps*dt + watchdog_margin_s``
+  of the last accepted chunk -> one hold command at the measured position, a deadline miss,
+  ``starved`` True and "starved" in the reason, but the mode stays POLICY: a late policy is not a
+  fault, and the next valid chunk resumes it, stitched onto the *measured* state (the arm
+  stopped where it was; bumpless) and checked whole like any chunk. A dead policy leaves the arm
+  holding; a slow one loses time, not the operator's attention.
 * TELEOP: teleop trajectories / joint targets -> same stitching and checks; rejected ones are
   dropped (the operator keeps control), counted in ``rejected_teleop``.
 * HOLD / ESTOP: on entry, one single-point trajectory at the measured position; nothing passes.
@@ -49,7 +56,8 @@ class ArbiterConfig:
     Args:
         limits: limits of the preset joints, in preset order (defines D and the joint order).
         stitch: chunk anchoring margins.
-        watchdog_margin_s: grace after the last policy trajectory's end before HOLD.
+        watchdog_margin_s: grace after the last accepted chunk's execution horizon
+            (``t_obs + execute_steps*dt``) before the starvation hold.
         value_threshold: predicted value below which the arbiter HOLDs and calls for teleop.
         max_start_jump: largest per-joint distance from the current state to a trajectory's first
             commanded step (the preset's ``max_joint_jump_rad``).
@@ -95,6 +103,8 @@ class PolicyChunk:
         dt_s: control period [s].
         value: predicted value (NaN when unknown).
         model_name: producer's model.
+        execute_steps: steps the policy means to execute before its next chunk (the execution
+            horizon; the rest is look-ahead); 0 = all of them.
     """
 
     stamp_s: float
@@ -103,6 +113,12 @@ class PolicyChunk:
     dt_s: float
     value: float = math.nan
     model_name: str = ""
+    execute_steps: int = 0
+
+    def horizon_end_s(self) -> float:
+        """When the executed part ends: ``stamp + execute_steps*dt`` (the last step's time when 0)."""
+        steps = self.execute_steps if 0 < self.execute_steps < len(self.actions) else len(self.actions) - 1
+        return self.stamp_s + steps * self.dt_s
 
 
 @dataclass(frozen=True)
@@ -153,6 +169,7 @@ class Arbiter:
         self.deadline_misses = 0
         self.rejected_chunks = 0
         self.rejected_teleop = 0
+        self.starved = False  # the watchdog held the arm in POLICY; the next valid chunk resumes
         self.malformed_inputs = 0
         self.last_value = math.nan
         self.model_name = ""
@@ -186,7 +203,8 @@ class Arbiter:
             why = f"value {chunk.value:.3f} below threshold {self.value_gate.threshold:.3f}: calling for teleop"
             return self._safety_hold(why, now_s, call_for_teleop=True)
         try:
-            trajectory = self._chunk_trajectory(chunk, now_s, measured_seam=shadow or self.modes.needs_measured_start)
+            measured_seam = shadow or self.modes.needs_measured_start or self.starved
+            trajectory = self._chunk_trajectory(chunk, now_s, measured_seam)
         except DeadlineMissError as miss:
             self.deadline_misses += 1
             self._set_reason(f"chunk dropped: {miss}")
@@ -196,7 +214,10 @@ class Arbiter:
         if shadow:
             return [Command(trajectory, self.config.joint_names, shadow=True)]
         self.modes.policy_started()
-        self.watchdog.arm(trajectory.end_time_s)
+        if self.starved:
+            self.starved = False
+            self._set_reason("policy resumed after starvation")
+        self.watchdog.arm(min(chunk.horizon_end_s(), trajectory.end_time_s))
         return [self._command(trajectory)]
 
     def on_teleop_trajectory(self, names: Sequence[str], rows: Sequence[Sequence[float]],
@@ -222,14 +243,15 @@ class Arbiter:
             return self._reject_teleop(str(err))
 
     def on_tick(self, now_s: float) -> list[Command]:
-        """Periodic check: the watchdog HOLDs when the policy's trajectory ran out."""
+        """Periodic check: the watchdog holds the arm when the policy's execution horizon ran out."""
         if self.modes.mode != Mode.POLICY:
             self.watchdog.disarm()
             return []
         if self.watchdog.expired(now_s):
             end_s = self.watchdog.deadline_s - self.watchdog.margin_s
-            return self._safety_hold(f"watchdog: no valid chunk before the trajectory ended "
-                                     f"({now_s - end_s:.3f} s ago)", now_s)
+            return self._starvation_hold(f"watchdog: starved, no valid chunk within the execution horizon "
+                                         f"({now_s - end_s:.3f} s past it); holding at the measured "
+                                         f"position until the next valid chunk", now_s)
         return []
 
     # -- mode requests ------------------------------------------------------------------------
@@ -257,6 +279,7 @@ class Arbiter:
         if result.mode == before:
             return result, []
         self._set_reason(self.modes.reason)
+        self.starved = False
         self.watchdog.disarm()
         stops_motion = result.mode in (Mode.HOLD, Mode.ESTOP) or before == Mode.POLICY
         return result, self._hold_command(now_s) if stops_motion else []
@@ -313,8 +336,17 @@ class Arbiter:
         self._set_reason(f"teleop command rejected: {reason}")
         return []
 
+    def _starvation_hold(self, reason: str, now_s: float) -> list[Command]:
+        """Hold at the measured position, stay in POLICY (see the module docstring)."""
+        self.starved = True
+        self.deadline_misses += 1
+        self.watchdog.disarm()
+        self._set_reason(reason)
+        return self._hold_command(now_s)
+
     def _safety_hold(self, reason: str, now_s: float, call_for_teleop: bool = False) -> list[Command]:
         self.modes.hold(reason, now_s, call_for_teleop=call_for_teleop)
+        self.starved = False
         self.watchdog.disarm()
         self._set_reason(reason)
         return self._hold_command(now_s)

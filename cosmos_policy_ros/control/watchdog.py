@@ -1,11 +1,13 @@
 # SPDX-License-Identifier: Apache-2.0
 """Watchdog over the policy's command stream and the value gate.
 
-The policy must deliver a valid chunk before the trajectory it last commanded runs out. The
-watchdog is armed with that trajectory's end time; if ``now`` passes ``end + margin`` with no new
-valid chunk (the policy node died, stalled, or only sent rejected/late chunks), the arbiter
-HOLDs at the current position. It is disarmed whenever the arbiter leaves POLICY: teleop and hold
-commands are not the policy's to refresh.
+The policy must deliver a valid chunk before the *execution horizon* of the chunk it last
+delivered runs out: ``t_obs + execute_steps * dt``. The steps after the horizon are look-ahead
+for stitching, not a plan the arm may run open loop. The watchdog is armed with that horizon end
+(or the trajectory's end, if sooner); when ``now`` passes ``end + margin`` with no new valid chunk
+(the policy node died, stalled, or only sent late chunks), the arbiter holds at the measured
+position: a *starvation hold* (see ``arbitration``). It is disarmed whenever the arbiter leaves
+POLICY: teleop and hold commands are not the policy's to refresh.
 
 The value gate turns the policy's own predicted value (expected success in [0, 1]) into a call
 for a human: below the threshold the arbiter HOLDs and raises ``call_for_teleop``. A NaN value
@@ -22,7 +24,7 @@ class CommandWatchdog:
     """Deadline of the current policy trajectory.
 
     Args:
-        margin_s: grace after the trajectory's end time before the watchdog fires (>= 0).
+        margin_s: grace after the execution horizon's end before the watchdog fires (>= 0).
     """
 
     margin_s: float
@@ -32,9 +34,9 @@ class CommandWatchdog:
         if not (math.isfinite(self.margin_s) and self.margin_s >= 0):
             raise ValueError(f"CommandWatchdog.margin_s={self.margin_s!r} must be a finite number >= 0")
 
-    def arm(self, trajectory_end_s: float) -> None:
-        """A trajectory ending at ``trajectory_end_s`` was just commanded."""
-        self.deadline_s = trajectory_end_s + self.margin_s
+    def arm(self, horizon_end_s: float) -> None:
+        """A chunk whose executed part ends at ``horizon_end_s`` was just commanded."""
+        self.deadline_s = horizon_end_s + self.margin_s
 
     def disarm(self) -> None:
         self.deadline_s = None

@@ -35,6 +35,8 @@ class DemoConfig:
         camera_rate_hz: camera rate of the sim (sim time).
         time_limit_s: sim time per episode before it counts as failed.
         handoff_at_s: hand-off episode: teleop time before the policy takes over.
+        handoff_expert_speed_mps: hand-off episode: the expert's tool speed (slower than when
+            collecting demos, so the policy takes over mid-way to the block).
         forced_threshold: hand-off episode: the policy value threshold set to force a call for teleop.
         gif_fps: frame rate of the episode GIF.
     """
@@ -52,6 +54,7 @@ class DemoConfig:
     camera_rate_hz: float = 10.0
     time_limit_s: float = 4.0
     handoff_at_s: float = 0.3
+    handoff_expert_speed_mps: float = 0.1
     forced_threshold: float = 1.0
     gif_fps: int = 10
 

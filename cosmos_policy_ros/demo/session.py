@@ -43,6 +43,7 @@ class Setting:
         policy_seed: base seed of the policy's noise.
         record_dir: recorder output folder; empty = no recorder.
         noise: perturbation parameters of the noisy expert; empty = no noisy expert.
+        expert_speed_mps: tool speed of the clean expert (None: the node's default).
     """
 
     name: str
@@ -55,11 +56,13 @@ class Setting:
     policy_seed: int = 0
     record_dir: str = ""
     noise: dict[str, float] = field(default_factory=dict)
+    expert_speed_mps: float | None = None
 
     def graph_options(self) -> GraphOptions:
         params: dict[str, dict[str, Any]] = {
             "sim_arm": {"real_time_factor": self.real_time_factor, "camera_rate_hz": self.camera_rate_hz},
-            CLEAN_EXPERT: {"enabled": False},
+            CLEAN_EXPERT: {"enabled": False, **({} if self.expert_speed_mps is None
+                                                 else {"speed_mps": self.expert_speed_mps})},
             "command_arbiter": {"start_mode": "hold", **ARBITER_LIMITS},
         }
         if self.checkpoint:

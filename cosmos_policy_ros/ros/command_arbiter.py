@@ -59,8 +59,9 @@ class ArbiterParams(NodeParams):
                   "dropped [s].", read_only=True, min_value=0.0, max_value=1.0),
         ParamSpec("stitching.max_stamp_ahead_s", 0.5, "Reject chunks stamped further in the future [s].",
                   read_only=True, min_value=0.0, max_value=10.0),
-        ParamSpec("watchdog.margin_s", 0.1, "HOLD this long after the last policy trajectory ends with no "
-                  "new valid chunk [s].", read_only=True, min_value=0.001, max_value=10.0),
+        ParamSpec("watchdog.margin_s", 0.1, "Hold the arm (starved) this long after the last chunk's execution "
+                  "horizon (stamp + execute_steps*dt) with no new valid chunk [s].", read_only=True,
+                  min_value=0.001, max_value=10.0),
         ParamSpec("watchdog.period_s", 0.02, "Watchdog timer period [s].", read_only=True,
                   min_value=0.001, max_value=1.0),
         ParamSpec("value_threshold", 0.0, "Chunks with predicted value below this HOLD and call for teleop "
@@ -220,7 +221,7 @@ class CommandArbiterNode(Node):
         chunk = PolicyChunk(stamp_s=stamp_to_seconds(msg.header.stamp),
                             action_names=tuple(msg.joint_names or msg.trajectory.joint_names),
                             actions=[list(p.positions) for p in msg.trajectory.points], dt_s=msg.dt_s,
-                            value=msg.value, model_name=msg.model_name)
+                            value=msg.value, model_name=msg.model_name, execute_steps=msg.execute_steps)
         with self._lock:
             self._publish(self.arbiter.on_policy_chunk(chunk, self._now_s()))
 

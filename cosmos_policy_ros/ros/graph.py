@@ -35,14 +35,13 @@ class NodeKind:
     name: str
     executable: str
     module: str
-    preset_param: str = "robot"
 
 
 POLICY = NodeKind("policy_node", "policy_node", f"{PACKAGE}.ros.policy_node")
 ARBITER = NodeKind("command_arbiter", "command_arbiter", f"{PACKAGE}.ros.command_arbiter")
 SIM = NodeKind("sim_arm", "sim_arm_node", f"{PACKAGE}.sim.sim_arm_node")
 EXPERT = NodeKind("expert_teleop", "expert_teleop_node", f"{PACKAGE}.sim.expert_teleop_node")
-RECORDER = NodeKind("recorder", "recorder_node", f"{PACKAGE}.ros.recorder_node", preset_param="preset")
+RECORDER = NodeKind("recorder", "recorder_node", f"{PACKAGE}.ros.recorder_node")
 NODE_KINDS = (POLICY, ARBITER, SIM, EXPERT, RECORDER)
 
 # Names the nodes use in code, remapped to the preset's topics.
@@ -145,7 +144,7 @@ def _shipped_param_files(kind: NodeKind) -> tuple[str, ...]:
 def _node(kind: NodeKind, args: GraphArgs, parameters: Mapping[str, ParamValue],
           remappings: tuple[tuple[str, str], ...] = ()) -> NodeSpec:
     files = _shipped_param_files(kind) + ((args.params_file,) if args.params_file else ())
-    merged = {kind.preset_param: args.preset, **parameters, **args.extra_params.get(kind.name, {})}
+    merged = {"robot": args.preset, **parameters, **args.extra_params.get(kind.name, {})}
     return NodeSpec(kind, merged, remappings, files)
 
 

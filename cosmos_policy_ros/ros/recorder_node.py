@@ -46,7 +46,7 @@ REACT_STATUS, REACT_TASK_EVENT = "status", "task_event"
 @dataclass(frozen=True)
 class RecorderParams(NodeParams):
     SPECS: ClassVar[tuple[ParamSpec, ...]] = (
-        ParamSpec("preset", "sim_arm", "Robot preset (cameras, joint states, controller and teleop "
+        ParamSpec("robot", "sim_arm", "Robot preset (cameras, joint states, controller and teleop "
                   "topics are recorded).", read_only=True),
         ParamSpec("output_dir", "bags", "Folder that receives one bag folder per episode.",
                   read_only=True),
@@ -72,7 +72,7 @@ class RecorderParams(NodeParams):
         ParamSpec("end_on_task_event", True, "A task END event (task/events) ends the episode "
                   "with its outcome."),
     )
-    preset: str
+    robot: str
     output_dir: str
     status_topic: str
     task_events_topic: str
@@ -89,7 +89,7 @@ class RecorderParams(NodeParams):
 
 def recorded_topics(params: RecorderParams) -> list[tuple[str, type, str]]:
     """(topic, message class, qos kind) of every recorded topic: "sensor" | "reliable" | "latched"."""
-    preset = load_preset(params.preset)
+    preset = load_preset(params.robot)
     topics = [(c.topic, CompressedImage if c.compressed else Image, "sensor") for c in preset.cameras]
     topics += [(preset.joint_states_topic, JointState, "sensor"),
                (preset.controller_topic, JointTrajectory, "reliable"),

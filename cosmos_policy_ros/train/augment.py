@@ -51,7 +51,8 @@ def draw_parameters(height: int, width: int, generator: torch.Generator) -> Augm
     crop_h, crop_w = min(height, int(round(side))), min(width, int(round(side)))
     top = int(torch.randint(0, height - crop_h + 1, (), generator=generator))
     left = int(torch.randint(0, width - crop_w + 1, (), generator=generator))
-    return AugmentDraw(top, left, (crop_h, crop_w), uniform(-ROTATION_DEG, ROTATION_DEG), uniform(*BRIGHTNESS),
+    return AugmentDraw(top, left, (crop_h, crop_w), uniform(-ROTATION_DEG, ROTATION_DEG),
+                       uniform(*BRIGHTNESS),
                        uniform(*CONTRAST), uniform(*SATURATION), uniform(*HUE))
 
 
@@ -76,7 +77,8 @@ def _shift_hue(images: torch.Tensor, shift: float) -> torch.Tensor:
     value, _ = images.max(1)
     chroma = value - images.min(1).values
     safe = torch.where(chroma > 0, chroma, torch.ones_like(chroma))
-    hue = torch.where(value == r, (g - b) / safe, torch.where(value == g, 2 + (b - r) / safe, 4 + (r - g) / safe))
+    hue = torch.where(value == r, (g - b) / safe,
+                      torch.where(value == g, 2 + (b - r) / safe, 4 + (r - g) / safe))
     hue = torch.where(chroma > 0, (hue / 6) % 1.0, torch.zeros_like(hue))
     hue = (hue + shift) % 1.0
     saturation = torch.where(value > 0, chroma / torch.where(value > 0, value, torch.ones_like(value)),
@@ -90,7 +92,8 @@ def apply_draw(images: torch.Tensor, draw: AugmentDraw) -> torch.Tensor:
     """uint8 (N, H, W, 3) -> augmented uint8 (N, H, W, 3), the same draw on every image."""
     height, width = images.shape[1:3]
     x = images.permute(0, 3, 1, 2).float() / UINT8_MAX  # (N, 3, H, W)
-    crop = x[:, :, draw.crop_top:draw.crop_top + draw.crop_size[0], draw.crop_left:draw.crop_left + draw.crop_size[1]]
+    bottom, right = draw.crop_top + draw.crop_size[0], draw.crop_left + draw.crop_size[1]
+    crop = x[:, :, draw.crop_top:bottom, draw.crop_left:right]
     x = F.interpolate(crop, size=(height, width), mode="bilinear", align_corners=False, antialias=True)
     x = _rotate(x.clamp(0, 1), draw.angle_deg)
     x = (x * draw.brightness).clamp(0, 1)
@@ -108,7 +111,8 @@ def augment_batch(batch: dict, seeds: list[int]) -> dict:
         batch: ``features.OBS_IMAGES`` / ``FUTURE_IMAGES`` uint8 (B, n_cams, H, W, 3).
         seeds: one seed per sample (see ``mixture.sample_seed``).
     """
-    current, future = torch.as_tensor(batch[features.OBS_IMAGES]), torch.as_tensor(batch[features.FUTURE_IMAGES])
+    current = torch.as_tensor(batch[features.OBS_IMAGES])
+    future = torch.as_tensor(batch[features.FUTURE_IMAGES])
     num_cams = current.shape[1]
     out_current, out_future = torch.empty_like(current), torch.empty_like(future)
     for i, seed in enumerate(seeds):

@@ -60,7 +60,8 @@ def list_checkpoints(output_dir: str | Path) -> list[Path]:
     root = Path(output_dir) / CHECKPOINTS_DIR
     if not root.is_dir():
         return []
-    found = [p for p in root.iterdir() if p.is_dir() and p.name.startswith(PREFIX) and (p / STATE_FILE).is_file()]
+    found = [p for p in root.iterdir()
+             if p.is_dir() and p.name.startswith(PREFIX) and (p / STATE_FILE).is_file()]
     return sorted(found, key=lambda p: int(p.name[len(PREFIX):]))
 
 
@@ -83,10 +84,12 @@ def save_checkpoint(output_dir: str | Path, state: TrainingState, config_yaml: s
     tmp = final.with_name(final.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    save_file({k: v.detach().cpu().contiguous() for k, v in state.transformer.items()}, str(tmp / TRANSFORMER_FILE))
+    save_file({k: v.detach().cpu().contiguous() for k, v in state.transformer.items()},
+              str(tmp / TRANSFORMER_FILE))
     if state.ema:
         save_file({k: v.detach().cpu().contiguous() for k, v in state.ema.items()}, str(tmp / EMA_FILE))
-    torch.save({"step": state.step, "optimizer": state.optimizer, "scheduler": state.scheduler, "rng": state.rng},
+    torch.save({"step": state.step, "optimizer": state.optimizer, "scheduler": state.scheduler,
+                "rng": state.rng},
                tmp / STATE_FILE)
     (tmp / CONFIG_FILE).write_text(config_yaml, encoding="utf-8")
     shutil.rmtree(final, ignore_errors=True)
@@ -103,5 +106,6 @@ def load_checkpoint(folder: str | Path) -> TrainingState:
         raise FileNotFoundError(f"{folder} is not a training checkpoint (no {STATE_FILE})")
     data = torch.load(folder / STATE_FILE, map_location="cpu", weights_only=True)
     ema = load_file(str(folder / EMA_FILE)) if (folder / EMA_FILE).is_file() else {}
-    return TrainingState(step=int(data["step"]), transformer=load_file(str(folder / TRANSFORMER_FILE)), ema=ema,
+    return TrainingState(step=int(data["step"]), transformer=load_file(str(folder / TRANSFORMER_FILE)),
+                         ema=ema,
                          optimizer=data["optimizer"], scheduler=data["scheduler"], rng=data["rng"])

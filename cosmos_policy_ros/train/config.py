@@ -129,7 +129,8 @@ class TrainConfig:
                "must be two numbers in [0, 1)")
         _check(self.adam_eps > 0 and self.weight_decay >= 0, "adam_eps/weight_decay",
                (self.adam_eps, self.weight_decay), "must be > 0 / >= 0")
-        _check(self.warmup_steps >= 0 and 0 < self.warmup_start_factor <= 1, "warmup_steps/warmup_start_factor",
+        _check(self.warmup_steps >= 0 and 0 < self.warmup_start_factor <= 1,
+               "warmup_steps/warmup_start_factor",
                (self.warmup_steps, self.warmup_start_factor), "must be >= 0 / in (0, 1]")
         _check(self.decay_steps >= self.warmup_steps, "decay_steps", self.decay_steps,
                f"must be >= warmup_steps={self.warmup_steps}")
@@ -137,9 +138,11 @@ class TrainConfig:
             _check(0 < getattr(self, name) <= 1, name, getattr(self, name), "must be in (0, 1]")
         _check(self.grad_clip_norm > 0, "grad_clip_norm", self.grad_clip_norm, "must be > 0")
         _check(0 <= self.ema_decay < 1, "ema_decay", self.ema_decay, "must be in [0, 1) (0 = off)")
-        for name in ("global_batch_size", "steps", "checkpoint_every_steps", "keep_checkpoints", "log_every_steps"):
+        for name in ("global_batch_size", "steps", "checkpoint_every_steps", "keep_checkpoints",
+                     "log_every_steps"):
             _check(getattr(self, name) >= 1, name, getattr(self, name), "must be >= 1")
-        for name in ("num_workers", "val_every_steps", "val_max_samples", "val_action_samples", "val_num_steps"):
+        for name in ("num_workers", "val_every_steps", "val_max_samples", "val_action_samples",
+                     "val_num_steps"):
             _check(getattr(self, name) >= 0, name, getattr(self, name), "must be >= 0")
         _check(self.precision in PRECISIONS, "precision", self.precision, f"must be one of {PRECISIONS}")
         _check(self.parallel in PARALLEL, "parallel", self.parallel, f"must be one of {PARALLEL}")

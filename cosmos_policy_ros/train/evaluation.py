@@ -96,10 +96,12 @@ def evaluate(model: CosmosPolicy, dataset: EpisodeDataset, stride: int = 1, num_
     for number, entry in per_episode.items():
         entry["outcome"] = _outcome(dataset, number)
         entry["mean_value"] = float(np.mean(entry["values"]))
-    return EvalReport(num_samples=len(indices), num_episodes=len(per_episode), action_mse=float(squared.mean()),
+    return EvalReport(num_samples=len(indices), num_episodes=len(per_episode),
+                      action_mse=float(squared.mean()),
                       mse_per_joint=squared.mean(axis=(0, 1)).tolist(),
                       mse_per_chunk_step=squared.mean(axis=(0, 2)).tolist(),
-                      value_auc=roc_auc(np.array(values), np.array(labels)), episodes=list(per_episode.values()))
+                      value_auc=roc_auc(np.array(values), np.array(labels)),
+                      episodes=list(per_episode.values()))
 
 
 def _outcome(dataset: EpisodeDataset, episode_number: int) -> str:

@@ -82,7 +82,8 @@ class LatentCache:
             if rank == 0:
                 self.folder.mkdir(parents=True, exist_ok=True)
                 meta.unlink(missing_ok=True)
-                np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(len(self.base), *shape)).flush()
+                np.lib.format.open_memmap(path, mode="w+", dtype=np.float32,
+                                          shape=(len(self.base), *shape)).flush()
             barrier()
             rows = np.load(path, mmap_mode="r+")
             mine = list(range(rank, len(self.base), world_size))
@@ -107,7 +108,8 @@ class LatentCache:
             return torch.from_numpy(np.stack([self._rows[i] for i in indices]))
         missing = [j for j, i in enumerate(indices) if i not in self._memory]
         if missing:
-            pick = {key: torch.as_tensor(batch[key])[missing] for key in (features.OBS_IMAGES, features.FUTURE_IMAGES)}
+            pick = {key: torch.as_tensor(batch[key])[missing]
+                    for key in (features.OBS_IMAGES, features.FUTURE_IMAGES)}
             for j, latent in zip(missing, self.model.encode_videos(pick).float().cpu()):
                 self._memory[indices[j]] = latent
         return torch.stack([self._memory[i] for i in indices])

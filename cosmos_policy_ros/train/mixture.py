@@ -63,7 +63,9 @@ class EpochLayout:
     def kind_of(self, index: int) -> SampleKind:
         if index < self.demos:
             return SampleKind.DEMO
-        return SampleKind.SUCCESS_ROLLOUT if index < self.demos + self.success_rollouts else SampleKind.FAILURE_ROLLOUT
+        if index < self.demos + self.success_rollouts:
+            return SampleKind.SUCCESS_ROLLOUT
+        return SampleKind.FAILURE_ROLLOUT
 
 
 def _balance(first: int, second: int, prob_first: float) -> tuple[int, int]:
@@ -103,12 +105,14 @@ def epoch_layout(num_demos: int, num_success: int, num_failure: int, demo_prob: 
 
 def sample_seed(seed: int, epoch: int, mixture_index: int, purpose: Purpose) -> int:
     """A 32-bit seed that depends only on its arguments (not on rank, world size or batch split)."""
-    return int(np.random.SeedSequence([seed, epoch, mixture_index, int(purpose)]).generate_state(1, np.uint32)[0])
+    sequence = np.random.SeedSequence([seed, epoch, mixture_index, int(purpose)])
+    return int(sequence.generate_state(1, np.uint32)[0])
 
 
 def draw_roles(kinds: Sequence[int], mixture_indices: Sequence[int], epoch: int, seed: int,
                world_model_prob: float, value_role: Role) -> torch.Tensor:
-    """(B,) int roles: demos -> POLICY; rollouts -> WORLD_MODEL with ``world_model_prob``, else ``value_role``."""
+    """(B,) int roles: demos -> POLICY; rollouts -> WORLD_MODEL with ``world_model_prob``, else
+    ``value_role``."""
     roles = []
     for kind, index in zip(kinds, mixture_indices):
         if int(kind) == SampleKind.DEMO:

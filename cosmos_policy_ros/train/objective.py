@@ -25,7 +25,8 @@ def draw_sigma_and_noise(model: CosmosPolicy, seeds: Sequence[int],
     sigmas, noises = [], []
     for seed in seeds:
         generator = torch.Generator().manual_seed(int(seed))
-        sigmas.append(diffusion.sample_training_sigma(1, model.layout.num_frames, model.config.noise, generator))
+        sigmas.append(diffusion.sample_training_sigma(1, model.layout.num_frames, model.config.noise,
+                                                      generator))
         noises.append(torch.randn((1, *latent_shape), generator=generator))
     return torch.cat(sigmas), torch.cat(noises)
 

@@ -34,7 +34,8 @@ def build_optimizer(parameters: Iterable[torch.nn.Parameter], config: TrainConfi
                     device: torch.device) -> tuple[torch.optim.AdamW, torch.optim.lr_scheduler.LambdaLR]:
     """AdamW (fused on CUDA, as upstream) and its LambdaLR schedule."""
     optimizer = torch.optim.AdamW([p for p in parameters if p.requires_grad], lr=config.learning_rate,
-                                  betas=tuple(config.betas), eps=config.adam_eps, weight_decay=config.weight_decay,
+                                  betas=tuple(config.betas), eps=config.adam_eps,
+                                  weight_decay=config.weight_decay,
                                   fused=device.type == "cuda")
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, config))
     return optimizer, scheduler

@@ -41,7 +41,8 @@ def wrap(model: CosmosPolicy, config: TrainConfig, ctx: DistContext) -> nn.Modul
     objective = TrainingObjective(model)
     if not ctx.distributed:
         return objective
-    return DistributedDataParallel(objective, device_ids=[ctx.local_rank] if ctx.device.type == "cuda" else None)
+    device_ids = [ctx.local_rank] if ctx.device.type == "cuda" else None
+    return DistributedDataParallel(objective, device_ids=device_ids)
 
 
 def is_fsdp(model: CosmosPolicy) -> bool:
@@ -69,7 +70,9 @@ def transformer_state(model: CosmosPolicy) -> dict[str, torch.Tensor]:
 
 def optimizer_state(model: CosmosPolicy, optimizer: torch.optim.Optimizer) -> dict:
     with full_state(model):
-        return _fsdp().optim_state_dict(model.transformer, optimizer) if is_fsdp(model) else optimizer.state_dict()
+        if is_fsdp(model):
+            return _fsdp().optim_state_dict(model.transformer, optimizer)
+        return optimizer.state_dict()
 
 
 def load_states(model: CosmosPolicy, optimizer: torch.optim.Optimizer, transformer: dict[str, torch.Tensor],
@@ -88,6 +91,3 @@ def clip_gradients(model: CosmosPolicy, max_norm: float) -> torch.Tensor:
         return model.transformer.clip_grad_norm_(max_norm)
     return torch.nn.utils.clip_grad_norm_(model.transformer.parameters(), max_norm)
 
-
-def unwrapped_transformer(model: CosmosPolicy) -> nn.Module:
-    return model.transformer.module if is_fsdp(model) else model.transformer

@@ -57,19 +57,23 @@ class Trainer:
         self.ctx = ctx or init_distributed(config)
         roots = list(config.data_roots)
         self.statistics = training_statistics(roots)
-        self.mixture = MixtureDataset([EpisodeDataset(r, "train") for r in roots], config.demonstration_sampling_prob,
-                                      config.success_rollout_sampling_prob, config.treat_demos_as_success_rollouts)
+        self.mixture = MixtureDataset([EpisodeDataset(r, "train") for r in roots],
+                                      config.demonstration_sampling_prob,
+                                      config.success_rollout_sampling_prob,
+                                      config.treat_demos_as_success_rollouts)
         self.batches_per_epoch = len(self.mixture) // config.global_batch_size
         if self.batches_per_epoch == 0:
             raise ValueError(f"train config global_batch_size={config.global_batch_size} exceeds the "
                              f"{len(self.mixture)} samples of one epoch")
         self.local_batch = config.global_batch_size // self.ctx.world_size
         self.model = build_model(config, data_layout(roots), self.statistics)
-        check_instructions(self.model, {e["instruction"] for d in self.mixture.base.datasets for e in d.episodes},
+        instructions = {e["instruction"] for d in self.mixture.base.datasets for e in d.episodes}
+        check_instructions(self.model, instructions,
                            config.text_embeddings)
         self.autocast = self._autocast_context()
         self.objective = parallel.wrap(self.model, config, self.ctx)
-        self.optimizer, self.scheduler = build_optimizer(self.model.transformer.parameters(), config, self.ctx.device)
+        self.optimizer, self.scheduler = build_optimizer(self.model.transformer.parameters(), config,
+                                                         self.ctx.device)
         self.ema = WeightEMA(self.model.transformer, config.ema_decay) if config.ema_decay > 0 else None
         self.value_role = Role[config.value_role_name]
         self.log = MetricsLog(config.output_dir, enabled=self.ctx.is_main)
@@ -108,7 +112,8 @@ class Trainer:
         roles = (Role.POLICY, Role.WORLD_MODEL, self.value_role)
         return Validator(self.model, ConcatDataset(val_sets), roles,
                          lambda indices, batch: self._encode(batch, [self.val_offset + i for i in indices]),
-                         self.ctx, self.local_batch, self.config.val_max_samples, self.config.val_action_samples,
+                         self.ctx, self.local_batch, self.config.val_max_samples,
+                         self.config.val_action_samples,
                          self.config.val_num_steps, self.config.seed)
 
     def _progress(self, items=None, **kwargs) -> tqdm:
@@ -151,16 +156,23 @@ class Trainer:
         """
         latents = None
         if self.config.augment and augment_epoch is not None:
-            seeds = [sample_seed(self.config.seed, augment_epoch, int(i), Purpose.AUGMENT) for i in batch[MIXTURE_INDEX]]
+            seeds = [sample_seed(self.config.seed, augment_epoch, int(i), Purpose.AUGMENT)
+                     for i in batch[MIXTURE_INDEX]]
             batch = augment_batch(batch, seeds)
         elif self.cache is not None:
             latents = self.cache.latents(cache_keys, batch)
         x0, cond = self.model.encode_batch(batch, latents)
-        return x0.to(self.ctx.device), cond.to(self.ctx.device), self.model.embed_instructions(batch[features.INSTRUCTION])
+        text = self.model.embed_instructions(batch[features.INSTRUCTION])
+        return x0.to(self.ctx.device), cond.to(self.ctx.device), text
 
     # ------------------------------------------------------------------ training
     def _train_step(self, batch: dict, epoch: int) -> torch.Tensor:
-        """One optimizer step; returns per-role [loss sum, count] (2 * len(Role),) over this rank's samples."""
+        """One optimizer step.
+
+        Returns:
+            (2 * len(Role) + 1,) float64: per role [loss sum, count] over this rank's samples, then
+            the gradient norm divided by the world size (summed over ranks by the caller).
+        """
         cfg, indices = self.config, batch[MIXTURE_INDEX].tolist()
         roles = draw_roles(batch[SAMPLE_KIND].tolist(), indices, epoch, cfg.seed, cfg.world_model_prob,
                            self.value_role)
@@ -206,7 +218,8 @@ class Trainer:
                 self.step += 1
                 record = self._train_record(totals, epoch, time.perf_counter() - start)
                 bar.update(1)
-                bar.set_postfix({k[5:] or "loss": f"{v:.4f}" for k, v in record.items() if k.startswith("loss")})
+                bar.set_postfix({k[5:] or "loss": f"{v:.4f}" for k, v in record.items()
+                                 if k.startswith("loss")})
                 if self.step % cfg.log_every_steps == 0 or self.step == cfg.steps:
                     self.log.write(record)
                 self._periodic()
@@ -218,7 +231,8 @@ class Trainer:
     def _periodic(self) -> None:
         cfg = self.config
         at_end = self.step == cfg.steps
-        if self.validator is not None and ((cfg.val_every_steps and self.step % cfg.val_every_steps == 0) or at_end):
+        val_due = bool(cfg.val_every_steps) and self.step % cfg.val_every_steps == 0
+        if self.validator is not None and (val_due or at_end):
             self.log.write({"kind": "val", "step": self.step, **self.validator.run()})
             if self.ctx.is_main:
                 plot_losses(self.log.path, Path(cfg.output_dir) / PLOT_FILE)
@@ -240,7 +254,7 @@ class Trainer:
         return folder
 
     def export(self) -> Path:
-        """Write ``<output_dir>/final`` (EMA weights when EMA is on) on rank 0; every rank returns its path."""
+        """Write ``<output_dir>/final`` (EMA weights when EMA is on) on rank 0; returns its path."""
         weights = self.ema.state_dict() if self.ema else parallel.transformer_state(self.model)
         folder = Path(self.config.output_dir) / FINAL_DIR
         if self.ctx.is_main:

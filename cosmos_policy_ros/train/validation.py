@@ -27,7 +27,9 @@ VALIDATION_EPOCH = 0  # validation noise does not change between validations
 
 def evenly_spaced(count: int, limit: int, world_size: int) -> list[int]:
     """Up to ``limit`` indices spread over range(count), trimmed to a multiple of ``world_size``."""
-    chosen = np.unique(np.linspace(0, count - 1, num=min(count, limit)).round().astype(int)).tolist() if count else []
+    if count == 0 or limit == 0:
+        return []
+    chosen = np.unique(np.linspace(0, count - 1, num=min(count, limit)).round().astype(int)).tolist()
     return chosen[:len(chosen) // world_size * world_size]
 
 
@@ -44,12 +46,14 @@ class Validator:
     """
 
     def __init__(self, model: CosmosPolicy, dataset: Dataset, roles: Sequence[Role],
-                 encode: Callable[[list[int], dict], tuple[torch.Tensor, torch.Tensor, torch.Tensor]], ctx: DistContext,
+                 encode: Callable[[list[int], dict], tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+                 ctx: DistContext,
                  batch_size: int, max_samples: int, action_samples: int, num_steps: int, seed: int) -> None:
         self.model, self.dataset, self.roles, self.encode, self.ctx = model, dataset, list(roles), encode, ctx
         self.batch_size, self.num_steps, self.seed = batch_size, num_steps, seed
         self.loss_indices = evenly_spaced(len(dataset), max_samples, ctx.world_size)[ctx.rank::ctx.world_size]
-        self.action_indices = evenly_spaced(len(dataset), action_samples, ctx.world_size)[ctx.rank::ctx.world_size]
+        action_indices = evenly_spaced(len(dataset), action_samples, ctx.world_size)
+        self.action_indices = action_indices[ctx.rank::ctx.world_size]
         self.objective = TrainingObjective(model)
 
     def _batches(self, indices: list[int]):
@@ -78,7 +82,8 @@ class Validator:
             proprio = self.model.statistics.proprio.normalize(batch[features.OBS_PROPRIO].numpy())
             encoded = EncodedObservation(latents=x0, text_embedding=text, proprio_normalized=proprio)
             seeds = [sample_seed(self.seed, VALIDATION_EPOCH, i, Purpose.VALIDATION) for i in chunk]
-            latents = self.model.generate(encoded, Role.POLICY, self.num_steps or None, seeds, condition_latents=x0)
+            latents = self.model.generate(encoded, Role.POLICY, self.num_steps or None, seeds,
+                                          condition_latents=x0)
             error = self.model.read_actions(latents) - batch[features.ACTIONS].numpy()
             sums += torch.tensor([float((error ** 2).sum()), float(error.size)], dtype=torch.float64)
         return sums

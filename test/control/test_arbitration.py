@@ -30,9 +30,11 @@ def _arbiter(mode: Mode = Mode.POLICY, **overrides) -> Arbiter:
     return arbiter
 
 
-def _chunk(stamp: float, start=(0.0, 0.0), step=0.01, h: int = 8, value: float = math.nan) -> PolicyChunk:
+def _chunk(stamp: float, start=(0.0, 0.0), step=0.01, h: int = 8, value: float = math.nan,
+           execute_steps: int = 0) -> PolicyChunk:
     rows = [[start[0] + k * step, start[1] - k * step, 0.02] for k in range(h)]
-    return PolicyChunk(stamp_s=stamp, action_names=JOINTS, actions=rows, dt_s=DT, value=value)
+    return PolicyChunk(stamp_s=stamp, action_names=JOINTS, actions=rows, dt_s=DT, value=value,
+                       execute_steps=execute_steps)
 
 
 def test_chunk_becomes_anchored_trajectory_from_measured_state():
@@ -43,7 +45,7 @@ def test_chunk_becomes_anchored_trajectory_from_measured_state():
     assert traj.stamp_s == 0.0 and traj.first_step_index == 2
     np.testing.assert_allclose(traj.positions[0], [0.0, 0.0, 0.02])  # seam = measured (bumpless)
     np.testing.assert_allclose(traj.times_from_start_s, [0.15] + [k * DT for k in range(2, 8)])
-    assert arbiter.watchdog.deadline_s == pytest.approx(0.7 + arbiter.config.watchdog_margin_s)
+    assert arbiter.watchdog.deadline_s == pytest.approx(0.7 + arbiter.config.watchdog_margin_s)  # no horizon
     assert not arbiter.modes.needs_measured_start
 
 
@@ -92,13 +94,52 @@ def test_late_chunk_counts_deadline_miss_and_keeps_mode():
     assert "over budget" in arbiter.reason
 
 
-def test_watchdog_holds_when_trajectory_runs_out():
+def test_watchdog_without_execute_steps_holds_at_the_trajectory_end():
     arbiter = _arbiter()
-    arbiter.on_policy_chunk(_chunk(stamp=0.0), now_s=0.05)
+    arbiter.on_policy_chunk(_chunk(stamp=0.0), now_s=0.05)  # execute_steps 0: the whole chunk
     assert arbiter.on_tick(0.75) == []
     (hold,) = arbiter.on_tick(0.81)
-    assert arbiter.modes.mode == Mode.HOLD and "watchdog" in arbiter.reason
+    assert arbiter.starved and "watchdog" in arbiter.reason and "starved" in arbiter.reason
     assert hold.trajectory.positions.shape == (1, 3)
+
+
+def test_watchdog_deadline_is_the_execution_horizon_not_the_look_ahead():
+    arbiter = _arbiter()
+    arbiter.on_joint_state(0.3, JOINTS, [0.03, -0.03, 0.02], [0.1, -0.1, 0.0])
+    (cmd,) = arbiter.on_policy_chunk(_chunk(stamp=0.0, h=16, execute_steps=4), now_s=0.05)
+    assert cmd.trajectory.end_time_s == pytest.approx(1.5)  # look-ahead reaches step 15
+    assert arbiter.watchdog.deadline_s == pytest.approx(0.4 + arbiter.config.watchdog_margin_s)
+    assert arbiter.on_tick(0.49) == []
+    (hold,) = arbiter.on_tick(0.51)  # the policy died: hold long before the chunk's end at 1.5 s
+    np.testing.assert_allclose(hold.trajectory.positions, [[0.03, -0.03, 0.02]])  # at the measured state
+    assert hold.trajectory.stamp_s == 0.51 and arbiter.deadline_misses == 1
+    assert arbiter.on_tick(0.6) == []  # one hold, not one per tick
+
+
+def test_starvation_stays_in_policy_and_next_chunk_resumes_from_measured_state():
+    arbiter = _arbiter()
+    arbiter.on_policy_chunk(_chunk(stamp=0.0, execute_steps=4), now_s=0.05)
+    arbiter.on_joint_state(0.5, JOINTS, [0.05, -0.05, 0.02], [0.0, 0.0, 0.0])
+    (hold,) = arbiter.on_tick(0.55)
+    assert arbiter.modes.mode == Mode.POLICY and arbiter.starved and "starved" in arbiter.reason
+    # the late chunk starts near the arm, but the commanded seam (a hold at 0.05) is not used blindly:
+    # the seam is the measured state, whatever the last command was
+    arbiter.on_joint_state(0.6, JOINTS, [0.051, -0.049, 0.02], [0.0, 0.0, 0.0])
+    (cmd,) = arbiter.on_policy_chunk(_chunk(stamp=0.6, start=(0.05, -0.05), execute_steps=4), now_s=0.65)
+    np.testing.assert_allclose(cmd.trajectory.positions[0], [0.051, -0.049, 0.02])
+    assert not arbiter.starved and arbiter.modes.mode == Mode.POLICY and "resumed" in arbiter.reason
+    assert arbiter.watchdog.deadline_s == pytest.approx(1.0 + arbiter.config.watchdog_margin_s)
+
+
+def test_after_starvation_a_bad_chunk_is_still_a_fault():
+    arbiter = _arbiter()
+    arbiter.on_policy_chunk(_chunk(stamp=0.0, execute_steps=4), now_s=0.05)
+    arbiter.on_tick(0.55)
+    rows = [list(r) for r in _chunk(stamp=0.6).actions]
+    rows[5][0] = math.nan
+    (hold,) = arbiter.on_policy_chunk(PolicyChunk(0.6, JOINTS, rows, DT), now_s=0.65)
+    assert arbiter.modes.mode == Mode.HOLD and not arbiter.starved and "non-finite" in arbiter.reason
+    assert arbiter.on_policy_chunk(_chunk(stamp=0.7), now_s=0.75) == []  # an operator must act
 
 
 def test_watchdog_not_armed_before_first_chunk():

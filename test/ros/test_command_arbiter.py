@@ -179,17 +179,29 @@ def test_nan_chunk_rejected_whole_hold_and_reason(harness_factory):
     np.testing.assert_allclose(arm.commands[0].points[0].positions, HOME)
 
 
-def test_watchdog_holds_when_the_policy_goes_silent(harness_factory):
+def test_watchdog_holds_at_the_execution_horizon_then_the_next_chunk_resumes(harness_factory):
     arm = harness_factory(start_mode="policy", **{"watchdog.margin_s": "0.1"})
-    arm.chunk_pub.publish(arm.chunk(_ramp(HOME), arm.now_s()))
+    stamp_s = arm.now_s()
+    arm.chunk_pub.publish(arm.chunk(_ramp(HOME), stamp_s))  # execute_steps 8 of 16
     wait_for(lambda: arm.commands, "the policy trajectory")
-    end_s = stamp_to_seconds(arm.commands[0].header.stamp) + (PRESET.chunk_length - 1) * DT
-    wait_for(lambda: len(arm.commands) == 2, "the watchdog HOLD")
+    horizon_end_s = stamp_s + 8 * DT
+    chunk_end_s = stamp_s + (PRESET.chunk_length - 1) * DT
+    wait_for(lambda: len(arm.commands) == 2, "the watchdog hold")
     hold = arm.commands[1]
-    assert len(hold.points) == 1 and stamp_to_seconds(hold.header.stamp) > end_s + 0.1
+    hold_s = stamp_to_seconds(hold.header.stamp)
+    assert len(hold.points) == 1 and horizon_end_s + 0.1 < hold_s < chunk_end_s  # not the look-ahead
     # the status follows the command on its own topic: wait for it rather than race it
-    wait_for(lambda: arm.status().mode == PolicyStatus.MODE_HOLD, "the HOLD status")
-    assert "watchdog" in arm.status().reason
+    wait_for(lambda: "starved" in arm.status().reason, "the starved status")
+    status = arm.status()
+    assert status.mode == PolicyStatus.MODE_POLICY and "watchdog" in status.reason and status.deadline_misses == 1
+    arm.measured = np.array(hold.points[0].positions)  # the arm stopped there
+    time.sleep(5 * JOINT_STATE_PERIOD_S)
+    arm.chunk_pub.publish(arm.chunk(_ramp(arm.measured), arm.now_s()))  # a late policy catches up
+    wait_for(lambda: len(arm.commands) == 3, "the resumed policy trajectory")
+    resumed = arm.commands[2]
+    assert len(resumed.points) > 1
+    np.testing.assert_allclose(resumed.points[0].positions, arm.measured)  # bumpless from the measured state
+    wait_for(lambda: "resumed" in arm.status().reason, "the resumed status")
 
 
 def test_estop_blocks_everything_until_reset_then_teleop_passes(harness_factory):

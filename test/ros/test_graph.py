@@ -42,7 +42,7 @@ def test_preset_checkpoint_and_overrides_reach_the_nodes():
                                         extra_params={"command_arbiter": {"shadow_mode": True}}))
     assert g.node("policy_node").parameters == {"robot": "aloha", "checkpoint": "/ckpt"}
     assert g.node("command_arbiter").parameters == {"robot": "aloha", "shadow_mode": True}
-    assert g.node("recorder").parameters == {"preset": "aloha"}  # the recorder names it `preset`
+    assert g.node("recorder").parameters == {"robot": "aloha"}
     assert (g.use_sim_time, g.namespace, g.preset.num_joints) == (True, "lab", 14)
 
 

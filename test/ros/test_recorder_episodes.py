@@ -225,7 +225,7 @@ def test_compressed_cameras_are_recorded_and_converted(tmp_path, harness_factory
     preset_path = _compressed_preset(tmp_path / "sim_arm_compressed.yaml")
     preset = load_preset(preset_path)
     out = tmp_path / "bags"
-    harness = harness_factory(out, preset=str(preset_path), autostart_episode="true",
+    harness = harness_factory(out, robot=str(preset_path), autostart_episode="true",
                               autostart_task="reach")
     publisher = subprocess.run([sys.executable, str(PUBLISHER), "--duration-s", "3", "--preset",
                                 str(preset_path)], env=ros_domain.env(), capture_output=True, text=True,

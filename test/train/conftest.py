@@ -23,7 +23,8 @@ EPISODE_LENGTH = 6
 
 @pytest.fixture(scope="session")
 def training_set(tmp_path_factory) -> Path:
-    return write_training_set(tmp_path_factory.mktemp("set"), SetSpec(length=EPISODE_LENGTH, image_size=IMAGE_SIZE))
+    spec = SetSpec(length=EPISODE_LENGTH, image_size=IMAGE_SIZE)
+    return write_training_set(tmp_path_factory.mktemp("set"), spec)
 
 
 @pytest.fixture(scope="session")

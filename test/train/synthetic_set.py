@@ -17,6 +17,7 @@ from cosmos_policy_ros.core.pretrained import STATISTICS_FILE
 from cosmos_policy_ros.data.training_set import write_episode_arrays, write_index
 
 ACTION_GAIN = 0.8
+RAMP_PER_STEP = 0.02
 CAMERAS = ("wrist", "primary")
 INSTRUCTION = "lean the arm like the first joint"
 
@@ -42,7 +43,8 @@ def write_training_set(root: Path, spec: SetSpec = SetSpec()) -> Path:
     entries, stats_rows = [], []
     for number, (outcome, is_rollout, split) in enumerate(spec.episodes):
         level = rng.uniform(-1, 1)
-        proprio = (level + 0.02 * np.arange(spec.length)[:, None] * np.ones(spec.num_joints)).astype(np.float32)
+        ramp = RAMP_PER_STEP * np.arange(spec.length)[:, None] * np.ones(spec.num_joints)
+        proprio = (level + ramp).astype(np.float32)
         actions = np.repeat(ACTION_GAIN * proprio[:, :1], spec.num_joints, axis=1).astype(np.float32)
         shades = (np.arange(spec.length) * 17 + 40 * number) % 256
         images = np.broadcast_to(shades[:, None, None, None, None].astype(np.uint8),
@@ -51,9 +53,11 @@ def write_training_set(root: Path, spec: SetSpec = SetSpec()) -> Path:
         returns = monte_carlo_returns(spec.length, spec.gamma, 1.0 if outcome == "success" else 0.0)
         relative = write_episode_arrays(root, number, {
             "images": images, "proprio": proprio, "actions": actions, "returns": returns.astype(np.float32),
-            "modes": np.zeros(spec.length, np.uint8), "timestamps_ns": np.arange(spec.length, dtype=np.int64)})
-        entries.append({"file": relative, "episode_id": f"ep{number}", "source": "synthetic", "length": spec.length,
-                        "outcome": outcome, "is_rollout": is_rollout, "instruction": INSTRUCTION, "split": split})
+            "modes": np.zeros(spec.length, np.uint8),
+            "timestamps_ns": np.arange(spec.length, dtype=np.int64)})
+        entries.append({"file": relative, "episode_id": f"ep{number}", "source": "synthetic",
+                        "length": spec.length, "outcome": outcome, "is_rollout": is_rollout,
+                        "instruction": INSTRUCTION, "split": split})
         if split == "train" and outcome == "success":
             stats_rows.append((actions, proprio))
     DatasetStatistics.from_arrays(np.concatenate([a for a, _ in stats_rows]),

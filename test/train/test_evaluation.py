@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from itertools import product
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -48,7 +47,8 @@ def test_eval_command_replays_episodes_open_loop(training_set, tmp_path):
                          training_statistics([str(training_set)]))
     model.save_pretrained(tmp_path / "model")
     out = tmp_path / "eval"
-    assert cli_main(["eval", "--checkpoint", str(tmp_path / "model"), "--data", str(training_set), "--out", str(out),
+    assert cli_main(["eval", "--checkpoint", str(tmp_path / "model"), "--data", str(training_set),
+                     "--out", str(out),
                      "--split", "val", "--stride", "3"]) == 0
     report = json.loads((out / REPORT_FILE).read_text())
     dataset = EpisodeDataset(training_set, "val")

@@ -36,8 +36,9 @@ def _official_folder(tmp_path: Path) -> Path:
     c = json.loads((FIXTURES / "dit_tiny.json").read_text())["diffusers"]["config"]
     dit = DiTConfig(num_layers=c["num_layers"], num_attention_heads=c["num_attention_heads"],
                     attention_head_dim=c["attention_head_dim"], mlp_ratio=c["mlp_ratio"],
-                    text_embed_dim=c["text_embed_dim"], text_max_tokens=TEXT_TOKENS, adaln_lora_dim=c["adaln_lora_dim"],
-                    max_size=tuple(c["max_size"]), patch_size=tuple(c["patch_size"]), rope_scale=tuple(c["rope_scale"]))
+                    text_embed_dim=c["text_embed_dim"], text_max_tokens=TEXT_TOKENS,
+                    adaln_lora_dim=c["adaln_lora_dim"], max_size=tuple(c["max_size"]),
+                    patch_size=tuple(c["patch_size"]), rope_scale=tuple(c["rope_scale"]))
     torch.manual_seed(0)  # the seeded tiny VAE every run of this suite uses (shared latent cache)
     tiny = CosmosPolicy(get_preset("tiny"))
     save_file(tiny.vae.state_dict(), str(tmp_path / "vae.safetensors"))

@@ -39,9 +39,9 @@ def test_epoch_layout_follows_upstream_scaling():
     assert epoch_layout(10, 0, 0, 0.5, 0.5).length == 10  # demos only: all policy
     planning = epoch_layout(100, 400, 500, 0.1, 0.5)
     assert planning.demos / planning.length == pytest.approx(0.1, abs=0.01)
-    assert [layout.kind_of(i) for i in (0, 59, 60, 89, 90)] == [SampleKind.DEMO, SampleKind.DEMO,
-                                                                SampleKind.SUCCESS_ROLLOUT, SampleKind.SUCCESS_ROLLOUT,
-                                                                SampleKind.FAILURE_ROLLOUT]
+    expected = [SampleKind.DEMO, SampleKind.DEMO, SampleKind.SUCCESS_ROLLOUT, SampleKind.SUCCESS_ROLLOUT,
+                SampleKind.FAILURE_ROLLOUT]
+    assert [layout.kind_of(i) for i in (0, 59, 60, 89, 90)] == expected
 
 
 def test_roles_are_a_function_of_seed_epoch_and_index():

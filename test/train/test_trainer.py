@@ -24,7 +24,8 @@ TORCHRUN_TIMEOUT_S = 300
 
 
 def _losses(output_dir: str, key: str = "loss") -> dict[int, float]:
-    return {r["step"]: r[key] for r in read_metrics(Path(output_dir) / "metrics.jsonl") if r["kind"] == "train"}
+    records = read_metrics(Path(output_dir) / "metrics.jsonl")
+    return {r["step"]: r[key] for r in records if r["kind"] == "train"}
 
 
 def test_torchrun_two_processes_follow_the_one_process_loss_trajectory(make_config, tmp_path):
@@ -34,7 +35,8 @@ def test_torchrun_two_processes_follow_the_one_process_loss_trajectory(make_conf
     config_file = tmp_path / "double.yaml"
     config_file.write_text(double.to_yaml())
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                           "--nproc_per_node=2",
                            "-m", "cosmos_policy_ros.commands.train", "--config", str(config_file)],
                           env=env, capture_output=True, text=True, timeout=TORCHRUN_TIMEOUT_S)
     assert done.returncode == 0, done.stderr[-3000:]
