@@ -11,6 +11,9 @@ from cosmos_policy_ros.ros.dds_env import DOMAIN_VAR, DomainLease, apply_local_d
 
 apply_local_dds_defaults()
 os.environ.setdefault("MUJOCO_GL", "egl")
+# Tests start several processes (sim, nodes, torch) on few cores: one intra-op thread each
+# avoids oversubscription that makes a 2-core machine many times slower.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
