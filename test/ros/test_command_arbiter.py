@@ -234,6 +234,7 @@ def test_estop_blocks_everything_until_reset_then_teleop_passes(harness_factory)
 
 def test_shadow_mode_never_reaches_the_controller(harness_factory):
     arm = harness_factory(start_mode="teleop", shadow_mode="true")
+    wait_for(lambda: arm.node.count_publishers("command_arbiter/shadow_trajectory") > 0, "the shadow topic")
     arm.chunk_pub.publish(arm.chunk(_ramp(HOME), arm.now_s()))
     wait_for(lambda: arm.shadow, "the shadow trajectory")
     assert arm.commands == [] and not arm.set_mode(SetMode.Request.MODE_POLICY).success
