@@ -17,15 +17,21 @@ HELP = "Run the simulated closed-loop demo (record -> train -> plan-and-select -
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..demo.config import DEFAULT_DEMO_CONFIG
-    parser.add_argument("--config", type=Path, default=DEFAULT_DEMO_CONFIG, help="demo YAML (config/demo/demo.yaml)")
-    parser.add_argument("--episodes", type=int, default=None, help="episodes per setting (default: the config's)")
+    from ..demo.pipeline import STAGES
+    parser.add_argument("--config", type=Path, default=DEFAULT_DEMO_CONFIG,
+                        help="demo YAML (config/demo/demo.yaml)")
+    parser.add_argument("--episodes", type=int, default=None,
+                        help="episodes per setting (default: the config's)")
     parser.add_argument("--seed", type=int, default=None, help="run seed (scene seeds follow from it)")
     parser.add_argument("--out", type=Path, default=Path("outputs/demo"), help="output folder")
     parser.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the shipped one)")
     parser.add_argument("--retrain", action="store_true",
-                        help="first rebuild the checkpoint from scratch: collect, convert, train, roll out, fine-tune")
+                        help="first rebuild the checkpoint: collect, convert, train, roll out, fine-tune "
+                             "(work folder <out>/retrain; finished stages there are reused)")
     parser.add_argument("--retrain-config", type=Path, default=None,
                         help="retrain YAML (default config/demo/retrain.yaml)")
+    parser.add_argument("--retrain-until", default=None, choices=STAGES, metavar="STAGE",
+                        help=f"stop the retrain after this stage, one of {', '.join(STAGES)}")
     parser.add_argument("--print-config", action="store_true", help="print the resolved demo config and exit")
 
 
@@ -50,9 +56,11 @@ def run(args: argparse.Namespace) -> int:
     with DomainLease() as lease:  # a ROS domain of our own unless the user chose one
         os.environ.setdefault(DOMAIN_VAR, str(lease.domain_id))
         if args.retrain:
-            from ..demo.pipeline import RetrainConfig, retrain
-            retrain_config = RetrainConfig.from_yaml(args.retrain_config) if args.retrain_config else RetrainConfig.from_yaml()
-            folder = retrain(retrain_config, args.out / "retrain", print)
+            from ..demo.pipeline import DEFAULT_RETRAIN_CONFIG, RetrainConfig, retrain
+            retrain_config = RetrainConfig.from_yaml(args.retrain_config or DEFAULT_RETRAIN_CONFIG)
+            folder = retrain(retrain_config, args.out / "retrain", print, args.retrain_until)
+            if folder is None:
+                return 0
             config = config.replace(checkpoint=str(folder.resolve()))
         from ..demo.run import run_demo
         outcome = run_demo(config, args.out, print)

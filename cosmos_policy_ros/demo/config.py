@@ -46,7 +46,7 @@ class DemoConfig:
     seed: int = 0
     seed_offset: int = 100000
     checkpoint: str = "checkpoints/demo_reach"
-    preset: str = "config/demo/sim_arm_64.yaml"
+    preset: str = "config/demo/sim_arm_32.yaml"
     num_candidates: int = 8
     planning_mode: str = "fast"
     real_time_factor_n1: float = 0.5
@@ -68,7 +68,8 @@ class DemoConfig:
         if self.seed < 0 or self.seed_offset < 0:
             raise ValueError(f"DemoConfig.seed={self.seed} / seed_offset={self.seed_offset} must be >= 0")
         if self.planning_mode not in PLANNING_MODES:
-            raise ValueError(f"DemoConfig.planning_mode={self.planning_mode!r} must be one of {PLANNING_MODES}")
+            raise ValueError(f"DemoConfig.planning_mode={self.planning_mode!r} must be one of "
+                             f"{PLANNING_MODES}")
 
     def seeds(self) -> list[int]:
         """Scene seeds of the run's episodes (the same scenes for every setting)."""

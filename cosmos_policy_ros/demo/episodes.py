@@ -114,8 +114,10 @@ class EpisodeRunner:
             status = self.client.last_policy_status
             return f"a policy chunk of the new episode (policy status: {status.reason if status else 'none'})"
 
-        self.client.wait_until(lambda: self.client.peek(lambda o: any(c.stamp_s >= since_s for c in o.chunks)),
-                               self.config.first_chunk_timeout_s, what)
+        def fresh() -> bool:
+            return self.client.peek(lambda o: any(c.stamp_s >= since_s for c in o.chunks))
+
+        self.client.wait_until(fresh, self.config.first_chunk_timeout_s, what)
 
     def _result(self, kind: str, seed: int, instruction: str, success: bool, reset_s: float,
                 end_s: float, misses_before: int) -> EpisodeResult:
@@ -128,7 +130,8 @@ class EpisodeRunner:
                     if c.stamp_s >= reset_s and math.isfinite(c.value)],
             inference_ms=[c.inference_ms for c in observed.chunks if c.stamp_s >= reset_s],
             planning_ms=[p.elapsed_ms for p in observed.plans if p.stamp_s >= reset_s],
-            modes=[(t - reset_s, MODE_NAMES.get(s.mode, str(s.mode))) for t, s in observed.arbiter if t >= reset_s],
+            modes=[(t - reset_s, MODE_NAMES.get(s.mode, str(s.mode)))
+                   for t, s in observed.arbiter if t >= reset_s],
             deadline_misses=max(0, misses), frames=observed.frames)
 
     def _misses_now(self) -> int:
@@ -142,8 +145,10 @@ class EpisodeRunner:
             return True
         return self.client.peek(lambda o: any(p.stamp_s >= since_s and p.call_for_teleop for p in o.plans))
 
-    def warm_up(self) -> None:
-        """Wait until the policy produces chunks at all (model loaded and warmed up)."""
+    def warm_up(self, seed: int) -> None:
+        """Wait until the policy produces chunks at all (model loaded and warmed up) on scene ``seed``."""
+        instruction, _ = self._reset(seed)
+        self.client.set_instruction(instruction)
         self.client.wait_until(lambda: self.client.peek(lambda o: bool(o.chunks)), self._wall_timeout_s(),
                                "the policy's first chunk after start-up")
         self.client.take_observed()

@@ -88,7 +88,7 @@ def build_initial_model(config: CosmosPolicyConfig, data_root: Path, calibration
     reinitialize_encoder(model, seed)
     mean, std = latent_statistics(model, sample_images(data_root, calibration_images, seed))
     # The VAE reads its normalisation from its own (diffusers) config: build the final model anew.
-    calibrated = CosmosPolicy(config.replace(vae=dataclasses.replace(raw_vae, latents_mean=mean, latents_std=std)),
-                              statistics)
+    calibrated_vae = dataclasses.replace(raw_vae, latents_mean=mean, latents_std=std)
+    calibrated = CosmosPolicy(config.replace(vae=calibrated_vae), statistics)
     calibrated.load_state_dict(model.state_dict())
     return calibrated

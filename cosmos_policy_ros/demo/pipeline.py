@@ -3,7 +3,7 @@
 
     (a) collect   scripted expert teleoperates through the arbiter (clean and perturbed runs),
                   recorder_node writes one bag per episode with its outcome
-    (b) convert   ``cosmos-policy convert`` bags -> training set (64 px)
+    (b) convert   ``cosmos-policy convert`` bags -> training set (the model's image size)
     (c) train     calibrated initial model (demo/model_init.py), ``cosmos-policy train`` on demos
     (d) roll out  the early policy on the node graph, recorded the same way; convert;
                   ``cosmos-policy train`` planning fine-tune on demos + rollouts
@@ -58,7 +58,7 @@ class RetrainConfig:
     """
 
     task: str = "reach"
-    preset: str = "config/demo/sim_arm_64.yaml"
+    preset: str = "config/demo/sim_arm_32.yaml"
     model_config: str = "config/demo/model.json"
     output_checkpoint: str = "checkpoints/demo_reach"
     seed: int = 0
@@ -100,23 +100,49 @@ class RetrainConfig:
     def expert_for(self, index: int) -> str:
         """Clean or perturbed expert for demo ``index`` (perturbed ones spread evenly)."""
         noisy_before = int(index * self.noisy_share)
-        return NOISY_EXPERT if int((index + 1) * self.noisy_share) > noisy_before and self.noise else CLEAN_EXPERT
+        noisy = int((index + 1) * self.noisy_share) > noisy_before and bool(self.noise)
+        return NOISY_EXPERT if noisy else CLEAN_EXPERT
+
+
+STAGES = ("collect", "convert_demos", "init", "train_policy", "rollouts", "convert_rollouts",
+          "train_planning", "write")
+
+
+class StopAfterStage(Exception):
+    """Raised after the stage the user asked to stop at."""
 
 
 class StageTimer:
-    """Prints each stage's start and wall time."""
+    """Runs stages in order, prints each one's wall time, and reuses finished ones.
 
-    def __init__(self, progress: Progress) -> None:
-        self.progress = progress
+    A finished stage leaves ``<work>/<stage>.done``; a rerun in the same work folder skips it
+    (so an interrupted retrain continues; delete the folder to start from scratch).
+
+    Args:
+        work: the pipeline's work folder.
+        progress: where messages go.
+        until: stop after this stage (None: run all).
+    """
+
+    def __init__(self, work: Path, progress: Progress, until: str | None = None) -> None:
+        if until is not None and until not in STAGES:
+            raise ValueError(f"retrain until={until!r} must be one of {STAGES}")
+        self.work, self.progress, self.until = work, progress, until
         self.times_s: dict[str, float] = {}
 
-    def run(self, name: str, stage: Callable[[], object]) -> object:
-        self.progress(f"[retrain] {name} ...")
-        started = time.monotonic()
-        result = stage()
-        self.times_s[name] = time.monotonic() - started
-        self.progress(f"[retrain] {name} done in {self.times_s[name]:.0f} s")
-        return result
+    def run(self, key: str, name: str, stage: Callable[[], object]) -> None:
+        marker = self.work / f"{key}.done"
+        if marker.exists():
+            self.progress(f"[retrain] {name}: reused (finished earlier; {marker})")
+        else:
+            self.progress(f"[retrain] {name} ...")
+            started = time.monotonic()
+            stage()
+            self.times_s[key] = time.monotonic() - started
+            marker.write_text(f"{self.times_s[key]:.1f}\n", encoding="utf-8")
+            self.progress(f"[retrain] {name} done in {self.times_s[key]:.0f} s")
+        if key == self.until:
+            raise StopAfterStage(key)
 
 
 def _cli(*args: str) -> None:
@@ -148,7 +174,7 @@ def collect_rollouts(config: RetrainConfig, checkpoint: Path, bags: Path, logs: 
     first_seed = config.seed + config.num_demos
 
     def run(runner: EpisodeRunner) -> Iterator[EpisodeResult]:
-        runner.warm_up()
+        runner.warm_up(first_seed)
         for index in range(config.num_rollouts):
             result = runner.policy_episode(first_seed + index, record=True)
             progress(f"rollout {index + 1}/{config.num_rollouts} (seed {result.seed}): "
@@ -164,9 +190,10 @@ def convert(bags: Path, out: Path, config: RetrainConfig, image_size: int) -> No
 
 def train(config_path: str, data_roots: list[Path], init: Path, out: Path, config: RetrainConfig) -> Path:
     roots = "[" + ", ".join(str(r) for r in data_roots) + "]"
-    overrides = [f"data_roots={roots}", f"output_dir={out}", f"init_checkpoint={init}", f"seed={config.seed}",
-                 *config.step_overrides]
-    _cli("train", "--config", str(DemoConfig.resolve(config_path)), *[a for o in overrides for a in ("--set", o)])
+    overrides = [f"data_roots={roots}", f"output_dir={out}", f"init_checkpoint={init}",
+                 f"seed={config.seed}", *config.step_overrides]
+    sets = [arg for override in overrides for arg in ("--set", override)]
+    _cli("train", "--config", str(DemoConfig.resolve(config_path)), *sets)
     return out / TRAIN_FINAL_DIR
 
 
@@ -178,33 +205,50 @@ def write_checkpoint(folder: Path, destination: Path) -> Path:
     return destination
 
 
-def retrain(config: RetrainConfig, work: Path, progress: Progress = print) -> Path:
-    """Run stages (a)-(e) in ``work``; returns the written checkpoint folder."""
-    timer = StageTimer(progress)
+def retrain(config: RetrainConfig, work: Path, progress: Progress = print,
+            until: str | None = None) -> Path | None:
+    """Run stages (a)-(e) in ``work``; returns the written checkpoint (None: stopped ``until`` a stage)."""
+    work = work.resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    timer = StageTimer(work, progress, until)
     model_config = CosmosPolicyConfig.from_json(DemoConfig.resolve(config.model_config))
     image_size = model_config.layout.image_height
-    work = work.resolve()
-    demos = timer.run("(a) collect teleop demos", lambda: collect_demos(
-        config, work / "bags" / "demos", work / "logs", progress))
-    progress(f"[retrain] demos: {sum(r.success for r in demos)}/{len(demos)} successful")
-    timer.run("(b) convert demos", lambda: convert(work / "bags" / "demos", work / "demos", config, image_size))
-    init = work / "init_model"
-    timer.run("(c0) calibrated initial model", lambda: build_initial_model(
-        model_config, work / "demos", config.calibration_images, config.seed).save_pretrained(init))
-    policy = timer.run("(c) train the policy on demos", lambda: train(
-        config.policy_train_config, [work / "demos"], init, work / "train_policy", config))
-    final = policy
+    demos, rollouts = work / "demos", work / "rollouts"
+    policy = work / "train_policy" / TRAIN_FINAL_DIR
+    final = work / "train_planning" / TRAIN_FINAL_DIR if config.num_rollouts else policy
+    stages: list[tuple[str, str, Callable[[], object]]] = [
+        ("collect", "(a) collect teleop demos", lambda: _report(progress, "demos", collect_demos(
+            config, work / "bags" / "demos", work / "logs", progress))),
+        ("convert_demos", "(b) convert demos", lambda: convert(
+            work / "bags" / "demos", demos, config, image_size)),
+        ("init", "(c0) calibrated initial model", lambda: build_initial_model(
+            model_config, demos, config.calibration_images, config.seed).save_pretrained(
+                work / "init_model")),
+        ("train_policy", "(c) train the policy on demos", lambda: train(
+            config.policy_train_config, [demos], work / "init_model", work / "train_policy", config)),
+    ]
     if config.num_rollouts:
-        rollouts = timer.run("(d1) early-policy rollouts", lambda: collect_rollouts(
-            config, policy, work / "bags" / "rollouts", work / "logs", progress))
-        progress(f"[retrain] rollouts: {sum(r.success for r in rollouts)}/{len(rollouts)} successful")
-        timer.run("(d2) convert rollouts", lambda: convert(work / "bags" / "rollouts", work / "rollouts", config,
-                                                           image_size))
-        final = timer.run("(d3) planning fine-tune", lambda: train(
-            config.planning_train_config, [work / "demos", work / "rollouts"], policy, work / "train_planning",
-            config))
-    destination = timer.run("(e) write the checkpoint", lambda: write_checkpoint(
-        final, DemoConfig.resolve(config.output_checkpoint)))
-    progress(f"[retrain] checkpoint {destination}; total {sum(timer.times_s.values()):.0f} s "
-             + ", ".join(f"{k.split(')')[0]}) {v:.0f} s" for k, v in timer.times_s.items()))
+        stages += [
+            ("rollouts", "(d1) early-policy rollouts", lambda: _report(progress, "rollouts", collect_rollouts(
+                config, policy, work / "bags" / "rollouts", work / "logs", progress))),
+            ("convert_rollouts", "(d2) convert rollouts", lambda: convert(
+                work / "bags" / "rollouts", rollouts, config, image_size)),
+            ("train_planning", "(d3) planning fine-tune", lambda: train(
+                config.planning_train_config, [demos, rollouts], policy, work / "train_planning", config)),
+        ]
+    destination = DemoConfig.resolve(config.output_checkpoint)
+    stages.append(("write", "(e) write the checkpoint", lambda: write_checkpoint(final, destination)))
+    try:
+        for key, name, stage in stages:
+            timer.run(key, name, stage)
+    except StopAfterStage:
+        progress(f"[retrain] stopped after stage {until}")
+        return None
+    stage_s = {key: float((work / f"{key}.done").read_text(encoding="utf-8")) for key, _, _ in stages}
+    progress(f"[retrain] checkpoint {destination}; stages took {sum(stage_s.values()):.0f} s in all: "
+             + ", ".join(f"{k} {v:.0f} s" for k, v in stage_s.items()))
     return destination
+
+
+def _report(progress: Progress, what: str, results: list[EpisodeResult]) -> None:
+    progress(f"[retrain] {what}: {sum(r.success for r in results)}/{len(results)} successful")

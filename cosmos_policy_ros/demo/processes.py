@@ -31,7 +31,7 @@ class GraphOptions:
     """Which nodes the demo starts, with which settings.
 
     Args:
-        preset: robot preset YAML path (the demo's 64 px sim arm).
+        preset: robot preset YAML path (the demo's 32 px sim arm).
         checkpoint: policy checkpoint folder; empty = no policy_node (teleop data collection).
         record_dir: recorder output folder; empty = no recorder.
         with_noisy_expert: also start the perturbed expert (``expert_noisy``, disabled at start).
@@ -100,7 +100,8 @@ class NodeProcesses:
         """Raise when a node has exited (naming it and pointing at its log)."""
         for name, proc in self._procs.items():
             if proc.poll() is not None:
-                raise RuntimeError(f"node {name} {describe_exit(proc.returncode)}; see {self.log_dir / name}.log")
+                log = self.log_dir / f"{name}.log"
+                raise RuntimeError(f"node {name} {describe_exit(proc.returncode)}; see {log}")
 
     def stop(self) -> None:
         alive = {name: p for name, p in self._procs.items() if p.poll() is None}

@@ -16,7 +16,7 @@ from .episodes import EpisodeResult
 
 MODE_COLOURS = {"TELEOP": "tab:blue", "POLICY": "tab:green", "HOLD": "tab:red", "ESTOP": "black"}
 HISTOGRAM_BINS = 30
-GIF_SCALE = 3  # 64 px renders are upscaled (nearest) so the GIF is watchable
+GIF_SCALE = 6  # 32 px renders are upscaled (nearest) so the GIF is watchable
 
 
 @dataclass(frozen=True)

@@ -113,7 +113,8 @@ class DemoClient(Node):
 
     def _on_plan(self, msg: PlanCandidates) -> None:
         record = PlanRecord(stamp_to_seconds(msg.header.stamp), float(msg.elapsed_ms), int(msg.num_evaluated),
-                            [float(v) for v in msg.values], int(msg.selected_index), bool(msg.call_for_teleop))
+                            [float(v) for v in msg.values], int(msg.selected_index),
+                            bool(msg.call_for_teleop))
         with self._lock:
             self.observed.plans.append(record)
 
@@ -190,7 +191,8 @@ class DemoClient(Node):
         self.call(Trigger, f"/{node}/reset", Trigger.Request())
 
     def start_episode(self, task: str, note: str) -> str:
-        response = self.call(StartEpisode, "/recorder/start_episode", StartEpisode.Request(task=task, note=note))
+        request = StartEpisode.Request(task=task, note=note)
+        response = self.call(StartEpisode, "/recorder/start_episode", request)
         if not response.success:
             raise RuntimeError(f"recorder refused to start an episode: {response.message}")
         return response.episode_id
@@ -200,12 +202,14 @@ class DemoClient(Node):
         outcome = EndEpisode.Request.OUTCOME_SUCCESS if success else EndEpisode.Request.OUTCOME_FAILURE
         self.call(EndEpisode, "/recorder/end_episode", EndEpisode.Request(outcome=outcome, note=note))
 
-    def wait_until(self, predicate: Callable[[], bool], timeout_s: float, what: str | Callable[[], str]) -> None:
-        """Block (wall clock) until ``predicate()``; TimeoutError naming ``what`` (or ``what()``) otherwise."""
+    def wait_until(self, predicate: Callable[[], bool], timeout_s: float,
+                   what: str | Callable[[], str]) -> None:
+        """Block (wall clock) until ``predicate()``; TimeoutError naming ``what`` (or ``what()``)."""
         deadline = time.monotonic() + timeout_s
         while not predicate():
             if time.monotonic() > deadline:
-                raise TimeoutError(f"timed out after {timeout_s} s waiting for {what() if callable(what) else what}")
+                waited_for = what() if callable(what) else what
+                raise TimeoutError(f"timed out after {timeout_s} s waiting for {waited_for}")
             time.sleep(WAIT_POLL_S)
 
 

@@ -44,7 +44,7 @@ def episode_config(config: DemoConfig) -> EpisodeConfig:
 def _policy_episodes(seeds: list[int], progress: Callable[[str], None], name: str, gif: bool,
                      handoff_seed: int | None) -> Callable[[EpisodeRunner], Iterator[EpisodeResult]]:
     def episodes(runner: EpisodeRunner) -> Iterator[EpisodeResult]:
-        runner.warm_up()
+        runner.warm_up(seeds[0])
         for index, seed in enumerate(seeds):
             result = runner.policy_episode(seed, record=False, capture_frames=gif and index == 0)
             progress(f"{name} episode {index + 1}/{len(seeds)} seed {seed}: "
@@ -75,8 +75,8 @@ def run_demo(config: DemoConfig, out_dir: Path, progress: Callable[[str], None] 
     plain = Setting("policy N=1", preset, config.real_time_factor_n1, config.camera_rate_hz, checkpoint, 1,
                     config.planning_mode, config.seed)
     plan = Setting(f"plan-and-select N={config.num_candidates}", preset, config.real_time_factor_plan,
-                   config.camera_rate_hz, checkpoint, config.num_candidates, config.planning_mode, config.seed,
-                   expert_speed_mps=config.handoff_expert_speed_mps)
+                   config.camera_rate_hz, checkpoint, config.num_candidates, config.planning_mode,
+                   config.seed, expert_speed_mps=config.handoff_expert_speed_mps)
     plain_results = run_setting(plain, episodes, out_dir / "logs",
                                 _policy_episodes(seeds, progress, plain.name, gif=True, handoff_seed=None))
     plan_results = run_setting(plan, episodes, out_dir / "logs",

@@ -1,0 +1,44 @@
+# SPDX-License-Identifier: Apache-2.0
+"""``cosmos-policy demo --retrain`` end to end on a tiny budget, on the real node graph.
+
+Real processes over DDS (sim_arm, both experts, command_arbiter, recorder, then policy_node),
+real bags, the real converter and trainer; only the sizes are tiny (4 demos, 2 rollouts, 2
+optimizer steps per stage), so the checkpoint is not expected to be good, only complete.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from cosmos_policy_ros.core.model import CosmosPolicy
+from cosmos_policy_ros.data.training_set import read_index
+from cosmos_policy_ros.demo.pipeline import CHECKPOINT_FILES, RetrainConfig, retrain
+
+TINY_TRAINING = ("steps=2", "global_batch_size=4", "warmup_steps=1", "decay_steps=2", "checkpoint_every_steps=2",
+                 "log_every_steps=1", "val_max_samples=4", "val_action_samples=1")
+
+pytestmark = [pytest.mark.train, pytest.mark.slow, pytest.mark.ros]
+
+
+def test_retrain_pipeline_on_a_tiny_budget(ros_domain, tmp_path):
+    config = dataclasses.replace(RetrainConfig.from_yaml(), num_demos=4, noisy_share=0.5, num_rollouts=2,
+                                 calibration_images=4, output_checkpoint=str(tmp_path / "checkpoint"),
+                                 step_overrides=TINY_TRAINING)
+    messages: list[str] = []
+    folder = retrain(config, tmp_path / "work", messages.append)
+
+    assert sorted(p.name for p in folder.iterdir()) == sorted(CHECKPOINT_FILES)
+    model = CosmosPolicy.from_pretrained(folder)
+    assert model.config.layout.image_height == 64
+    assert any(abs(m) > 0 for m in model.config.vae.latents_mean)  # calibrated, not the raw 0 / 1
+    demos = read_index(tmp_path / "work" / "demos")
+    assert len(demos["episodes"]) == 4 and not any(e["is_rollout"] for e in demos["episodes"])
+    assert {e["outcome"] for e in demos["episodes"]} <= {"success", "failure"}
+    rollouts = read_index(tmp_path / "work" / "rollouts")
+    assert len(rollouts["episodes"]) == 2 and all(e["is_rollout"] for e in rollouts["episodes"])
+    metrics = [json.loads(line) for line in (tmp_path / "work" / "train_planning" / "metrics.jsonl").open()]
+    assert metrics, "the planning fine-tune logged no step"
+    stages = [m for m in messages if m.startswith("[retrain]") and " done in " in m]
+    assert len(stages) == 8, stages
