@@ -8,6 +8,7 @@ than one candidate it runs plan-and-select (``core.planning.Planner``), else ``m
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,9 @@ import torch
 from cosmos_policy_ros.control.action_spaces import EE_DELTA_NAMES
 from cosmos_policy_ros.core.codec import DatasetStatistics, NormalizationStats
 from cosmos_policy_ros.core.config import LayoutConfig, get_preset
+from cosmos_policy_ros.core.layout import Role
 from cosmos_policy_ros.core.model import CosmosPolicy
+from cosmos_policy_ros.core.planning import Planner, PlanResult, PlannerConfig
 from cosmos_policy_ros.presets import RobotPreset
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -63,14 +66,14 @@ class ModelSource:
 @dataclass
 class Decision:
     """One chosen chunk: actions (K, A) raw, its value, which candidate, model time; ``plan`` holds
-    the PlanCandidates fields (values, seeds, reason, ...) when plan-and-select ran."""
+    the PlanCandidates fields (values, seeds, reason, ...), one candidate for the plain policy."""
 
     actions: np.ndarray
     value: float
     candidate_index: int
     num_candidates: int
     model_ms: float
-    plan: dict[str, Any] | None = None
+    plan: dict[str, Any]
 
 
 def action_names(preset: RobotPreset) -> tuple[str, ...]:
@@ -126,7 +129,7 @@ class PolicyRunner:
     """Owns the model (and planner); every call comes from the node's one inference thread."""
 
     def __init__(self, model: CosmosPolicy, source: ModelSource, preset: RobotPreset,
-                 planner: Any | None = None) -> None:
+                 planner: Planner | None = None) -> None:
         self.model = model
         self.source = source
         self.planner = planner
@@ -161,7 +164,8 @@ class PolicyRunner:
             result = self.model.act(images, proprio, instruction, seed=seed,
                                     num_steps=self.source.num_steps or None)
             model_ms = (time.perf_counter() - started) * MS_PER_S
-            return Decision(np.asarray(result.actions, dtype=np.float64), float(result.value), 0, 1, model_ms)
+            return Decision(np.asarray(result.actions, dtype=np.float64), float(result.value), 0, 1, model_ms,
+                            plain_plan(float(result.value), seed, model_ms))
         plan = self.planner.plan(images, proprio, instruction, base_seed=seed, budget_s=budget_s)
         model_ms = (time.perf_counter() - started) * MS_PER_S
         return plan_decision(plan, model_ms)
@@ -182,10 +186,22 @@ class PolicyRunner:
             torch.cuda.empty_cache()
 
 
-def plan_decision(plan: Any, model_ms: float) -> Decision:
-    """A core.planning PlanResult as a Decision with the PlanCandidates fields."""
+def plain_plan(value: float, seed: int, model_ms: float) -> dict[str, Any]:
+    """The PlanCandidates fields of a plain policy decision (N=1): one candidate, its own value."""
+    return {"values": [value], "value_spreads": [0.0], "num_value_samples": [1], "seeds": [seed],
+            "selected_index": 0, "reason": "plain policy (num_candidates 1)", "num_requested": 1,
+            "num_evaluated": 1, "budget_ms": math.nan, "elapsed_ms": model_ms, "aggregation": "none"}
+
+
+def plan_decision(plan: PlanResult, model_ms: float) -> Decision:
+    """A core.planning PlanResult as a Decision whose ``plan`` holds the PlanCandidates fields.
+
+    ``call_for_teleop`` is left to the node (its ``value_threshold`` parameter can change at run
+    time); an unlimited budget is published as NaN.
+    """
+    budget_ms = math.nan if plan.budget_s is None else plan.budget_s * MS_PER_S
     fields = {
-        "values": [float(v) for v in plan.scores],
+        "values": [float(v) for v in plan.values],
         "value_spreads": [float(v) for v in plan.value_spreads],
         "num_value_samples": [int(n) for n in plan.num_value_samples],
         "seeds": [int(s) for s in plan.seeds],
@@ -193,11 +209,11 @@ def plan_decision(plan: Any, model_ms: float) -> Decision:
         "reason": str(plan.reason),
         "num_requested": int(plan.num_requested),
         "num_evaluated": int(plan.num_evaluated),
-        "budget_ms": float(plan.budget_s * MS_PER_S),
+        "budget_ms": float(budget_ms),
         "elapsed_ms": float(plan.elapsed_s * MS_PER_S),
         "aggregation": str(plan.aggregation),
     }
-    return Decision(np.asarray(plan.actions, dtype=np.float64), float(plan.value), int(plan.selected_index),
+    return Decision(np.asarray(plan.actions, dtype=np.float64), plan.selected_value, int(plan.selected_index),
                     int(plan.num_evaluated), model_ms, fields)
 
 
@@ -206,7 +222,7 @@ def load_runner(source: ModelSource, preset: RobotPreset) -> PolicyRunner:
     model = build_model(source, preset)
     planner = None
     if source.num_candidates > 1:
-        from cosmos_policy_ros.core.planning import Planner, PlannerConfig  # only needed for N > 1
-        planner = Planner(model, None, PlannerConfig(num_candidates=source.num_candidates,
-                                                     mode=source.planning_mode))
+        config = PlannerConfig(num_candidates=source.num_candidates, mode=source.planning_mode,
+                               policy_num_steps=source.num_steps or model.num_steps_for(Role.POLICY))
+        planner = Planner(model, None, config)
     return PolicyRunner(model, source, preset, planner)

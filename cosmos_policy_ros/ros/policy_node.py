@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
-from builtin_interfaces.msg import Duration
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
@@ -37,9 +36,11 @@ from cosmos_policy_msgs.msg import ActionChunk, PlanCandidates, PolicyStatus
 from cosmos_policy_msgs.srv import SetInstruction
 from cosmos_policy_ros.presets import RobotPreset, load_preset
 from cosmos_policy_ros.ros.conversions import (
+    NANOSECONDS_PER_SECOND,
     compressed_to_numpy,
     image_to_numpy,
     joint_state_to_vector,
+    seconds_to_duration,
     seconds_to_stamp,
 )
 from cosmos_policy_ros.ros.inference_schedule import InferenceSchedule, ScheduleConfig
@@ -50,7 +51,6 @@ from cosmos_policy_ros.ros.policy_model import Decision, ModelSource, PolicyRunn
 from cosmos_policy_ros.ros.qos import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS
 
 NODE_NAME = "policy_node"
-NS_PER_S = 1_000_000_000
 MS_PER_S = 1000.0
 RELIABLE_10 = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)  # plan_candidates, diagnostics
 WARMUP_INSTRUCTION = "warm up"
@@ -153,14 +153,14 @@ def chunk_message(decision: Decision, preset: RobotPreset, stamp_s: float, seque
     """An ActionChunk stamped with the observation time; point k is due at stamp + k * dt."""
     msg = ActionChunk(joint_names=list(joint_names), dt_s=preset.dt_s, execute_steps=preset.execute_steps,
                       value=float(decision.value), candidate_index=decision.candidate_index,
-                      num_candidates=decision.num_candidates, sequence=sequence, model_name=model_name)
+                      num_candidates=decision.num_candidates, model_time_ms=float(decision.model_ms),
+                      sequence=sequence, model_name=model_name)
     msg.header.stamp = seconds_to_stamp(stamp_s)
     msg.trajectory.header.stamp = msg.header.stamp
     msg.trajectory.joint_names = list(joint_names)
-    for k, row in enumerate(decision.actions):
-        ns = round(k * preset.dt_s * NS_PER_S)
-        msg.trajectory.points.append(JointTrajectoryPoint(
-            positions=row.tolist(), time_from_start=Duration(sec=ns // NS_PER_S, nanosec=ns % NS_PER_S)))
+    msg.trajectory.points = [JointTrajectoryPoint(positions=row.tolist(),
+                                                  time_from_start=seconds_to_duration(k * preset.dt_s))
+                             for k, row in enumerate(decision.actions)]
     return msg
 
 
@@ -296,7 +296,7 @@ class PolicyNode(LifecycleNode):
         self._worker = None
 
     def _now_s(self) -> float:
-        return self.get_clock().now().nanoseconds / NS_PER_S
+        return self.get_clock().now().nanoseconds / NANOSECONDS_PER_SECOND
 
     def _run_loop(self) -> None:
         """The inference loop: wait for the start time and new inputs, infer, publish, repeat."""
@@ -339,8 +339,7 @@ class PolicyNode(LifecycleNode):
         chunk.inference_time_ms = float((time.perf_counter() - started) * MS_PER_S)
         self._chunk_pub.publish(chunk)
         missed = self._schedule.on_published(stamp_s, self._now_s())
-        if decision.plan is not None:
-            self._publish_plan(decision, chunk)
+        self._publish_plan(decision, chunk)
         if missed:
             self.get_logger().warning(f"chunk {self._sequence} published after the previous chunk's horizon",
                                       throttle_duration_sec=LOG_THROTTLE_S)

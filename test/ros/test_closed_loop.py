@@ -1,72 +1,63 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The deployment graph over real DDS: sim_arm + policy_node + command_arbiter (+ expert_teleop).
+"""The deployment graph over real DDS: sim_arm + policy_node + command_arbiter.
 
 Every node runs as its own process on a leased ROS domain; this process only listens (controller
-topic, statuses, diagnostics, chunks) and calls services. The policy is the random-weight tiny
-model (``allow_random_init``): its chunks are small noise around the sim's home pose, which is
-enough to exercise timing, stitching, limits, hand-off and faults.
+topic, statuses, diagnostics, chunks, joint states, teleop) and calls services. The policy is the
+random-weight tiny model (``allow_random_init``): its chunks are small noise around the sim's
+home pose, which is enough to exercise timing, stitching, limits, hand-off and faults.
+
+Timing on a shared 2-core machine: the closed-loop and hand-off tests run a copy of the sim_arm
+preset with a longer execution horizon (``LONG_HORIZON_STEPS`` steps = 1.0 s) and a large
+``timing.margin_s``, so the policy has room for honest load spikes; the checks then judge the
+logic, not this machine's speed: the controller never runs out of trajectory (a chunk or the
+watchdog's hold always arrives first), the watchdog never fires before a chunk's horizon +
+margin, and every starvation hold stands for a chunk that really arrived after the horizon.
+Late chunks do happen here with ~200 ms inference: the sim's camera rendering stalls under load,
+and the policy waits for fresh images.
 """
 from __future__ import annotations
 
 import signal
 import subprocess
-import sys
-import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 pytest.importorskip("rclpy", reason="closed-loop tests need rclpy")
 
-import rclpy  # noqa: E402
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
-from rclpy.context import Context  # noqa: E402
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
-from rclpy.node import Node  # noqa: E402
-from sensor_msgs.msg import JointState  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 
 from cosmos_policy_msgs.msg import ActionChunk, PolicyStatus  # noqa: E402
 from cosmos_policy_msgs.srv import SetMode  # noqa: E402
 from cosmos_policy_ros.control.limits import LimitArrays, check_trajectory, parse_joint_limits  # noqa: E402
-from cosmos_policy_ros.presets import load_preset  # noqa: E402
+from cosmos_policy_ros.presets import ROBOTS_DIR, load_preset  # noqa: E402
+from cosmos_policy_ros.ros.conversions import duration_to_seconds, stamp_to_seconds  # noqa: E402
 from cosmos_policy_ros.ros.qos import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS  # noqa: E402
 from cosmos_policy_ros.sim.arm_sim import HOME_POSITIONS  # noqa: E402
+
+from ros_helpers import SpinningNode, start_node_process, stop_process, wait_for  # noqa: E402
 
 pytestmark = [pytest.mark.ros, pytest.mark.sim, pytest.mark.slow]
 PRESET = load_preset("sim_arm")
 JOINTS = list(PRESET.joints)
-LIMITS = LimitArrays.from_limits(parse_joint_limits(PRESET.urdf_path.read_text()), JOINTS).without_rate_limits(
-    PRESET.gripper_joints)
-HORIZON_S = PRESET.execute_steps * PRESET.dt_s
+URDF_LIMITS = parse_joint_limits(PRESET.urdf_path.read_text())
+LIMITS = LimitArrays.from_limits(URDF_LIMITS, JOINTS).without_rate_limits(PRESET.gripper_joints)
 GRIPPER_CENTER_M = 0.025  # inside the gripper's [0, 0.04] range, so random noise stays within limits
 ACTION_CENTER = [*HOME_POSITIONS[:-1].tolist(), GRIPPER_CENTER_M]
-START_TIMEOUT_S = 60.0  # torch/diffusers import + model build + warm-up on a shared CPU
-NS = 1_000_000_000
-
-
-def _wait(predicate: Callable[[], bool], what: str, timeout_s: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
-def _stamp_s(stamp) -> float:
-    return stamp.sec + stamp.nanosec / NS
-
-
-def _ros_args(params: dict[str, str], remaps: dict[str, str] | None = None) -> list[str]:
-    args = ["--ros-args"]
-    for key, value in params.items():
-        args += ["-p", f"{key}:={value}"]
-    for key, value in (remaps or {}).items():
-        args += ["-r", f"{key}:={value}"]
-    return args
+LONG_HORIZON_STEPS = 10  # of 16: 1.0 s at 10 Hz, room for load spikes; 0.5 s look-ahead covers the hold
+TIMING_MARGIN_S = 0.3  # the policy aims to deliver this long before the horizon ends
+WATCHDOG_MARGIN_S = 0.1  # command_arbiter's default watchdog.margin_s
+START_TIMEOUT_S = 90.0  # torch/diffusers import + model build + warm-up on a shared CPU
+RUN_S = 20.0
+# Random chunks are independent noise: successive ones disagree at the seam, which the arbiter's
+# acceleration check (10 rad/s^2 over a >= 50 ms seam segment) rightly rejects at the node's
+# default noise level; the timing tests keep the noise small (a trained policy is smooth).
+ACTION_HALF_RANGE = 0.001
 
 
 @dataclass
@@ -78,16 +69,19 @@ class Received:
 
     @property
     def start_s(self) -> float:
-        return _stamp_s(self.msg.header.stamp)
+        return stamp_to_seconds(self.msg.header.stamp)
 
     @property
     def end_s(self) -> float:
-        last = self.msg.points[-1].time_from_start
-        return self.start_s + _stamp_s(last)
+        return self.start_s + duration_to_seconds(self.msg.points[-1].time_from_start)
 
     @property
     def is_hold(self) -> bool:
         return len(self.msg.points) == 1
+
+    @property
+    def first_positions(self) -> np.ndarray:
+        return np.array(self.msg.points[0].positions)
 
 
 @dataclass
@@ -101,77 +95,59 @@ class Graph:
     arbiter_status: list[PolicyStatus] = field(default_factory=list)
     policy_status: list[PolicyStatus] = field(default_factory=list)
     diagnostics: list[DiagnosticArray] = field(default_factory=list)
-    joint_states: list[JointState] = field(default_factory=list)
 
     def start_listener(self) -> None:
-        self.context = Context()
-        rclpy.init(context=self.context)
-        node = self.node = Node("closed_loop_listener", context=self.context)
+        self.spinner = SpinningNode("closed_loop_listener")
+        node = self.spinner.node
         node.create_subscription(JointTrajectory, "/arm_controller/joint_trajectory",
                                  lambda m: self.commands.append(Received(m, self.now_s())), COMMAND_QOS)
         node.create_subscription(ActionChunk, "/policy_node/action_chunk", self.chunks.append, COMMAND_QOS)
         node.create_subscription(PolicyStatus, "/command_arbiter/status", self.arbiter_status.append, LATCHED_QOS)
         node.create_subscription(PolicyStatus, "/policy_node/status", self.policy_status.append, LATCHED_QOS)
         node.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics.append, 10)
-        node.create_subscription(JointState, "joint_states", self._keep_joint_state, SENSOR_QOS)
         self.set_mode_client = node.create_client(SetMode, "/command_arbiter/set_mode")
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(node)
-        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
-        self.thread.start()
-
-    def _keep_joint_state(self, msg: JointState) -> None:
-        self.joint_states.append(msg)
-        del self.joint_states[:-500]
 
     def now_s(self) -> float:
-        return self.node.get_clock().now().nanoseconds / NS
+        return self.spinner.now_s()
 
-    def launch(self, name: str, module: str, params: dict[str, str], remaps: dict[str, str] | None = None) -> None:
-        self.procs[name] = subprocess.Popen([sys.executable, "-m", module, *_ros_args(params, remaps)],
-                                            env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                            text=True)
+    def launch(self, name: str, module: str, params: dict[str, object], remaps: dict[str, str] | None = None) -> None:
+        self.procs[name] = start_node_process(module, self.env, params, remaps)
 
-    def launch_sim(self) -> None:
-        self.launch("sim", "cosmos_policy_ros.sim.sim_arm_node", {"task": "reach"})
+    def launch_sim(self, robot: str) -> None:
+        self.launch("sim", "cosmos_policy_ros.sim.sim_arm_node", {"task": "reach", "robot": robot})
 
-    def launch_policy(self) -> None:
+    def launch_policy(self, robot: str, margin_s: float = TIMING_MARGIN_S) -> None:
         self.launch("policy", "cosmos_policy_ros.ros.policy_node", {
-            "allow_random_init": "true", "autostart": "true", "instruction": "'reach the block'",
-            "random_init.action_center": str(ACTION_CENTER), "timing.margin_s": "0.3"})
+            "robot": robot, "allow_random_init": "true", "autostart": "true", "instruction": "'reach the block'",
+            "random_init.action_center": str(ACTION_CENTER), "random_init.action_half_range": ACTION_HALF_RANGE,
+            "timing.margin_s": margin_s})
 
-    def launch_arbiter(self, start_mode: str) -> None:
-        self.launch("arbiter", "cosmos_policy_ros.ros.command_arbiter", {"start_mode": start_mode},
+    def launch_arbiter(self, robot: str, start_mode: str) -> None:
+        self.launch("arbiter", "cosmos_policy_ros.ros.command_arbiter", {"robot": robot, "start_mode": start_mode},
                     {"action_chunk": "/policy_node/action_chunk"})
 
     def set_mode(self, mode: int, reason: str = "test") -> SetMode.Response:
-        _wait(self.set_mode_client.service_is_ready, "the set_mode service")
-        future = self.set_mode_client.call_async(SetMode.Request(mode=mode, reason=reason))
-        _wait(future.done, "the set_mode response")
-        return future.result()
+        return self.spinner.call(self.set_mode_client, SetMode.Request(mode=mode, reason=reason))
 
     def check_alive(self) -> None:
         for name, proc in self.procs.items():
             if proc.poll() is not None:
                 raise AssertionError(f"{name} exited with {proc.returncode}:\n{proc.communicate()[0][-3000:]}")
 
-    def close(self) -> dict[str, str]:
-        logs = {}
-        for name, proc in self.procs.items():
+    def policy_commands(self) -> list[Received]:
+        return [c for c in self.commands if not c.is_hold]
+
+    def close(self) -> None:
+        for proc in self.procs.values():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGINT)
-        for name, proc in self.procs.items():
+        for proc in self.procs.values():
             try:
-                logs[name] = proc.communicate(timeout=20)[0]
+                stop_process(proc)
             except subprocess.TimeoutExpired:
                 proc.kill()
-                logs[name] = proc.communicate()[0]
-        if hasattr(self, "executor"):
-            self.executor.shutdown()
-            self.thread.join()
-            self.node.destroy_node()
-            rclpy.try_shutdown(context=self.context)
-        return logs
+                proc.communicate()
+        self.spinner.close()
 
 
 @pytest.fixture
@@ -182,84 +158,111 @@ def graph(ros_domain):
     made.close()
 
 
+@pytest.fixture
+def long_horizon_preset(tmp_path: Path) -> str:
+    """sim_arm with a 1.0 s execution horizon (same joints, cameras, chunk length, URDF)."""
+    data = yaml.safe_load((ROBOTS_DIR / "sim_arm.yaml").read_text())
+    data.update(execute_steps=LONG_HORIZON_STEPS, urdf=str(PRESET.urdf_path))
+    path = tmp_path / "sim_arm.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
 def _assert_within_limits(commands: list[Received]) -> None:
     for received in commands:
         msg = received.msg
         assert msg.joint_names == JOINTS
         positions = np.array([p.positions for p in msg.points])  # (n, D)
-        times = np.array([_stamp_s(p.time_from_start) for p in msg.points])
+        times = np.array([duration_to_seconds(p.time_from_start) for p in msg.points])
         reason = check_trajectory(positions, times, LIMITS)
         assert reason is None, f"command outside URDF limits: {reason}"
 
 
-def _coverage_gaps_s(commands: list[Received]) -> list[float]:
-    """How long the controller ran out of trajectory before each next one arrived (0 = covered)."""
-    return [max(0.0, nxt.arrival_s - prev.end_s) for prev, nxt in zip(commands, commands[1:])]
-
-
-def _policy_running(graph: Graph) -> Callable[[], bool]:
-    return lambda: len([c for c in graph.commands if not c.is_hold]) >= 2
-
-
 def _engage_policy(graph: Graph) -> None:
     """As an operator does: once the policy node produces chunks, switch the arbiter to POLICY."""
-    _wait(lambda: len(graph.chunks) >= 2, "chunks from policy_node", START_TIMEOUT_S)
+    wait_for(lambda: len(graph.chunks) >= 2, "chunks from policy_node", START_TIMEOUT_S)
     assert graph.set_mode(SetMode.Request.MODE_POLICY).success
-    _wait(_policy_running(graph), "policy trajectories on the controller topic")
+    wait_for(lambda: len(graph.policy_commands()) >= 2, "policy trajectories on the controller topic")
 
 
-def test_closed_loop_20s_within_limits_never_starved_with_diagnostics(graph):
-    graph.launch_sim()
-    graph.launch_arbiter("hold")
-    graph.launch_policy()
+def _starvation_report(window: list[Received], horizon_s: float) -> tuple[list[float], list[float], int]:
+    """Judge each policy trajectory against the next command in ``window``.
+
+    Returns:
+        gaps: how long the controller ran out of trajectory before the next command [s] (0 = covered).
+        early_holds: for each watchdog hold, how long *before* the previous chunk's horizon + margin
+            it came (> 0 means the watchdog fired although the policy still had time: a bug).
+        late: chunks that arrived after the previous chunk's horizon (honest deadline misses).
+    """
+    gaps, early_holds, late = [], [], 0
+    for prev, nxt in zip(window, window[1:]):
+        if prev.is_hold:
+            continue
+        horizon_end_s = prev.start_s + horizon_s  # a policy trajectory is stamped with its observation
+        gaps.append(max(0.0, nxt.arrival_s - prev.end_s))
+        if nxt.is_hold:
+            early_holds.append(horizon_end_s + WATCHDOG_MARGIN_S - nxt.start_s)
+        late += int(nxt.arrival_s > horizon_end_s)
+    return gaps, early_holds, late
+
+
+def test_closed_loop_20s_within_limits_never_starved_with_diagnostics(graph, long_horizon_preset):
+    horizon_s = LONG_HORIZON_STEPS * PRESET.dt_s
+    graph.launch_sim(long_horizon_preset)
+    graph.launch_arbiter(long_horizon_preset, "hold")
+    graph.launch_policy(long_horizon_preset)
     _engage_policy(graph)
     graph.check_alive()
     first = len(graph.commands) - 1
-    time.sleep(20.0)
+    first_chunk = graph.chunks[-1].sequence
+    time.sleep(RUN_S)
     graph.check_alive()
     window = graph.commands[first:]
-    chunks = [c for c in graph.chunks if c.sequence >= graph.chunks[0].sequence]
+    chunks = [c for c in graph.chunks if c.sequence >= first_chunk]
 
     _assert_within_limits(graph.commands)
-    # Starvation: the controller reached the end of its trajectory before the next one arrived,
-    # although that next one was on time (observation to controller < execution horizon). After a
-    # watchdog HOLD (a late chunk on this loaded machine) the arm is commanded to stand still.
-    gaps = _coverage_gaps_s(window)
-    # A watchdog HOLD stands for the chunk that was due: judge the policy trajectory after it.
-    policy_after = [next((c for c in window[i:] if not c.is_hold), window[i]) for i in range(1, len(window))]
-    on_time = [(due.arrival_s - due.start_s) < HORIZON_S and not prev.is_hold
-               for prev, due in zip(window, policy_after)]
-    starved = [gap for gap, ok in zip(gaps, on_time) if ok and gap > 0.0]
-    print(f"{len(window)} trajectories, {sum(on_time)} on time, max gap {max(gaps):.3f} s, "
-          f"inference ms max {max(c.inference_time_ms for c in chunks):.0f}, "
-          f"{sum(c.is_hold for c in window)} watchdog holds")
-    assert sum(on_time) >= 10 and not starved, f"controller starved: {starved}"
+    gaps, early_holds, late = _starvation_report(window, horizon_s)
+    holds = sum(c.is_hold for c in window)
+    latency_s = [c.inference_time_ms / 1e3 for c in chunks]
+    print(f"{len(window)} trajectories in {RUN_S:.0f} s, {holds} starvation holds, {late} late chunks, "
+          f"max gap {max(gaps):.3f} s, inference ms p50 {1e3 * np.median(latency_s):.0f} "
+          f"max {1e3 * max(latency_s):.0f}, horizon {horizon_s:.1f} s")
     status = graph.arbiter_status[-1]
-    assert status.rejected_chunks == 0, status.reason
+    assert status.rejected_chunks == 0 and status.mode == PolicyStatus.MODE_POLICY, status.reason
+    assert len(window) >= RUN_S / horizon_s  # the loop kept running
+    assert all(early <= 0.0 for early in early_holds), f"watchdog fired early by {max(early_holds):.3f} s"
+    assert holds <= late  # every starvation hold stands for a chunk that was really late
+    assert max(gaps) == 0.0, gaps  # a chunk or the hold always came before the trajectory ran out
     policy = [s for s in graph.diagnostics if s.status and s.status[0].name.startswith("policy_node")]
     keys = {kv.key: float(kv.value) for kv in policy[-1].status[0].values}
     assert {"inference_ms", "model_ms", "observation_age_s", "deadline_misses"} <= set(keys)
     assert 0 < keys["model_ms"] <= keys["inference_ms"] and keys["observation_age_s"] >= 0.0
+    assert all(0 < c.model_time_ms <= c.inference_time_ms for c in chunks)
     assert "RANDOM WEIGHTS" in graph.policy_status[-1].reason  # said loudly
     sequences = [c.sequence for c in chunks]
-    assert sequences == sorted(sequences) and all(c.num_candidates == 1 for c in chunks)
+    assert sequences == sorted(sequences) and all(c.execute_steps == LONG_HORIZON_STEPS for c in chunks)
 
 
 def test_kill_9_policy_node_arbiter_holds_before_the_chunk_runs_out(graph):
-    graph.launch_sim()
-    graph.launch_arbiter("hold")
-    graph.launch_policy()
+    graph.launch_sim("sim_arm")
+    graph.launch_arbiter("sim_arm", "hold")
+    graph.launch_policy("sim_arm", margin_s=0.3)
     _engage_policy(graph)
-    graph.procs["policy"].send_signal(signal.SIGKILL)
+    count = len(graph.policy_commands())
+    wait_for(lambda: len(graph.policy_commands()) > count, "a fresh policy trajectory")
+    graph.procs["policy"].send_signal(signal.SIGKILL)  # right after a chunk: the watchdog is armed
     graph.procs["policy"].wait()
     killed_s = graph.now_s()
-    last = [c for c in graph.commands if not c.is_hold][-1]
-    _wait(lambda: graph.commands[-1].is_hold, "the arbiter's HOLD", 10.0)
+    wait_for(lambda: graph.commands[-1].is_hold and graph.commands[-1].arrival_s > killed_s,
+             "the arbiter's hold", 10.0)
     hold = graph.commands[-1]
-    assert hold.start_s > killed_s
-    # The arbiter's watchdog fires at the end of the last trajectory plus its margin (0.1 s default).
-    assert hold.arrival_s <= last.end_s + 0.1 + 0.1, (hold.arrival_s - last.end_s)
-    assert graph.arbiter_status[-1].mode == PolicyStatus.MODE_HOLD
-    assert "watchdog" in graph.arbiter_status[-1].reason
-    held = np.array(hold.msg.points[0].positions)
+    last = [c for c in graph.commands if not c.is_hold][-1]
+    horizon_end_s = last.start_s + PRESET.execute_steps * PRESET.dt_s
+    print(f"hold {hold.start_s - horizon_end_s:.3f} s after the horizon, "
+          f"{last.end_s - hold.start_s:.3f} s before the chunk's end")
+    assert horizon_end_s + WATCHDOG_MARGIN_S < hold.start_s < last.end_s  # not the look-ahead
+    wait_for(lambda: "starved" in graph.arbiter_status[-1].reason, "the starved status")
+    assert graph.arbiter_status[-1].mode == PolicyStatus.MODE_POLICY  # a new policy would resume
+    held = hold.first_positions
     assert np.all(held >= LIMITS.lower - 1e-6) and np.all(held <= LIMITS.upper + 1e-6)
+    _assert_within_limits(graph.commands)

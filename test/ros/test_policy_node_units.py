@@ -103,7 +103,8 @@ def test_random_model_needs_explicit_permission_and_fits_the_preset():
     np.testing.assert_array_equal(first.actions, again.actions)  # same seed, same chunk
     center = np.array(_source().action_center)
     assert np.all(np.abs(first.actions - center) < 0.1)  # noise around the centre, not arbitrary
-    assert first.num_candidates == 1 and first.model_ms > 0 and first.plan is None
+    assert first.num_candidates == 1 and first.model_ms > 0
+    assert first.plan["values"] == [first.value] and first.plan["seeds"] == [3] and first.plan["num_evaluated"] == 1
     assert runner.check_instruction("anything") == ""  # hash encoder embeds any text
 
 
@@ -114,3 +115,22 @@ def test_layout_mismatch_is_reported_by_field():
     wrong = type(model.config.layout)(camera_names=("wrist",), proprio_dim=7, action_dim=7, chunk_length=16)
     with pytest.raises(ValueError, match="cameras"):
         check_layout(wrong, preset)
+
+
+def test_plan_and_select_fills_every_plan_candidates_field():
+    """N > 1 runs the real core.planning Planner; the Decision maps PlanResult onto PlanCandidates."""
+    preset = load_preset("sim_arm")
+    runner = load_runner(_source(num_candidates=2, num_steps=1), preset)
+    assert runner.planner is not None and runner.planner.config.policy_num_steps == 1
+    images = {c.name: np.full((48, 64, 3), 128, np.uint8) for c in preset.cameras}
+    decision = runner.decide(images, np.zeros(7), "reach the block", seed=10, budget_s=60.0)
+    plan = decision.plan
+    assert set(plan) == {"values", "value_spreads", "num_value_samples", "seeds", "selected_index", "reason",
+                         "num_requested", "num_evaluated", "budget_ms", "elapsed_ms", "aggregation"}
+    assert plan["num_requested"] == 2 and plan["num_evaluated"] == decision.num_candidates == 2
+    assert plan["seeds"] == [10, 11] and len(plan["values"]) == len(plan["value_spreads"]) == 2
+    assert decision.candidate_index == plan["selected_index"]
+    assert decision.value == pytest.approx(plan["values"][plan["selected_index"]])
+    assert plan["budget_ms"] == pytest.approx(60_000.0) and 0 < plan["elapsed_ms"] <= decision.model_ms + 1.0
+    assert all(0.0 <= v <= 1.0 for v in plan["values"]) and plan["reason"]
+    assert decision.actions.shape == (preset.chunk_length, preset.num_joints)
