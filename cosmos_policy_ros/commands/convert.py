@@ -33,27 +33,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also export the converted set as a LeRobot v3.0 dataset into DIR")
 
 
-def _expand(paths: list[Path]) -> list[Path]:
-    """Bag folders as given; a folder without metadata/.mcap of its own contributes its sub-bags."""
-    bags: list[Path] = []
-    for path in paths:
-        if any(path.glob("*.mcap")):
-            bags.append(path)
-        else:
-            bags.extend(sorted(p for p in path.iterdir() if p.is_dir() and any(p.glob("*.mcap"))))
-    return bags
-
-
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from ..data.bag_reader import find_episode_bags
     from ..data.converter import ConvertConfig, convert_bags
     from ..presets import load_preset
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if len(args.paths) < 2:
         raise SystemExit("cosmos-policy convert: give at least one bag and the output folder")
     *inputs, out = args.paths
-    bags = _expand(inputs)
+    bags = find_episode_bags(inputs)
     if not bags:
         raise SystemExit(f"cosmos-policy convert: no bags (folders with a .mcap file) in {inputs}")
     config = ConvertConfig(image_size=args.image_size, gamma=args.gamma, max_skew_s=args.max_skew_s,

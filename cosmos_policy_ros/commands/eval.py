@@ -32,8 +32,8 @@ def _training_set(args: argparse.Namespace, image_size: int) -> Path:
         return args.data[0]
     from ..data.converter import ConvertConfig, convert_bags
     from ..presets import load_preset
-    from .convert import _expand
-    bags = _expand(list(args.data))
+    from ..data.bag_reader import find_episode_bags
+    bags = find_episode_bags(list(args.data))
     if not bags:
         raise SystemExit(f"cosmos-policy eval: {args.data} holds neither a training set nor bags")
     out = args.out / "converted"

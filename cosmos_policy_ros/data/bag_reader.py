@@ -119,6 +119,17 @@ class RecordedEpisode:
                 ends[-1].stamp_ns if ends else self.bag_end_ns)
 
 
+def find_episode_bags(paths: Sequence[Path]) -> list[Path]:
+    """Episode bag folders: each path as given when it holds an .mcap, else its bag subfolders (sorted)."""
+    bags: list[Path] = []
+    for path in map(Path, paths):
+        if any(path.glob("*.mcap")):
+            bags.append(path)
+        else:
+            bags.extend(sorted(p for p in path.iterdir() if p.is_dir() and any(p.glob("*.mcap"))))
+    return bags
+
+
 def resolve_topic(name: str, available: Sequence[str]) -> str | None:
     """The bag topic for ``name``: exact for absolute names, unique suffix match for relative ones."""
     if name.startswith("/"):
