@@ -282,17 +282,24 @@ class CosmosPolicy(nn.Module):
         """
         batch = x0.shape[0]
         roles_np = roles.cpu().numpy()
-        cond_mask = torch.from_numpy(self.layout.condition_masks(roles_np)).to(x0.device)
-        loss_mask = torch.from_numpy(self.layout.loss_masks(roles_np)).to(x0.device)
-        sigma = diffusion.sample_training_sigma(batch, self.layout.num_frames, self.config.noise,
-                                                generator).to(x0.device)
-        noise = torch.randn(x0.shape, generator=generator).to(x0.device)
-        x_sigma = x0 + sigma.reshape(-1, 1, 1, 1, 1) * noise
-        x0_hat = self.denoise(x_sigma, sigma, condition_latents, cond_mask, text_embeddings)
-        per_sample = diffusion.denoising_loss(x0, x0_hat, sigma, loss_mask, self.config.noise.loss_scale)
+        sigma = diffusion.sample_training_sigma(batch, self.layout.num_frames, self.config.noise, generator)
+        noise = torch.randn(x0.shape, generator=generator)
+        per_sample = self.per_sample_loss(x0, condition_latents, roles, text_embeddings, sigma, noise)
         by_role = {Role(int(r)).name.lower(): float(per_sample[roles_np == r].mean().detach())
                    for r in np.unique(roles_np)}
         return per_sample.mean(), by_role
+
+    def per_sample_loss(self, x0: torch.Tensor, condition_latents: torch.Tensor, roles: torch.Tensor,
+                        text_embeddings: torch.Tensor, sigma: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """(B,) denoising loss for given noise levels and noise (spec 3.4); sigma (B,), noise like x0."""
+        roles_np = roles.cpu().numpy()
+        device = x0.device
+        cond_mask = torch.from_numpy(self.layout.condition_masks(roles_np)).to(device)
+        loss_mask = torch.from_numpy(self.layout.loss_masks(roles_np)).to(device)
+        sigma, noise = sigma.to(device), noise.to(device)
+        x_sigma = x0 + sigma.reshape(-1, 1, 1, 1, 1) * noise
+        x0_hat = self.denoise(x_sigma, sigma, condition_latents, cond_mask, text_embeddings)
+        return diffusion.denoising_loss(x0, x0_hat, sigma, loss_mask, self.config.noise.loss_scale)
 
     # ------------------------------------------------------------------ persistence
     def save_pretrained(self, folder: str | Path) -> Path:

@@ -48,11 +48,4 @@ class TrainingObjective(nn.Module):
             text_embeddings: (B, L, D).
             sigma: (B,) and noise (B, C, T, h, w) from ``draw_sigma_and_noise``.
         """
-        layout, device = self.model.layout, x0.device
-        roles_np = roles.cpu().numpy()
-        condition_mask = torch.from_numpy(layout.condition_masks(roles_np)).to(device)
-        loss_mask = torch.from_numpy(layout.loss_masks(roles_np)).to(device)
-        sigma, noise = sigma.to(device), noise.to(device)
-        x_sigma = x0 + sigma.reshape(-1, 1, 1, 1, 1) * noise
-        x0_hat = self.model.denoise(x_sigma, sigma, condition_latents, condition_mask, text_embeddings)
-        return diffusion.denoising_loss(x0, x0_hat, sigma, loss_mask, self.model.config.noise.loss_scale)
+        return self.model.per_sample_loss(x0, condition_latents, roles, text_embeddings, sigma, noise)

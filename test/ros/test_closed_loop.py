@@ -37,7 +37,7 @@ from cosmos_policy_msgs.srv import SetMode  # noqa: E402
 from cosmos_policy_ros.control.limits import LimitArrays, check_trajectory, parse_joint_limits  # noqa: E402
 from cosmos_policy_ros.presets import ROBOTS_DIR, load_preset  # noqa: E402
 from cosmos_policy_ros.ros.conversions import duration_to_seconds, stamp_to_seconds  # noqa: E402
-from cosmos_policy_ros.ros.qos import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS  # noqa: E402
+from cosmos_policy_ros.ros.qos import COMMAND_QOS, LATCHED_QOS  # noqa: E402
 from cosmos_policy_ros.sim.arm_sim import HOME_POSITIONS  # noqa: E402
 
 from ros_helpers import SpinningNode, start_node_process, stop_process, wait_for  # noqa: E402
