@@ -49,6 +49,13 @@ class ExpertConfig:
         early_stop_probability: chance of freezing at a random waypoint.
         velocity_limit_fraction: targets move at most this fraction of the URDF velocity limits
             per second (so the command arbiter's limit check accepts them).
+        command_lead_s: a target is due this long after it is sent: more than the transport delay
+            to the controller (the command arbiter drops points due within its latency margin).
+        max_target_offset_rad: largest per-joint distance of a target from the MEASURED state (at
+            most the preset's ``max_joint_jump_rad``, which the arbiter enforces). Targets are
+            rate-limited from the previous target while the arm follows, and restart from the
+            measured state when it does not (commands not executed: the arbiter was in HOLD or
+            POLICY), so a teleop device never commands a jump.
     """
 
     control_dt_s: float = 0.1
@@ -68,10 +75,12 @@ class ExpertConfig:
     wrong_grasp_offset_m: float = 0.04
     early_stop_probability: float = 0.0
     velocity_limit_fraction: float = 0.9
+    command_lead_s: float = 0.4
+    max_target_offset_rad: float = 0.15
 
     def __post_init__(self) -> None:
         for name in ("control_dt_s", "speed_mps", "yaw_rate_rad_s", "waypoint_tolerance_m",
-                     "waypoint_timeout_s"):
+                     "waypoint_timeout_s", "command_lead_s", "max_target_offset_rad"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"ExpertConfig.{name}={getattr(self, name)} must be > 0")
         if self.action_noise_rad < 0:
@@ -133,6 +142,7 @@ class ScriptedExpert:
         self._goal_yaw_rad = 0.0
         self._arm_solution: np.ndarray | None = None
         self._last_target: np.ndarray | None = None
+        self._clipped = False
         self._stop_index = -1
 
     @property
@@ -154,9 +164,22 @@ class ScriptedExpert:
         arm = self._arm_solution + self._rng.normal(0.0, self.config.action_noise_rad, size=6) \
             if self.config.action_noise_rad > 0 else self._arm_solution.copy()
         wanted = np.concatenate([arm, [waypoint.gripper_m]])
-        previous = self._last_target if self._last_target is not None else obs.joint_positions
-        self._last_target = previous + np.clip(wanted - previous, -self._max_step, self._max_step)
+        self._last_target = self._rate_limited(wanted, np.asarray(obs.joint_positions, dtype=np.float64))
         return self._last_target.copy()
+
+    def _rate_limited(self, wanted: np.ndarray, measured: np.ndarray) -> np.ndarray:
+        """(7,) next target: a velocity-limited step from the previous target, clipped to
+        ``max_target_offset_rad`` around the measured state.
+
+        A clipped target means the arm did not follow (its commands were not executed, e.g. the
+        arbiter was not in TELEOP): the next target then restarts from the measured state, so
+        whenever the commands start passing again the first one is a small step from the arm.
+        """
+        offset = self.config.max_target_offset_rad
+        previous = measured if self._last_target is None or self._clipped else self._last_target
+        step = previous + np.clip(wanted - previous, -self._max_step, self._max_step)
+        self._clipped = bool(np.any(np.abs(step - measured) > offset))
+        return np.clip(step, measured - offset, measured + offset)
 
     def _plan(self, obs: ExpertObservation) -> None:
         """Waypoints for the task from the first observation, plus the chosen perturbations."""

@@ -4,8 +4,12 @@
 Reads ``joint_states`` and the privileged ``sim/object_poses`` (target block first, bin second;
 see ``tasks.Episode.object_order``) and publishes on ``teleop/joint_trajectory`` what a teleop
 device or leader arm would send: at ``control_rate_hz``, a one-point JointTrajectory stamped now,
-due one control period later, for all preset joints (gripper last, finger travel per side [m]).
-The command arbiter passes it on to the arm in TELEOP mode.
+due ``command_lead_s`` later (long enough to survive the transport delay: the command arbiter
+drops points due within its latency margin), for all preset joints (gripper last, finger travel
+per side [m]). The command arbiter passes it on to the arm in TELEOP mode and checks it like any
+command; so a target never jumps: it starts from the MEASURED joint state, moves within the URDF
+velocity limits and stays within half the preset's ``max_joint_jump_rad`` of the measured state
+(see :class:`~cosmos_policy_ros.sim.expert.ExpertConfig`), also while the arbiter ignores it.
 
 A new episode starts (the expert re-plans) when ``~/reset`` is called or when ``task``, ``seed``
 or ``enabled`` change; the demo calls it right after ``/sim_arm/reset_task``.
@@ -37,6 +41,9 @@ from cosmos_policy_ros.sim.tasks import TASKS
 NODE_NAME = "expert_teleop"
 LOG_THROTTLE_S = 5.0
 RESTART_PARAMS = ("task", "seed", "enabled")
+# Targets stay within this share of the preset's max_joint_jump_rad around the measured state:
+# the arbiter measures the jump from its commanded state, which may itself lead the measurement.
+TARGET_OFFSET_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,8 @@ class ExpertTeleopParams(NodeParams):
         ParamSpec("enabled", True, "Publish teleop commands."),
         ParamSpec("control_rate_hz", 10.0, "Command rate [Hz].", read_only=True,
                   min_value=1.0, max_value=100.0),
+        ParamSpec("command_lead_s", 0.4, "A target is due this long after it is sent [s] (more than the "
+                  "transport delay to the controller).", read_only=True, min_value=0.01, max_value=5.0),
         ParamSpec("speed_mps", 0.3, "Cartesian tool speed [m/s].", read_only=True,
                   min_value=0.01, max_value=1.0),
         ParamSpec("noise.action_noise_rad", 0.0, "Std of joint-target noise [rad].", read_only=True,
@@ -66,14 +75,18 @@ class ExpertTeleopParams(NodeParams):
     seed: int
     enabled: bool
     control_rate_hz: float
+    command_lead_s: float
     speed_mps: float
     noise_action_noise_rad: float
     noise_detour_probability: float
     noise_wrong_grasp_probability: float
     noise_early_stop_probability: float
 
-    def expert_config(self) -> ExpertConfig:
+    def expert_config(self, max_joint_jump_rad: float) -> ExpertConfig:
+        """The expert's settings; targets stay within a share of the preset's ``max_joint_jump_rad``."""
         return ExpertConfig(control_dt_s=1.0 / self.control_rate_hz, speed_mps=self.speed_mps,
+                            command_lead_s=self.command_lead_s,
+                            max_target_offset_rad=TARGET_OFFSET_SHARE * max_joint_jump_rad,
                             action_noise_rad=self.noise_action_noise_rad,
                             detour_probability=self.noise_detour_probability,
                             wrong_grasp_probability=self.noise_wrong_grasp_probability,
@@ -103,7 +116,8 @@ class ExpertTeleopNode(Node):
     def _restart(self) -> None:
         """New episode: a fresh expert for the current task and seed (it plans on its first step)."""
         self.params = ExpertTeleopParams.from_node(self)
-        self._expert = ScriptedExpert(self.params.task, self._kinematics, self.params.expert_config())
+        config = self.params.expert_config(self.preset.max_joint_jump_rad)
+        self._expert = ScriptedExpert(self.params.task, self._kinematics, config)
         self._expert.reset(self.params.seed)
         self._object_poses = []  # wait for poses of the new scene
 
@@ -142,7 +156,7 @@ class ExpertTeleopNode(Node):
         targets = self._expert.act(obs)
         msg = JointTrajectory(joint_names=list(self.preset.joints))
         msg.header.stamp = self.get_clock().now().to_msg()
-        due_in = seconds_to_duration(1.0 / self.params.control_rate_hz)  # one control period
+        due_in = seconds_to_duration(self.params.command_lead_s)
         msg.points = [JointTrajectoryPoint(positions=targets.tolist(), time_from_start=due_in)]
         self._teleop_pub.publish(msg)
 

@@ -2,7 +2,7 @@
 """Closed-loop expert episodes without ROS, faster than real time.
 
 The loop is the same one the nodes run over DDS: each control step the expert's joint targets
-become a one-point trajectory due one control period later (what ``expert_teleop_node`` sends),
+become a one-point trajectory due ``command_lead_s`` later (what ``expert_teleop_node`` sends),
 the sim's trajectory follower tracks it, and the task judges the outcome.
 """
 from __future__ import annotations
@@ -43,10 +43,10 @@ def expert_observation(sim: ArmSim, episode: Episode) -> ExpertObservation:
     return ExpertObservation(sim.joint_positions(), sim.body_pose(episode.target_block), sim.bin_pose())
 
 
-def single_point_command(joint_names: tuple[str, ...], targets: np.ndarray, dt_s: float) -> TrajectoryCommand:
-    """A trajectory with one point, due ``dt_s`` after receipt (a teleop step)."""
+def single_point_command(joint_names: tuple[str, ...], targets: np.ndarray, lead_s: float) -> TrajectoryCommand:
+    """A trajectory with one point, due ``lead_s`` after receipt (a teleop step)."""
     positions = np.asarray(targets, dtype=np.float64)[None]  # (1, J)
-    return TrajectoryCommand(tuple(joint_names), np.array([dt_s]), positions)
+    return TrajectoryCommand(tuple(joint_names), np.array([lead_s]), positions)
 
 
 def run_expert_episode(sim: ArmSim, task: Task, expert: ScriptedExpert, seed: int) -> EpisodeResult:
@@ -59,7 +59,7 @@ def run_expert_episode(sim: ArmSim, task: Task, expert: ScriptedExpert, seed: in
     while outcome is Outcome.RUNNING:
         target = expert.act(expert_observation(sim, episode))
         targets.append(target)
-        result = sim.command(single_point_command(sim.joint_names, target, dt_s))
+        result = sim.command(single_point_command(sim.joint_names, target, expert.config.command_lead_s))
         if not result.accepted:
             raise RuntimeError(f"expert command rejected: {result.reason}")
         sim.step(dt_s)

@@ -7,15 +7,23 @@ import dataclasses
 import numpy as np
 import pytest
 
+from cosmos_policy_ros.control.action_spaces import ActionSpaceConverter
+from cosmos_policy_ros.control.arbitration import Arbiter, ArbiterConfig
+from cosmos_policy_ros.control.limits import LimitArrays, apply_limit_overrides, parse_joint_limits
+from cosmos_policy_ros.control.modes import Mode
+from cosmos_policy_ros.presets import load_preset
 from cosmos_policy_ros.sim.arm_sim import ArmSim
 from cosmos_policy_ros.sim.expert import ExpertConfig, ScriptedExpert
 from cosmos_policy_ros.sim.kinematics import ArmKinematics, downward_pose
-from cosmos_policy_ros.sim.rollout import run_expert_episode
+from cosmos_policy_ros.sim.rollout import expert_observation, run_expert_episode
 from cosmos_policy_ros.sim.tasks import Outcome, TaskConfig, make_task
+from cosmos_policy_ros.sim.trajectory_follower import TrajectoryCommand
 
 pytestmark = pytest.mark.sim
 EPISODES_PER_TASK = 20
 REQUIRED_SUCCESS_RATE = {"reach": 0.95, "pick_place": 0.90}
+ARBITER_ACCELERATION_RAD_S2 = 10.0  # command_arbiter's default limits.acceleration
+IGNORED_FOR_S = 1.5  # the arbiter holds (ignores teleop) this long before it switches to TELEOP
 
 
 @pytest.fixture(scope="module")
@@ -90,3 +98,47 @@ def test_expert_config_is_validated():
         ExpertConfig(detour_probability=1.5)
     with pytest.raises(ValueError, match="unknown task"):
         make_task("pick_n_place")
+
+
+def _arbiter_for(preset_name: str) -> Arbiter:
+    """The command arbiter's logic as the node builds it by default (URDF limits, preset jump)."""
+    preset = load_preset(preset_name)
+    urdf = parse_joint_limits(preset.urdf_path.read_text(encoding="utf-8"))
+    accelerations = {j: {"acceleration": ARBITER_ACCELERATION_RAD_S2} for j in preset.joints}
+    limits = LimitArrays.from_limits(apply_limit_overrides(urdf, accelerations), preset.joints)
+    config = ArbiterConfig(limits=limits.without_rate_limits(preset.gripper_joints),
+                           max_start_jump=preset.max_joint_jump_rad, start_mode=Mode.HOLD)
+    return Arbiter(config, ActionSpaceConverter(preset.action_space, preset.joints, preset.gripper_joints))
+
+
+@pytest.mark.parametrize("delay_s", [0.02, 0.15])
+def test_expert_commands_pass_the_arbiter_after_transport_delay_and_a_hold(sim, kinematics, delay_s):
+    """The expert as a teleop device behind the real arbiter checks: its commands arrive ``delay_s``
+    late, are ignored while the arbiter HOLDs, and then every one of them passes (no jump, no
+    limit violation) and the task is solved."""
+    preset = load_preset("sim_arm")
+    config = ExpertConfig(max_target_offset_rad=0.5 * preset.max_joint_jump_rad)
+    arbiter, task = _arbiter_for("sim_arm"), make_task("reach")
+    for seed in range(2):
+        episode, expert = task.reset(sim, seed), ScriptedExpert("reach", kinematics, config)
+        expert.reset(seed)
+        arbiter.request_mode(Mode.HOLD, "ignore teleop", sim.time_s)
+        outcome, passed = Outcome.RUNNING, 0
+        while outcome is Outcome.RUNNING:
+            sent_s = sim.time_s
+            arbiter.on_joint_state(sent_s, preset.joints, sim.joint_positions(), sim.joint_velocities())
+            if sent_s >= IGNORED_FOR_S and arbiter.modes.mode == Mode.HOLD:
+                arbiter.request_mode(Mode.TELEOP, "teleop", sent_s)
+            target = expert.act(expert_observation(sim, episode))
+            sim.step(delay_s)
+            commands = arbiter.on_teleop_trajectory(preset.joints, [target], [config.command_lead_s], sent_s,
+                                                    sim.time_s)
+            for command in commands:
+                trajectory = command.trajectory
+                assert sim.command(TrajectoryCommand(preset.joints, trajectory.times_from_start_s,
+                                                     trajectory.positions, start_time_s=trajectory.stamp_s)).accepted
+            passed += len(commands)
+            sim.step(config.control_dt_s - delay_s)
+            outcome = task.evaluate(sim, episode)
+        assert arbiter.rejected_teleop == 0, arbiter.reason
+        assert passed > 0 and outcome is Outcome.SUCCESS
