@@ -13,6 +13,9 @@ Per mode:
   rejected chunk (malformed, NaN, out of limits, too far from the arm) -> HOLD mode with the
   reason: an explicit fault, only an operator's SetMode leaves it. An all-past chunk -> deadline
   miss (counted, the current trajectory keeps running, the watchdog catches a stream of them).
+* Call for teleop: a chunk the policy flags ``call_for_teleop`` (its own run-time value
+  threshold) or whose value is below ``value_threshold`` -> nothing of it passes, HOLD mode with
+  ``modes.call_for_teleop`` raised and the reason; the operator's next SetMode clears it.
 * Starvation (the watchdog): no valid chunk by ``t_obs + execute_steps*dt + watchdog_margin_s``
   of the last accepted chunk -> one hold command at the measured position, a deadline miss,
   ``starved`` True and "starved" in the reason, but the mode stays POLICY: a late policy is not a
@@ -105,6 +108,8 @@ class PolicyChunk:
         model_name: producer's model.
         execute_steps: steps the policy means to execute before its next chunk (the execution
             horizon; the rest is look-ahead); 0 = all of them.
+        call_for_teleop: the policy itself asks for a human (its value is below the policy
+            node's run-time threshold): the arbiter HOLDs and calls for teleop.
     """
 
     stamp_s: float
@@ -114,6 +119,7 @@ class PolicyChunk:
     value: float = math.nan
     model_name: str = ""
     execute_steps: int = 0
+    call_for_teleop: bool = False
 
     def horizon_end_s(self) -> float:
         """When the executed part ends: ``stamp + execute_steps*dt`` (the last step's time when 0)."""
@@ -199,9 +205,9 @@ class Arbiter:
         shadow = self.config.shadow_mode
         if not shadow and self.modes.mode != Mode.POLICY:
             return []
-        if not shadow and self.value_gate.calls_for_teleop(chunk.value):
-            why = f"value {chunk.value:.3f} below threshold {self.value_gate.threshold:.3f}: calling for teleop"
-            return self._safety_hold(why, now_s, call_for_teleop=True)
+        call_reason = self._call_for_teleop_reason(chunk)
+        if not shadow and call_reason:
+            return self._safety_hold(f"{call_reason}: calling for teleop", now_s, call_for_teleop=True)
         try:
             measured_seam = shadow or self.modes.needs_measured_start or self.starved
             trajectory = self._chunk_trajectory(chunk, now_s, measured_seam)
@@ -283,6 +289,15 @@ class Arbiter:
         self.watchdog.disarm()
         stops_motion = result.mode in (Mode.HOLD, Mode.ESTOP) or before == Mode.POLICY
         return result, self._hold_command(now_s) if stops_motion else []
+
+    def _call_for_teleop_reason(self, chunk: PolicyChunk) -> str:
+        """Why the chunk asks for a human ("" when it does not): the policy's own flag, or a value
+        below the arbiter's threshold."""
+        if chunk.call_for_teleop:
+            return f"policy calls for teleop (value {chunk.value:.3f} below its threshold)"
+        if self.value_gate.calls_for_teleop(chunk.value):
+            return f"value {chunk.value:.3f} below threshold {self.value_gate.threshold:.3f}"
+        return ""
 
     def _chunk_trajectory(self, chunk: PolicyChunk, now_s: float, measured_seam: bool) -> StitchedTrajectory:
         latest = self.states.latest

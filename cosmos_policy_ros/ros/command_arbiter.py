@@ -221,7 +221,8 @@ class CommandArbiterNode(Node):
         chunk = PolicyChunk(stamp_s=stamp_to_seconds(msg.header.stamp),
                             action_names=tuple(msg.joint_names or msg.trajectory.joint_names),
                             actions=[list(p.positions) for p in msg.trajectory.points], dt_s=msg.dt_s,
-                            value=msg.value, model_name=msg.model_name, execute_steps=msg.execute_steps)
+                            value=msg.value, model_name=msg.model_name, execute_steps=msg.execute_steps,
+                            call_for_teleop=msg.call_for_teleop)
         with self._lock:
             self._publish(self.arbiter.on_policy_chunk(chunk, self._now_s()))
 

@@ -336,6 +336,7 @@ class PolicyNode(LifecycleNode):
             return  # deactivated while inferring: never publish a chunk after deactivate returns
         chunk = chunk_message(decision, self.preset, stamp_s, self._sequence, self._runner.model_name,
                               self._runner.action_names)
+        chunk.call_for_teleop = self._below_threshold(decision.value)
         chunk.inference_time_ms = float((time.perf_counter() - started) * MS_PER_S)
         self._chunk_pub.publish(chunk)
         missed = self._schedule.on_published(stamp_s, self._now_s())
@@ -360,7 +361,7 @@ class PolicyNode(LifecycleNode):
     def _publish_plan(self, decision: Decision, chunk: ActionChunk) -> None:
         plan = decision.plan
         msg = PlanCandidates(header=chunk.header, chunk_sequence=chunk.sequence, **plan)
-        msg.call_for_teleop = self._below_threshold(decision.value)
+        msg.call_for_teleop = chunk.call_for_teleop
         self._plan_pub.publish(msg)
 
     def _below_threshold(self, value: float) -> bool:

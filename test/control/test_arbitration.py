@@ -2,6 +2,7 @@
 """The arbiter logic without ROS: per-mode behaviour, rejection -> HOLD, bumpless hand-off, watchdog."""
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -152,6 +153,27 @@ def test_low_value_holds_and_calls_for_teleop():
     arbiter.on_policy_chunk(_chunk(stamp=0.0, value=0.2), now_s=0.05)
     assert arbiter.modes.mode == Mode.HOLD and arbiter.modes.call_for_teleop
     assert arbiter.last_value == pytest.approx(0.2)
+
+
+def test_policy_flagged_call_for_teleop_holds_even_without_arbiter_threshold():
+    arbiter = _arbiter()  # the arbiter's own gate is off: the policy's run-time threshold decides
+    flagged = dataclasses.replace(_chunk(stamp=0.0, value=0.4), call_for_teleop=True)
+    (hold,) = arbiter.on_policy_chunk(flagged, now_s=0.05)
+    assert hold.trajectory.positions.shape == (1, 3)  # only the hold: nothing of the chunk passed
+    np.testing.assert_allclose(hold.trajectory.positions[0], [0.0, 0.0, 0.02])
+    assert arbiter.modes.mode == Mode.HOLD and arbiter.modes.call_for_teleop
+    assert "policy calls for teleop" in arbiter.reason and "0.400" in arbiter.reason
+    assert arbiter.rejected_chunks == 0  # a call for a human is not a fault of the chunk
+    assert arbiter.on_policy_chunk(_chunk(stamp=0.1), now_s=0.15) == []  # HOLD until the operator acts
+    arbiter.request_mode(Mode.TELEOP, "operator answers", 0.2)
+    assert not arbiter.modes.call_for_teleop
+
+
+def test_unflagged_chunk_above_threshold_passes():
+    arbiter = _arbiter(value_threshold=0.5)
+    (cmd,) = arbiter.on_policy_chunk(_chunk(stamp=0.0, value=0.7), now_s=0.05)
+    assert len(cmd.trajectory.positions) > 1 and arbiter.modes.mode == Mode.POLICY
+    assert not arbiter.modes.call_for_teleop
 
 
 def test_estop_blocks_everything_until_reset():

@@ -179,6 +179,22 @@ def test_nan_chunk_rejected_whole_hold_and_reason(harness_factory):
     np.testing.assert_allclose(arm.commands[0].points[0].positions, HOME)
 
 
+def test_chunk_calling_for_teleop_holds_and_status_calls_for_teleop(harness_factory):
+    arm = harness_factory(start_mode="policy")  # the arbiter's own value_threshold is off (0)
+    msg = arm.chunk(_ramp(HOME), arm.now_s(), value=0.3)
+    msg.call_for_teleop = True  # set by policy_node from its run-time value_threshold
+    arm.chunk_pub.publish(msg)
+    wait_for(lambda: arm.status().call_for_teleop, "the call for teleop in the status")
+    status = arm.status()
+    assert status.mode == PolicyStatus.MODE_HOLD and "calls for teleop" in status.reason, status.reason
+    assert status.rejected_chunks == 0
+    wait_for(lambda: arm.commands, "the HOLD command")
+    assert len(arm.commands) == 1 and len(arm.commands[0].points) == 1  # nothing of the chunk passed
+    np.testing.assert_allclose(arm.commands[0].points[0].positions, HOME)
+    assert arm.set_mode(SetMode.Request.MODE_TELEOP, "operator answers").success
+    wait_for(lambda: not arm.status().call_for_teleop, "the call cleared by the operator")
+
+
 def test_watchdog_holds_at_the_execution_horizon_then_the_next_chunk_resumes(harness_factory):
     arm = harness_factory(start_mode="policy", **{"watchdog.margin_s": "0.1"})
     stamp_s = arm.now_s()
