@@ -61,6 +61,8 @@ class ExpertTeleopParams(NodeParams):
                   "transport delay to the controller).", read_only=True, min_value=0.01, max_value=5.0),
         ParamSpec("speed_mps", 0.3, "Cartesian tool speed [m/s].", read_only=True,
                   min_value=0.01, max_value=1.0),
+        ParamSpec("yaw_rate_rad_s", 2.0, "Rotation speed of the tool about the vertical [rad/s].", read_only=True,
+                  min_value=0.01, max_value=10.0),
         ParamSpec("noise.action_noise_rad", 0.0, "Std of joint-target noise [rad].", read_only=True,
                   min_value=0.0, max_value=0.5),
         ParamSpec("noise.detour_probability", 0.0, "Chance of a random detour per episode.", read_only=True,
@@ -77,6 +79,7 @@ class ExpertTeleopParams(NodeParams):
     control_rate_hz: float
     command_lead_s: float
     speed_mps: float
+    yaw_rate_rad_s: float
     noise_action_noise_rad: float
     noise_detour_probability: float
     noise_wrong_grasp_probability: float
@@ -85,6 +88,7 @@ class ExpertTeleopParams(NodeParams):
     def expert_config(self, max_joint_jump_rad: float) -> ExpertConfig:
         """The expert's settings; targets stay within a share of the preset's ``max_joint_jump_rad``."""
         return ExpertConfig(control_dt_s=1.0 / self.control_rate_hz, speed_mps=self.speed_mps,
+                            yaw_rate_rad_s=self.yaw_rate_rad_s,
                             command_lead_s=self.command_lead_s,
                             max_target_offset_rad=TARGET_OFFSET_SHARE * max_joint_jump_rad,
                             action_noise_rad=self.noise_action_noise_rad,

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The deployment graph over real DDS: sim_arm + policy_node + command_arbiter.
+"""The deployment graph over real DDS: sim_arm + policy_node + command_arbiter (+ expert teleop).
 
 Every node runs as its own process on a leased ROS domain; this process only listens (controller
 topic, statuses, diagnostics, chunks, joint states, teleop) and calls services. The policy is the
@@ -14,6 +14,12 @@ watchdog's hold always arrives first), the watchdog never fires before a chunk's
 margin, and every starvation hold stands for a chunk that really arrived after the horizon.
 Late chunks do happen here with ~200 ms inference: the sim's camera rendering stalls under load,
 and the policy waits for fresh images.
+
+Hand-off: the scripted expert (expert_teleop_node) drives the arm through the arbiter in TELEOP;
+SetMode POLICY while the arm moves, then TELEOP again. Judged on the measured joint states (no
+joint moves more than one control step at its velocity limit within one control step), on the
+controller commands (each starts where the arm is), and on the first teleop command after the
+switch back reaching the controller (teleop passes in the very next period).
 """
 from __future__ import annotations
 
@@ -30,6 +36,7 @@ import yaml
 pytest.importorskip("rclpy", reason="closed-loop tests need rclpy")
 
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from sensor_msgs.msg import JointState  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 
 from cosmos_policy_msgs.msg import ActionChunk, PolicyStatus  # noqa: E402
@@ -37,7 +44,7 @@ from cosmos_policy_msgs.srv import SetMode  # noqa: E402
 from cosmos_policy_ros.control.limits import LimitArrays, check_trajectory, parse_joint_limits  # noqa: E402
 from cosmos_policy_ros.presets import ROBOTS_DIR, load_preset  # noqa: E402
 from cosmos_policy_ros.ros.conversions import duration_to_seconds, stamp_to_seconds  # noqa: E402
-from cosmos_policy_ros.ros.qos import COMMAND_QOS, LATCHED_QOS  # noqa: E402
+from cosmos_policy_ros.ros.qos import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS  # noqa: E402
 from cosmos_policy_ros.sim.arm_sim import HOME_POSITIONS  # noqa: E402
 
 from ros_helpers import SpinningNode, start_node_process, stop_process, wait_for  # noqa: E402
@@ -58,6 +65,17 @@ RUN_S = 20.0
 # acceleration check (10 rad/s^2 over a >= 50 ms seam segment) rightly rejects at the node's
 # default noise level; the timing tests keep the noise small (a trained policy is smooth).
 ACTION_HALF_RANGE = 0.001
+# Hand-off: a slow expert, and POLICY as soon as the arm moves, so the random policy (centred on the
+# home pose) starts near the arm: its chunks are then accepted and the hand-off is exercised for real.
+HANDOFF_EXPERT = {"speed_mps": 0.02, "yaw_rate_rad_s": 0.1}
+# ... and the seam segment (measured state -> first kept chunk step) at least this long, so that the
+# arm's remaining teleop motion can be reversed within the acceleration limit (a trained policy
+# continues the motion instead; the random one pulls back to its centre).
+HANDOFF_LATENCY_MARGIN_S = 0.15
+MOTION_THRESHOLD_RAD = 0.003
+JUMP_TOLERANCE_RAD = 1e-4
+VELOCITY_LIMITS = np.array([URDF_LIMITS[j].velocity for j in JOINTS])
+ARM = [i for i, j in enumerate(JOINTS) if j not in PRESET.gripper_joints]
 
 
 @dataclass
@@ -95,6 +113,8 @@ class Graph:
     arbiter_status: list[PolicyStatus] = field(default_factory=list)
     policy_status: list[PolicyStatus] = field(default_factory=list)
     diagnostics: list[DiagnosticArray] = field(default_factory=list)
+    joint_states: list[tuple[float, np.ndarray]] = field(default_factory=list)  # (stamp [s], (D,))
+    teleop: list[Received] = field(default_factory=list)
 
     def start_listener(self) -> None:
         self.spinner = SpinningNode("closed_loop_listener")
@@ -105,10 +125,17 @@ class Graph:
         node.create_subscription(PolicyStatus, "/command_arbiter/status", self.arbiter_status.append, LATCHED_QOS)
         node.create_subscription(PolicyStatus, "/policy_node/status", self.policy_status.append, LATCHED_QOS)
         node.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics.append, 10)
+        node.create_subscription(JointState, "/joint_states", self._on_joint_state, SENSOR_QOS)
+        node.create_subscription(JointTrajectory, "/teleop/joint_trajectory",
+                                 lambda m: self.teleop.append(Received(m, self.now_s())), COMMAND_QOS)
         self.set_mode_client = node.create_client(SetMode, "/command_arbiter/set_mode")
 
     def now_s(self) -> float:
         return self.spinner.now_s()
+
+    def _on_joint_state(self, msg: JointState) -> None:
+        order = [list(msg.name).index(j) for j in JOINTS]
+        self.joint_states.append((stamp_to_seconds(msg.header.stamp), np.array(msg.position)[order]))
 
     def launch(self, name: str, module: str, params: dict[str, object], remaps: dict[str, str] | None = None) -> None:
         self.procs[name] = start_node_process(module, self.env, params, remaps)
@@ -122,9 +149,13 @@ class Graph:
             "random_init.action_center": str(ACTION_CENTER), "random_init.action_half_range": ACTION_HALF_RANGE,
             "timing.margin_s": margin_s})
 
-    def launch_arbiter(self, robot: str, start_mode: str) -> None:
-        self.launch("arbiter", "cosmos_policy_ros.ros.command_arbiter", {"robot": robot, "start_mode": start_mode},
-                    {"action_chunk": "/policy_node/action_chunk"})
+    def launch_arbiter(self, robot: str, start_mode: str, **params: object) -> None:
+        self.launch("arbiter", "cosmos_policy_ros.ros.command_arbiter",
+                    {"robot": robot, "start_mode": start_mode, **params}, {"action_chunk": "/policy_node/action_chunk"})
+
+    def launch_expert(self, robot: str) -> None:
+        self.launch("expert", "cosmos_policy_ros.sim.expert_teleop_node",
+                    {"robot": robot, "task": "reach", **HANDOFF_EXPERT})
 
     def set_mode(self, mode: int, reason: str = "test") -> SetMode.Response:
         return self.spinner.call(self.set_mode_client, SetMode.Request(mode=mode, reason=reason))
@@ -265,4 +296,67 @@ def test_kill_9_policy_node_arbiter_holds_before_the_chunk_runs_out(graph):
     assert graph.arbiter_status[-1].mode == PolicyStatus.MODE_POLICY  # a new policy would resume
     held = hold.first_positions
     assert np.all(held >= LIMITS.lower - 1e-6) and np.all(held <= LIMITS.upper + 1e-6)
+    _assert_within_limits(graph.commands)
+
+
+def _max_step_motion(states: list[tuple[float, np.ndarray]], since_s: float, dt_s: float) -> np.ndarray:
+    """(D,) the largest distance each joint moved within any one control step (joint_states stamps)."""
+    times = np.array([t for t, _ in states if t >= since_s])
+    positions = np.array([q for t, q in states if t >= since_s])  # (n, D)
+    worst = np.zeros(positions.shape[1])
+    for i, start_s in enumerate(times):
+        within = positions[i:np.searchsorted(times, start_s + dt_s, side="right")]  # samples <= dt later
+        worst = np.maximum(worst, np.abs(within - positions[i]).max(axis=0))
+    return worst
+
+
+def _seam_offsets(graph: Graph, since_s: float) -> np.ndarray:
+    """(D,) the largest distance between a command's first point and the arm's last measured state."""
+    worst = np.zeros(len(JOINTS))
+    for command in (c for c in graph.commands if c.arrival_s >= since_s):
+        measured = [q for t, q in graph.joint_states if t <= command.arrival_s][-1]
+        worst = np.maximum(worst, np.abs(command.first_positions - measured))
+    return worst
+
+
+def test_handoff_teleop_to_policy_mid_motion_and_back_without_a_jump(graph, long_horizon_preset):
+    graph.launch_sim(long_horizon_preset)
+    graph.launch_arbiter(long_horizon_preset, "teleop", **{"stitching.latency_margin_s": HANDOFF_LATENCY_MARGIN_S})
+    graph.launch_policy(long_horizon_preset)
+    wait_for(lambda: len(graph.chunks) >= 2 and graph.joint_states, "chunks from policy_node", START_TIMEOUT_S)
+    rest = graph.joint_states[-1][1]
+    graph.launch_expert(long_horizon_preset)  # the policy is ready: the expert starts the motion now
+    wait_for(lambda: np.abs(graph.joint_states[-1][1][:-1] - rest[:-1]).max() > MOTION_THRESHOLD_RAD,
+             "the expert moving the arm", START_TIMEOUT_S)
+    moving_s = graph.now_s()
+    assert graph.set_mode(SetMode.Request.MODE_POLICY, "hand-off mid-motion").success
+    policy_s = graph.now_s()
+
+    def policy_trajectories() -> list[Received]:
+        return [c for c in graph.commands if c.arrival_s > policy_s and len(c.msg.points) > 2]
+    wait_for(lambda: len(policy_trajectories()) >= 2, "the policy driving the arm")
+    assert graph.set_mode(SetMode.Request.MODE_TELEOP, "operator takes over").success
+    teleop_s = graph.now_s()
+    wait_for(lambda: any(t.arrival_s > teleop_s for t in graph.teleop), "a teleop command after the switch")
+    first = next(t for t in graph.teleop if t.arrival_s > teleop_s)  # the next period's command
+    target = np.array(first.msg.points[-1].positions)
+    wait_for(lambda: any(c.arrival_s > teleop_s and len(c.msg.points) == 2
+                         and np.allclose(c.msg.points[-1].positions, target) for c in graph.commands),
+             "the first teleop command after the switch on the controller topic")
+    wait_for(lambda: graph.joint_states[-1][0] > graph.now_s() - PRESET.dt_s, "joint states after the switch")
+    graph.check_alive()
+
+    status = graph.arbiter_status[-1]
+    assert status.mode == PolicyStatus.MODE_TELEOP and status.rejected_chunks == 0, status.reason
+    assert not any("rejected" in s.reason for s in graph.arbiter_status), [s.reason for s in graph.arbiter_status]
+    allowed = VELOCITY_LIMITS * PRESET.dt_s + JUMP_TOLERANCE_RAD  # one control step at the velocity limit
+    moved = _max_step_motion(graph.joint_states, moving_s - 1.0, PRESET.dt_s)
+    seams = _seam_offsets(graph, moving_s - 1.0)
+    print(f"largest motion in one control step / allowed: {np.round(moved / allowed, 3)}; "
+          f"command seam - measured / allowed: {np.round(seams / allowed, 3)}")
+    # Arm joints: gripper rates are not limited by design (limits.check_gripper_rates: the gripper
+    # controller saturates its own speed; the sim's force-capped fingers may trail a teleop seam, the
+    # commanded state, or close slightly faster than the URDF velocity on a policy step).
+    assert np.all(moved[ARM] <= allowed[ARM]), dict(zip(JOINTS, moved))
+    assert np.all(seams[ARM] <= allowed[ARM]), dict(zip(JOINTS, seams))
     _assert_within_limits(graph.commands)
