@@ -61,7 +61,8 @@ class EpisodeConfig:
 class EpisodeResult:
     """One episode as measured: outcome, the policy's chunks, plan timings and mode changes.
 
-    ``values`` and ``modes`` hold (sim time since reset [s], value in [0, 1] / mode name).
+    ``values``, ``modes`` and ``events`` hold (sim time since reset [s], value in [0, 1] / mode
+    name / what the driver did, e.g. the forced threshold and the call for teleop).
     """
 
     kind: str
@@ -74,6 +75,7 @@ class EpisodeResult:
     planning_ms: list[float] = field(default_factory=list)
     modes: list[tuple[float, str]] = field(default_factory=list)
     deadline_misses: int = 0
+    events: list[tuple[float, str]] = field(default_factory=list)
     frames: list = field(default_factory=list)
 
 
@@ -82,6 +84,7 @@ class EpisodeRunner:
 
     def __init__(self, client: DemoClient, config: EpisodeConfig) -> None:
         self.client, self.config = client, config
+        self._events: list[tuple[float, str]] = []
 
     # --- common steps ---------------------------------------------------------------------------
     def _reset(self, seed: int) -> tuple[str, float]:
@@ -89,6 +92,7 @@ class EpisodeRunner:
         instruction = self.client.reset_task(self.config.task, seed)
         reset_s = self.client.now_s()
         self.client.take_observed()
+        self._events = []
         return instruction, reset_s
 
     def _ended(self, since_s: float) -> EpisodeEvent | None:
@@ -132,7 +136,8 @@ class EpisodeRunner:
             planning_ms=[p.elapsed_ms for p in observed.plans if p.stamp_s >= reset_s],
             modes=[(t - reset_s, MODE_NAMES.get(s.mode, str(s.mode)))
                    for t, s in observed.arbiter if t >= reset_s],
-            deadline_misses=max(0, misses), frames=observed.frames)
+            deadline_misses=max(0, misses), events=[(t - reset_s, e) for t, e in self._events],
+            frames=observed.frames)
 
     def _misses_now(self) -> int:
         status = self.client.last_arbiter_status
@@ -221,10 +226,12 @@ class EpisodeRunner:
         client, cfg = self.client, self.config
         forced_s = client.now_s()
         client.set_parameters("policy_node", {"value_threshold": cfg.forced_threshold})
+        self._events.append((forced_s, f"value threshold {cfg.forced_threshold:g}"))
         client.wait_until(lambda: self._ended(reset_s) is not None or self._called_for_teleop(forced_s),
                           cfg.first_chunk_timeout_s, "the policy's call for teleop")
         if self._ended(reset_s) is not None:
             return
+        self._events.append((client.now_s(), "call for teleop"))
         client.set_mode(PolicyStatus.MODE_HOLD, "call for teleop: predicted value below threshold")
         client.restart_expert(CLEAN_EXPERT, cfg.task, seed, enabled=True)
         client.set_mode(PolicyStatus.MODE_TELEOP, "hand-off: teleop finishes")

@@ -90,6 +90,9 @@ def plot_values(handoff: EpisodeResult, others: Sequence[EpisodeResult], path: P
             top.axvline(time_s, color=MODE_COLOURS.get(mode, "grey"), ls="--", lw=1)
             top.text(time_s, 1.02, mode, color=MODE_COLOURS.get(mode, "grey"), fontsize=7, rotation=45)
             previous = mode
+    for time_s, what in handoff.events:
+        top.axvline(time_s, color="tab:orange", lw=2, alpha=0.6)
+        top.text(time_s, 0.05, what, color="tab:orange", fontsize=7, rotation=90)
     top.set(ylim=(0, 1.1), ylabel="value", title=f"hand-off episode (seed {handoff.seed}, "
                                                     f"{'success' if handoff.success else 'failure'})")
     for result in others:

@@ -83,10 +83,13 @@ def run_demo(config: DemoConfig, out_dir: Path, progress: Callable[[str], None] 
                                _policy_episodes(seeds, progress, plan.name, gif=False, handoff_seed=seeds[0]))
     handoff, plan_results = plan_results[-1], plan_results[:-1]
     rows = [summarize(plain.name, plain_results), summarize(plan.name, plan_results)]
-    auc, successes, failures = value_auc(plain_results + plan_results)
+    # The planner's V(s') scores separate outcomes; the plain policy's own value (policy role,
+    # trained on successful demos only, as upstream) is shown for comparison.
+    auc, successes, failures = value_auc(plan_results)
+    plain_auc, _, _ = value_auc(plain_results)
     progress(format_table(rows))
-    progress(f"value AUC (episode mean value vs. outcome, {successes} successes / {failures} failures, "
-             f"held-out seeds): {auc:.3f}")
+    progress(f"value AUC (episode mean of the selected chunks' V(s'), {successes} successes / {failures} "
+             f"failures, held-out scenes): {auc:.3f}; plain policy's own value: {plain_auc:.3f}")
     plot_values(handoff, plain_results + plan_results, out_dir / "value_over_time.png")
     plot_latency({plain.name: [x for r in plain_results for x in r.inference_ms],
                   plan.name: [x for r in plan_results for x in r.inference_ms]}, out_dir / "latency_hist.png")
