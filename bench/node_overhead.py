@@ -1,0 +1,201 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Node overhead of the deployment path: observation on the wire -> JointTrajectory on the wire, minus the model.
+
+Runs policy_node (random-weight tiny model, back-to-back inference) and command_arbiter (POLICY) as
+processes on a leased ROS domain over real DDS. This process plays the robot in lockstep: it
+publishes one observation (both cameras 224x224 rgb8 and joint_states, all stamped ``t_obs``),
+waits for the arbiter's JointTrajectory for it (header stamp = ``t_obs``), and repeats. Per
+observation::
+
+    overhead = arrival of the trajectory - t_obs - ActionChunk.model_time_ms
+
+i.e. sensor transport, observation assembly, image/joint conversion, chunk publish, chunk
+transport, stitching + limit checks in the arbiter and the trajectory's transport: everything
+the nodes add to the model. Prints p50/p99 with the hardware named; the last line is
+``node_overhead p50_ms=<x> p99_ms=<y>`` (goal: p99 < 5 ms). Finishes in under a minute.
+Usage: python bench/node_overhead.py [--samples 60] [--budget-s 40]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import rclpy
+from rclpy.context import Context
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from sensor_msgs.msg import Image, JointState
+from trajectory_msgs.msg import JointTrajectory
+
+from cosmos_policy_msgs.msg import ActionChunk
+from cosmos_policy_ros.presets import load_preset
+from cosmos_policy_ros.ros.conversions import NANOSECONDS_PER_SECOND, numpy_to_image, stamp_to_seconds
+from cosmos_policy_ros.ros.dds_env import DomainLease, apply_local_dds_defaults
+from cosmos_policy_ros.ros.qos import COMMAND_QOS, SENSOR_QOS
+from cosmos_policy_ros.sim.arm_sim import HOME_POSITIONS
+
+ROBOT = "sim_arm"
+WARMUP_SAMPLES = 3  # first inferences after activation (allocator, caches) are not the steady state
+START_TIMEOUT_S = 60.0
+REPLY_TIMEOUT_S = 5.0
+START_POLL_S = 1.0
+POLL_S = 0.0005
+MS_PER_S = 1000.0
+BACK_TO_BACK_MARGIN_S = 10.0  # timing.margin_s > horizon: the policy starts each inference at once
+STAMP_MATCH_S = 1e-6  # stamps survive the float round trip through the policy node to ~1 ns
+GRIPPER_CENTER_M = 0.025  # inside the gripper's [0, 0.04] range, so the random chunks stay within limits
+ARM_POSE = [*HOME_POSITIONS[:-1].tolist(), GRIPPER_CENTER_M]
+POLICY_PARAMS = {"robot": ROBOT, "allow_random_init": "true", "autostart": "true",
+                 "instruction": "'reach the block'", "random_init.action_center": str(ARM_POSE),
+                 "random_init.action_half_range": "0.001", "timing.margin_s": str(BACK_TO_BACK_MARGIN_S)}
+ARBITER_PARAMS = {"robot": ROBOT, "start_mode": "policy"}
+
+
+def _hardware() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        cpu = platform.processor() or platform.machine()
+    return f"{cpu}, {os.cpu_count()} cpus, python {platform.python_version()}"
+
+
+def _start(module: str, env: dict[str, str], params: dict[str, str], remaps: dict[str, str]) -> subprocess.Popen:
+    args = [a for k, v in params.items() for a in ("-p", f"{k}:={v}")]
+    args += [a for k, v in remaps.items() for a in ("-r", f"{k}:={v}")]
+    return subprocess.Popen([sys.executable, "-m", module, "--ros-args", *args], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+class Robot:
+    """Publishes observations, collects chunks (model time by stamp) and controller trajectories."""
+
+    def __init__(self) -> None:
+        self.preset = load_preset(ROBOT)
+        self.context = Context()
+        rclpy.init(context=self.context)
+        self.node = Node("node_overhead_bench", context=self.context)
+        self.model_ms: dict[float, float] = {}
+        self.in_node_ms: dict[float, float] = {}  # inference_time_ms - model_time_ms: policy_node's own part
+        self.arrivals: dict[float, float] = {}
+        node = self.node
+        self.joint_pub = node.create_publisher(JointState, self.preset.joint_states_topic, SENSOR_QOS)
+        self.image_pubs = [node.create_publisher(Image, c.topic, SENSOR_QOS) for c in self.preset.cameras]
+        self.images = [np.full((c.height, c.width, 3), 100, np.uint8) for c in self.preset.cameras]
+        node.create_subscription(ActionChunk, "/policy_node/action_chunk", self._on_chunk, COMMAND_QOS)
+        node.create_subscription(JointTrajectory, "/arm_controller/joint_trajectory", self._on_trajectory,
+                                 COMMAND_QOS)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(node)
+        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self.thread.start()
+
+    def now_s(self) -> float:
+        return self.node.get_clock().now().nanoseconds / NANOSECONDS_PER_SECOND
+
+    def _on_chunk(self, msg: ActionChunk) -> None:
+        stamp_s = stamp_to_seconds(msg.header.stamp)
+        self.model_ms[stamp_s] = msg.model_time_ms
+        self.in_node_ms[stamp_s] = msg.inference_time_ms - msg.model_time_ms
+
+    def _on_trajectory(self, msg: JointTrajectory) -> None:
+        self.arrivals.setdefault(stamp_to_seconds(msg.header.stamp), self.now_s())
+
+    def publish_observation(self) -> float:
+        """Both images, then the joint state, all stamped now; returns the stamp [s]."""
+        stamp = self.node.get_clock().now().to_msg()
+        for publisher, array in zip(self.image_pubs, self.images):
+            image = numpy_to_image(array)
+            image.header.stamp = stamp
+            publisher.publish(image)
+        joints = JointState(name=list(self.preset.joints), position=ARM_POSE)
+        joints.header.stamp = stamp
+        self.joint_pub.publish(joints)
+        return stamp_to_seconds(stamp)
+
+    def wait(self, stamp_s: float, timeout_s: float) -> tuple[float, float] | None:
+        """(overhead, policy_node's own part) [ms] for the observation stamped ``stamp_s``, or None
+        if no trajectory came."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            arrival, model = _match(self.arrivals, stamp_s), _match(self.model_ms, stamp_s)
+            if arrival is not None and model is not None:
+                return (arrival - stamp_s) * MS_PER_S - model, _match(self.in_node_ms, stamp_s)
+            time.sleep(POLL_S)
+        return None
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.thread.join()
+        self.node.destroy_node()
+        rclpy.try_shutdown(context=self.context)
+
+
+def _match(by_stamp: dict[float, float], stamp_s: float) -> float | None:
+    """The value stored under ``stamp_s`` (within STAMP_MATCH_S), or None."""
+    for key, value in list(by_stamp.items()):
+        if abs(key - stamp_s) < STAMP_MATCH_S:
+            return value
+    return None
+
+
+def measure(robot: Robot, samples: int, budget_s: float) -> tuple[list[tuple[float, float]], int]:
+    """Lockstep observations until ``samples`` (overhead, in-node) pairs after warm-up, or the budget."""
+    timings, misses, started = [], 0, time.monotonic()
+    while len(timings) < samples + WARMUP_SAMPLES and time.monotonic() - started < budget_s:
+        timing = robot.wait(robot.publish_observation(), REPLY_TIMEOUT_S)
+        if timing is None:
+            misses += 1
+            continue
+        timings.append(timing)
+    return timings[WARMUP_SAMPLES:], misses
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--samples", type=int, default=60, help="observations to time after warm-up")
+    parser.add_argument("--budget-s", type=float, default=40.0, help="stop collecting after this long [s]")
+    args = parser.parse_args()
+    apply_local_dds_defaults()
+    with DomainLease() as lease:
+        env = lease.env()
+        env.setdefault("OMP_NUM_THREADS", "1")
+        os.environ.update(env)
+        procs = [_start("cosmos_policy_ros.ros.policy_node", env, POLICY_PARAMS, {}),
+                 _start("cosmos_policy_ros.ros.command_arbiter", env, ARBITER_PARAMS,
+                        {"action_chunk": "/policy_node/action_chunk"})]
+        robot = Robot()
+        try:
+            ready = time.monotonic() + START_TIMEOUT_S
+            while time.monotonic() < ready:  # until an observation is answered: the graph is up
+                if robot.wait(robot.publish_observation(), START_POLL_S) is not None:
+                    break
+            timings, misses = measure(robot, args.samples, args.budget_s)
+        finally:
+            robot.close()
+            for proc in procs:
+                proc.send_signal(signal.SIGINT)
+            for proc in procs:
+                proc.wait(timeout=20)
+    if not timings:
+        raise SystemExit(f"no trajectory came back ({misses} observations unanswered)")
+    overheads, in_node = np.array(timings).T  # (n,), (n,)
+    p50, p99 = np.percentile(overheads, [50, 99])
+    print(f"hardware: {_hardware()}")
+    print(f"{len(overheads)} observations (after {WARMUP_SAMPLES} warm-up), {misses} unanswered; "
+          f"overhead ms: p50 {p50:.2f}, p99 {p99:.2f}, max {max(overheads):.2f} (goal p99 < 5 ms)")
+    print(f"of which inside policy_node (assembly, conversion, publish): p50 {np.percentile(in_node, 50):.2f}, "
+          f"p99 {np.percentile(in_node, 99):.2f}; the rest is DDS transport (observation, chunk, "
+          f"trajectory) and the arbiter")
+    print(f"node_overhead p50_ms={p50:.2f} p99_ms={p99:.2f}")
+
+
+if __name__ == "__main__":
+    main()
