@@ -11,6 +11,8 @@ Inference, direct policy::
     actions = model.read_actions(latents)                              # (3, K, D) raw units
 
 World model / value: condition on an earlier generation with ``condition_from_generated``.
+Pictures of the predicted future (any role's latents; encode with ``keep_placeholders=True``):
+``model.decode_future_images(encoded, latents)`` -> camera name -> uint8 (B, H, W, 3).
 """
 from __future__ import annotations
 
@@ -23,9 +25,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from cosmos_policy_ros.core import codec, diffusion, features, networks, sampler
+from cosmos_policy_ros.core import codec, diffusion, features, imagination, networks, sampler
 from cosmos_policy_ros.core.codec import DatasetStatistics
 from cosmos_policy_ros.core.config import CosmosPolicyConfig
+from cosmos_policy_ros.core.imagination import DecodedImages
 from cosmos_policy_ros.core.layout import LatentLayout, Role
 from cosmos_policy_ros.core.pretrained import load_folder, save_folder
 from cosmos_policy_ros.core.text_cache import TextEmbeddingCache
@@ -39,11 +42,15 @@ class EncodedObservation:
     latents: (1, C, T, h, w) clean latents; observation frames encoded, current proprio injected,
         later frames zero (they are generated). text_embedding: (1, L, D).
     proprio_normalized: (P,) in [-1, 1].
+    placeholder_latents: (1, C, S, h, w) VAE latents of the pixel sequence's first S slots (through
+        future proprio), nothing injected: what ``decode_images`` restores before decoding. None
+        unless ``encode_observation(..., keep_placeholders=True)`` (then nothing can be decoded).
     """
 
     latents: torch.Tensor
     text_embedding: torch.Tensor
     proprio_normalized: np.ndarray
+    placeholder_latents: torch.Tensor | None = None
 
 
 @dataclass
@@ -125,7 +132,7 @@ class CosmosPolicy(nn.Module):
         return out
 
     def encode_observation(self, images: Mapping[str, np.ndarray], proprio: np.ndarray, instruction: str,
-                           center_crop: bool = False) -> EncodedObservation:
+                           center_crop: bool = False, keep_placeholders: bool = False) -> EncodedObservation:
         """Encode one observation's conditioning frames (the only frames inference VAE-encodes).
 
         Args:
@@ -133,6 +140,9 @@ class CosmosPolicy(nn.Module):
             proprio: (P,) raw proprio.
             instruction: task text (must be in the cache for the T5 encoder).
             center_crop: apply upstream's test-time centre crop (for models trained with crops).
+            keep_placeholders: extend the same VAE pass through the action and future-proprio
+                placeholder slots and keep them, so ``decode_images`` can read pictures later. Off
+                by default: two more slots of VAE encoding that the action chunk does not need.
         """
         cfg = self.config.layout
         missing = [c for c in cfg.camera_names if c not in images]
@@ -141,13 +151,17 @@ class CosmosPolicy(nn.Module):
         stacked = np.stack([preprocess_image(images[c], cfg.image_height, cfg.image_width, center_crop)
                             for c in cfg.camera_names])
         proprio_norm = self.statistics.proprio.normalize(np.asarray(proprio).reshape(cfg.proprio_dim))
-        observed = self.encode_pixels(torch.from_numpy(stacked)[None], num_slots=self.layout.num_observation_frames)
+        # One causal pass: the observation prefix is bit-identical with or without the placeholders.
+        num_observed = self.layout.num_observation_frames
+        num_slots = imagination.num_placeholder_slots(self.layout) if keep_placeholders else num_observed
+        encoded = self.encode_pixels(torch.from_numpy(stacked)[None], num_slots=num_slots)
         latents = torch.zeros(1, *self.frame_shape[:1], self.layout.num_frames, *self.frame_shape[1:],
                               device=self.device)
-        latents[:, :, :observed.shape[2]] = observed
+        latents[:, :, :num_observed] = encoded[:, :, :num_observed]
         latents = self.inject(latents, proprio=torch.from_numpy(proprio_norm)[None].float())
         return EncodedObservation(latents=latents, text_embedding=self.embed_instructions([instruction]),
-                                  proprio_normalized=proprio_norm)
+                                  proprio_normalized=proprio_norm,
+                                  placeholder_latents=encoded if keep_placeholders else None)
 
     # ------------------------------------------------------------------ denoising
     def denoise(self, x_sigma: torch.Tensor, sigma: torch.Tensor, condition_latents: torch.Tensor,
@@ -224,6 +238,29 @@ class CosmosPolicy(nn.Module):
         """(B, C, T, h, w) -> (B,) value in [0, 1]."""
         raw = codec.read_value_raw(latents[:, :, self.layout.value_index].float().cpu())
         return codec.value_to_unit_interval(raw).numpy().astype(np.float64)
+
+    @torch.no_grad()
+    def decode_images(self, encoded: EncodedObservation, latents: torch.Tensor) -> DecodedImages:
+        """Predicted future images and current-image reconstructions of generated latents (spec 2.4).
+
+        Args:
+            encoded: the observation the latents were generated from (its placeholder latents).
+            latents: (B, C, T, h, w) generated latents of any role (policy, world model, ...).
+        Returns:
+            ``DecodedImages``: camera name -> uint8 (B, H, W, 3) for future and current images.
+        """
+        if encoded.placeholder_latents is None:
+            raise ValueError("encoded has no placeholder_latents; encode the observation with "
+                             "encode_observation(..., keep_placeholders=True) to decode images")
+        restored = imagination.restore_placeholders(latents.to(self.device), encoded.placeholder_latents,
+                                                    self.layout)
+        frames = imagination.pixels_to_images(networks.vae_decode(self.vae, restored))
+        return imagination.read_images(self.layout, frames)
+
+    def decode_future_images(self, encoded: EncodedObservation,
+                             latents: torch.Tensor) -> dict[str, np.ndarray]:
+        """Camera name -> uint8 (B, H, W, 3) predicted future image, cameras in layout order."""
+        return self.decode_images(encoded, latents).future
 
     def act(self, images: Mapping[str, np.ndarray], proprio: np.ndarray, instruction: str, seed: int = 0,
             num_steps: int | None = None) -> ChunkResult:
