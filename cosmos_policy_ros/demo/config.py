@@ -50,7 +50,7 @@ class DemoConfig:
     num_candidates: int = 8
     planning_mode: str = "fast"
     real_time_factor_n1: float = 0.5
-    real_time_factor_plan: float = 0.25
+    real_time_factor_plan: float = 0.5
     camera_rate_hz: float = 10.0
     time_limit_s: float = 4.0
     handoff_at_s: float = 0.3

@@ -227,11 +227,15 @@ class EpisodeRunner:
         forced_s = client.now_s()
         client.set_parameters("policy_node", {"value_threshold": cfg.forced_threshold})
         self._events.append((forced_s, f"value threshold {cfg.forced_threshold:g}"))
-        client.wait_until(lambda: self._ended(reset_s) is not None or self._called_for_teleop(forced_s),
-                          cfg.first_chunk_timeout_s, "the policy's call for teleop")
+        try:
+            client.wait_until(lambda: self._ended(reset_s) is not None or self._called_for_teleop(forced_s),
+                              cfg.first_chunk_timeout_s, "the policy's call for teleop")
+            reason = "call for teleop: predicted value below threshold"
+        except TimeoutError:  # a value saturated at the threshold never falls below it
+            reason = "operator takes over: no call for teleop"
         if self._ended(reset_s) is not None:
             return
-        self._events.append((client.now_s(), "call for teleop"))
-        client.set_mode(PolicyStatus.MODE_HOLD, "call for teleop: predicted value below threshold")
+        self._events.append((client.now_s(), reason.split(":")[0]))
+        client.set_mode(PolicyStatus.MODE_HOLD, reason)
         client.restart_expert(CLEAN_EXPERT, cfg.task, seed, enabled=True)
         client.set_mode(PolicyStatus.MODE_TELEOP, "hand-off: teleop finishes")
