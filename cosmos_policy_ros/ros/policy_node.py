@@ -434,7 +434,9 @@ class PolicyNode(LifecycleNode):
 
 def main(args: list[str] | None = None) -> None:
     """Run the node (SIGINT/SIGTERM stop the worker first, then shut down cleanly)."""
-    run_node(PolicyNode, args)
+    # One executor thread: sensor callbacks only store messages and inference has its own worker
+    # thread, while rclpy's MultiThreadedExecutor would busy-poll a core (see command_arbiter).
+    run_node(PolicyNode, args, num_threads=1)
 
 
 if __name__ == "__main__":
