@@ -22,8 +22,11 @@ chunk 0 / file 0 (LeRobot reads files of any size; it only starts new ones while
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -280,7 +283,29 @@ def _ordered_episodes(index: dict) -> tuple[list[dict], dict[str, str]]:
     return [index["episodes"][i] for i in order], ranges
 
 
+@contextlib.contextmanager
+def _keep_scheduling_policy() -> Iterator[None]:
+    """Restore this process's CPU scheduling policy after video encoding.
+
+    The SVT-AV1 encoder (LeRobot's default codec) switches the calling process to SCHED_FIFO
+    priority 99 when it may; every process started afterwards inherits that and can starve the
+    machine (measured: a whole test run frozen behind busy real-time nodes).
+    """
+    policy, param = os.sched_getscheduler(0), os.sched_getparam(0)
+    try:
+        yield
+    finally:
+        if os.sched_getscheduler(0) != policy:
+            os.sched_setscheduler(0, policy, param)
+
+
 def export_lerobot(training_set: Path, out: Path, config: LeRobotExportConfig | None = None) -> dict:
+    """Write the training set at ``training_set`` as a LeRobot v3.0 dataset at ``out`` (see ``_export``)."""
+    with _keep_scheduling_policy():
+        return _export(training_set, out, config)
+
+
+def _export(training_set: Path, out: Path, config: LeRobotExportConfig | None = None) -> dict:
     """Write the training set at ``training_set`` as a LeRobot v3.0 dataset at ``out``.
 
     Args:

@@ -181,3 +181,10 @@ def test_convert_command_exports_lerobot(tmp_path, capsys):
     assert (info["total_episodes"], info["total_frames"]) == (2, steps)
     assert info["splits"] == {"train": "0:1", "val": "1:2"}
     assert pq.read_table(tmp_path / "lerobot/data/chunk-000/file-000.parquet").num_rows == steps
+
+
+
+def test_export_leaves_the_process_scheduling_policy_unchanged(exported):
+    """SVT-AV1 would leave the process at SCHED_FIFO 99, and every child would inherit it."""
+    import os
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER
