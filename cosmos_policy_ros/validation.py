@@ -23,3 +23,13 @@ def check_field(owner: str, ok: bool, field_name: str, value: object, why: str) 
     """
     if not ok:
         raise ValueError(f"{owner} field {field_name}={value!r} {why}")
+
+
+def reject_unknown_fields(source: object, data: dict, known: list[str]) -> None:
+    """Raise when ``data`` (a config read from ``source``) has keys outside ``known``, with hints."""
+    import difflib
+
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        hints = {k: difflib.get_close_matches(k, known, n=1) for k in unknown}
+        raise ValueError(f"{source}: unknown field(s) {unknown}; did you mean {hints}?")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from ..validation import reject_unknown_fields
 
 from ..presets import CONFIG_DIR
 
@@ -86,9 +87,5 @@ class DemoConfig:
     @classmethod
     def from_yaml(cls, path: str | Path = DEFAULT_DEMO_CONFIG) -> "DemoConfig":
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        known = [f.name for f in dataclasses.fields(cls)]
-        unknown = sorted(set(data) - set(known))
-        if unknown:
-            hints = {k: difflib.get_close_matches(k, known, n=1) for k in unknown}
-            raise ValueError(f"{path}: unknown field(s) {unknown}; did you mean {hints}?")
+        reject_unknown_fields(path, data, [f.name for f in dataclasses.fields(cls)])
         return cls(**data)

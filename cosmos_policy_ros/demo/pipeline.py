@@ -15,7 +15,6 @@ Each stage prints its wall time. The converter and the trainer run as the user w
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
 import shutil
 import subprocess
@@ -26,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+
+from ..validation import reject_unknown_fields
 
 from ..core.config import CosmosPolicyConfig
 from ..core.pretrained import CONFIG_FILE, STATISTICS_FILE, TEXT_FILE, WEIGHTS_FILE
@@ -93,11 +94,7 @@ class RetrainConfig:
     @classmethod
     def from_yaml(cls, path: str | Path = DEFAULT_RETRAIN_CONFIG) -> "RetrainConfig":
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        known = [f.name for f in dataclasses.fields(cls)]
-        unknown = sorted(set(data) - set(known))
-        if unknown:
-            hints = {k: difflib.get_close_matches(k, known, n=1) for k in unknown}
-            raise ValueError(f"{path}: unknown field(s) {unknown}; did you mean {hints}?")
+        reject_unknown_fields(path, data, [f.name for f in dataclasses.fields(cls)])
         if "step_overrides" in data:
             data["step_overrides"] = tuple(data["step_overrides"])
         return cls(**data)
