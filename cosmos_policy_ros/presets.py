@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from cosmos_policy_ros.validation import check_field
+from cosmos_policy_ros.validation import check_field, reject_unknown_fields
 
 PACKAGE = "cosmos_policy_ros"
 SOURCE_CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
@@ -133,11 +133,7 @@ class RobotPreset:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "RobotPreset":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            hints = {k: difflib.get_close_matches(k, known, n=1) for k in unknown}
-            raise ValueError(f"robot preset: unknown field(s) {unknown}; did you mean {hints}?")
+        reject_unknown_fields("robot preset", data, [f.name for f in dataclasses.fields(cls)])
         data = dict(data)
         data["joints"] = tuple(data.get("joints", ()))
         data["gripper_joints"] = tuple(data.get("gripper_joints", ()))

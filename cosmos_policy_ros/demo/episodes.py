@@ -163,7 +163,7 @@ class EpisodeRunner:
         """The scripted expert teleoperates through the arbiter; optionally recorded."""
         instruction, reset_s = self._reset(seed)
         if record:
-            self.client.start_episode(self.config.task, f"teleop {expert} seed {seed}")
+            self.client.start_episode(instruction, f"teleop {expert} {self.config.task} seed {seed}")
         self.client.set_mode(PolicyStatus.MODE_TELEOP, f"teleop demo ({expert})")
         self.client.restart_expert(expert, self.config.task, seed, enabled=True)
         success = self._wait_end(reset_s, reset_s + self.config.time_limit_s)
@@ -180,7 +180,7 @@ class EpisodeRunner:
         instruction, reset_s = self._reset(seed)
         self.client.set_instruction(instruction)
         if record:
-            self.client.start_episode(self.config.task, f"policy rollout seed {seed}")
+            self.client.start_episode(instruction, f"policy rollout {self.config.task} seed {seed}")
         self._wait_fresh_chunk(reset_s)
         self.client.capture_frames = capture_frames
         self.client.set_mode(PolicyStatus.MODE_POLICY, "policy episode")

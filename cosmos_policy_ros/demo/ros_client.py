@@ -190,8 +190,9 @@ class DemoClient(Node):
         self.set_parameters(node, {"task": task, "seed": seed, "enabled": enabled})
         self.call(Trigger, f"/{node}/reset", Trigger.Request())
 
-    def start_episode(self, task: str, note: str) -> str:
-        request = StartEpisode.Request(task=task, note=note)
+    def start_episode(self, instruction: str, note: str) -> str:
+        """Start a recorded episode; ``instruction`` is the text the policy trains on."""
+        request = StartEpisode.Request(task=instruction, note=note)
         response = self.call(StartEpisode, "/recorder/start_episode", request)
         if not response.success:
             raise RuntimeError(f"recorder refused to start an episode: {response.message}")

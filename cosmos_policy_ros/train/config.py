@@ -10,12 +10,14 @@ YAML files hold a flat mapping of these fields; ``--set field=value`` overrides 
 from __future__ import annotations
 
 import dataclasses
-import difflib
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from cosmos_policy_ros.validation import check_field, reject_unknown_fields
 
 MODES = ("policy", "planning")
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -24,9 +26,7 @@ LATENT_CACHES = ("off", "memory", "disk")
 RESUME_AUTO, RESUME_NEVER = "auto", "never"
 
 
-def _check(ok: bool, name: str, value: object, why: str) -> None:
-    if not ok:
-        raise ValueError(f"train config field {name}={value!r} {why}")
+_check = functools.partial(check_field, "train config")
 
 
 @dataclass(frozen=True)
@@ -167,11 +167,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
-        known = [f.name for f in dataclasses.fields(cls)]
-        unknown = sorted(set(data) - set(known))
-        if unknown:
-            hints = {k: difflib.get_close_matches(k, known, n=1) for k in unknown}
-            raise ValueError(f"train config: unknown field(s) {unknown}; did you mean {hints}?")
+        reject_unknown_fields("train config", data, [f.name for f in dataclasses.fields(cls)])
         values = dict(data)
         if isinstance(values.get("data_roots"), str):
             values["data_roots"] = [values["data_roots"]]
