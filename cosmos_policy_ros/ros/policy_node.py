@@ -2,9 +2,9 @@
 """policy_node: cameras + joint states -> Cosmos Policy -> ActionChunk (docs/INTERFACES.md).
 
 A lifecycle node and a thin adapter: parameters -> :class:`PolicyNodeParams`; sensor callbacks
-only store the newest message (:class:`~cosmos_policy_ros.ros.observation.LatestMessages`); one
+only store the newest message (:class:`~cosmos_policy_ros.control.observation.LatestMessages`); one
 worker thread owns the model and runs the inference loop timed by
-:class:`~cosmos_policy_ros.ros.inference_schedule.InferenceSchedule` (timeline diagram there).
+:class:`~cosmos_policy_ros.control.inference_schedule.InferenceSchedule` (timeline diagram there).
 Nothing heavy leaves the node: only chunks, plan scores, status and diagnostics go on the wire.
 
 Lifecycle: ``configure`` loads the model (and the planner when ``planning.num_candidates`` > 1)
@@ -43,11 +43,11 @@ from cosmos_policy_ros.ros.conversions import (
     seconds_to_duration,
     seconds_to_stamp,
 )
-from cosmos_policy_ros.ros.inference_schedule import InferenceSchedule, ScheduleConfig
+from cosmos_policy_ros.control.inference_schedule import InferenceSchedule, ScheduleConfig
 from cosmos_policy_ros.ros.node_main import run_node
-from cosmos_policy_ros.ros.observation import LatestMessages, ObservationLimits, header_stamp_s
+from cosmos_policy_ros.control.observation import LatestMessages, ObservationLimits, header_stamp_s
 from cosmos_policy_ros.ros.params import NodeParams, ParamSpec
-from cosmos_policy_ros.ros.policy_model import Decision, ModelSource, PolicyRunner, load_runner
+from cosmos_policy_ros.control.policy_runner import Decision, ModelSource, PolicyRunner, load_runner
 from cosmos_policy_ros.ros.qos import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS
 
 NODE_NAME = "policy_node"

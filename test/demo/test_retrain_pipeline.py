@@ -15,6 +15,8 @@ import pytest
 from cosmos_policy_ros.core.model import CosmosPolicy
 from cosmos_policy_ros.data.training_set import read_index
 from cosmos_policy_ros.demo.pipeline import CHECKPOINT_FILES, RetrainConfig, retrain
+from cosmos_policy_ros.sim.arm_sim import ArmSim
+from cosmos_policy_ros.sim.tasks import make_task
 
 TINY_TRAINING = ("steps=2", "global_batch_size=4", "warmup_steps=1", "decay_steps=2", "checkpoint_every_steps=2",
                  "log_every_steps=1", "val_max_samples=4", "val_action_samples=1")
@@ -36,6 +38,10 @@ def test_retrain_pipeline_on_a_tiny_budget(ros_domain, tmp_path):
     demos = read_index(tmp_path / "work" / "demos")
     assert len(demos["episodes"]) == 4 and not any(e["is_rollout"] for e in demos["episodes"])
     assert {e["outcome"] for e in demos["episodes"]} <= {"success", "failure"}
+    # The policy trains on the instruction the sim gave each scene (which block to touch), in order.
+    task, sim = make_task(config.task), ArmSim()
+    expected = [task.reset(sim, config.seed + index).instruction for index in range(4)]
+    assert [e["instruction"] for e in demos["episodes"]] == expected
     rollouts = read_index(tmp_path / "work" / "rollouts")
     # Two rollout episodes were recorded with the policy in the loop. `is_rollout` (the policy
     # commanded at least one step) is not asserted: a 2-step model's chunks may all be rejected.
