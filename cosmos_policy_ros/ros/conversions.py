@@ -197,6 +197,21 @@ def numpy_to_compressed(array: np.ndarray, fmt: str = "jpeg", header: Header | N
                            data=buffer.getvalue())
 
 
+def image_message_to_rgb(message: Image | CompressedImage) -> np.ndarray:
+    """(H, W, 3) uint8 RGB from an Image (rgb/bgr/rgba/bgra/mono 8-bit) or a CompressedImage."""
+    if isinstance(message, CompressedImage):
+        array = compressed_to_numpy(message)
+    else:
+        array = image_to_numpy(message)
+        if message.encoding.startswith("bgr"):
+            array = array[..., 2::-1]
+    if array.dtype != np.uint8:
+        raise ValueError(f"image dtype {array.dtype} is not 8-bit")
+    if array.ndim == 2:
+        array = np.repeat(array[..., None], 3, axis=2)  # (H, W) -> (H, W, 3)
+    return np.ascontiguousarray(array[..., :3])
+
+
 def joint_state_to_vector(msg: JointState, joint_names: Sequence[str],
                           field: str = "position") -> np.ndarray:
     """One JointState field in a configured joint order, looked up by name (never by index).

@@ -23,7 +23,6 @@ import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
@@ -34,20 +33,19 @@ from trajectory_msgs.msg import JointTrajectoryPoint
 
 from cosmos_policy_msgs.msg import ActionChunk, PlanCandidates, PolicyStatus
 from cosmos_policy_msgs.srv import SetInstruction
+from cosmos_policy_ros.control.inference_schedule import InferenceSchedule, ScheduleConfig
+from cosmos_policy_ros.control.observation import LatestMessages, ObservationLimits, header_stamp_s
+from cosmos_policy_ros.control.policy_runner import Decision, ModelSource, PolicyRunner, load_runner
 from cosmos_policy_ros.presets import RobotPreset, load_preset
 from cosmos_policy_ros.ros.conversions import (
     NANOSECONDS_PER_SECOND,
-    compressed_to_numpy,
-    image_to_numpy,
+    image_message_to_rgb,
     joint_state_to_vector,
     seconds_to_duration,
     seconds_to_stamp,
 )
-from cosmos_policy_ros.control.inference_schedule import InferenceSchedule, ScheduleConfig
 from cosmos_policy_ros.ros.node_main import run_node
-from cosmos_policy_ros.control.observation import LatestMessages, ObservationLimits, header_stamp_s
 from cosmos_policy_ros.ros.params import NodeParams, ParamSpec
-from cosmos_policy_ros.control.policy_runner import Decision, ModelSource, PolicyRunner, load_runner
 from cosmos_policy_ros.ros.qos import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS
 
 NODE_NAME = "policy_node"
@@ -131,21 +129,6 @@ class PolicyNodeParams(NodeParams):
             action_half_range=self.random_init_action_half_range, device=self.device, dtype=self.dtype,
             num_steps=self.num_denoising_steps, num_candidates=self.planning_num_candidates,
             planning_mode=self.planning_mode)
-
-
-def image_rgb(message: Any) -> np.ndarray:
-    """(H, W, 3) uint8 RGB from an Image (rgb/bgr/rgba/bgra/mono 8-bit) or a CompressedImage."""
-    if isinstance(message, CompressedImage):
-        array = compressed_to_numpy(message)
-    else:
-        array = image_to_numpy(message)
-        if message.encoding.startswith("bgr"):
-            array = array[..., 2::-1]
-    if array.dtype != np.uint8:
-        raise ValueError(f"image dtype {array.dtype} is not 8-bit")
-    if array.ndim == 2:
-        array = np.repeat(array[..., None], 3, axis=2)  # (H, W) -> (H, W, 3)
-    return np.ascontiguousarray(array[..., :3])
 
 
 def chunk_message(decision: Decision, preset: RobotPreset, stamp_s: float, sequence: int,
@@ -324,7 +307,7 @@ class PolicyNode(LifecycleNode):
     def _infer_and_publish(self, messages: dict[str, Any], stamp_s: float, age_s: float) -> None:
         started = time.perf_counter()
         try:
-            images = {c.name: image_rgb(messages[c.topic]) for c in self.preset.cameras}
+            images = {c.name: image_message_to_rgb(messages[c.topic]) for c in self.preset.cameras}
             proprio = joint_state_to_vector(messages[self.preset.joint_states_topic], self.preset.joints)
             seed = self.params.seed + self._sequence * self.params.planning_num_candidates
             decision = self._runner.decide(images, proprio, self._instruction, seed, self._budget_s())

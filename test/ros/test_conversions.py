@@ -16,6 +16,7 @@ from cosmos_policy_ros.ros.conversions import (  # noqa: E402
     ENCODINGS,
     compressed_to_numpy,
     duration_to_seconds,
+    image_message_to_rgb,
     image_to_numpy,
     joint_state_to_vector,
     numpy_to_compressed,
@@ -154,6 +155,18 @@ def test_bad_compressed_input_is_rejected():
         numpy_to_compressed(np.zeros((2, 2, 3), np.uint8), "bmp")
     with pytest.raises(ValueError, match="jpeg"):
         numpy_to_compressed(np.zeros((2, 2), np.uint16), "jpeg")
+
+
+def test_model_input_is_rgb8_whatever_the_camera_sends():
+    rgb = random_pixels("rgb8")
+    bgr, rgba = rgb[..., ::-1].copy(), np.concatenate([rgb, np.full((HEIGHT, WIDTH, 1), 7, np.uint8)], 2)
+    for message in (numpy_to_image(rgb, "rgb8"), numpy_to_image(bgr, "bgr8"), numpy_to_image(rgba, "rgba8"),
+                    numpy_to_compressed(rgb, "png")):
+        np.testing.assert_array_equal(image_message_to_rgb(message), rgb)
+    mono = random_pixels("mono8")
+    np.testing.assert_array_equal(image_message_to_rgb(numpy_to_image(mono, "mono8")), np.stack([mono] * 3, 2))
+    with pytest.raises(ValueError, match="not 8-bit"):
+        image_message_to_rgb(numpy_to_image(random_pixels("mono16"), "mono16"))
 
 
 def joint_state(names, positions, velocities=()):
