@@ -52,6 +52,8 @@ class RetrainConfig:
         num_demos / noisy_share / noise: teleop episodes, share of perturbed-expert episodes and
             the perturbation parameters (``expert_teleop`` ``noise.*``).
         collect_real_time_factor / collect_time_limit_s: sim pacing and episode limit of (a).
+        expert_speed_mps: tool speed of the teleop experts in (a); slower demos give the policy
+            more observations per reach and smoother chunks to imitate.
         camera_rate_hz: sim camera rate.
         calibration_images: observations used to calibrate the latent statistics.
         policy_train_config / planning_train_config: train YAMLs of (c) and (d).
@@ -72,6 +74,7 @@ class RetrainConfig:
     noise: dict[str, float] = field(default_factory=dict)
     collect_real_time_factor: float = 2.0
     collect_time_limit_s: float = 3.0
+    expert_speed_mps: float = 0.3
     camera_rate_hz: float = 10.0
     calibration_images: int = 64
     policy_train_config: str = "config/demo/train_policy.yaml"
@@ -83,6 +86,8 @@ class RetrainConfig:
     train_threads: int = 0
 
     def __post_init__(self) -> None:
+        if self.expert_speed_mps <= 0:
+            raise ValueError(f"RetrainConfig.expert_speed_mps={self.expert_speed_mps} must be > 0")
         for name in ("num_demos", "calibration_images"):
             if getattr(self, name) < 1:
                 raise ValueError(f"RetrainConfig.{name}={getattr(self, name)} must be >= 1")
@@ -155,7 +160,8 @@ def _cli(*args: str, threads: int = 0) -> None:
 
 def collect_demos(config: RetrainConfig, bags: Path, logs: Path, progress: Progress) -> list[EpisodeResult]:
     setting = Setting("collect", str(DemoConfig.resolve(config.preset)), config.collect_real_time_factor,
-                      config.camera_rate_hz, record_dir=str(bags), noise=dict(config.noise))
+                      config.camera_rate_hz, record_dir=str(bags), noise=dict(config.noise),
+                      expert_speed_mps=config.expert_speed_mps)
     episodes = EpisodeConfig(task=config.task, time_limit_s=config.collect_time_limit_s)
 
     def run(runner: EpisodeRunner) -> Iterator[EpisodeResult]:

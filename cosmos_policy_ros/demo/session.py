@@ -43,7 +43,7 @@ class Setting:
         policy_seed: base seed of the policy's noise.
         record_dir: recorder output folder; empty = no recorder.
         noise: perturbation parameters of the noisy expert; empty = no noisy expert.
-        expert_speed_mps: tool speed of the clean expert (None: the node's default).
+        expert_speed_mps: tool speed of both experts (None: the node's default).
     """
 
     name: str
@@ -70,6 +70,8 @@ class Setting:
                                      "planning.mode": self.planning_mode, "seed": self.policy_seed}
         if self.noise:
             params["expert_noisy"] = {f"noise.{k}": v for k, v in self.noise.items()}
+            if self.expert_speed_mps is not None:
+                params["expert_noisy"]["speed_mps"] = self.expert_speed_mps
         return GraphOptions(preset=self.preset, checkpoint=self.checkpoint, record_dir=self.record_dir,
                             with_noisy_expert=bool(self.noise), params=params)
 

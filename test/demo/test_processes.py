@@ -27,13 +27,15 @@ def test_policy_setting_is_the_sim_demo_graph_with_the_settings_parameters():
 
 
 def test_collection_setting_adds_recorder_and_noisy_expert_and_drops_the_policy():
-    setting = Setting("collect", PRESET, 1.0, 10.0, record_dir="/bags", noise={"detour_probability": 0.5})
+    setting = Setting("collect", PRESET, 1.0, 10.0, record_dir="/bags", noise={"detour_probability": 0.5},
+                      expert_speed_mps=0.15)
     graph = demo_graph(setting.graph_options())
     names = [n.name for n in graph.nodes]
     assert "policy_node" not in names and {"recorder", "expert_noisy", "expert_teleop", "sim_arm"} <= set(names)
     noisy = graph.node("expert_noisy")
     assert noisy.parameters["noise.detour_probability"] == 0.5 and noisy.parameters["enabled"] is False
     assert graph.node("recorder").parameters["output_dir"] == "/bags"
+    assert noisy.parameters["speed_mps"] == graph.node("expert_teleop").parameters["speed_mps"] == 0.15
     assert node_argv(noisy, graph)[2] == graph.node("expert_teleop").kind.module
 
 
