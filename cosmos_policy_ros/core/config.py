@@ -42,6 +42,11 @@ class DiTConfig:
         patch_size: (t, h, w) patch.
         rope_scale: (t, h, w) RoPE extrapolation ratios.
         qk_norm_eps: eps of the per-head q/k RMSNorm (official TE RMSNorm: 1e-6; diffusers default 1e-5).
+        absolute_pos_embed: add diffusers' learnable absolute position embedding
+            (``extra_pos_embed_type="learnable"``) to every block. Off in the official 2B (RoPE only,
+            ``extra_per_block_abs_pos_emb=False``). Small models trained from scratch turn it on:
+            RoPE only tells a token where others are relative to itself, and without video
+            pretraining the DiT has no other way to read *where* in the image a block is.
     """
 
     num_layers: int = 28
@@ -55,6 +60,7 @@ class DiTConfig:
     patch_size: tuple[int, int, int] = (1, 2, 2)
     rope_scale: tuple[float, float, float] = (1.0, 3.0, 3.0)
     qk_norm_eps: float = 1e-6
+    absolute_pos_embed: bool = False
 
     def __post_init__(self) -> None:
         for name in ("num_layers", "num_attention_heads", "attention_head_dim", "text_embed_dim",

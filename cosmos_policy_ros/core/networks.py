@@ -35,7 +35,7 @@ def build_transformer(config: DiTConfig, latent_channels: int) -> CosmosTransfor
         patch_size=tuple(config.patch_size),
         rope_scale=tuple(config.rope_scale),
         concat_padding_mask=False,
-        extra_pos_embed_type=None,
+        extra_pos_embed_type="learnable" if config.absolute_pos_embed else None,
     )
     set_qk_norm_eps(transformer, config.qk_norm_eps)
     return transformer

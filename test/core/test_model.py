@@ -2,6 +2,7 @@
 """CosmosPolicy on the tiny preset: roles, save/load, batching, official 2B shapes, conversion safety."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import pickle
@@ -58,6 +59,28 @@ def test_save_load_round_trip_is_bit_exact_for_all_roles(tmp_path: Path) -> None
     after = _all_roles(loaded, [5, 6])
     for role in before:
         assert torch.equal(before[role], after[role]), role
+
+
+def test_absolute_position_embedding_is_opt_in_and_makes_outputs_depend_on_where(tmp_path: Path) -> None:
+    assert not get_preset("cosmos-predict2-2b").dit.absolute_pos_embed  # the official DiT: RoPE only
+    base = get_preset("tiny")
+    config = base.replace(dit=dataclasses.replace(base.dit, absolute_pos_embed=True))
+    torch.manual_seed(0)
+    model = CosmosPolicy(config).eval()
+    names = {n for n, _ in model.transformer.named_parameters()}
+    assert {"learnable_pos_embed.pos_emb_h", "learnable_pos_embed.pos_emb_w"} <= names
+    with torch.no_grad():  # trained tables are non-zero; zero ones would change nothing
+        for table in (model.transformer.learnable_pos_embed.pos_emb_h, model.transformer.learnable_pos_embed.pos_emb_w):
+            table.normal_()
+    before = _all_roles(model, [1])
+    model.save_pretrained(tmp_path)
+    loaded = CosmosPolicy.from_pretrained(tmp_path)
+    assert loaded.config.dit.absolute_pos_embed
+    after = _all_roles(loaded, [1])
+    assert all(torch.equal(before[role], after[role]) for role in before)
+    with torch.no_grad():
+        loaded.transformer.learnable_pos_embed.pos_emb_w.normal_()
+    assert not torch.equal(_all_roles(loaded, [1])[Role.POLICY], after[Role.POLICY])
 
 
 def test_conditioning_frames_are_kept_and_reads_have_documented_shapes() -> None:
