@@ -10,46 +10,33 @@ import queue
 import signal
 import subprocess
 import sys
-import threading
 
 import pytest
 
 rclpy = pytest.importorskip("rclpy", reason="DDS tests need the ROS 2 Python wheels")
 
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 
 from cosmos_policy_msgs.msg import ActionChunk, PolicyStatus  # noqa: E402
 from cosmos_policy_ros.ros.qos import COMMAND_QOS, LATCHED_QOS  # noqa: E402
 
 import dds_chunk_publisher as publisher  # noqa: E402  (a sibling: pytest puts test/ros on sys.path)
+from ros_helpers import SpinningNode  # noqa: E402
 
 pytestmark = pytest.mark.ros
 RECEIVE_TIMEOUT_S = 30.0
 EXIT_TIMEOUT_S = 20.0
 
 
-class Receiver:
-    """An in-process node spinning on a thread; messages land in per-topic queues."""
+class Receiver(SpinningNode):
+    """The shared spinning node with per-topic queues for the publisher's two topics."""
 
     def __init__(self) -> None:
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context)
-        self.node = Node("dds_receiver", context=self.context)
+        super().__init__("dds_receiver")
         self.chunks: queue.Queue[ActionChunk] = queue.Queue()
         self.statuses: queue.Queue[PolicyStatus] = queue.Queue()
         self.node.create_subscription(ActionChunk, publisher.CHUNK_TOPIC, self.chunks.put, COMMAND_QOS)
         self.node.create_subscription(PolicyStatus, publisher.STATUS_TOPIC, self.statuses.put, LATCHED_QOS)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.executor.shutdown()
-        self.thread.join()
-        self.node.destroy_node()
-        self.context.try_shutdown()
 
 
 @pytest.fixture
