@@ -44,9 +44,10 @@ class DiTConfig:
         qk_norm_eps: eps of the per-head q/k RMSNorm (official TE RMSNorm: 1e-6; diffusers default 1e-5).
         absolute_pos_embed: add diffusers' learnable absolute position embedding
             (``extra_pos_embed_type="learnable"``) to every block. Off in the official 2B (RoPE only,
-            ``extra_per_block_abs_pos_emb=False``). Small models trained from scratch turn it on:
-            RoPE only tells a token where others are relative to itself, and without video
-            pretraining the DiT has no other way to read *where* in the image a block is.
+            ``extra_per_block_abs_pos_emb=False``). An option for small models trained from
+            scratch, where RoPE only tells a token where others are relative to itself; measured
+            with ``bench/localization_probe.py`` it does not by itself make the demo-sized DiT
+            find a small object (README, performance table).
     """
 
     num_layers: int = 28
