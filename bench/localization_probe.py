@@ -10,10 +10,11 @@ sampled chunk's MSE next to that of the best constant chunk: below 1.0x means it
 
 ``--signal half`` paints everything left of the position instead (a large signal): it separates
 "the image path works" from "small objects are hard to find". The VAE is the demo's: the
-He-initialised encoder of ``demo/model_init.py`` (frozen, as in training).
+He-initialised encoder of ``demo/model_init.py`` (frozen, as in training), or with ``--vae-from``
+the VAE (weights and latent statistics) of a saved model folder, e.g. one trained on sim frames.
 
 Last line, machine-readable: ``localization_probe signal=<s> size_px=<n> steps=<k>
-abs_pos=<0|1> model_mse=<a> constant_mse=<b> ratio=<a/b>``.
+abs_pos=<0|1> vae=<he_init|loaded> model_mse=<a> constant_mse=<b> ratio=<a/b>``.
 """
 from __future__ import annotations
 
@@ -70,12 +71,25 @@ def unit_statistics(config: CosmosPolicyConfig) -> DatasetStatistics:
     return DatasetStatistics.from_arrays(bounds(layout.action_dim), bounds(layout.proprio_dim))
 
 
-def probe(config: CosmosPolicyConfig, signal: str, size_px: int, steps: int, batch_size: int,
-          learning_rate: float, seed: int) -> tuple[float, float]:
-    """Train on the synthetic task, sample held-out chunks; (model MSE, best constant MSE)."""
+def probe_model(config: CosmosPolicyConfig, seed: int, vae_from: Path | None) -> CosmosPolicy:
+    """Fresh DiT; the demo's He-initialised VAE, or the VAE of the model folder ``vae_from``."""
     torch.manual_seed(seed)
+    if vae_from is None:
+        model = CosmosPolicy(config, unit_statistics(config))
+        reinitialize_encoder(model, seed)
+        return model
+    source = CosmosPolicy.from_pretrained(vae_from)
+    config = config.replace(vae=source.config.vae)
     model = CosmosPolicy(config, unit_statistics(config))
-    reinitialize_encoder(model, seed)
+    model.vae.load_state_dict(source.vae.state_dict())
+    return model
+
+
+def probe(config: CosmosPolicyConfig, signal: str, size_px: int, steps: int, batch_size: int,
+          learning_rate: float, seed: int, vae_from: Path | None = None) -> tuple[float, float]:
+    """Train on the synthetic task, sample held-out chunks; (model MSE, best constant MSE)."""
+    model = probe_model(config, seed, vae_from)
+    config = model.config
     optimizer = torch.optim.AdamW(model.transformer.parameters(), lr=learning_rate, weight_decay=0.1)
     rng, generator = np.random.RandomState(seed), torch.Generator().manual_seed(seed)
     text = model.embed_instructions([INSTRUCTION] * batch_size)
@@ -114,6 +128,8 @@ def main() -> None:
     parser.add_argument("--learning-rate", type=float, default=3e-3)
     parser.add_argument("--absolute-pos-embed", action="store_true", help="DiTConfig.absolute_pos_embed")
     parser.add_argument("--model-config", type=Path, default=REPO / "config" / "demo" / "model.json")
+    parser.add_argument("--vae-from", type=Path, default=None,
+                        help="model folder whose VAE (weights, latent statistics) to use")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     config = CosmosPolicyConfig.from_json(args.model_config)
@@ -122,10 +138,10 @@ def main() -> None:
           f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     start = time.perf_counter()
     model_mse, constant_mse = probe(config, args.signal, args.size_px, args.steps, args.batch_size,
-                                    args.learning_rate, args.seed)
+                                    args.learning_rate, args.seed, args.vae_from)
     print(f"trained and sampled in {time.perf_counter() - start:.0f} s")
     print(f"localization_probe signal={args.signal} size_px={args.size_px} steps={args.steps} "
-          f"abs_pos={int(args.absolute_pos_embed)} model_mse={model_mse:.4f} constant_mse={constant_mse:.4f} "
+          f"abs_pos={int(args.absolute_pos_embed)} vae={'he_init' if args.vae_from is None else 'loaded'} model_mse={model_mse:.4f} constant_mse={constant_mse:.4f} "
           f"ratio={model_mse / constant_mse:.2f}")
 
 
