@@ -133,7 +133,7 @@ class RobotPreset:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "RobotPreset":
-        reject_unknown_fields("robot preset", data, [f.name for f in dataclasses.fields(cls)])
+        reject_unknown_fields("robot preset", data, cls)
         data = dict(data)
         data["joints"] = tuple(data.get("joints", ()))
         data["gripper_joints"] = tuple(data.get("gripper_joints", ()))

@@ -1,11 +1,11 @@
 # SPDX-License-Identifier: Apache-2.0
-"""check_field: the shared __post_init__ check names owner, field and value; configs use it."""
+"""The shared config checks: check_field names owner, field and value; unknown keys get hints."""
 from __future__ import annotations
 
 import pytest
 
 from cosmos_policy_ros.core.config import LayoutConfig
-from cosmos_policy_ros.validation import check_field
+from cosmos_policy_ros.validation import check_field, reject_unknown_fields
 
 
 def test_check_field_passes_when_ok_and_names_field_and_value_otherwise():
@@ -17,3 +17,10 @@ def test_check_field_passes_when_ok_and_names_field_and_value_otherwise():
 def test_a_config_dataclass_reports_through_it():
     with pytest.raises(ValueError, match=r"^config field layout\.chunk_length=0 must be >= 1$"):
         LayoutConfig(chunk_length=0)
+
+
+def test_unknown_keys_are_named_with_a_close_match_and_known_keys_pass():
+    reject_unknown_fields("layout", {"chunk_length": 8}, LayoutConfig)
+    with pytest.raises(ValueError, match=r"^demo.yaml: unknown field\(s\) \['chunk_lenght'\]; "
+                                         r"did you mean \{'chunk_lenght': \['chunk_length'\]\}\?$"):
+        reject_unknown_fields("demo.yaml", {"chunk_lenght": 8}, LayoutConfig)

@@ -9,9 +9,8 @@ from typing import Any
 
 import yaml
 
-from ..validation import reject_unknown_fields
-
 from ..presets import CONFIG_DIR
+from ..validation import reject_unknown_fields
 
 REPO_ROOT = CONFIG_DIR.parent
 DEFAULT_DEMO_CONFIG = CONFIG_DIR / "demo" / "demo.yaml"
@@ -87,5 +86,5 @@ class DemoConfig:
     @classmethod
     def from_yaml(cls, path: str | Path = DEFAULT_DEMO_CONFIG) -> "DemoConfig":
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        reject_unknown_fields(path, data, [f.name for f in dataclasses.fields(cls)])
+        reject_unknown_fields(path, data, cls)
         return cls(**data)

@@ -14,7 +14,6 @@ Each stage prints its wall time. The converter and the trainer run as the user w
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 import shutil
 import subprocess
@@ -26,10 +25,9 @@ from pathlib import Path
 
 import yaml
 
-from ..validation import reject_unknown_fields
-
 from ..core.config import CosmosPolicyConfig
 from ..core.pretrained import CONFIG_FILE, STATISTICS_FILE, TEXT_FILE, WEIGHTS_FILE
+from ..validation import reject_unknown_fields
 from .config import CONFIG_DIR, DemoConfig
 from .episodes import CLEAN_EXPERT, NOISY_EXPERT, EpisodeConfig, EpisodeResult, EpisodeRunner
 from .model_init import build_initial_model
@@ -52,8 +50,8 @@ class RetrainConfig:
         num_demos / noisy_share / noise: teleop episodes, share of perturbed-expert episodes and
             the perturbation parameters (``expert_teleop`` ``noise.*``).
         collect_real_time_factor / collect_time_limit_s: sim pacing and episode limit of (a).
-        expert_speed_mps: tool speed of the teleop experts in (a); slower demos give the policy
-            more observations per reach and smoother chunks to imitate.
+        expert_speed_mps: tool speed of the teleop experts in (a) (None: the expert node's
+            default); slower demos give the policy more observations per reach.
         camera_rate_hz: sim camera rate.
         calibration_images: observations used to calibrate the latent statistics.
         policy_train_config / planning_train_config: train YAMLs of (c) and (d).
@@ -74,7 +72,7 @@ class RetrainConfig:
     noise: dict[str, float] = field(default_factory=dict)
     collect_real_time_factor: float = 2.0
     collect_time_limit_s: float = 3.0
-    expert_speed_mps: float = 0.3
+    expert_speed_mps: float | None = None
     camera_rate_hz: float = 10.0
     calibration_images: int = 64
     policy_train_config: str = "config/demo/train_policy.yaml"
@@ -86,7 +84,7 @@ class RetrainConfig:
     train_threads: int = 0
 
     def __post_init__(self) -> None:
-        if self.expert_speed_mps <= 0:
+        if self.expert_speed_mps is not None and self.expert_speed_mps <= 0:
             raise ValueError(f"RetrainConfig.expert_speed_mps={self.expert_speed_mps} must be > 0")
         for name in ("num_demos", "calibration_images"):
             if getattr(self, name) < 1:
@@ -99,7 +97,7 @@ class RetrainConfig:
     @classmethod
     def from_yaml(cls, path: str | Path = DEFAULT_RETRAIN_CONFIG) -> "RetrainConfig":
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        reject_unknown_fields(path, data, [f.name for f in dataclasses.fields(cls)])
+        reject_unknown_fields(path, data, cls)
         if "step_overrides" in data:
             data["step_overrides"] = tuple(data["step_overrides"])
         return cls(**data)

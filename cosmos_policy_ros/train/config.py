@@ -167,7 +167,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
-        reject_unknown_fields("train config", data, [f.name for f in dataclasses.fields(cls)])
+        reject_unknown_fields("train config", data, cls)
         values = dict(data)
         if isinstance(values.get("data_roots"), str):
             values["data_roots"] = [values["data_roots"]]

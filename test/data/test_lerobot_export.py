@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """LeRobot v3.0 export: written with pyarrow + PyAV, read back with pyarrow + PyAV."""
 import json
+import os
 
 import av
 import numpy as np
@@ -183,8 +184,6 @@ def test_convert_command_exports_lerobot(tmp_path, capsys):
     assert pq.read_table(tmp_path / "lerobot/data/chunk-000/file-000.parquet").num_rows == steps
 
 
-
 def test_export_leaves_the_process_scheduling_policy_unchanged(exported):
     """SVT-AV1 would leave the process at SCHED_FIFO 99, and every child would inherit it."""
-    import os
     assert os.sched_getscheduler(0) == os.SCHED_OTHER

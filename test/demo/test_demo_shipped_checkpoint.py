@@ -2,8 +2,9 @@
 """A shortened ``cosmos-policy demo`` with the shipped checkpoint on the real node graph.
 
 Runs the same code path as the README's command (both settings, the hand-off episode, the report)
-with fewer episodes. The threshold is below the success rate measured here with 20 episodes per
-setting (see the demo report in the project README), leaving room for the noise of few episodes.
+with fewer episodes. The success threshold is the rate measured here with the shipped checkpoint
+(see MIN_SUCCESS_PLAN: currently 0, so that line cannot fail until a better checkpoint ships; the
+test's other assertions check the run end to end).
 """
 from __future__ import annotations
 
@@ -20,14 +21,11 @@ EPISODES = 4
 # hand-off with its call for teleop, the report files). Raise it when a better checkpoint ships.
 MIN_SUCCESS_PLAN = 0.0
 
-
 pytestmark = [pytest.mark.sim, pytest.mark.slow, pytest.mark.ros]
 
 
 def test_shortened_demo_with_the_shipped_checkpoint(ros_domain, tmp_path):
     config = DemoConfig.from_yaml().replace(episodes=EPISODES)
-    if not (config.resolve(config.checkpoint) / "model.safetensors").is_file():
-        pytest.skip(f"no shipped checkpoint at {config.checkpoint} yet (issue 8: cosmos-policy demo --retrain)")
     messages: list[str] = []
     outcome = run_demo(config, tmp_path, messages.append)
 
