@@ -1,14 +1,15 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The demo model's starting point: its config, an information-keeping frozen VAE, calibrated latents.
+"""The demo model's starting point: its config, a VAE trained on the demo frames, calibrated latents.
 
 The method freezes a pretrained Wan VAE. No pretrained weights exist at the CPU demo's size
 (base_dim 4), and diffusers' default initialisation makes a randomly initialised encoder nearly
 blind: its latents are dominated by biases, so two different camera images differ by about 0.3 %
-of the latent scale (measured on sim images). The demo therefore initialises the encoder convs
-He-normal with zero biases (a random-feature encoder whose output follows the image), then sets
-the config's per-channel ``latents_mean`` / ``latents_std`` to the statistics of the training
-images, as the official tokenizer's statistics normalise Wan latents. The VAE stays frozen; the
-trainer starts from the folder written here (``init_checkpoint``).
+of the latent scale (measured on sim images). The demo therefore initialises the VAE convs
+He-normal with zero biases (a random-feature encoder whose output follows the image), trains it
+as an autoencoder on the demo frames (``vae_pretraining``), then sets the config's per-channel
+``latents_mean`` / ``latents_std`` to the statistics of the training images, as the official
+tokenizer's statistics normalise Wan latents. The VAE stays frozen from then on; the trainer starts
+from the folder written here (``init_checkpoint``).
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from ..core.model import CosmosPolicy
 from ..core.pretrained import STATISTICS_FILE
 from ..data.training_set import read_episode_arrays, read_index
 from ..train.model_init import data_layout
+from .vae_pretraining import VAEPretrainConfig, pretrain_vae
 
 HE_GAIN = 2.0  # variance gain of He initialisation (keeps activations' scale through SiLU stacks)
 
@@ -70,15 +72,18 @@ def latent_statistics(model: CosmosPolicy, images: np.ndarray) -> tuple[tuple[fl
 
 
 def build_initial_model(config: CosmosPolicyConfig, data_root: Path, calibration_images: int,
-                        seed: int) -> CosmosPolicy:
-    """A fresh demo model for ``data_root``: the data's layout, re-initialised VAE, calibrated latents.
+                        seed: int, vae_pretrain: VAEPretrainConfig | None = None) -> CosmosPolicy:
+    """A fresh demo model for ``data_root``: the data's layout, a VAE trained on its frames, calibrated latents.
 
     Args:
         config: model sizes (``config/demo/model.json``); its layout is replaced by the data's.
         data_root: a converted training set (``cosmos-policy convert`` output).
         calibration_images: observations used for the latent statistics.
-        seed: seeds the DiT initialisation, the VAE initialisation and the image draw.
+        seed: seeds the DiT initialisation, the VAE initialisation, its training and the image draws.
+        vae_pretrain: the VAE's autoencoder training (None: ``VAEPretrainConfig()``; 0 steps keeps
+            the random-feature VAE).
     """
+    vae_pretrain = vae_pretrain or VAEPretrainConfig()
     z_dim = config.vae.z_dim
     raw_vae = dataclasses.replace(config.vae, latents_mean=(0.0,) * z_dim, latents_std=(1.0,) * z_dim)
     statistics = DatasetStatistics.from_json(data_root / STATISTICS_FILE)
@@ -86,6 +91,8 @@ def build_initial_model(config: CosmosPolicyConfig, data_root: Path, calibration
     torch.manual_seed(seed)
     model = CosmosPolicy(config, statistics)
     reinitialize_encoder(model, seed)
+    if vae_pretrain.steps:
+        pretrain_vae(model.vae, sample_images(data_root, vae_pretrain.num_images, seed + 1), vae_pretrain, seed)
     mean, std = latent_statistics(model, sample_images(data_root, calibration_images, seed))
     # The VAE reads its normalisation from its own (diffusers) config: build the final model anew.
     calibrated_vae = dataclasses.replace(raw_vae, latents_mean=mean, latents_std=std)
