@@ -23,7 +23,7 @@ from cosmos_policy_ros.sim.arm_sim import ArmSim
 from cosmos_policy_ros.sim.expert import ScriptedExpert
 from cosmos_policy_ros.sim.kinematics import ArmKinematics
 from cosmos_policy_ros.sim.rollout import run_expert_episode
-from cosmos_policy_ros.sim.scene import SceneConfig, mounted_camera
+from cosmos_policy_ros.sim.scene import build_scene_config
 from cosmos_policy_ros.sim.tasks import make_task
 
 RENDER_REPEATS = 30
@@ -71,8 +71,7 @@ def main() -> None:
     parser.add_argument("--save-views", type=Path, default=None)
     args = parser.parse_args()
     preset = load_preset("sim_arm")
-    cameras = tuple(mounted_camera(c.name, c.height, c.width) for c in preset.cameras)
-    sim = ArmSim(SceneConfig(cameras=cameras))
+    sim = ArmSim(build_scene_config([(c.name, c.height, c.width) for c in preset.cameras]))
     print(f"hardware: {_cpu_name()}, {os.cpu_count()} cpus, MUJOCO_GL={os.environ.get('MUJOCO_GL', '')}, "
           f"python {platform.python_version()}")
     sim_s, wall_s = _physics_rate(sim, args.episodes)

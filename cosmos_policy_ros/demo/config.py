@@ -28,6 +28,8 @@ class DemoConfig:
         seed_offset: keeps demo scenes apart from the training scenes (seeds below it).
         checkpoint: policy checkpoint folder (relative paths: from the repository root).
         preset: robot preset YAML (relative paths: from the repository root).
+        scene: the sim's scene YAML (block size, camera mounts; the scene the checkpoint was
+            trained in); empty = the default scene.
         num_candidates: N of plan-and-select.
         planning_mode: full | fast | q_value (see core/planning/config.py).
         real_time_factor_n1 / real_time_factor_plan: sim pacing per setting (< 1: slower than
@@ -47,6 +49,7 @@ class DemoConfig:
     seed_offset: int = 100000
     checkpoint: str = "checkpoints/demo_reach"
     preset: str = "config/demo/sim_arm_32.yaml"
+    scene: str = "config/demo/scene_32.yaml"
     num_candidates: int = 8
     planning_mode: str = "fast"
     real_time_factor_n1: float = 0.5
@@ -79,6 +82,11 @@ class DemoConfig:
     def resolve(path: str) -> Path:
         """A config path: absolute as given, else relative to the repository (share) root."""
         return Path(path) if Path(path).is_absolute() else REPO_ROOT / path
+
+    @classmethod
+    def resolve_optional(cls, path: str) -> str:
+        """``resolve`` for an optional path: absolute, and empty (the default) stays empty."""
+        return str(cls.resolve(path)) if path else ""
 
     def replace(self, **changes: Any) -> "DemoConfig":
         return dataclasses.replace(self, **changes)

@@ -4,7 +4,9 @@
     (a) collect   scripted expert teleoperates through the arbiter (clean and perturbed runs),
                   recorder_node writes one bag per episode with its outcome
     (b) convert   ``cosmos-policy convert`` bags -> training set (the model's image size)
-    (c) train     calibrated initial model (demo/model_init.py), ``cosmos-policy train`` on demos
+    (c0) init     the VAE trained as an autoencoder on the demo frames, then frozen; latents
+                  calibrated (demo/model_init.py, demo/vae_pretraining.py)
+    (c) train     ``cosmos-policy train`` on demos from that initial model
     (d) roll out  the early policy on the node graph, recorded the same way; convert;
                   ``cosmos-policy train`` planning fine-tune on demos + rollouts
     (e) write     the final folder -> ``output_checkpoint``
@@ -31,6 +33,7 @@ from ..validation import reject_unknown_fields
 from .config import CONFIG_DIR, DemoConfig
 from .episodes import CLEAN_EXPERT, NOISY_EXPERT, EpisodeConfig, EpisodeResult, EpisodeRunner
 from .model_init import build_initial_model
+from .vae_pretraining import VAEPretrainConfig
 from .session import Setting, run_setting
 
 DEFAULT_RETRAIN_CONFIG = CONFIG_DIR / "demo" / "retrain.yaml"
@@ -45,6 +48,8 @@ class RetrainConfig:
 
     Args:
         task / preset / model_config: task, robot preset YAML, model sizes JSON.
+        scene: the sim's scene YAML (block size, camera mounts); empty = the default scene. The
+            demo (``config/demo/demo.yaml``) must run the scene the checkpoint was trained in.
         output_checkpoint: where the final checkpoint folder is written.
         seed: seeds scenes (demos use seeds from ``seed``, rollouts continue after them), init, training.
         num_demos / noisy_share / noise: teleop episodes, share of perturbed-expert episodes and
@@ -54,6 +59,7 @@ class RetrainConfig:
             default); slower demos give the policy more observations per reach.
         camera_rate_hz: sim camera rate.
         calibration_images: observations used to calibrate the latent statistics.
+        vae_pretrain: autoencoder training of the VAE in (c0) (``VAEPretrainConfig`` fields).
         policy_train_config / planning_train_config: train YAMLs of (c) and (d).
         num_rollouts / rollout_real_time_factor / rollout_time_limit_s: early-policy rollouts of (d).
         step_overrides: extra ``field=value`` train overrides for both stages (tests: tiny budgets).
@@ -65,6 +71,7 @@ class RetrainConfig:
     task: str = "reach"
     preset: str = "config/demo/sim_arm_32.yaml"
     model_config: str = "config/demo/model.json"
+    scene: str = "config/demo/scene_32.yaml"
     output_checkpoint: str = "checkpoints/demo_reach"
     seed: int = 0
     num_demos: int = 160
@@ -75,6 +82,7 @@ class RetrainConfig:
     expert_speed_mps: float | None = None
     camera_rate_hz: float = 10.0
     calibration_images: int = 64
+    vae_pretrain: VAEPretrainConfig = field(default_factory=VAEPretrainConfig)
     policy_train_config: str = "config/demo/train_policy.yaml"
     num_rollouts: int = 60
     rollout_real_time_factor: float = 0.5
@@ -100,6 +108,9 @@ class RetrainConfig:
         reject_unknown_fields(path, data, cls)
         if "step_overrides" in data:
             data["step_overrides"] = tuple(data["step_overrides"])
+        if "vae_pretrain" in data:
+            reject_unknown_fields(f"{path}: vae_pretrain", data["vae_pretrain"], VAEPretrainConfig)
+            data["vae_pretrain"] = VAEPretrainConfig(**data["vae_pretrain"])
         return cls(**data)
 
     def expert_for(self, index: int) -> str:
@@ -159,7 +170,7 @@ def _cli(*args: str, threads: int = 0) -> None:
 def collect_demos(config: RetrainConfig, bags: Path, logs: Path, progress: Progress) -> list[EpisodeResult]:
     setting = Setting("collect", str(DemoConfig.resolve(config.preset)), config.collect_real_time_factor,
                       config.camera_rate_hz, record_dir=str(bags), noise=dict(config.noise),
-                      expert_speed_mps=config.expert_speed_mps)
+                      expert_speed_mps=config.expert_speed_mps, scene=DemoConfig.resolve_optional(config.scene))
     episodes = EpisodeConfig(task=config.task, time_limit_s=config.collect_time_limit_s)
 
     def run(runner: EpisodeRunner) -> Iterator[EpisodeResult]:
@@ -176,7 +187,7 @@ def collect_rollouts(config: RetrainConfig, checkpoint: Path, bags: Path, logs: 
                      progress: Progress) -> list[EpisodeResult]:
     setting = Setting("rollouts", str(DemoConfig.resolve(config.preset)), config.rollout_real_time_factor,
                       config.camera_rate_hz, checkpoint=str(checkpoint), record_dir=str(bags),
-                      policy_seed=config.seed)
+                      policy_seed=config.seed, scene=DemoConfig.resolve_optional(config.scene))
     episodes = EpisodeConfig(task=config.task, time_limit_s=config.rollout_time_limit_s)
     first_seed = config.seed + config.num_demos
 
@@ -228,9 +239,9 @@ def retrain(config: RetrainConfig, work: Path, progress: Progress = print,
             config, work / "bags" / "demos", work / "logs", progress))),
         ("convert_demos", "(b) convert demos", lambda: convert(
             work / "bags" / "demos", demos, config, image_size)),
-        ("init", "(c0) calibrated initial model", lambda: build_initial_model(
-            model_config, demos, config.calibration_images, config.seed).save_pretrained(
-                work / "init_model")),
+        ("init", "(c0) initial model: VAE trained on the demo frames, calibrated latents",
+         lambda: build_initial_model(model_config, demos, config.calibration_images, config.seed,
+                                     config.vae_pretrain).save_pretrained(work / "init_model")),
         ("train_policy", "(c) train the policy on demos", lambda: train(
             config.policy_train_config, [demos], work / "init_model", work / "train_policy", config)),
     ]

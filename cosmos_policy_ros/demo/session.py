@@ -44,6 +44,7 @@ class Setting:
         record_dir: recorder output folder; empty = no recorder.
         noise: perturbation parameters of the noisy expert; empty = no noisy expert.
         expert_speed_mps: tool speed of both experts (None: the node's default).
+        scene: the sim's scene YAML (block size, camera mounts); empty = the default scene.
     """
 
     name: str
@@ -57,10 +58,12 @@ class Setting:
     record_dir: str = ""
     noise: dict[str, float] = field(default_factory=dict)
     expert_speed_mps: float | None = None
+    scene: str = ""
 
     def graph_options(self) -> GraphOptions:
         params: dict[str, dict[str, Any]] = {
-            "sim_arm": {"real_time_factor": self.real_time_factor, "camera_rate_hz": self.camera_rate_hz},
+            "sim_arm": {"real_time_factor": self.real_time_factor, "camera_rate_hz": self.camera_rate_hz,
+                        "scene": self.scene},
             CLEAN_EXPERT: {"enabled": False, **({} if self.expert_speed_mps is None
                                                  else {"speed_mps": self.expert_speed_mps})},
             "command_arbiter": {"start_mode": "hold", **ARBITER_LIMITS},

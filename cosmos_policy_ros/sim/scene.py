@@ -9,13 +9,16 @@ fingers, and the two cameras.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import mujoco
 import numpy as np
+import yaml
 
 from cosmos_policy_ros.presets import CONFIG_DIR
+from cosmos_policy_ros.validation import reject_unknown_fields
 
 DEFAULT_URDF = CONFIG_DIR.parent / "urdf" / "sim_arm.urdf"
 # Commanded joints, in the order of the sim_arm preset (gripper last).
@@ -74,10 +77,6 @@ WRIST_CAMERA = CameraConfig("wrist", fovy_deg=75.0, position_m=(-0.055, 0.0, 0.0
 PRIMARY_CAMERA = CameraConfig("primary")
 
 
-def mounted_camera(name: str, height: int, width: int) -> CameraConfig:
-    """Camera ``name`` at a given resolution: ``wrist`` on the hand, any other at the fixed view."""
-    mount = WRIST_CAMERA if name == WRIST_CAMERA.name else PRIMARY_CAMERA
-    return CameraConfig(name, height, width, mount.fovy_deg, mount.position_m, mount.look_at_m)
 
 
 @dataclass(frozen=True)
@@ -127,6 +126,51 @@ class SceneConfig:
         names = [c.name for c in self.cameras]
         if len(set(names)) != len(names):
             raise ValueError(f"SceneConfig.cameras names {names} must be unique")
+
+
+@dataclass(frozen=True)
+class SceneFile:
+    """A scene YAML (the ``scene`` parameter of sim_arm): what a setting changes in the default scene.
+
+    Args:
+        block_half_size_m: half edge of the cube blocks (bigger blocks span more pixels of a small camera).
+        camera_mounts: per camera name, ``{fovy_deg, position_m, look_at_m}`` replacing its default
+            mount (``wrist``: hand frame; any other camera: world frame).
+    """
+
+    block_half_size_m: float = SceneConfig.block_half_size_m
+    camera_mounts: dict[str, dict[str, object]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not 0.005 <= self.block_half_size_m <= 0.05:
+            raise ValueError(f"scene block_half_size_m={self.block_half_size_m} not in [0.005, 0.05] m "
+                             "(the gripper opens to 0.08 m)")
+        for name, mount in self.camera_mounts.items():
+            reject_unknown_fields(f"scene camera_mounts.{name}", mount, CameraConfig)
+            for key in ("position_m", "look_at_m"):
+                if key in mount and len(mount[key]) != 3:
+                    raise ValueError(f"scene camera_mounts.{name}.{key}={mount[key]} needs 3 values")
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "SceneFile":
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        reject_unknown_fields(path, data, cls)
+        return cls(**data)
+
+
+def build_scene_config(cameras: Sequence[tuple[str, int, int]], scene_file: str | Path = "") -> SceneConfig:
+    """The scene for cameras ``(name, height, width)`` (a preset's): default mounts (``wrist`` on
+    the hand, any other at the fixed view) and blocks, changed by ``scene_file`` where given."""
+    scene = SceneFile.from_yaml(scene_file) if scene_file else SceneFile()
+    configs = []
+    for name, height, width in cameras:
+        mount = WRIST_CAMERA if name == WRIST_CAMERA.name else PRIMARY_CAMERA
+        changes = {k: tuple(v) if isinstance(v, list) else v for k, v in scene.camera_mounts.get(name, {}).items()}
+        configs.append(replace(mount, name=name, height=height, width=width, **changes))
+    unknown = set(scene.camera_mounts) - {name for name, _, _ in cameras}
+    if unknown:
+        raise ValueError(f"scene {scene_file}: camera_mounts for {sorted(unknown)}, which the robot does not have")
+    return SceneConfig(cameras=tuple(configs), block_half_size_m=scene.block_half_size_m)
 
 
 def build_model(config: SceneConfig) -> mujoco.MjModel:

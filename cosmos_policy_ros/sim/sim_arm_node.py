@@ -42,7 +42,7 @@ from cosmos_policy_ros.ros.node_main import run_node
 from cosmos_policy_ros.ros.params import NodeParams, ParamSpec
 from cosmos_policy_ros.ros.qos import COMMAND_QOS, EVENTS_QOS, SENSOR_QOS
 from cosmos_policy_ros.sim.arm_sim import ArmSim
-from cosmos_policy_ros.sim.scene import SceneConfig, mounted_camera
+from cosmos_policy_ros.sim.scene import build_scene_config
 from cosmos_policy_ros.sim.session import EpisodeEnd, SimSession
 from cosmos_policy_ros.sim.tasks import TASKS, Outcome
 from cosmos_policy_ros.sim.trajectory_follower import FollowerConfig, TrajectoryCommand
@@ -60,6 +60,8 @@ class SimArmParams(NodeParams):
     SPECS: ClassVar[tuple[ParamSpec, ...]] = (
         ParamSpec("robot", "sim_arm", "Robot preset (joints, camera topics and resolutions).",
                   read_only=True),
+        ParamSpec("scene", "", "Scene YAML (block size, camera mounts; e.g. config/demo/scene_32.yaml); "
+                  "empty = the default scene.", read_only=True),
         ParamSpec("task", "reach", "Task of the first episode (later ones come from ~/reset_task).",
                   read_only=True, choices=tuple(TASKS)),
         ParamSpec("seed", 0, "Seed of the first episode.", read_only=True, min_value=0),
@@ -78,6 +80,7 @@ class SimArmParams(NodeParams):
                   "(as joint_trajectory_controller's parameter).", read_only=True),
     )
     robot: str
+    scene: str
     task: str
     seed: int
     real_time_factor: float
@@ -98,8 +101,8 @@ class SimArmNode(Node):
         self.preset = load_preset(self.params.robot)
         use_sim_time = bool(self.get_parameter("use_sim_time").value)
         self.sim_time_mode = use_sim_time or self.params.real_time_factor != 1.0
-        cameras = tuple(mounted_camera(c.name, c.height, c.width) for c in self.preset.cameras)
-        sim = ArmSim(SceneConfig(cameras=cameras),
+        cameras = tuple((c.name, c.height, c.width) for c in self.preset.cameras)
+        sim = ArmSim(build_scene_config(cameras, self.params.scene),
                      FollowerConfig(allow_partial_joints_goal=self.params.allow_partial_joints_goal))
         if tuple(self.preset.joints) != sim.joint_names:
             raise ValueError(f"preset joints {self.preset.joints} differ from the sim's {sim.joint_names}")

@@ -14,8 +14,11 @@ import pytest
 
 from cosmos_policy_ros.core.model import CosmosPolicy
 from cosmos_policy_ros.data.training_set import read_index
+from cosmos_policy_ros.demo.config import DemoConfig
 from cosmos_policy_ros.demo.pipeline import CHECKPOINT_FILES, RetrainConfig, retrain
+from cosmos_policy_ros.demo.vae_pretraining import VAEPretrainConfig
 from cosmos_policy_ros.sim.arm_sim import ArmSim
+from cosmos_policy_ros.sim.scene import build_scene_config
 from cosmos_policy_ros.sim.tasks import make_task
 
 TINY_TRAINING = ("steps=2", "global_batch_size=4", "warmup_steps=1", "decay_steps=2", "checkpoint_every_steps=2",
@@ -26,7 +29,8 @@ pytestmark = [pytest.mark.train, pytest.mark.slow, pytest.mark.ros]
 
 def test_retrain_pipeline_on_a_tiny_budget(ros_domain, tmp_path):
     config = dataclasses.replace(RetrainConfig.from_yaml(), num_demos=4, noisy_share=0.5, num_rollouts=2,
-                                 calibration_images=4, output_checkpoint=str(tmp_path / "checkpoint"),
+                                 calibration_images=4, vae_pretrain=VAEPretrainConfig(steps=2, batch_size=2, num_images=4),
+                                 output_checkpoint=str(tmp_path / "checkpoint"),
                                  step_overrides=TINY_TRAINING)
     messages: list[str] = []
     folder = retrain(config, tmp_path / "work", messages.append)
@@ -39,7 +43,8 @@ def test_retrain_pipeline_on_a_tiny_budget(ros_domain, tmp_path):
     assert len(demos["episodes"]) == 4 and not any(e["is_rollout"] for e in demos["episodes"])
     assert {e["outcome"] for e in demos["episodes"]} <= {"success", "failure"}
     # The policy trains on the instruction the sim gave each scene (which block to touch), in order.
-    task, sim = make_task(config.task), ArmSim()
+    task = make_task(config.task)
+    sim = ArmSim(build_scene_config([("primary", 32, 32)], DemoConfig.resolve(config.scene)))
     expected = [task.reset(sim, config.seed + index).instruction for index in range(4)]
     assert [e["instruction"] for e in demos["episodes"]] == expected
     rollouts = read_index(tmp_path / "work" / "rollouts")

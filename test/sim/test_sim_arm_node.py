@@ -19,6 +19,7 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint  # noqa: E
 
 from cosmos_policy_msgs.msg import EpisodeEvent  # noqa: E402
 from cosmos_policy_msgs.srv import ResetTask  # noqa: E402
+from cosmos_policy_ros.demo.config import DemoConfig  # noqa: E402
 from cosmos_policy_ros.presets import load_preset  # noqa: E402
 from cosmos_policy_ros.ros.conversions import (  # noqa: E402
     joint_state_to_vector,
@@ -27,6 +28,7 @@ from cosmos_policy_ros.ros.conversions import (  # noqa: E402
     stamp_to_seconds,
 )
 from cosmos_policy_ros.ros.qos import COMMAND_QOS, EVENTS_QOS, SENSOR_QOS  # noqa: E402
+from cosmos_policy_ros.sim.scene import SceneFile  # noqa: E402
 
 from ros_helpers import SpinningNode, start_node_process, stop_process, wait_for  # noqa: E402
 
@@ -148,7 +150,9 @@ def test_trajectory_points_replacement_and_nan_hold(ros_domain):
 
 
 def test_tasks_cameras_and_expert_teleop_over_ros(ros_domain):
-    harness = SimHarness(ros_domain.env(), {"camera_rate_hz": "5.0"}, with_expert=True)
+    """In the demo's scene file (bigger blocks), which the node must apply."""
+    scene = DemoConfig.resolve(DemoConfig().scene)
+    harness = SimHarness(ros_domain.env(), {"camera_rate_hz": "5.0", "scene": str(scene)}, with_expert=True)
     try:
         bad = harness.call(ResetTask, "/sim_arm/reset_task", ResetTask.Request(task="pick_n_place", seed=1))
         assert not bad.success and "did you mean 'pick_place'" in bad.message
@@ -166,5 +170,7 @@ def test_tasks_cameras_and_expert_teleop_over_ros(ros_domain):
             pixels = np.frombuffer(bytes(image.data), np.uint8).reshape(image.height, image.width, 3)
             assert pixels.std() > 10.0  # a rendered scene, not a blank frame
         assert len(harness.poses[-1].poses) == 4  # target block, bin, two other blocks
+        target_height_m = harness.poses[-1].poses[0].position.z  # a block rests on the table: z = half size
+        assert target_height_m == pytest.approx(SceneFile.from_yaml(scene).block_half_size_m, abs=2e-3)
     finally:
         harness.close()
