@@ -37,6 +37,8 @@ class EpisodeConfig:
         handoff_at_s: hand-off episode: sim time of teleop before the policy takes over.
         handoff_time_limit_s: hand-off episode: sim time limit from reset (below the task's 10 s).
         forced_threshold: hand-off episode: policy value threshold that forces the call for teleop.
+        call_wait_s: hand-off episode: sim time to wait for that call; without it (a value
+            saturated at the threshold never falls below it) the operator takes over anyway.
         wall_timeout_factor: an episode aborts after this many times its limit in wall time
             plus ``first_chunk_timeout_s`` (a stalled graph must not hang the demo).
     """
@@ -47,10 +49,11 @@ class EpisodeConfig:
     handoff_at_s: float = 0.3
     handoff_time_limit_s: float = 9.0
     forced_threshold: float = 1.0
+    call_wait_s: float = 2.0
     wall_timeout_factor: float = 20.0
 
     def __post_init__(self) -> None:
-        for name in ("time_limit_s", "first_chunk_timeout_s", "wall_timeout_factor"):
+        for name in ("time_limit_s", "first_chunk_timeout_s", "call_wait_s", "wall_timeout_factor"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"EpisodeConfig.{name}={getattr(self, name)} must be > 0")
         if not 0.0 <= self.handoff_at_s < self.time_limit_s:
@@ -227,14 +230,14 @@ class EpisodeRunner:
         forced_s = client.now_s()
         client.set_parameters("policy_node", {"value_threshold": cfg.forced_threshold})
         self._events.append((forced_s, f"value threshold {cfg.forced_threshold:g}"))
-        try:
-            client.wait_until(lambda: self._ended(reset_s) is not None or self._called_for_teleop(forced_s),
-                              cfg.first_chunk_timeout_s, "the policy's call for teleop")
-            reason = "call for teleop: predicted value below threshold"
-        except TimeoutError:  # a value saturated at the threshold never falls below it
-            reason = "operator takes over: no call for teleop"
+        client.wait_until(lambda: self._ended(reset_s) is not None or self._called_for_teleop(forced_s)
+                          or client.now_s() >= forced_s + cfg.call_wait_s,
+                          cfg.first_chunk_timeout_s, "the policy's call for teleop")
         if self._ended(reset_s) is not None:
             return
+        called = self._called_for_teleop(forced_s)
+        reason = ("call for teleop: predicted value below threshold" if called
+                  else "operator takes over: no call for teleop")  # a value saturated at the threshold
         self._events.append((client.now_s(), reason.split(":")[0]))
         client.set_mode(PolicyStatus.MODE_HOLD, reason)
         client.restart_expert(CLEAN_EXPERT, cfg.task, seed, enabled=True)
