@@ -33,8 +33,8 @@ from ..validation import reject_unknown_fields
 from .config import CONFIG_DIR, DemoConfig
 from .episodes import CLEAN_EXPERT, NOISY_EXPERT, EpisodeConfig, EpisodeResult, EpisodeRunner
 from .model_init import build_initial_model
-from .vae_pretraining import VAEPretrainConfig
 from .session import Setting, run_setting
+from .vae_pretraining import VAEPretrainConfig
 
 DEFAULT_RETRAIN_CONFIG = CONFIG_DIR / "demo" / "retrain.yaml"
 CHECKPOINT_FILES = (CONFIG_FILE, WEIGHTS_FILE, STATISTICS_FILE, TEXT_FILE)
