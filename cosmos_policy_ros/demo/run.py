@@ -72,11 +72,12 @@ def run_demo(config: DemoConfig, out_dir: Path, progress: Callable[[str], None] 
     seeds, checkpoint = config.seeds(), str(config.resolve(config.checkpoint))
     preset, episodes = str(config.resolve(config.preset)), episode_config(config)
     started = time.monotonic()
+    scene = config.resolve_optional(config.scene)
     plain = Setting("policy N=1", preset, config.real_time_factor_n1, config.camera_rate_hz, checkpoint, 1,
-                    config.planning_mode, config.seed, scene=DemoConfig.resolve_optional(config.scene))
+                    config.planning_mode, config.seed, scene=scene)
     plan = Setting(f"plan-and-select N={config.num_candidates}", preset, config.real_time_factor_plan,
                    config.camera_rate_hz, checkpoint, config.num_candidates, config.planning_mode,
-                   config.seed, expert_speed_mps=config.handoff_expert_speed_mps, scene=DemoConfig.resolve_optional(config.scene))
+                   config.seed, expert_speed_mps=config.handoff_expert_speed_mps, scene=scene)
     plain_results = run_setting(plain, episodes, out_dir / "logs",
                                 _policy_episodes(seeds, progress, plain.name, gif=True, handoff_seed=None))
     plan_results = run_setting(plan, episodes, out_dir / "logs",

@@ -10,7 +10,8 @@ fingers, and the two cameras.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+import dataclasses
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import mujoco
@@ -129,47 +130,66 @@ class SceneConfig:
 
 
 @dataclass(frozen=True)
+class CameraMount:
+    """Where a scene file puts a camera (unset fields keep the default mount's)."""
+
+    fovy_deg: float | None = None
+    position_m: tuple[float, float, float] | None = None
+    look_at_m: tuple[float, float, float] | None = None
+
+    def __post_init__(self) -> None:
+        for key in ("position_m", "look_at_m"):
+            value = getattr(self, key)
+            if value is not None and len(value) != 3:
+                raise ValueError(f"scene camera mount {key}={value} needs 3 values")
+            if value is not None:
+                object.__setattr__(self, key, tuple(float(v) for v in value))
+
+    def changes(self) -> dict[str, object]:
+        """The set fields, as ``dataclasses.replace`` keywords for a ``CameraConfig``."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+
+@dataclass(frozen=True)
 class SceneFile:
     """A scene YAML (the ``scene`` parameter of sim_arm): what a setting changes in the default scene.
 
     Args:
         block_half_size_m: half edge of the cube blocks (bigger blocks span more pixels of a small camera).
-        camera_mounts: per camera name, ``{fovy_deg, position_m, look_at_m}`` replacing its default
-            mount (``wrist``: hand frame; any other camera: world frame).
+        camera_mounts: per camera name, its ``CameraMount`` (``wrist``: hand frame; any other
+            camera: world frame).
     """
 
     block_half_size_m: float = SceneConfig.block_half_size_m
-    camera_mounts: dict[str, dict[str, object]] = field(default_factory=dict)
+    camera_mounts: dict[str, CameraMount] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not 0.005 <= self.block_half_size_m <= 0.05:
             raise ValueError(f"scene block_half_size_m={self.block_half_size_m} not in [0.005, 0.05] m "
                              "(the gripper opens to 0.08 m)")
-        for name, mount in self.camera_mounts.items():
-            reject_unknown_fields(f"scene camera_mounts.{name}", mount, CameraConfig)
-            for key in ("position_m", "look_at_m"):
-                if key in mount and len(mount[key]) != 3:
-                    raise ValueError(f"scene camera_mounts.{name}.{key}={mount[key]} needs 3 values")
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "SceneFile":
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
         reject_unknown_fields(path, data, cls)
-        return cls(**data)
+        mounts = data.get("camera_mounts") or {}
+        for name, mount in mounts.items():
+            reject_unknown_fields(f"{path}: camera_mounts.{name}", mount, CameraMount)
+        return cls(**{**data, "camera_mounts": {name: CameraMount(**m) for name, m in mounts.items()}})
 
 
 def build_scene_config(cameras: Sequence[tuple[str, int, int]], scene_file: str | Path = "") -> SceneConfig:
     """The scene for cameras ``(name, height, width)`` (a preset's): default mounts (``wrist`` on
     the hand, any other at the fixed view) and blocks, changed by ``scene_file`` where given."""
     scene = SceneFile.from_yaml(scene_file) if scene_file else SceneFile()
-    configs = []
-    for name, height, width in cameras:
-        mount = WRIST_CAMERA if name == WRIST_CAMERA.name else PRIMARY_CAMERA
-        changes = {k: tuple(v) if isinstance(v, list) else v for k, v in scene.camera_mounts.get(name, {}).items()}
-        configs.append(replace(mount, name=name, height=height, width=width, **changes))
     unknown = set(scene.camera_mounts) - {name for name, _, _ in cameras}
     if unknown:
         raise ValueError(f"scene {scene_file}: camera_mounts for {sorted(unknown)}, which the robot does not have")
+    configs = []
+    for name, height, width in cameras:
+        mount = WRIST_CAMERA if name == WRIST_CAMERA.name else PRIMARY_CAMERA
+        changes = scene.camera_mounts.get(name, CameraMount()).changes()
+        configs.append(dataclasses.replace(mount, name=name, height=height, width=width, **changes))
     return SceneConfig(cameras=tuple(configs), block_half_size_m=scene.block_half_size_m)
 
 

@@ -36,6 +36,7 @@ def test_a_file_moves_cameras_and_resizes_blocks(tmp_path):
     ("block_size: 0.03\n", "unknown field"),
     ("block_half_size_m: 0.2\n", "block_half_size_m"),
     ("camera_mounts:\n  primary: {fov: 40.0}\n", "unknown field"),
+    ("camera_mounts:\n  primary: {height: 64}\n", "unknown field"),  # sizes come from the robot preset
     ("camera_mounts:\n  primary: {position_m: [0.5, 0.0]}\n", "needs 3 values"),
     ("camera_mounts:\n  top: {fovy_deg: 40.0}\n", "does not have"),
 ])
