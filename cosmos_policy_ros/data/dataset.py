@@ -13,7 +13,7 @@ keyed by :mod:`cosmos_policy_ros.core.features`. Values are raw (the model norma
 """
 from __future__ import annotations
 
-from functools import lru_cache
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +24,7 @@ from ..core import features as F
 from ..core.codec import action_chunk_with_padding, future_step
 from .training_set import read_episode_arrays, read_index
 
-EPISODE_CACHE_SIZE = 8  # episodes kept decoded in memory per worker
+EPISODE_CACHE_BYTES = 1 << 30  # decoded episodes kept in memory per worker (a demo set fits whole)
 SPLITS = ("train", "val", "all")
 
 
@@ -50,13 +50,25 @@ class EpisodeDataset(Dataset):
         self._episode_numbers = list(chosen)
         lengths = np.array([e["length"] for e in self.episodes], dtype=np.int64)
         self._starts = np.concatenate([[0], np.cumsum(lengths)])
-        self._load = lru_cache(maxsize=EPISODE_CACHE_SIZE)(self._load_episode)
+        self._cache: OrderedDict[int, dict[str, np.ndarray]] = OrderedDict()
+        self._cache_bytes = 0
 
     def __len__(self) -> int:
         return int(self._starts[-1])
 
-    def _load_episode(self, position: int) -> dict[str, np.ndarray]:
-        return read_episode_arrays(self.root, self.episodes[position]["file"])
+    def _load(self, position: int) -> dict[str, np.ndarray]:
+        """Decoded arrays of one episode; samples are drawn at random, so episodes stay decoded
+        (least recently used dropped past ``EPISODE_CACHE_BYTES``) instead of re-read per sample."""
+        if position in self._cache:
+            self._cache.move_to_end(position)
+            return self._cache[position]
+        data = read_episode_arrays(self.root, self.episodes[position]["file"])
+        self._cache[position] = data
+        self._cache_bytes += sum(a.nbytes for a in data.values())
+        while self._cache_bytes > EPISODE_CACHE_BYTES and len(self._cache) > 1:
+            _, dropped = self._cache.popitem(last=False)
+            self._cache_bytes -= sum(a.nbytes for a in dropped.values())
+        return data
 
     def __getitem__(self, index: int) -> dict:
         if not 0 <= index < len(self):

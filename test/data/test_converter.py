@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from cosmos_policy_ros.core import features as F
 from cosmos_policy_ros.data.bag_reader import OUTCOME_FAILURE, OUTCOME_SUCCESS
@@ -80,6 +81,19 @@ def test_split_by_episode_is_deterministic_and_keeps_both_sides():
     assert split_episodes(10, 0.2, seed=3).count("val") == 2
     assert split_episodes(2, 0.01, seed=0).count("val") == 1
     assert split_episodes(1, 0.5, seed=0) == ["train"]
+
+
+def test_decoded_episode_cache_is_bounded_and_serves_the_same_samples(converted, monkeypatch):
+    from cosmos_policy_ros.data import dataset as dataset_module
+    fresh = EpisodeDataset(converted[1], "all")
+    first_length = fresh.episodes[0]["length"]
+    expected = [fresh[0][F.OBS_IMAGES], fresh[first_length][F.OBS_IMAGES]]
+    monkeypatch.setattr(dataset_module, "EPISODE_CACHE_BYTES", 1)  # room for one episode at most
+    bounded = EpisodeDataset(converted[1], "all")
+    for _ in range(2):  # alternate episodes: each read evicts the other
+        assert torch.equal(bounded[0][F.OBS_IMAGES], expected[0])
+        assert torch.equal(bounded[first_length][F.OBS_IMAGES], expected[1])
+        assert list(bounded._cache) == [1]
 
 
 def test_dataset_rejects_unknown_split(converted):
