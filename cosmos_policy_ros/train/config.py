@@ -55,6 +55,9 @@ class TrainConfig:
             EMA weights when on.
         global_batch_size: samples per optimizer step over all processes.
         steps: optimizer steps.
+        max_minutes: stop early once this much wall time has passed since the run (re)started
+            (0 = no limit), checked every ``log_every_steps``; the run ends as at ``steps``
+            (validation, checkpoint, final folder). For jobs with a wall-clock limit.
         seed: seeds data order, roles, noise and augmentation (same on every rank).
         precision: ``auto`` (bf16 autocast on CUDA, fp32 on CPU), ``fp32``, ``bf16`` (CUDA only).
         parallel: ``ddp`` or ``fsdp`` (GPU, shards the transformer; for the 2B model).
@@ -100,6 +103,7 @@ class TrainConfig:
     ema_decay: float = 0.0
     global_batch_size: int = 8
     steps: int = 1000
+    max_minutes: float = 0.0
     seed: int = 0
     precision: str = "auto"
     parallel: str = "ddp"
@@ -141,6 +145,7 @@ class TrainConfig:
         for name in ("global_batch_size", "steps", "checkpoint_every_steps", "keep_checkpoints",
                      "log_every_steps"):
             _check(getattr(self, name) >= 1, name, getattr(self, name), "must be >= 1")
+        _check(self.max_minutes >= 0, "max_minutes", self.max_minutes, "must be >= 0 (0 = no limit)")
         for name in ("num_workers", "val_every_steps", "val_max_samples", "val_action_samples",
                      "val_num_steps"):
             _check(getattr(self, name) >= 0, name, getattr(self, name), "must be >= 0")

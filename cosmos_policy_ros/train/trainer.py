@@ -83,6 +83,7 @@ class Trainer:
         self.cache = self._latent_cache(ConcatDataset([self.mixture.base, *val_sets]))
         self.validator = self._validator(val_sets)
         self.step = 0
+        self.steps_total = config.steps  # lowered when max_minutes ends the run early
         self._resume()
 
     # ------------------------------------------------------------------ set-up
@@ -207,10 +208,11 @@ class Trainer:
         return record
 
     def run(self) -> Path:
-        """Train to ``config.steps``; returns the final ``from_pretrained`` folder."""
+        """Train to ``config.steps`` (or ``max_minutes``); returns the final ``from_pretrained`` folder."""
         cfg = self.config
+        started = time.monotonic()
         bar = self._progress(total=cfg.steps, initial=self.step, desc="train", unit="step")
-        while self.step < cfg.steps:
+        while self.step < self.steps_total:
             epoch, first = divmod(self.step, self.batches_per_epoch)
             for batch in self._loader(epoch, first):
                 start = time.perf_counter()
@@ -220,17 +222,29 @@ class Trainer:
                 bar.update(1)
                 bar.set_postfix({k[5:] or "loss": f"{v:.4f}" for k, v in record.items()
                                  if k.startswith("loss")})
-                if self.step % cfg.log_every_steps == 0 or self.step == cfg.steps:
+                logged = self.step % cfg.log_every_steps == 0
+                if logged and self._out_of_time(started):
+                    LOG.info("max_minutes=%g reached at step %d of %d: ending the run there",
+                             cfg.max_minutes, self.step, cfg.steps)
+                    self.steps_total = self.step
+                if logged or self.step == self.steps_total:
                     self.log.write(record)
                 self._periodic()
-                if self.step >= cfg.steps:
+                if self.step >= self.steps_total:
                     break
         bar.close()
         return self.export()
 
+    def _out_of_time(self, started: float) -> bool:
+        """Rank 0's clock decides, so every rank stops at the same step."""
+        if not self.config.max_minutes:
+            return False
+        late = float(self.ctx.is_main and time.monotonic() - started > 60.0 * self.config.max_minutes)
+        return bool(self.ctx.sum(torch.tensor([late], dtype=torch.float64))[0] > 0)
+
     def _periodic(self) -> None:
         cfg = self.config
-        at_end = self.step == cfg.steps
+        at_end = self.step == self.steps_total
         val_due = bool(cfg.val_every_steps) and self.step % cfg.val_every_steps == 0
         if self.validator is not None and (val_due or at_end):
             self.log.write({"kind": "val", "step": self.step, **self.validator.run()})

@@ -77,3 +77,11 @@ def test_loss_goes_down_on_a_learnable_set(make_config):
     final = CosmosPolicy.from_pretrained(Path(config.output_dir) / FINAL_DIR)
     expected = DatasetStatistics.from_json(Path(config.data_roots[0]) / STATISTICS_FILE)
     assert final.statistics.to_dict() == expected.to_dict()  # the training set's, not identity
+
+
+def test_max_minutes_ends_the_run_early_with_a_final_model(make_config):
+    config = make_config("timed", steps=50, max_minutes=1e-9)  # out of time at the first check
+    folder = Trainer(config).run()
+    assert sorted(_losses(config.output_dir)) == [1]
+    assert [p.name for p in list_checkpoints(config.output_dir)] == ["step_00000001"]
+    assert CosmosPolicy.from_pretrained(folder).config.dit.num_layers >= 1
