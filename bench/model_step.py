@@ -8,8 +8,6 @@ before it, the last line summarizes all).
 """
 from __future__ import annotations
 
-import argparse
-import platform
 import time
 
 import numpy as np
@@ -18,24 +16,20 @@ import torch
 from cosmos_policy_ros.core.config import get_preset
 from cosmos_policy_ros.core.layout import Role
 from cosmos_policy_ros.core.model import CosmosPolicy
+from timing import hardware_line, parse_arguments, sync
 
 CPU_PRESETS = ("tiny", "demo-small")
 GPU_PRESETS = ("cosmos-predict2-2b",)
 INSTRUCTION = "pick up the cube"
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def _time_ms(fn, device: torch.device, repeats: int) -> float:
     fn()  # warm-up
-    _sync(device)
+    sync(device)
     start = time.perf_counter()
     for _ in range(repeats):
         fn()
-    _sync(device)
+    sync(device)
     return 1e3 * (time.perf_counter() - start) / repeats
 
 
@@ -60,20 +54,11 @@ def bench_preset(name: str, device: torch.device, dtype: torch.dtype, repeats: i
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args = parse_arguments(__doc__.splitlines()[0], repeats=3)
     runs = [(p, torch.device("cpu"), torch.float32) for p in CPU_PRESETS]
     if torch.cuda.is_available():
-        gpu = torch.device("cuda")
-        runs += [(p, gpu, torch.bfloat16) for p in CPU_PRESETS + GPU_PRESETS]
-        hardware = torch.cuda.get_device_name(gpu)
-    else:
-        hardware = platform.processor() or platform.machine()
-    print(f"hardware: {hardware}; cpu threads {torch.get_num_threads()}; torch {torch.__version__}")
+        runs += [(p, torch.device("cuda"), torch.bfloat16) for p in CPU_PRESETS + GPU_PRESETS]
+    print(hardware_line())
     summary = []
     for name, device, dtype in runs:
         result = bench_preset(name, device, dtype, args.repeats)
