@@ -90,9 +90,9 @@ class EpisodeRunner:
         self._events: list[tuple[float, str]] = []
 
     # --- common steps ---------------------------------------------------------------------------
-    def _reset(self, seed: int) -> tuple[str, float]:
+    def _reset(self, seed: int, target: str = "") -> tuple[str, float]:
         self.client.set_mode(PolicyStatus.MODE_HOLD, "episode reset")
-        instruction = self.client.reset_task(self.config.task, seed)
+        instruction = self.client.reset_task(self.config.task, seed, target)
         reset_s = self.client.now_s()
         self.client.take_observed()
         self._events = []
@@ -162,9 +162,10 @@ class EpisodeRunner:
         self.client.take_observed()
 
     # --- episodes -------------------------------------------------------------------------------
-    def teleop_episode(self, seed: int, expert: str, record: bool) -> EpisodeResult:
-        """The scripted expert teleoperates through the arbiter; optionally recorded."""
-        instruction, reset_s = self._reset(seed)
+    def teleop_episode(self, seed: int, expert: str, record: bool, target: str = "") -> EpisodeResult:
+        """The scripted expert teleoperates through the arbiter (``target``: another block of the
+        seed's scene); optionally recorded."""
+        instruction, reset_s = self._reset(seed, target)
         if record:
             self.client.start_episode(instruction, f"teleop {expert} {self.config.task} seed {seed}")
         self.client.set_mode(PolicyStatus.MODE_TELEOP, f"teleop demo ({expert})")

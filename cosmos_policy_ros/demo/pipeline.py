@@ -29,6 +29,7 @@ import yaml
 
 from ..core.config import CosmosPolicyConfig
 from ..core.pretrained import CONFIG_FILE, STATISTICS_FILE, TEXT_FILE, WEIGHTS_FILE
+from ..sim.scene import BLOCK_COLOURS
 from ..validation import reject_unknown_fields
 from .config import CONFIG_DIR, DemoConfig
 from .episodes import CLEAN_EXPERT, NOISY_EXPERT, EpisodeConfig, EpisodeResult, EpisodeRunner
@@ -54,6 +55,10 @@ class RetrainConfig:
         seed: seeds scenes (demos use seeds from ``seed``, rollouts continue after them), init, training.
         num_demos / noisy_share / noise: teleop episodes, share of perturbed-expert episodes and
             the perturbation parameters (``expert_teleop`` ``noise.*``).
+        targets_per_scene: consecutive demos that share a scene seed, each reaching another block
+            (1: one demo per scene, its seed's target). With a few hundred scenes, one target per
+            scene lets a small policy learn "this layout -> that block" and ignore the instruction;
+            several targets per scene make the colour word the only way to tell them apart.
         collect_real_time_factor / collect_time_limit_s: sim pacing and episode limit of (a).
         expert_speed_mps: tool speed of the teleop experts in (a) (None: the expert node's
             default); slower demos give the policy more observations per reach.
@@ -75,6 +80,7 @@ class RetrainConfig:
     output_checkpoint: str = "checkpoints/demo_reach"
     seed: int = 0
     num_demos: int = 160
+    targets_per_scene: int = 1
     noisy_share: float = 0.4
     noise: dict[str, float] = field(default_factory=dict)
     collect_real_time_factor: float = 2.0
@@ -97,6 +103,9 @@ class RetrainConfig:
         for name in ("num_demos", "calibration_images"):
             if getattr(self, name) < 1:
                 raise ValueError(f"RetrainConfig.{name}={getattr(self, name)} must be >= 1")
+        if not 1 <= self.targets_per_scene <= len(BLOCK_COLOURS):
+            raise ValueError(f"RetrainConfig.targets_per_scene={self.targets_per_scene} must be in "
+                             f"[1, {len(BLOCK_COLOURS)}] (one per block colour)")
         if self.num_rollouts < 0:
             raise ValueError(f"RetrainConfig.num_rollouts={self.num_rollouts} must be >= 0")
         if not 0.0 <= self.noisy_share <= 1.0:
@@ -118,6 +127,14 @@ class RetrainConfig:
         noisy_before = int(index * self.noisy_share)
         noisy = int((index + 1) * self.noisy_share) > noisy_before and bool(self.noise)
         return NOISY_EXPERT if noisy else CLEAN_EXPERT
+
+    def demo_scene(self, index: int) -> tuple[int, str]:
+        """(scene seed, target block colour) of demo ``index``; "" = the seed's own target."""
+        scene, turn = divmod(index, self.targets_per_scene)
+        if self.targets_per_scene == 1:
+            return self.seed + scene, ""
+        colours = list(BLOCK_COLOURS)
+        return self.seed + scene, colours[(scene + turn) % len(colours)]
 
 
 STAGES = ("collect", "convert_demos", "init", "train_policy", "rollouts", "convert_rollouts",
@@ -176,7 +193,8 @@ def collect_demos(config: RetrainConfig, bags: Path, logs: Path, progress: Progr
     def run(runner: EpisodeRunner) -> Iterator[EpisodeResult]:
         for index in range(config.num_demos):
             expert = config.expert_for(index)
-            result = runner.teleop_episode(config.seed + index, expert, record=True)
+            seed, target = config.demo_scene(index)
+            result = runner.teleop_episode(seed, expert, record=True, target=target)
             progress(f"demo {index + 1}/{config.num_demos} ({expert}, seed {result.seed}): "
                      f"{'success' if result.success else 'failure'}")
             yield result

@@ -165,9 +165,10 @@ class DemoClient(Node):
         if not response.success:
             raise RuntimeError(f"arbiter refused mode {mode}: {response.message}")
 
-    def reset_task(self, task: str, seed: int) -> str:
-        """Reset the sim to a new episode; returns its instruction."""
-        response = self.call(ResetTask, "/sim_arm/reset_task", ResetTask.Request(task=task, seed=seed))
+    def reset_task(self, task: str, seed: int, target: str = "") -> str:
+        """Reset the sim to a new episode (``target``: another block of the seed's scene); returns
+        its instruction."""
+        response = self.call(ResetTask, "/sim_arm/reset_task", ResetTask.Request(task=task, seed=seed, target=target))
         if not response.success:
             raise RuntimeError(f"sim reset failed: {response.message}")
         return response.message

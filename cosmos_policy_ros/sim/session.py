@@ -54,15 +54,16 @@ class SimSession:
             return ""
         return f"{self.episode.task}-seed{self.episode.seed}-{self._episode_count}"
 
-    def reset(self, task_name: str, seed: int, epoch_s: float) -> Episode:
-        """Start a new episode of ``task_name`` drawn from ``seed``; stamps restart at ``epoch_s``.
+    def reset(self, task_name: str, seed: int, epoch_s: float, target: str = "") -> Episode:
+        """Start a new episode of ``task_name`` drawn from ``seed`` (``target``: another target
+        block in the same scene); stamps restart at ``epoch_s``.
 
         Raises:
-            ValueError: unknown task name (the current episode is kept).
+            ValueError: unknown task name or target (the current episode is kept).
         """
         task = make_task(task_name, self.task_config)
-        self.task, self.epoch_s = task, epoch_s
-        self.episode = task.reset(self.sim, seed)
+        episode = task.reset(self.sim, seed, target)
+        self.task, self.epoch_s, self.episode = task, epoch_s, episode
         self._ended = None
         self._episode_count += 1
         return self.episode

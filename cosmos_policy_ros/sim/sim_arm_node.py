@@ -210,7 +210,7 @@ class SimArmNode(Node):
             response.success, response.message = False, f"seed={request.seed} must be >= 0"
             return response
         try:
-            episode = self.session.reset(request.task, request.seed, self._fresh_epoch_s())
+            episode = self.session.reset(request.task, request.seed, self._fresh_epoch_s(), request.target)
         except ValueError as error:
             response.success, response.message = False, str(error)
             return response

@@ -106,11 +106,18 @@ class Task:
     def time_limit_s(self) -> float:
         raise NotImplementedError
 
-    def reset(self, sim: ArmSim, seed: int) -> Episode:
-        """Reset ``sim`` to a random scene drawn from ``seed`` with the arm at home."""
+    def reset(self, sim: ArmSim, seed: int, target: str = "") -> Episode:
+        """Reset ``sim`` to a random scene drawn from ``seed`` with the arm at home; ``target``
+        (a block colour) replaces the seed's target block in the same scene.
+
+        Raises:
+            ValueError: ``target`` is not a block colour.
+        """
+        if target and target not in BLOCK_COLOURS:
+            raise ValueError(f"target={target!r} is not a block colour; have {list(BLOCK_COLOURS)}")
         rng = np.random.default_rng(seed)
         poses = sample_scene(rng, self.config, sim.config.block_half_size_m, sim.config.bin_half_size_m)
-        colour = list(BLOCK_COLOURS)[int(rng.integers(len(BLOCK_COLOURS)))]
+        colour = target or list(BLOCK_COLOURS)[int(rng.integers(len(BLOCK_COLOURS)))]
         sim.reset(HOME_POSITIONS, poses)
         return Episode(self.name, seed, self.instruction_template.format(colour=colour), colour,
                        self.time_limit_s, poses)

@@ -82,3 +82,14 @@ def test_perturbed_demos_are_spread_evenly_at_the_configured_share():
     assert experts.count(NOISY_EXPERT) == 40
     assert NOISY_EXPERT in experts[:5] and CLEAN_EXPERT in experts[:5]
     assert set(RetrainConfig(noisy_share=0.4).expert_for(i) for i in range(10)) == {CLEAN_EXPERT}
+
+
+def test_demos_of_one_scene_reach_each_block_in_turn():
+    assert [RetrainConfig(seed=5).demo_scene(i) for i in range(2)] == [(5, ""), (6, "")]
+    config = RetrainConfig(seed=5, targets_per_scene=3)
+    scenes = [config.demo_scene(i) for i in range(6)]
+    assert [seed for seed, _ in scenes] == [5, 5, 5, 6, 6, 6]
+    assert {t for _, t in scenes[:3]} == {t for _, t in scenes[3:]} == {"red", "green", "blue"}
+    assert scenes[0][1] != scenes[3][1]  # the first target rotates, so no colour comes first always
+    with pytest.raises(ValueError, match="targets_per_scene"):
+        RetrainConfig(targets_per_scene=4)

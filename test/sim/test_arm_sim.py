@@ -44,6 +44,18 @@ def test_arm_tracks_a_trajectory_and_holds_the_last_point(sim):
     np.testing.assert_allclose(sim.joint_positions(), goal, atol=TRACKING_TOLERANCE_RAD)
 
 
+def test_reset_with_a_target_keeps_the_seed_scene(sim):
+    task = make_task("reach")
+    drawn = task.reset(sim, seed=7)
+    for colour in BLOCK_COLOURS:
+        episode = task.reset(sim, seed=7, target=colour)
+        assert episode.target_block == block_body(colour) and colour in episode.instruction
+        for body, pose in drawn.initial_poses.items():
+            np.testing.assert_array_equal(episode.initial_poses[body].position, pose.position)
+    with pytest.raises(ValueError, match="not a block colour"):
+        task.reset(sim, seed=7, target="pink")
+
+
 def test_reset_is_deterministic(sim):
     task = make_task("pick_place")
     first = task.reset(sim, seed=7)

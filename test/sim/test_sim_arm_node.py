@@ -156,8 +156,10 @@ def test_tasks_cameras_and_expert_teleop_over_ros(ros_domain):
     try:
         bad = harness.call(ResetTask, "/sim_arm/reset_task", ResetTask.Request(task="pick_n_place", seed=1))
         assert not bad.success and "did you mean 'pick_place'" in bad.message
-        reset = harness.call(ResetTask, "/sim_arm/reset_task", ResetTask.Request(task="reach", seed=4))
-        assert reset.success and reset.message.startswith("touch the")
+        bad = harness.call(ResetTask, "/sim_arm/reset_task", ResetTask.Request(task="reach", seed=4, target="pink"))
+        assert not bad.success and "not a block colour" in bad.message
+        reset = harness.call(ResetTask, "/sim_arm/reset_task", ResetTask.Request(task="reach", seed=4, target="green"))
+        assert reset.success and reset.message == "touch the green block"  # the expert must reach green
         assert harness.call(Trigger, "/expert_teleop/reset", Trigger.Request()).success
         wait_for(lambda: any(e.event == EpisodeEvent.END for e in harness.events), "the episode to end")
         end = next(e for e in harness.events if e.event == EpisodeEvent.END)
