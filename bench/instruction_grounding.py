@@ -21,8 +21,6 @@ target_spread=<d> instruction_sensitivity=<e>``.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 
 import numpy as np
 import torch
@@ -33,6 +31,7 @@ from cosmos_policy_ros.presets import load_preset
 from cosmos_policy_ros.sim.arm_sim import ArmSim
 from cosmos_policy_ros.sim.scene import BLOCK_COLOURS, block_body, build_scene_config
 from cosmos_policy_ros.sim.tasks import make_task
+from timing import hardware_line
 
 PAN = 0  # shoulder_pan_joint: first joint of the sim_arm preset
 
@@ -77,8 +76,7 @@ def main() -> None:
     model = CosmosPolicy.from_pretrained(DemoConfig.resolve(args.checkpoint))
     cameras = [(c.name, c.height, c.width) for c in load_preset(DemoConfig.resolve(args.preset)).cameras]
     sim = ArmSim(build_scene_config(cameras, DemoConfig.resolve_optional(args.scene)))
-    print(f"hardware: {platform.machine()}, {os.cpu_count()} cpus, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads")
+    print(hardware_line())
     stats = probe(model, sim, list(range(args.seed, args.seed + args.scenes)))
     print("instruction_grounding scenes=%d " % args.scenes
           + " ".join(f"{key}={value:.3f}" for key, value in stats.items()))

@@ -9,8 +9,8 @@ fingers, and the two cameras.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,8 +76,6 @@ class CameraConfig:
 WRIST_CAMERA = CameraConfig("wrist", fovy_deg=75.0, position_m=(-0.055, 0.0, 0.015),
                             look_at_m=(0.0, 0.0, 0.16))
 PRIMARY_CAMERA = CameraConfig("primary")
-
-
 
 
 @dataclass(frozen=True)
