@@ -8,8 +8,9 @@ unit-tested: modes (:mod:`.modes`), action spaces (:mod:`.action_spaces`), stitc
 
 Per mode:
 
-* POLICY: each chunk -> action space -> stitched onto the commanded state (the measured state
-  for the first chunk after entering POLICY: bumpless) -> checked whole -> one trajectory. A
+* POLICY: each chunk -> action space -> slivers past a position bound saturated -> stitched onto
+  the commanded state (the measured state for the first chunk after entering POLICY: bumpless)
+  -> checked whole -> one trajectory. A
   rejected chunk (malformed, NaN, out of limits, too far from the arm) -> HOLD mode with the
   reason: an explicit fault, only an operator's SetMode leaves it. An all-past chunk -> deadline
   miss (counted, the current trajectory keeps running, the watchdog catches a stream of them).
@@ -45,7 +46,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .action_spaces import ActionSpaceConverter
-from .limits import LimitArrays, check_trajectory
+from .limits import LimitArrays, check_trajectory, saturate_positions
 from .modes import Mode, ModeMachine, RequestResult
 from .state_buffer import JointSample, JointStateBuffer
 from .stitching import DeadlineMissError, StitchConfig, StitchedTrajectory, stitch_chunk, stitch_steps
@@ -64,6 +65,8 @@ class ArbiterConfig:
         value_threshold: predicted value below which the arbiter HOLDs and calls for teleop.
         max_start_jump: largest per-joint distance from the current state to a trajectory's first
             commanded step (the preset's ``max_joint_jump_rad``).
+        position_saturation: commanded positions past a joint bound by at most this fraction of
+            the joint's range are set to the bound (``limits.saturate_positions``); 0 = none.
         teleop_target_lead_s: a JointState teleop target is commanded to be reached this long
             after it arrives.
         hold_time_from_start_s: time_from_start of the single HOLD point.
@@ -76,6 +79,7 @@ class ArbiterConfig:
     watchdog_margin_s: float = 0.1
     value_threshold: float = 0.0
     max_start_jump: float = 0.3
+    position_saturation: float = 0.05
     teleop_target_lead_s: float = 0.1
     hold_time_from_start_s: float = 0.1
     shadow_mode: bool = False
@@ -86,6 +90,8 @@ class ArbiterConfig:
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"ArbiterConfig.{name}={value!r} must be a finite number > 0")
+        if not 0.0 <= self.position_saturation <= 0.5:
+            raise ValueError(f"ArbiterConfig.position_saturation={self.position_saturation!r} must be in [0, 0.5]")
         if self.start_mode == Mode.ESTOP or (self.shadow_mode and self.start_mode == Mode.POLICY):
             raise ValueError(f"ArbiterConfig.start_mode={self.start_mode.name} is not allowed here "
                              f"(shadow_mode={self.shadow_mode})")
@@ -306,12 +312,14 @@ class Arbiter:
         actions = to_matrix(chunk.action_names, chunk.actions, self.converter.action_names)
         state_at_obs = self.states.nearest(chunk.stamp_s).positions
         positions = self.converter.to_joint_positions(actions, state_at_obs)
+        positions = saturate_positions(positions, self.config.limits, self.config.position_saturation)
         seam, start_velocity = self._seam(now_s, measured_seam)
         trajectory = stitch_chunk(positions, chunk.stamp_s, chunk.dt_s, now_s, seam, self.config.stitch)
         self._check(trajectory, start_velocity)
         return trajectory
 
     def _teleop(self, positions: np.ndarray, times_s: np.ndarray, anchor_s: float, now_s: float) -> list[Command]:
+        positions = saturate_positions(positions, self.config.limits, self.config.position_saturation)
         seam, start_velocity = self._seam(now_s, measured=False)
         try:
             trajectory = stitch_steps(positions, times_s, anchor_s, now_s, seam, self.config.stitch)

@@ -5,7 +5,10 @@ The URDF is the one source of position, velocity and effort limits; acceleration
 part of URDF, so they come from config. :func:`parse_joint_limits` is a pure function of the URDF
 text (like rqt_joint_trajectory_controller's ``joint_limits_urdf.parse_joint_limits``), so it is
 unit-testable without ROS. :func:`check_trajectory` checks a whole trajectory at once and names the
-first violation (joint, step, value, limit): a chunk is accepted or rejected whole, never clipped.
+first violation (joint, step, value, limit): a chunk is accepted or rejected whole, never clipped,
+with one narrow exception, :func:`saturate_positions`: a target past a position bound by a sliver of
+the joint's range (a policy's gripper "closed" sampled at -0.1 mm) is set to the bound, as
+ros2_control's joint_limits saturate positions; anything further out is still rejected.
 """
 from __future__ import annotations
 
@@ -166,6 +169,23 @@ class LimitArrays:
         velocity[cols] = math.inf
         acceleration[cols] = math.inf
         return dataclasses.replace(self, velocity=velocity, acceleration=acceleration)
+
+
+def saturate_positions(positions: np.ndarray, limits: LimitArrays, range_fraction: float) -> np.ndarray:
+    """Copy of (n, D) ``positions`` where values past a bound by at most ``range_fraction`` of that
+    joint's range (upper - lower) are set to the bound; values further out are kept, so that
+    :func:`check_trajectory` rejects them. Joints without finite bounds are left as they are.
+
+    Why: a diffusion policy samples a joint held at its bound (a closed gripper) with tiny overshoots;
+    rejecting the whole chunk for them would stop the arm for nothing.
+    """
+    out = np.array(positions, dtype=np.float64)
+    span = limits.upper - limits.lower
+    slack = np.where(np.isfinite(span), range_fraction * span, 0.0)
+    below = (out < limits.lower) & (out >= limits.lower - slack)
+    above = (out > limits.upper) & (out <= limits.upper + slack)
+    out = np.where(below, limits.lower, out)
+    return np.where(above, limits.upper, out)
 
 
 def check_trajectory(positions: np.ndarray, times_from_start_s: np.ndarray, limits: LimitArrays,

@@ -58,6 +58,9 @@ class ArbiterParams(NodeParams):
                   read_only=True, min_value=0.01, max_value=1.0),
         ParamSpec("limits.check_gripper_rates", False, "Also check velocity/acceleration of gripper joints "
                   "(off: their controller saturates speed; positions are always checked).", read_only=True),
+        ParamSpec("limits.position_saturation", 0.05, "Commanded positions past a joint bound by at most this "
+                  "fraction of the joint's range are set to the bound; further out, the chunk is rejected.",
+                  read_only=True, min_value=0.0, max_value=0.5),
         ParamSpec("stitching.latency_margin_s", 0.05, "Chunk steps due sooner than this after arrival are "
                   "dropped [s].", read_only=True, min_value=0.0, max_value=1.0),
         ParamSpec("stitching.max_stamp_ahead_s", 0.5, "Reject chunks stamped further in the future [s].",
@@ -89,6 +92,7 @@ class ArbiterParams(NodeParams):
     limits_acceleration: tuple[float, ...]
     limits_velocity_scale: float
     limits_check_gripper_rates: bool
+    limits_position_saturation: float
     stitching_latency_margin_s: float
     stitching_max_stamp_ahead_s: float
     watchdog_margin_s: float
@@ -125,7 +129,8 @@ def build_arbiter(params: ArbiterParams, preset: RobotPreset) -> Arbiter:
         limits=limits,
         stitch=StitchConfig(params.stitching_latency_margin_s, params.stitching_max_stamp_ahead_s),
         watchdog_margin_s=params.watchdog_margin_s, value_threshold=params.value_threshold,
-        max_start_jump=preset.max_joint_jump_rad, teleop_target_lead_s=params.teleop_target_lead_s,
+        max_start_jump=preset.max_joint_jump_rad, position_saturation=params.limits_position_saturation,
+        teleop_target_lead_s=params.teleop_target_lead_s,
         hold_time_from_start_s=params.hold_time_from_start_s, shadow_mode=params.shadow_mode,
         start_mode=Mode.parse(params.start_mode))
     return Arbiter(config, converter)
@@ -169,6 +174,7 @@ class CommandArbiterNode(Node):
         self.arbiter = build_arbiter(self.params, load_preset(self.params.robot))
         self._lock = threading.Lock()
         self._published_version = -1
+        self._published_mode = self.arbiter.modes.mode
         inputs = MutuallyExclusiveCallbackGroup()
         watchdog = MutuallyExclusiveCallbackGroup()
         self._controller_pub = self.create_publisher(JointTrajectory, CONTROLLER_TOPIC, COMMAND_QOS)
@@ -207,6 +213,16 @@ class CommandArbiterNode(Node):
         if not force and arbiter.status_version == self._published_version:
             return
         self._published_version = arbiter.status_version
+        mode = arbiter.modes.mode
+        if mode != self._published_mode:
+            # Operators read why the arm stopped in the log too, not only on ~/status.
+            # (rclpy fixes a call site's severity at its first call: one call per severity)
+            change = f"mode {self._published_mode.name} -> {mode.name}: {arbiter.reason}"
+            if mode in (Mode.HOLD, Mode.ESTOP):
+                self.get_logger().warning(change)
+            else:
+                self.get_logger().info(change)
+            self._published_mode = mode
         msg = PolicyStatus(mode=int(arbiter.modes.mode), reason=arbiter.reason, source=NODE_NAME,
                            last_value=arbiter.last_value, observation_age_s=math.nan,
                            deadline_misses=arbiter.deadline_misses, rejected_chunks=arbiter.rejected_chunks,

@@ -75,6 +75,19 @@ def test_bad_chunk_rejected_whole_hold_with_reason(bad, words):
     assert arbiter.on_policy_chunk(_chunk(stamp=0.1), now_s=0.15) == []  # nothing passes in HOLD
 
 
+def test_gripper_sampled_a_sliver_below_its_bound_is_saturated_not_a_fault():
+    rows = [list(r) for r in _chunk(stamp=0.0).actions]
+    for row in rows:
+        row[2] = -0.0003  # "closed", 0.75 % of the gripper's 0.04 range below its lower bound
+    (cmd,) = _arbiter().on_policy_chunk(PolicyChunk(0.0, JOINTS, rows, DT), now_s=0.05)
+    np.testing.assert_array_equal(cmd.trajectory.positions[1:, 2], 0.0)
+    strict = _arbiter(position_saturation=0.0)
+    strict.on_policy_chunk(PolicyChunk(0.0, JOINTS, rows, DT), now_s=0.05)
+    assert strict.modes.mode == Mode.HOLD and "grip position" in strict.reason, strict.reason
+    with pytest.raises(ValueError, match="position_saturation"):
+        ArbiterConfig(limits=LIMITS, position_saturation=0.9)
+
+
 def test_malformed_chunks_rejected_not_raised():
     arbiter = _arbiter()
     for chunk in (PolicyChunk(0.0, ("a", "b"), [[0.0, 0.0]], DT),

@@ -13,6 +13,7 @@ from cosmos_policy_ros.control.limits import (
     apply_limit_overrides,
     check_trajectory,
     parse_joint_limits,
+    saturate_positions,
 )
 
 URDF = """<robot name="two">
@@ -100,6 +101,18 @@ def test_position_bound_violation_named():
     positions[2, 0] = 1.6
     reason = check_trajectory(positions, times, _arrays())
     assert "j1" in reason and "step 2" in reason and "1.6" in reason
+
+
+def test_saturation_sets_slivers_past_a_bound_to_it_and_leaves_the_rest_to_the_check():
+    limits = _arrays()  # j1 [-1, 1.5] (range 2.5), j2 continuous, slide [0, 0.04]
+    positions = np.array([[1.55, 7.0, -0.001],    # j1 0.05 past (2 % of range), slide 0.001 past (2.5 %)
+                          [1.9, -7.0, 0.0421],    # j1 0.4 past (16 %): left for the check; slide 0.0021 past
+                          [0.2, 0.0, 0.02]])
+    out = saturate_positions(positions, limits, range_fraction=0.05)
+    np.testing.assert_allclose(out, [[1.5, 7.0, 0.0], [1.9, -7.0, 0.0421], [0.2, 0.0, 0.02]])
+    assert "j1" in check_trajectory(out, np.arange(3) * 10.0, limits)  # 1.9 still rejected
+    np.testing.assert_array_equal(saturate_positions(positions, limits, 0.0), positions)
+    assert positions[0, 0] == 1.55  # the input is not modified
 
 
 def test_velocity_violation_named():

@@ -177,6 +177,8 @@ def test_nan_chunk_rejected_whole_hold_and_reason(harness_factory):
     wait_for(lambda: arm.commands, "the HOLD command")
     assert len(arm.commands) == 1 and len(arm.commands[0].points) == 1  # nothing of the chunk passed
     np.testing.assert_allclose(arm.commands[0].points[0].positions, HOME)
+    log = arm.close()  # the operator reads why the arm stopped in the node's log, not only on ~/status
+    assert "[WARN]" in log and "mode POLICY -> HOLD: chunk rejected: non-finite" in log, log
 
 
 def test_chunk_calling_for_teleop_holds_and_status_calls_for_teleop(harness_factory):
