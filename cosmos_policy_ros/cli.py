@@ -17,6 +17,7 @@ SUBCOMMANDS = {
     "up": "Start a node set (bringup, sim_demo, record) without ros2 launch.",
     "record": "Record the preset's topics to rosbag2 MCAP, one bag per episode.",
     "convert": "Convert recorded bags into a training set (aligned samples, value targets, stats).",
+    "sim_demos": "Generate scripted-expert sim episodes straight into a training set (no ROS, many processes).",
     "train": "Train or fine-tune a Cosmos Policy model (run under torchrun for several processes).",
     "eval": "Replay recorded episodes through a policy offline: action error, value AUC, plots.",
     "convert_checkpoint": "Convert an official Cosmos Policy checkpoint into a from_pretrained folder.",

@@ -6,13 +6,19 @@ required streams have data to the end of the episode. Every stream is sampled *n
 the newest message stamped at or before the tick, accepted only when it is at most
 ``max_skew_s`` old; a tick with any stream missing or stale is dropped and counted.
 
-Actions are the commanded joint targets at each tick. A JointTrajectory on the controller topic
-replaces the previous one when it is received (joint_trajectory_controller semantics); its points
-are scheduled at ``start + time_from_start`` with ``start = header.stamp``, or the receive time
-when the stamp is zero ("start now"). The action at tick t is the position of the first point of
-the active trajectory (the newest one received at or before t) scheduled at or after t, i.e. the
-waypoint the controller is heading for; after the last point, the last point (the arm holds it).
-No interpolation, so actions equal commanded positions exactly.
+Actions are the commanded joint *reference* at each tick: the position the controller tracks at
+that instant, computed from the recorded controller-topic trajectories the way
+joint_trajectory_controller (and ``sim/trajectory_follower.py``) computes it: a JointTrajectory
+replaces the previous one when it is received; its points are scheduled at ``start +
+time_from_start`` with ``start = header.stamp``, or the receive time when the stamp is zero
+("start now"); points already past at receipt are discarded (a trajectory with none left is
+rejected, the previous one continues); the reference moves linearly from its value at receipt to
+the first point, then from point to point, and holds the last point.
+
+Why the reference and not the waypoint ahead: a teleop device may schedule each target some lead
+ahead (the scripted expert: 0.4 s), a policy's chunk schedules step k at ``t_obs + k*dt``. Taken
+at the tick, actions mean the same thing whoever commanded them, and a chunk replayed with step
+k at ``t + k*dt`` reproduces the motion that was recorded.
 """
 from __future__ import annotations
 
@@ -80,25 +86,39 @@ def control_ticks(start_ns: int, end_ns: int, rate_hz: float) -> np.ndarray:
 
 
 def commanded_targets(commands: CommandedTrajectories, ticks_ns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Joint targets at each tick (see the module docstring for the exact rule).
+    """Commanded reference at each tick (see the module docstring for the exact rule).
 
     Returns:
-        targets (K, D) float32 and valid (K,) bool (False before the first trajectory).
+        positions (K, D) float32 and valid (K,) bool (False before the first accepted trajectory).
     """
-    if len(commands.receive_ns) == 0:
-        width = commands.positions.shape[1] if commands.positions.ndim == 2 else 0
-        return np.zeros((len(ticks_ns), width), dtype=np.float32), np.zeros(len(ticks_ns), dtype=bool)
-    active = np.searchsorted(commands.receive_ns, ticks_ns, side="right") - 1
-    valid = active >= 0
-    active = np.maximum(active, 0)
-    first = commands.point_offsets[active]
-    last = commands.point_offsets[active + 1] - 1
-    point = first.copy()
-    for k, tick in enumerate(ticks_ns):
-        times = commands.point_time_ns[first[k]:last[k] + 1]
-        ahead = np.searchsorted(times, tick, side="left")  # first point scheduled at or after tick
-        point[k] = first[k] + min(ahead, last[k] - first[k])
-    return commands.positions[point].astype(np.float32), valid
+    width = commands.positions.shape[1] if commands.positions.ndim == 2 else 0
+    out = np.zeros((len(ticks_ns), width), dtype=np.float64)
+    valid = np.zeros(len(ticks_ns), dtype=bool)
+    ticks = np.asarray(ticks_ns, dtype=np.int64)
+    accepted = [m for m, receive_ns in enumerate(commands.receive_ns)
+                if np.any(commands.point_time_ns[commands.point_offsets[m]:commands.point_offsets[m + 1]] > receive_ns)]
+    knots: tuple[np.ndarray, np.ndarray] | None = None  # (times, positions) of the active trajectory
+    for n, m in enumerate(accepted):  # a trajectory with every point past is rejected: the last one goes on
+        receive_ns = commands.receive_ns[m]
+        times = commands.point_time_ns[commands.point_offsets[m]:commands.point_offsets[m + 1]]
+        positions = commands.positions[commands.point_offsets[m]:commands.point_offsets[m + 1]][times > receive_ns]
+        times = times[times > receive_ns]
+        if knots is not None:  # start from the reference at receipt, as the controller does
+            times = np.concatenate([[receive_ns], times])
+            positions = np.vstack([_reference(knots, np.array([receive_ns]))[0], positions])
+        knots = (times, positions)
+        active = ticks >= receive_ns
+        if n + 1 < len(accepted):
+            active &= ticks < commands.receive_ns[accepted[n + 1]]
+        out[active] = _reference(knots, ticks[active])
+        valid |= active
+    return out.astype(np.float32), valid
+
+
+def _reference(knots: tuple[np.ndarray, np.ndarray], ticks_ns: np.ndarray) -> np.ndarray:
+    """(K, D) piecewise-linear reference through the knots, held before the first and after the last."""
+    times, positions = knots
+    return np.stack([np.interp(ticks_ns, times, positions[:, j]) for j in range(positions.shape[1])], axis=1)
 
 
 @dataclass(frozen=True)

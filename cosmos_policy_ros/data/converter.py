@@ -138,6 +138,50 @@ def split_episodes(count: int, val_fraction: float, seed: int) -> list[str]:
     return ["val" if i in val else "train" for i in range(count)]
 
 
+@dataclass(frozen=True)
+class WrittenEpisode:
+    """An episode whose arrays are on disk; what the index and the statistics still need of it."""
+
+    summary: EpisodeSummary
+    file: str
+    instruction: str
+    actions: np.ndarray
+    proprio: np.ndarray
+
+
+def write_episode(out: Path, index: int, summary: EpisodeSummary, instruction: str,
+                  arrays: dict[str, np.ndarray], gamma: float) -> WrittenEpisode:
+    """Write one episode's arrays plus its value targets (terminal reward 1 on success, else 0:
+    -1 at every step of a failure, spec 4.2)."""
+    reward = 1.0 if summary.outcome == "success" else 0.0
+    returns = monte_carlo_returns(summary.length, gamma, terminal_reward=reward)
+    relative = write_episode_arrays(out, index, {**arrays, "returns": returns})
+    return WrittenEpisode(summary, relative, instruction, arrays["actions"], arrays["proprio"])
+
+
+def finish_training_set(out: Path, kept: Sequence[WrittenEpisode], preset: RobotPreset,
+                        config: ConvertConfig) -> None:
+    """Split, statistics and index of episodes written by :func:`write_episode` (bags or sim)."""
+    splits = split_episodes(len(kept), config.val_fraction, config.seed)
+    for episode, split in zip(kept, splits):
+        episode.summary.split = split
+    train = [k for k in kept if k.summary.split == "train"]
+    chosen = [k for k in train if k.summary.outcome == "success" or not config.stats_success_only]
+    if train and not chosen:
+        LOG.warning("no successful training episode for statistics; using every training episode")
+        chosen = train
+    if chosen:
+        DatasetStatistics.from_arrays(np.concatenate([k.actions for k in chosen]),
+                                      np.concatenate([k.proprio for k in chosen])).to_json(out / STATISTICS_FILE)
+    entries = [{"file": k.file, "instruction": k.instruction, **asdict(k.summary)} for k in kept]
+    write_index(out, {
+        "preset": preset.name, "joints": list(preset.joints),
+        "cameras": [c.name for c in preset.cameras], "image_size": config.image_size,
+        "control_rate_hz": preset.control_rate_hz, "chunk_length": preset.chunk_length,
+        "gamma": config.gamma, "episodes": entries,
+        "splits": {s: [i for i, x in enumerate(splits) if x == s] for s in ("train", "val")}})
+
+
 def _summary(source: Path, episode: AlignedEpisode, outcome: str, max_gap_s: float) -> EpisodeSummary:
     duration = (episode.timestamps_ns[-1] - episode.timestamps_ns[0]) / NS_PER_S if episode.length else 0.0
     steps_s = np.diff(episode.timestamps_ns) / NS_PER_S  # intervals between kept steps
@@ -179,30 +223,8 @@ def convert_bags(bags: Sequence[Path], out: Path, preset: RobotPreset, config: C
         elif summary.gaps and config.on_gap == "skip":
             summary.skipped = "skipped: gap"
         else:  # written now so only the small arrays stay in memory
-            # failure: terminal reward 0 -> -1 at every step (spec 4.2)
-            reward = 1.0 if summary.outcome == "success" else 0.0
-            returns = monte_carlo_returns(episode.length, config.gamma, terminal_reward=reward)
-            relative = write_episode_arrays(out, len(kept), {
+            kept.append(write_episode(out, len(kept), summary, episode.instruction, {
                 "images": episode.images, "proprio": episode.proprio, "actions": episode.actions,
-                "returns": returns, "modes": episode.modes, "timestamps_ns": episode.timestamps_ns})
-            kept.append((summary, relative, episode.instruction, episode.actions, episode.proprio))
-    splits = split_episodes(len(kept), config.val_fraction, config.seed)
-    for (summary, *_), split in zip(kept, splits):
-        summary.split = split
-    train = [k for k in kept if k[0].split == "train"]
-    chosen = [k for k in train if k[0].outcome == "success" or not config.stats_success_only]
-    if train and not chosen:
-        LOG.warning("no successful training episode for statistics; using every training episode")
-        chosen = train
-    if chosen:
-        DatasetStatistics.from_arrays(np.concatenate([k[3] for k in chosen]),
-                                      np.concatenate([k[4] for k in chosen])).to_json(out / STATISTICS_FILE)
-    entries = [{"file": relative, "instruction": instruction, **asdict(summary)}
-               for summary, relative, instruction, *_ in kept]
-    write_index(out, {
-        "preset": preset.name, "joints": list(preset.joints),
-        "cameras": [c.name for c in preset.cameras], "image_size": config.image_size,
-        "control_rate_hz": preset.control_rate_hz, "chunk_length": preset.chunk_length,
-        "gamma": config.gamma, "episodes": entries,
-        "splits": {s: [i for i, x in enumerate(splits) if x == s] for s in ("train", "val")}})
+                "modes": episode.modes, "timestamps_ns": episode.timestamps_ns}, config.gamma))
+    finish_training_set(out, kept, preset, config)
     return report

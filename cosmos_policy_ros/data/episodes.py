@@ -4,7 +4,7 @@
 See :mod:`.align` for the exact sampling rule. The episode spans from its START event (or the
 bag's first message) to its END event (or last message); ticks start once every stream has
 data. Each kept tick becomes one step with the images of every camera, the joint positions
-(proprio, preset order) and the commanded joint targets (action).
+(proprio, preset order) and the commanded joint reference at the tick (action, see align.py).
 """
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ class AlignedEpisode:
         timestamps_ns: (T,) int64 tick times.
         images: (T, n_cameras, S, S, 3) uint8, cameras in preset order.
         proprio: (T, P) float32 joint positions, raw units.
-        actions: (T, D) float32 commanded joint targets, raw units.
+        actions: (T, D) float32 commanded joint reference at each tick, raw units.
         modes: (T,) uint8 arbiter mode at each tick (MODE_TELEOP when never published).
     """
 

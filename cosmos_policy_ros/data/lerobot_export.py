@@ -13,7 +13,7 @@ The layout and field meanings follow LeRobot's own writer (huggingface/lerobot 7
     data/chunk-000/file-000.parquet             one row per frame, one row group per episode
     videos/observation.images.<camera>/chunk-000/file-000.mp4   every episode back to back
 
-Frame features: ``observation.state`` (joint positions), ``action`` (commanded joint targets),
+Frame features: ``observation.state`` (joint positions), ``action`` (commanded joint reference),
 ``observation.images.<camera>`` (video), ``timestamp`` (= frame_index / fps), ``frame_index``,
 ``episode_index``, ``index``, ``task_index``, ``next.reward`` (1 on the last frame of a successful
 episode, else 0) and ``next.done`` (True on each episode's last frame). Episodes are ordered train

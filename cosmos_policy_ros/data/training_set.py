@@ -10,7 +10,7 @@
       episodes/episode_000000.npz
           images        (T, n_cameras, S, S, 3) uint8   cameras in preset order
           proprio       (T, P) float32                  joint positions, raw
-          actions       (T, D) float32                  commanded joint targets, raw
+          actions       (T, D) float32                  commanded joint reference at the tick, raw (align.py)
           returns       (T,) float32                    scaled Monte-Carlo return 2G-1 of each step
           modes         (T,) uint8                      arbiter mode per step (PolicyStatus.MODE_*)
           timestamps_ns (T,) int64                      control ticks on the node clock

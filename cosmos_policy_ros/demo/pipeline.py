@@ -29,6 +29,7 @@ import yaml
 
 from ..core.config import CosmosPolicyConfig
 from ..core.pretrained import CONFIG_FILE, STATISTICS_FILE, TEXT_FILE, WEIGHTS_FILE
+from ..sim.demo_generation import is_noisy_episode
 from ..sim.scene import BLOCK_COLOURS
 from ..validation import reject_unknown_fields
 from .config import CONFIG_DIR, DemoConfig
@@ -124,8 +125,7 @@ class RetrainConfig:
 
     def expert_for(self, index: int) -> str:
         """Clean or perturbed expert for demo ``index`` (perturbed ones spread evenly)."""
-        noisy_before = int(index * self.noisy_share)
-        noisy = int((index + 1) * self.noisy_share) > noisy_before and bool(self.noise)
+        noisy = is_noisy_episode(index, self.noisy_share) and bool(self.noise)
         return NOISY_EXPERT if noisy else CLEAN_EXPERT
 
     def demo_scene(self, index: int) -> tuple[int, str]:

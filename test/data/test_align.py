@@ -1,10 +1,11 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Nearest-before sampling and commanded-target lookup on synthetic streams."""
+"""Nearest-before sampling and the commanded reference at control ticks, on synthetic streams."""
 import numpy as np
 import pytest
 
 from cosmos_policy_ros.data.align import (CommandedTrajectories, commanded_targets, control_ticks,
                                           nearest_before)
+from cosmos_policy_ros.sim.trajectory_follower import TrajectoryCommand, TrajectoryFollower
 
 
 def test_nearest_before_picks_newest_not_after_tick_within_skew():
@@ -26,18 +27,40 @@ def test_control_ticks_cover_span_inclusive():
 
 
 def _two_trajectories() -> CommandedTrajectories:
-    # trajectory A received at 0: points at 100, 200; trajectory B received at 150: points at 250, 350
+    # A received at 0: points at 100, 200; B received at 150: points at 250, 350;
+    # C received at 400 with its only point at 300 (all past: rejected, B goes on)
     return CommandedTrajectories(
-        receive_ns=np.array([0, 150]), point_offsets=np.array([0, 2, 4]),
-        point_time_ns=np.array([100, 200, 250, 350]),
-        positions=np.array([[1.0], [2.0], [3.0], [4.0]]))
+        receive_ns=np.array([0, 150, 400]), point_offsets=np.array([0, 2, 4, 5]),
+        point_time_ns=np.array([100, 200, 250, 350, 300]),
+        positions=np.array([[1.0], [2.0], [3.0], [4.0], [9.0]]))
 
 
-def test_commanded_target_is_next_waypoint_of_active_trajectory():
-    targets, ok = commanded_targets(_two_trajectories(), np.array([-5, 0, 100, 101, 149, 150, 300, 999]))
-    assert ok.tolist() == [False] + [True] * 7
-    # before B: A's next waypoint (held after its end); from 150 on: B's
-    assert targets[1:, 0].tolist() == [1.0, 1.0, 2.0, 2.0, 3.0, 4.0, 4.0]
+def test_action_is_the_reference_the_controller_tracks_at_the_tick():
+    targets, ok = commanded_targets(_two_trajectories(), np.array([-5, 0, 100, 125, 150, 200, 250, 300, 999]))
+    assert ok.tolist() == [False] + [True] * 8
+    # A: first point held before it, then linear; B starts from A's reference at its receipt (1.5)
+    np.testing.assert_allclose(targets[1:, 0], [1.0, 1.0, 1.25, 1.5, 1.5 + 1.5 * 50 / 100, 3.0, 3.5, 4.0])
+
+
+def test_reference_matches_the_jtc_like_follower_for_a_teleop_with_lead():
+    # a teleop sending, every 0.1 s, a target due 0.4 s later (the scripted expert's habit)
+    rng = np.random.default_rng(0)
+    receive_s = np.arange(0.0, 2.0, 0.1) + rng.uniform(0.0, 0.02, 20)
+    targets = np.cumsum(rng.normal(0.0, 0.1, (20, 2)), axis=0)
+    commands = CommandedTrajectories(np.round(receive_s * 1e9).astype(np.int64), np.arange(21),
+                                     np.round((receive_s + 0.4) * 1e9).astype(np.int64), targets)
+    ticks_s = np.arange(0.05, 2.5, 0.1)
+    actions, ok = commanded_targets(commands, np.round(ticks_s * 1e9).astype(np.int64))
+    follower = TrajectoryFollower(("a", "b"), targets[0])
+    expected, k = [], 0
+    for tick in ticks_s:
+        while k < len(receive_s) and receive_s[k] <= tick:
+            follower.command(TrajectoryCommand(("a", "b"), np.array([0.4]), targets[k:k + 1]), receive_s[k])
+            k += 1
+        expected.append(follower.sample(tick).positions)
+    assert ok.all()
+    np.testing.assert_allclose(actions, np.array(expected), atol=1e-6)
+    assert np.abs(actions[4:8] - targets[4:8]).max() > 0.05  # not the targets themselves: they lead
 
 
 def test_no_commands_means_no_valid_tick():

@@ -41,12 +41,13 @@ def test_report_counts_and_skips_unknown_outcome(converted):
     assert "2 episode(s) converted, 1 skipped" in report.format()
 
 
-def test_actions_equal_commanded_targets_exactly(converted):
+def test_actions_are_the_commanded_reference_at_each_tick(converted):
     preset, out, _ = converted
     dataset = EpisodeDataset(out, "all")
+    # command n is sent at tick n and due one tick later: the reference at tick n is command n - 1
     for step in range(dataset.episodes[0]["length"]):
         np.testing.assert_array_equal(dataset[step][F.ACTIONS][0].numpy(),
-                                      command_at(step, preset.num_joints).astype(np.float32))
+                                      command_at(max(step - 1, 0), preset.num_joints).astype(np.float32))
 
 
 def test_samples_follow_feature_contract(converted):
