@@ -33,6 +33,7 @@ Teleop trajectories use the same function with their own absolute step times
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -52,13 +53,18 @@ class StitchConfig:
             the trajectory to reach the controller and for the arm to start moving).
         max_stamp_ahead_s: anchors further than this in the future are rejected (clock skew or a
             corrupt stamp would otherwise park the arm on a far-away schedule).
+        min_seam_s: chunks only: the first kept step is due at least this long after now. Two
+            chunks sampled a few hundred ms apart disagree by a few hundredths of a radian where
+            they meet; squeezed into the last few ms before a step, that gap reads as a velocity
+            far past the limit and the chunk is rejected. One control period is enough room.
     """
 
     latency_margin_s: float = 0.05
     max_stamp_ahead_s: float = 0.5
+    min_seam_s: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("latency_margin_s", "max_stamp_ahead_s"):
+        for name in ("latency_margin_s", "max_stamp_ahead_s", "min_seam_s"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"StitchConfig.{name}={value!r} must be a finite number >= 0")
@@ -182,4 +188,6 @@ def stitch_chunk(chunk_positions: np.ndarray, obs_stamp_s: float, dt_s: float, n
         raise ValueError(f"chunk dt_s={dt_s!r} must be a finite number > 0")
     positions = np.asarray(chunk_positions, dtype=np.float64)
     steps = np.arange(positions.shape[0] if positions.ndim else 0, dtype=np.float64)
-    return stitch_steps(positions, steps * dt_s, obs_stamp_s, now_s, seam_positions, config)
+    margin_s = max(config.latency_margin_s, config.min_seam_s)
+    return stitch_steps(positions, steps * dt_s, obs_stamp_s, now_s, seam_positions,
+                        dataclasses.replace(config, latency_margin_s=margin_s))

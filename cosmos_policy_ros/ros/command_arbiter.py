@@ -63,6 +63,9 @@ class ArbiterParams(NodeParams):
                   read_only=True, min_value=0.0, max_value=0.5),
         ParamSpec("stitching.latency_margin_s", 0.05, "Chunk steps due sooner than this after arrival are "
                   "dropped [s].", read_only=True, min_value=0.0, max_value=1.0),
+        ParamSpec("stitching.min_seam_s", 0.1, "Policy chunks: the first kept step is due at least this long "
+                  "after now, so where two chunks' plans meet is not squeezed into a few ms [s].",
+                  read_only=True, min_value=0.0, max_value=1.0),
         ParamSpec("stitching.max_stamp_ahead_s", 0.5, "Reject chunks stamped further in the future [s].",
                   read_only=True, min_value=0.0, max_value=10.0),
         ParamSpec("watchdog.margin_s", 0.1, "Hold the arm (starved) this long after the last chunk's execution "
@@ -94,6 +97,7 @@ class ArbiterParams(NodeParams):
     limits_check_gripper_rates: bool
     limits_position_saturation: float
     stitching_latency_margin_s: float
+    stitching_min_seam_s: float
     stitching_max_stamp_ahead_s: float
     watchdog_margin_s: float
     watchdog_period_s: float
@@ -127,7 +131,8 @@ def build_arbiter(params: ArbiterParams, preset: RobotPreset) -> Arbiter:
     converter = _converter(params, preset, urdf_xml, limits)
     config = ArbiterConfig(
         limits=limits,
-        stitch=StitchConfig(params.stitching_latency_margin_s, params.stitching_max_stamp_ahead_s),
+        stitch=StitchConfig(params.stitching_latency_margin_s, params.stitching_max_stamp_ahead_s,
+                            params.stitching_min_seam_s),
         watchdog_margin_s=params.watchdog_margin_s, value_threshold=params.value_threshold,
         max_start_jump=preset.max_joint_jump_rad, position_saturation=params.limits_position_saturation,
         teleop_target_lead_s=params.teleop_target_lead_s,

@@ -38,6 +38,14 @@ def test_latency_margin_drops_steps_due_too_soon():
     assert traj.first_step_index == 4
 
 
+def test_min_seam_gives_the_chunk_seam_at_least_that_long_and_leaves_teleop_alone():
+    config = StitchConfig(latency_margin_s=0.02, max_stamp_ahead_s=0.5, min_seam_s=0.1)
+    traj = stitch_chunk(_chunk(), 100.0, DT, 100.25, np.zeros(2), config)  # step 3 due in 0.05 s < 0.1
+    assert traj.first_step_index == 4 and traj.times_from_start_s[1] - traj.times_from_start_s[0] >= 0.1
+    teleop = stitch_steps(_chunk(), np.arange(8) * DT, 100.0, 100.25, np.zeros(2), config)
+    assert teleop.first_step_index == 3  # teleop keeps the latency margin only
+
+
 def test_seam_is_current_state_at_now_without_jump():
     seam = np.array([0.3, -0.2])
     traj = stitch_chunk(_chunk(), 50.0, DT, 50.05, seam, CFG)
