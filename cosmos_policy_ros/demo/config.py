@@ -55,7 +55,7 @@ class DemoConfig:
     real_time_factor_n1: float = 0.5
     real_time_factor_plan: float = 0.5
     camera_rate_hz: float = 10.0
-    time_limit_s: float = 4.0
+    time_limit_s: float = 6.0
     handoff_at_s: float = 0.3
     handoff_expert_speed_mps: float = 0.1
     forced_threshold: float = 1.0

@@ -29,7 +29,8 @@ import yaml
 
 from ..core.config import CosmosPolicyConfig
 from ..core.pretrained import CONFIG_FILE, STATISTICS_FILE, TEXT_FILE, WEIGHTS_FILE
-from ..sim.demo_generation import is_noisy_episode
+from ..presets import load_preset
+from ..sim.demo_generation import SimDemoConfig, generate_sim_demos, is_noisy_episode
 from ..sim.scene import BLOCK_COLOURS
 from ..validation import reject_unknown_fields
 from .config import CONFIG_DIR, DemoConfig
@@ -39,6 +40,7 @@ from .session import Setting, run_setting
 from .vae_pretraining import VAEPretrainConfig
 
 DEFAULT_RETRAIN_CONFIG = CONFIG_DIR / "demo" / "retrain.yaml"
+SIM_DEMO_SEED_OFFSET = 200_000  # (a2) scene seeds: clear of the demos', the rollouts' and the demo run's (100000+)
 CHECKPOINT_FILES = (CONFIG_FILE, WEIGHTS_FILE, STATISTICS_FILE, TEXT_FILE)
 TRAIN_FINAL_DIR = "final"
 Progress = Callable[[str], None]
@@ -60,7 +62,11 @@ class RetrainConfig:
             (1: one demo per scene, its seed's target). With a few hundred scenes, one target per
             scene lets a small policy learn "this layout -> that block" and ignore the instruction;
             several targets per scene make the colour word the only way to tell them apart.
-        collect_real_time_factor / collect_time_limit_s: sim pacing and episode limit of (a).
+        sim_demos: scripted-expert episodes made in process without ROS (``cosmos-policy
+            sim-demos``, stage (a2); scene seeds from ``seed + SIM_DEMO_SEED_OFFSET``), trained on
+            with the recorded demos: the many scenes instruction grounding needs (0 = none).
+        sim_demo_workers: processes of (a2) (0 = one per CPU).
+        collect_real_time_factor / collect_time_limit_s: sim pacing and episode limit of (a) and (a2).
         expert_speed_mps: tool speed of the teleop experts in (a) (None: the expert node's
             default); slower demos give the policy more observations per reach.
         camera_rate_hz: sim camera rate.
@@ -82,6 +88,8 @@ class RetrainConfig:
     seed: int = 0
     num_demos: int = 160
     targets_per_scene: int = 1
+    sim_demos: int = 0
+    sim_demo_workers: int = 0
     noisy_share: float = 0.4
     noise: dict[str, float] = field(default_factory=dict)
     collect_real_time_factor: float = 2.0
@@ -101,6 +109,9 @@ class RetrainConfig:
     def __post_init__(self) -> None:
         if self.expert_speed_mps is not None and self.expert_speed_mps <= 0:
             raise ValueError(f"RetrainConfig.expert_speed_mps={self.expert_speed_mps} must be > 0")
+        if self.sim_demos < 0 or self.sim_demo_workers < 0:
+            raise ValueError(f"RetrainConfig.sim_demos={self.sim_demos} / sim_demo_workers="
+                             f"{self.sim_demo_workers} must be >= 0")
         for name in ("num_demos", "calibration_images"):
             if getattr(self, name) < 1:
                 raise ValueError(f"RetrainConfig.{name}={getattr(self, name)} must be >= 1")
@@ -137,7 +148,7 @@ class RetrainConfig:
         return self.seed + scene, colours[(scene + turn) % len(colours)]
 
 
-STAGES = ("collect", "convert_demos", "init", "train_policy", "rollouts", "convert_rollouts",
+STAGES = ("collect", "convert_demos", "sim_demos", "init", "train_policy", "rollouts", "convert_rollouts",
           "train_planning", "write")
 
 
@@ -201,6 +212,17 @@ def collect_demos(config: RetrainConfig, bags: Path, logs: Path, progress: Progr
     return run_setting(setting, episodes, logs, run)
 
 
+def generate_demos_in_process(config: RetrainConfig, out: Path, progress: Progress) -> None:
+    """Stage (a2): ``config.sim_demos`` expert episodes straight into a training set (sim/demo_generation.py)."""
+    sim_config = SimDemoConfig(
+        task=config.task, episodes=config.sim_demos, seed=config.seed + SIM_DEMO_SEED_OFFSET,
+        noisy_share=config.noisy_share, noise=dict(config.noise) or SimDemoConfig().noise,
+        time_limit_s=config.collect_time_limit_s, scene=DemoConfig.resolve_optional(config.scene),
+        workers=config.sim_demo_workers)
+    summaries = generate_sim_demos(load_preset(str(DemoConfig.resolve(config.preset))), sim_config, out)
+    progress(f"[retrain] sim demos: {sum(s.outcome == 'success' for s in summaries)}/{len(summaries)} successful")
+
+
 def collect_rollouts(config: RetrainConfig, checkpoint: Path, bags: Path, logs: Path,
                      progress: Progress) -> list[EpisodeResult]:
     setting = Setting("rollouts", str(DemoConfig.resolve(config.preset)), config.rollout_real_time_factor,
@@ -250,6 +272,7 @@ def retrain(config: RetrainConfig, work: Path, progress: Progress = print,
     model_config = CosmosPolicyConfig.from_json(DemoConfig.resolve(config.model_config))
     image_size = model_config.layout.image_height
     demos, rollouts = work / "demos", work / "rollouts"
+    demo_roots = [demos, work / "sim_demos"] if config.sim_demos else [demos]
     policy = work / "train_policy" / TRAIN_FINAL_DIR
     final = work / "train_planning" / TRAIN_FINAL_DIR if config.num_rollouts else policy
     stages: list[tuple[str, str, Callable[[], object]]] = [
@@ -261,8 +284,11 @@ def retrain(config: RetrainConfig, work: Path, progress: Progress = print,
          lambda: build_initial_model(model_config, demos, config.calibration_images, config.seed,
                                      config.vae_pretrain).save_pretrained(work / "init_model")),
         ("train_policy", "(c) train the policy on demos", lambda: train(
-            config.policy_train_config, [demos], work / "init_model", work / "train_policy", config)),
+            config.policy_train_config, demo_roots, work / "init_model", work / "train_policy", config)),
     ]
+    if config.sim_demos:
+        stages.insert(2, ("sim_demos", "(a2) scripted-expert sim demos, no ROS",
+                          lambda: generate_demos_in_process(config, work / "sim_demos", progress)))
     if config.num_rollouts:
         stages += [
             ("rollouts", "(d1) early-policy rollouts", lambda: _report(progress, "rollouts", collect_rollouts(
@@ -270,7 +296,7 @@ def retrain(config: RetrainConfig, work: Path, progress: Progress = print,
             ("convert_rollouts", "(d2) convert rollouts", lambda: convert(
                 work / "bags" / "rollouts", rollouts, config, image_size)),
             ("train_planning", "(d3) planning fine-tune", lambda: train(
-                config.planning_train_config, [demos, rollouts], policy, work / "train_planning", config)),
+                config.planning_train_config, [*demo_roots, rollouts], policy, work / "train_planning", config)),
         ]
     destination = DemoConfig.resolve(config.output_checkpoint)
     stages.append(("write", "(e) write the checkpoint", lambda: write_checkpoint(final, destination)))

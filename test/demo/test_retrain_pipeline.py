@@ -2,8 +2,8 @@
 """``cosmos-policy demo --retrain`` end to end on a tiny budget, on the real node graph.
 
 Real processes over DDS (sim_arm, both experts, command_arbiter, recorder, then policy_node),
-real bags, the real converter and trainer; only the sizes are tiny (4 demos, 2 rollouts, 2
-optimizer steps per stage), so the checkpoint is not expected to be good, only complete.
+real bags, the real converter and trainer, in-process sim demos; only the sizes are tiny (4 demos,
+3 sim demos, 2 rollouts, 2 optimizer steps per stage), so the checkpoint is not expected to be good, only complete.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 from cosmos_policy_ros.core.model import CosmosPolicy
 from cosmos_policy_ros.data.training_set import read_index
 from cosmos_policy_ros.demo.config import DemoConfig
-from cosmos_policy_ros.demo.pipeline import CHECKPOINT_FILES, RetrainConfig, retrain
+from cosmos_policy_ros.demo.pipeline import CHECKPOINT_FILES, SIM_DEMO_SEED_OFFSET, RetrainConfig, retrain
 from cosmos_policy_ros.demo.vae_pretraining import VAEPretrainConfig
 from cosmos_policy_ros.sim.arm_sim import ArmSim
 from cosmos_policy_ros.sim.scene import build_scene_config
@@ -29,6 +29,7 @@ pytestmark = [pytest.mark.train, pytest.mark.slow, pytest.mark.ros]
 
 def test_retrain_pipeline_on_a_tiny_budget(ros_domain, tmp_path):
     config = dataclasses.replace(RetrainConfig.from_yaml(), num_demos=4, noisy_share=0.5, num_rollouts=2,
+                                 sim_demos=3, sim_demo_workers=1,
                                  calibration_images=4, vae_pretrain=VAEPretrainConfig(steps=2, batch_size=2, num_images=4),
                                  output_checkpoint=str(tmp_path / "checkpoint"),
                                  step_overrides=TINY_TRAINING)
@@ -47,6 +48,9 @@ def test_retrain_pipeline_on_a_tiny_budget(ros_domain, tmp_path):
     sim = ArmSim(build_scene_config([("primary", 32, 32)], DemoConfig.resolve(config.scene)))
     expected = [task.reset(sim, config.seed + index).instruction for index in range(4)]
     assert [e["instruction"] for e in demos["episodes"]] == expected
+    sim_demos = read_index(tmp_path / "work" / "sim_demos")  # stage (a2), trained on with the demos
+    assert [e["source"] for e in sim_demos["episodes"]] == [
+        f"sim:reach:seed={config.seed + SIM_DEMO_SEED_OFFSET + i}" for i in range(3)]
     rollouts = read_index(tmp_path / "work" / "rollouts")
     # Two rollout episodes were recorded with the policy in the loop. `is_rollout` (the policy
     # commanded at least one step) is not asserted: a 2-step model's chunks may all be rejected.
@@ -54,4 +58,4 @@ def test_retrain_pipeline_on_a_tiny_budget(ros_domain, tmp_path):
     metrics = [json.loads(line) for line in (tmp_path / "work" / "train_planning" / "metrics.jsonl").open()]
     assert metrics, "the planning fine-tune logged no step"
     stages = [m for m in messages if m.startswith("[retrain]") and " done in " in m]
-    assert len(stages) == 8, stages
+    assert len(stages) == 9, stages
