@@ -13,7 +13,8 @@ replaces the previous one when it is received; its points are scheduled at ``sta
 time_from_start`` with ``start = header.stamp``, or the receive time when the stamp is zero
 ("start now"); points already past at receipt are discarded (a trajectory with none left is
 rejected, the previous one continues); the reference moves linearly from its value at receipt to
-the first point, then from point to point, and holds the last point.
+the first point, then from point to point, and holds the last point (linear, as JTC does for
+position-only points, which is what the arbiter sends; velocities in a recorded command are ignored).
 
 Why the reference and not the waypoint ahead: a teleop device may schedule each target some lead
 ahead (the scripted expert: 0.4 s), a policy's chunk schedules step k at ``t_obs + k*dt``. Taken
@@ -85,7 +86,7 @@ def control_ticks(start_ns: int, end_ns: int, rate_hz: float) -> np.ndarray:
     return start_ns + np.round(np.arange(count) * dt_ns).astype(np.int64)
 
 
-def commanded_targets(commands: CommandedTrajectories, ticks_ns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def commanded_reference(commands: CommandedTrajectories, ticks_ns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Commanded reference at each tick (see the module docstring for the exact rule).
 
     Returns:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .align import (NS_PER_S, AlignmentReport, commanded_targets, control_ticks, max_gap_s,
+from .align import (NS_PER_S, AlignmentReport, commanded_reference, control_ticks, max_gap_s,
                     nearest_before)
 from .bag_reader import MODE_POLICY, MODE_TELEOP, OUTCOME_SUCCESS, RecordedEpisode
 
@@ -98,7 +98,7 @@ def align_episode(recorded: RecordedEpisode, config: AlignConfig) -> AlignedEpis
     proprio = recorded.joint_positions[joint_idx] if len(recorded.joint_positions) else \
         np.full((len(ticks), recorded.joint_positions.shape[1]), np.nan)
     valid_by_stream["joint_states"] = joint_ok & ~np.isnan(proprio).any(axis=1)
-    actions, action_ok = commanded_targets(recorded.commands, ticks)
+    actions, action_ok = commanded_reference(recorded.commands, ticks)
     valid_by_stream["commands"] = action_ok & ~np.isnan(actions).any(axis=1)
 
     keep = np.logical_and.reduce(list(valid_by_stream.values())) if len(ticks) else np.zeros(0, bool)

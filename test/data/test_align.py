@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from cosmos_policy_ros.data.align import (CommandedTrajectories, commanded_targets, control_ticks,
+from cosmos_policy_ros.data.align import (CommandedTrajectories, commanded_reference, control_ticks,
                                           nearest_before)
 from cosmos_policy_ros.sim.trajectory_follower import TrajectoryCommand, TrajectoryFollower
 
@@ -36,7 +36,7 @@ def _two_trajectories() -> CommandedTrajectories:
 
 
 def test_action_is_the_reference_the_controller_tracks_at_the_tick():
-    targets, ok = commanded_targets(_two_trajectories(), np.array([-5, 0, 100, 125, 150, 200, 250, 300, 999]))
+    targets, ok = commanded_reference(_two_trajectories(), np.array([-5, 0, 100, 125, 150, 200, 250, 300, 999]))
     assert ok.tolist() == [False] + [True] * 8
     # A: first point held before it, then linear; B starts from A's reference at its receipt (1.5)
     np.testing.assert_allclose(targets[1:, 0], [1.0, 1.0, 1.25, 1.5, 1.5 + 1.5 * 50 / 100, 3.0, 3.5, 4.0])
@@ -50,7 +50,7 @@ def test_reference_matches_the_jtc_like_follower_for_a_teleop_with_lead():
     commands = CommandedTrajectories(np.round(receive_s * 1e9).astype(np.int64), np.arange(21),
                                      np.round((receive_s + 0.4) * 1e9).astype(np.int64), targets)
     ticks_s = np.arange(0.05, 2.5, 0.1)
-    actions, ok = commanded_targets(commands, np.round(ticks_s * 1e9).astype(np.int64))
+    actions, ok = commanded_reference(commands, np.round(ticks_s * 1e9).astype(np.int64))
     follower = TrajectoryFollower(("a", "b"), targets[0])
     expected, k = [], 0
     for tick in ticks_s:
@@ -66,7 +66,7 @@ def test_reference_matches_the_jtc_like_follower_for_a_teleop_with_lead():
 def test_no_commands_means_no_valid_tick():
     empty = CommandedTrajectories(np.zeros(0, np.int64), np.array([0]), np.zeros(0, np.int64),
                                   np.zeros((0, 3)))
-    targets, ok = commanded_targets(empty, np.array([1, 2]))
+    targets, ok = commanded_reference(empty, np.array([1, 2]))
     assert targets.shape == (2, 3) and not ok.any()
 
 
