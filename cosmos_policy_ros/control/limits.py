@@ -181,7 +181,9 @@ def saturate_positions(positions: np.ndarray, limits: LimitArrays, range_fractio
     """
     out = np.array(positions, dtype=np.float64)
     span = limits.upper - limits.lower
-    slack = np.where(np.isfinite(span), range_fraction * span, 0.0)
+    slack = np.zeros_like(span)
+    finite = np.isfinite(span)
+    slack[finite] = range_fraction * span[finite]
     below = (out < limits.lower) & (out >= limits.lower - slack)
     above = (out > limits.upper) & (out <= limits.upper + slack)
     out = np.where(below, limits.lower, out)

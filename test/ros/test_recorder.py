@@ -24,6 +24,7 @@ from cosmos_policy_ros.data.dataset import EpisodeDataset  # noqa: E402
 from cosmos_policy_ros.data.synthetic_bag import command_at  # noqa: E402
 from cosmos_policy_ros.data.training_set import read_episode_arrays  # noqa: E402
 from cosmos_policy_ros.presets import load_preset  # noqa: E402
+from cosmos_policy_ros.sim.trajectory_follower import TrajectoryCommand, TrajectoryFollower  # noqa: E402
 
 pytestmark = pytest.mark.ros
 PUBLISHER = Path(__file__).with_name("recorder_publisher.py")
@@ -91,17 +92,24 @@ def test_sigint_closes_a_complete_bag_with_every_message(tmp_path, ros_domain):
     (episode,) = report.converted
     dropped = sum(episode.dropped_ticks.values())
     assert abs(episode.length - _joint_span_s(bag) * preset.control_rate_hz) <= 1 + dropped
-    # the action at each tick is the target of the newest command received at or before it
+    # the action at each tick is the reference a JTC-like follower tracks, fed the recorded commands
+    # as they were received (each: one point, due time_from_start after receipt)
     with AnyReader([bag]) as reader:
         conns = [c for c in reader.connections if c.topic == preset.controller_topic]
-        received = [(t, np.asarray(reader.deserialize(raw, c.msgtype).points[0].positions, np.float32))
-                    for c, t, raw in reader.messages(conns)]
+        messages = [(t, reader.deserialize(raw, c.msgtype)) for c, t, raw in reader.messages(conns)]
+    received = [(t, np.asarray(m.points[0].positions, np.float32)) for t, m in messages]
     dataset = EpisodeDataset(tmp_path / "set", "all")
     arrays = read_episode_arrays(tmp_path / "set", dataset.episodes[0]["file"])
-    receive_ns = np.array([t for t, _ in received])
+    follower = TrajectoryFollower(tuple(messages[0][1].joint_names), received[0][1].astype(np.float64))
+    k = 0
     for tick, action in zip(arrays["timestamps_ns"], arrays["actions"]):
-        newest = np.searchsorted(receive_ns, tick, side="right") - 1
-        np.testing.assert_array_equal(action, received[newest][1])
+        while k < len(messages) and messages[k][0] <= tick:
+            point = messages[k][1].points[0]
+            follower.command(TrajectoryCommand(tuple(messages[k][1].joint_names),
+                                               np.array([point.time_from_start.sec + point.time_from_start.nanosec / NS]),
+                                               np.asarray([point.positions], np.float64)), messages[k][0] / NS)
+            k += 1
+        np.testing.assert_allclose(action, follower.sample(tick / NS).positions, atol=1e-5)
     assert {tuple(a) for _, a in received} <= {tuple(command_at(n, preset.num_joints).astype(np.float32))
                                                for n in range(len(received))}
     assert all(dataset[i][F.VALUE_TARGET].item() == -1.0 for i in (0, len(dataset) - 1))  # unknown -> failure
