@@ -216,7 +216,7 @@ def generate_demos_in_process(config: RetrainConfig, out: Path, progress: Progre
     """Stage (a2): ``config.sim_demos`` expert episodes straight into a training set (sim/demo_generation.py)."""
     sim_config = SimDemoConfig(
         task=config.task, episodes=config.sim_demos, seed=config.seed + SIM_DEMO_SEED_OFFSET,
-        noisy_share=config.noisy_share, noise=dict(config.noise) or SimDemoConfig().noise,
+        noisy_share=config.noisy_share, noise=dict(config.noise),
         time_limit_s=config.collect_time_limit_s, scene=DemoConfig.resolve_optional(config.scene),
         workers=config.sim_demo_workers)
     summaries = generate_sim_demos(load_preset(str(DemoConfig.resolve(config.preset))), sim_config, out)
