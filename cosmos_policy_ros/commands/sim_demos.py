@@ -11,12 +11,14 @@ HELP = "Generate scripted-expert sim episodes straight into a training set (no R
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering; read when mujoco is first imported
+    from ..presets import CONFIG_DIR
     from ..sim.demo_generation import SimDemoConfig
     defaults = SimDemoConfig()
     parser.add_argument("out", type=Path, help="output folder (a training set, as cosmos-policy convert writes)")
-    parser.add_argument("--preset", default="config/demo/sim_arm_32.yaml",
+    parser.add_argument("--preset", default=str(CONFIG_DIR / "demo" / "sim_arm_32.yaml"),
                         help="robot preset name or YAML path (cameras, their size, control rate)")
-    parser.add_argument("--scene", default="config/demo/scene_32.yaml", help="scene YAML ('' = default scene)")
+    parser.add_argument("--scene", default=str(CONFIG_DIR / "demo" / "scene_32.yaml"),
+                        help="scene YAML ('' = default scene)")
     parser.add_argument("--task", default=defaults.task, help="sim task")
     parser.add_argument("--episodes", type=int, default=defaults.episodes, help="number of episodes")
     parser.add_argument("--seed", type=int, default=defaults.seed, help="scene seed of episode 0 (i: seed + i)")

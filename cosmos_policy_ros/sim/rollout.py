@@ -57,11 +57,11 @@ def single_point_command(joint_names: tuple[str, ...], targets: np.ndarray, lead
     return TrajectoryCommand(tuple(joint_names), np.array([lead_s]), positions)
 
 
-def run_expert_episode(sim: ArmSim, task: Task, expert: ScriptedExpert, seed: int, target: str = "",
+def run_expert_episode(sim: ArmSim, task: Task, expert: ScriptedExpert, seed: int,
                        cameras: Sequence[str] = (), time_limit_s: float | None = None) -> EpisodeResult:
-    """Reset ``task`` with ``seed`` (and ``target``), let ``expert`` act until success or the time
-    limit (the task's, or ``time_limit_s`` when shorter); ``cameras`` are rendered at every tick."""
-    episode = task.reset(sim, seed, target)
+    """Reset ``task`` with ``seed``, let ``expert`` act until success or the time limit (the
+    task's, or ``time_limit_s`` when shorter); ``cameras`` are rendered at every tick."""
+    episode = task.reset(sim, seed)
     expert.reset(seed)
     dt_s = expert.config.control_dt_s
     limit_s = episode.time_limit_s if time_limit_s is None else min(time_limit_s, episode.time_limit_s)
