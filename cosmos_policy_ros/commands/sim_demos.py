@@ -22,6 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", default=defaults.task, help="sim task")
     parser.add_argument("--episodes", type=int, default=defaults.episodes, help="number of episodes")
     parser.add_argument("--seed", type=int, default=defaults.seed, help="scene seed of episode 0 (i: seed + i)")
+    parser.add_argument("--targets-per-scene", type=int, default=defaults.targets_per_scene,
+                        help="consecutive episodes sharing a scene, each reaching another block")
     parser.add_argument("--noisy-share", type=float, default=defaults.noisy_share,
                         help="share of episodes run by the perturbed expert (failures for the value)")
     parser.add_argument("--time-limit-s", type=float, default=defaults.time_limit_s, help="sim seconds per episode")
@@ -35,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
 
     from ..presets import load_preset
     from ..sim.demo_generation import SimDemoConfig, generate_sim_demos
-    config = SimDemoConfig(task=args.task, episodes=args.episodes, seed=args.seed, noisy_share=args.noisy_share,
+    config = SimDemoConfig(task=args.task, episodes=args.episodes, seed=args.seed,
+                           targets_per_scene=args.targets_per_scene, noisy_share=args.noisy_share,
                            time_limit_s=args.time_limit_s, scene=args.scene, workers=args.workers,
                            val_fraction=args.val_fraction)
     summaries = generate_sim_demos(load_preset(args.preset), config, args.out,

@@ -115,9 +115,14 @@ def build_vae(config: VAEConfig) -> AutoencoderKLWan:
 def vae_encode(vae: AutoencoderKLWan, pixels: torch.Tensor) -> torch.Tensor:
     """Pixels (B, 3, 1 + 4k, H, W) in [-1, 1] -> normalized latents float32 (B, z, 1 + k, H/8, W/8).
 
-    Posterior mode (not a sample), then (mu - mean) / std, as the official tokenizer.
+    Posterior mode (not a sample), then (mu - mean) / std, as the official tokenizer. On CPU the
+    pixels go in channels-last: the same numbers, 2-3x faster for batches (the 3D convolutions and
+    the RMS norms over channels; ``bench/vae_layout.py``), which is most of a latent cache's fill.
     """
-    mu = vae.encode(pixels.to(vae.dtype)).latent_dist.mode().float()
+    pixels = pixels.to(vae.dtype)
+    if pixels.device.type == "cpu":
+        pixels = pixels.contiguous(memory_format=torch.channels_last_3d)
+    mu = vae.encode(pixels).latent_dist.mode().float()
     mean = torch.tensor(vae.config.latents_mean, device=mu.device).reshape(1, -1, 1, 1, 1)
     std = torch.tensor(vae.config.latents_std, device=mu.device).reshape(1, -1, 1, 1, 1)
     return (mu - mean) / std

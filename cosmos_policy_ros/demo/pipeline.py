@@ -30,7 +30,7 @@ import yaml
 from ..core.config import CosmosPolicyConfig
 from ..core.pretrained import CONFIG_FILE, STATISTICS_FILE, TEXT_FILE, WEIGHTS_FILE
 from ..presets import load_preset
-from ..sim.demo_generation import SimDemoConfig, generate_sim_demos, is_noisy_episode
+from ..sim.demo_generation import SimDemoConfig, generate_sim_demos, is_noisy_episode, scene_target
 from ..sim.scene import BLOCK_COLOURS
 from ..validation import reject_unknown_fields
 from .config import CONFIG_DIR, DemoConfig
@@ -141,11 +141,7 @@ class RetrainConfig:
 
     def demo_scene(self, index: int) -> tuple[int, str]:
         """(scene seed, target block colour) of demo ``index``; "" = the seed's own target."""
-        scene, turn = divmod(index, self.targets_per_scene)
-        if self.targets_per_scene == 1:
-            return self.seed + scene, ""
-        colours = list(BLOCK_COLOURS)
-        return self.seed + scene, colours[(scene + turn) % len(colours)]
+        return scene_target(index, self.seed, self.targets_per_scene)
 
 
 STAGES = ("collect", "convert_demos", "sim_demos", "init", "train_policy", "rollouts", "convert_rollouts",
@@ -216,7 +212,7 @@ def generate_demos_in_process(config: RetrainConfig, out: Path, progress: Progre
     """Stage (a2): ``config.sim_demos`` expert episodes straight into a training set (sim/demo_generation.py)."""
     sim_config = SimDemoConfig(
         task=config.task, episodes=config.sim_demos, seed=config.seed + SIM_DEMO_SEED_OFFSET,
-        noisy_share=config.noisy_share, noise=dict(config.noise),
+        targets_per_scene=config.targets_per_scene, noisy_share=config.noisy_share, noise=dict(config.noise),
         time_limit_s=config.collect_time_limit_s, scene=DemoConfig.resolve_optional(config.scene),
         workers=config.sim_demo_workers)
     summaries = generate_sim_demos(load_preset(str(DemoConfig.resolve(config.preset))), sim_config, out)

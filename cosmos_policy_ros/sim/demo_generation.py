@@ -10,8 +10,9 @@ at 32 px) and writes what ``cosmos-policy convert`` would make of the recorded b
 cameras at each control tick, measured joints, the commanded reference as the action
 (``data/align.py``), value targets, TELEOP modes, split, statistics and index.
 
-Episode ``i`` uses scene seed ``seed + i``; a ``noisy_share`` of them (spread evenly) use the
-perturbed expert, whose detours and early stops give the value its failures.
+Episode ``i`` uses scene seed ``seed + i // targets_per_scene`` (``scene_target``); a ``noisy_share``
+of them (spread evenly) use the perturbed expert, whose detours and early stops give the value its
+failures.
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ from .arm_sim import ArmSim
 from .expert import ExpertConfig, ScriptedExpert
 from .kinematics import ArmKinematics
 from .rollout import EpisodeResult, run_expert_episode
-from .scene import build_scene_config
+from .scene import BLOCK_COLOURS, build_scene_config
 from .tasks import TASKS, make_task
 
 MODE_TELEOP = 0  # PolicyStatus.MODE_TELEOP (the message package is not imported here: ROS-free)
@@ -43,7 +44,11 @@ class SimDemoConfig:
     Args:
         task: sim task name.
         episodes: number of episodes.
-        seed: scene seed of episode 0 (episode i: seed + i).
+        seed: scene seed of episode 0.
+        targets_per_scene: consecutive episodes that share a scene, each reaching another block
+            (``scene_target``; 1 = one episode per scene, its seed's own target). Several give the
+            same images with different instructions and actions: the colour word is then the only
+            way to tell them apart.
         noisy_share: share of episodes run by the perturbed expert (spread evenly).
         noise: ``ExpertConfig`` fields of the perturbed expert.
         time_limit_s: sim seconds per episode at most (the task's own limit when longer).
@@ -55,6 +60,7 @@ class SimDemoConfig:
     task: str = "reach"
     episodes: int = 1000
     seed: int = 0
+    targets_per_scene: int = 1
     noisy_share: float = 0.4
     noise: Mapping[str, float] = field(default_factory=lambda: {
         "action_noise_rad": 0.03, "detour_probability": 0.5, "wrong_grasp_probability": 0.6,
@@ -71,6 +77,9 @@ class SimDemoConfig:
             raise ValueError(f"SimDemoConfig.task={self.task!r} must be one of {sorted(TASKS)}")
         if self.episodes < 1:
             raise ValueError(f"SimDemoConfig.episodes={self.episodes} must be >= 1")
+        if not 1 <= self.targets_per_scene <= len(BLOCK_COLOURS):
+            raise ValueError(f"SimDemoConfig.targets_per_scene={self.targets_per_scene} must be in "
+                             f"[1, {len(BLOCK_COLOURS)}] (one per block colour)")
         if not 0.0 <= self.noisy_share <= 1.0:
             raise ValueError(f"SimDemoConfig.noisy_share={self.noisy_share} must be in [0, 1]")
         if not self.time_limit_s > 0:
@@ -83,6 +92,19 @@ class SimDemoConfig:
 
     def is_noisy(self, index: int) -> bool:
         return is_noisy_episode(index, self.noisy_share)
+
+
+def scene_target(index: int, first_seed: int, targets_per_scene: int) -> tuple[int, str]:
+    """(scene seed, target block colour) of episode ``index``; "" = the seed's own target.
+
+    Consecutive groups of ``targets_per_scene`` episodes share a scene and reach different blocks
+    (the colours rotate with the scene, so every colour is a target equally often).
+    """
+    scene, turn = divmod(index, targets_per_scene)
+    if targets_per_scene == 1:
+        return first_seed + scene, ""
+    colours = list(BLOCK_COLOURS)
+    return first_seed + scene, colours[(scene + turn) % len(colours)]
 
 
 def is_noisy_episode(index: int, noisy_share: float) -> bool:
@@ -116,8 +138,9 @@ class _Worker:
     def run(self, index: int) -> EpisodeResult:
         noise = self.config.noise if self.config.is_noisy(index) else {}
         expert = ScriptedExpert(self.config.task, self.kinematics, ExpertConfig(control_dt_s=self.control_dt_s, **noise))
-        return run_expert_episode(self.sim, self.task, expert, self.config.seed + index,
-                                  cameras=self.cameras, time_limit_s=self.config.time_limit_s)
+        seed, target = scene_target(index, self.config.seed, self.config.targets_per_scene)
+        return run_expert_episode(self.sim, self.task, expert, seed, cameras=self.cameras,
+                                  time_limit_s=self.config.time_limit_s, target=target)
 
 
 _WORKER: _Worker | None = None
@@ -156,7 +179,7 @@ def generate_sim_demos(preset: RobotPreset, config: SimDemoConfig, out: Path,
     for index, result in progress(_episodes(preset, config)):
         length = len(result.references)
         summary = EpisodeSummary(
-            source=f"sim:{config.task}:seed={result.episode.seed}", episode_id=f"sim_{index:06d}",
+            source=f"sim:{config.task}:seed={result.episode.seed}:target={result.episode.target_colour}", episode_id=f"sim_{index:06d}",
             length=length, duration_s=result.duration_s, outcome="success" if result.success else "failure",
             is_rollout=False, interventions=0, dropped_ticks={}, max_gap_s={})
         kept.append(write_episode(out, index, summary, result.episode.instruction, {

@@ -58,10 +58,12 @@ def single_point_command(joint_names: tuple[str, ...], targets: np.ndarray, lead
 
 
 def run_expert_episode(sim: ArmSim, task: Task, expert: ScriptedExpert, seed: int,
-                       cameras: Sequence[str] = (), time_limit_s: float | None = None) -> EpisodeResult:
-    """Reset ``task`` with ``seed``, let ``expert`` act until success or the time limit (the
-    task's, or ``time_limit_s`` when shorter); ``cameras`` are rendered at every tick."""
-    episode = task.reset(sim, seed)
+                       cameras: Sequence[str] = (), time_limit_s: float | None = None,
+                       target: str = "") -> EpisodeResult:
+    """Reset ``task`` with ``seed`` (and ``target``, a block colour; "" = the seed's own), let
+    ``expert`` act until success or the time limit (the task's, or ``time_limit_s`` when shorter);
+    ``cameras`` are rendered at every tick."""
+    episode = task.reset(sim, seed, target)
     expert.reset(seed)
     dt_s = expert.config.control_dt_s
     limit_s = episode.time_limit_s if time_limit_s is None else min(time_limit_s, episode.time_limit_s)

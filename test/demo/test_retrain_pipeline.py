@@ -18,6 +18,7 @@ from cosmos_policy_ros.demo.config import DemoConfig
 from cosmos_policy_ros.demo.pipeline import CHECKPOINT_FILES, SIM_DEMO_SEED_OFFSET, RetrainConfig, retrain
 from cosmos_policy_ros.demo.vae_pretraining import VAEPretrainConfig
 from cosmos_policy_ros.sim.arm_sim import ArmSim
+from cosmos_policy_ros.sim.demo_generation import scene_target
 from cosmos_policy_ros.sim.scene import build_scene_config
 from cosmos_policy_ros.sim.tasks import make_task
 
@@ -46,11 +47,12 @@ def test_retrain_pipeline_on_a_tiny_budget(ros_domain, tmp_path):
     # The policy trains on the instruction the sim gave each scene (which block to touch), in order.
     task = make_task(config.task)
     sim = ArmSim(build_scene_config([("primary", 32, 32)], DemoConfig.resolve(config.scene)))
-    expected = [task.reset(sim, config.seed + index).instruction for index in range(4)]
+    expected = [task.reset(sim, *config.demo_scene(index)).instruction for index in range(4)]
     assert [e["instruction"] for e in demos["episodes"]] == expected
     sim_demos = read_index(tmp_path / "work" / "sim_demos")  # stage (a2), trained on with the demos
+    scenes = [scene_target(i, config.seed + SIM_DEMO_SEED_OFFSET, config.targets_per_scene) for i in range(3)]
     assert [e["source"] for e in sim_demos["episodes"]] == [
-        f"sim:reach:seed={config.seed + SIM_DEMO_SEED_OFFSET + i}" for i in range(3)]
+        f"sim:reach:seed={seed}:target={task.reset(sim, seed, target).target_colour}" for seed, target in scenes]
     rollouts = read_index(tmp_path / "work" / "rollouts")
     # Two rollout episodes were recorded with the policy in the loop. `is_rollout` (the policy
     # commanded at least one step) is not asserted: a 2-step model's chunks may all be rejected.

@@ -13,7 +13,8 @@ from cosmos_policy_ros.data.dataset import EpisodeDataset
 from cosmos_policy_ros.data.training_set import INDEX_FILE, read_episode_arrays
 from cosmos_policy_ros.presets import load_preset
 from cosmos_policy_ros.sim.arm_sim import HOME_POSITIONS
-from cosmos_policy_ros.sim.demo_generation import SimDemoConfig, generate_sim_demos
+from cosmos_policy_ros.sim.demo_generation import SimDemoConfig, generate_sim_demos, scene_target
+from cosmos_policy_ros.sim.scene import BLOCK_COLOURS
 
 REPO = Path(__file__).resolve().parents[2]
 PRESET = REPO / "config/demo/sim_arm_32.yaml"
@@ -37,7 +38,8 @@ def test_writes_a_training_set_with_the_presets_cameras_and_layout(generated):
     index = json.loads((root / INDEX_FILE).read_text())
     assert index["cameras"] == [c.name for c in preset.cameras] and index["joints"] == list(preset.joints)
     assert len(index["episodes"]) == 5 and len(index["splits"]["val"]) == 1
-    assert [e["source"] for e in index["episodes"]] == [f"sim:reach:seed={40 + i}" for i in range(5)]
+    assert [e["source"].split(":target=")[0] for e in index["episodes"]] == [f"sim:reach:seed={40 + i}"
+                                                                             for i in range(5)]
     sample = EpisodeDataset(root, "all")[0]
     assert sample[F.OBS_IMAGES].shape == (2, 32, 32, 3) and sample[F.ACTIONS].shape[1] == preset.num_joints
     assert {s.outcome for s in summaries} <= {"success", "failure"}
@@ -67,7 +69,30 @@ def test_noisy_share_and_worker_count_do_not_change_the_data(generated):
             np.testing.assert_array_equal(a[name], b[name])
 
 
+def test_several_targets_per_scene_share_the_images_and_differ_in_instruction(tmp_path):
+    config = SimDemoConfig(episodes=3, seed=7, targets_per_scene=3, noisy_share=0.0, time_limit_s=0.3,
+                           scene=str(SCENE), workers=1, val_fraction=0.0)
+    generate_sim_demos(load_preset(str(PRESET)), config, tmp_path)
+    episodes = json.loads((tmp_path / INDEX_FILE).read_text())["episodes"]
+    first_images = [read_episode_arrays(tmp_path, e["file"])["images"][0] for e in episodes]
+    for images in first_images[1:]:
+        np.testing.assert_array_equal(images, first_images[0])  # one scene, seen from the same home pose
+    colours = [e["source"].split(":target=")[1] for e in episodes]
+    assert sorted(colours) == sorted(BLOCK_COLOURS)  # each block once
+    assert all(colour in e["instruction"] for colour, e in zip(colours, episodes))
+    assert len({e["instruction"] for e in episodes}) == 3
+
+
+def test_scene_target_rotates_colours_over_scenes():
+    assert [scene_target(i, 10, 1) for i in range(2)] == [(10, ""), (11, "")]
+    pairs = [scene_target(i, 10, 2) for i in range(4)]
+    assert [seed for seed, _ in pairs] == [10, 10, 11, 11]
+    assert pairs[0][1] != pairs[1][1] and pairs[0][1] != pairs[2][1]  # the first target moves on
+
+
 def test_bad_settings_are_refused():
+    with pytest.raises(ValueError, match="targets_per_scene"):
+        SimDemoConfig(targets_per_scene=len(BLOCK_COLOURS) + 1)
     with pytest.raises(ValueError, match="task"):
         SimDemoConfig(task="juggle")
     with pytest.raises(ValueError, match="noise has unknown"):
