@@ -8,7 +8,6 @@ before it, the last line summarizes all).
 """
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import torch
@@ -16,21 +15,11 @@ import torch
 from cosmos_policy_ros.core.config import get_preset
 from cosmos_policy_ros.core.layout import Role
 from cosmos_policy_ros.core.model import CosmosPolicy
-from timing import hardware_line, parse_arguments, sync
+from timing import hardware_line, mean_ms, parse_arguments
 
 CPU_PRESETS = ("tiny", "demo-small")
 GPU_PRESETS = ("cosmos-predict2-2b",)
 INSTRUCTION = "pick up the cube"
-
-
-def _time_ms(fn, device: torch.device, repeats: int) -> float:
-    fn()  # warm-up
-    sync(device)
-    start = time.perf_counter()
-    for _ in range(repeats):
-        fn()
-    sync(device)
-    return 1e3 * (time.perf_counter() - start) / repeats
 
 
 def bench_preset(name: str, device: torch.device, dtype: torch.dtype, repeats: int) -> dict[str, float]:
@@ -47,8 +36,8 @@ def bench_preset(name: str, device: torch.device, dtype: torch.dtype, repeats: i
         model.text_cache.add(INSTRUCTION, torch.zeros(model.config.dit.text_max_tokens, model.config.dit.text_embed_dim))
     encoded = model.encode_observation(images, proprio, INSTRUCTION)
     with torch.no_grad():
-        forward_ms = _time_ms(lambda: model.generate(encoded, Role.POLICY, 1, [0]), device, repeats)
-        chunk_ms = _time_ms(lambda: model.act(images, proprio, INSTRUCTION), device, repeats)
+        forward_ms = mean_ms(lambda: model.generate(encoded, Role.POLICY, 1, [0]), device, repeats)
+        chunk_ms = mean_ms(lambda: model.act(images, proprio, INSTRUCTION), device, repeats)
     return {"forward_ms": forward_ms, "chunk_ms": chunk_ms,
             "chunk_num_steps": model.config.sampler.policy_num_steps}
 

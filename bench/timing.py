@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import platform
+import time
+from collections.abc import Callable
 
 import torch
 
@@ -29,3 +31,14 @@ def sync(device: torch.device) -> None:
     """Wait for queued GPU work, so wall-clock time covers it."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def mean_ms(fn: Callable[[], object], device: torch.device, repeats: int) -> float:
+    """Mean wall time [ms] of ``fn()`` over ``repeats`` calls after one warm-up call."""
+    fn()
+    sync(device)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    sync(device)
+    return 1e3 * (time.perf_counter() - start) / repeats

@@ -11,27 +11,16 @@ the same in bf16, where ``vae_encode`` keeps the default layout. Last line, mach
 """
 from __future__ import annotations
 
-import time
 
 import torch
 
 from cosmos_policy_ros.core import networks
 from cosmos_policy_ros.core.config import CosmosPolicyConfig, get_preset
 from cosmos_policy_ros.demo.config import DemoConfig
-from timing import hardware_line, parse_arguments, sync
+from timing import hardware_line, mean_ms, parse_arguments
 
 BATCH_CPU, BATCH_GPU = 32, 256
 LATENT_FRAMES = 9  # the demo layout's latent frames (two cameras, current and future)
-
-
-def _time_ms(fn, device: torch.device, repeats: int) -> float:
-    fn()
-    sync(device)
-    start = time.perf_counter()
-    for _ in range(repeats):
-        fn()
-    sync(device)
-    return 1e3 * (time.perf_counter() - start) / repeats
 
 
 def bench_vae(config: CosmosPolicyConfig, batch: int, device: torch.device, dtype: torch.dtype,
@@ -46,8 +35,8 @@ def bench_vae(config: CosmosPolicyConfig, batch: int, device: torch.device, dtyp
     with torch.no_grad():
         encode = lambda x: vae.encode(x).latent_dist.mode()  # noqa: E731 (vae_encode picks the layout itself)
         reference, other = encode(pixels), encode(channels_last)
-        return {"encode_ms_contiguous": _time_ms(lambda: encode(pixels), device, repeats),
-                "encode_ms_channels_last": _time_ms(lambda: encode(channels_last), device, repeats),
+        return {"encode_ms_contiguous": mean_ms(lambda: encode(pixels), device, repeats),
+                "encode_ms_channels_last": mean_ms(lambda: encode(channels_last), device, repeats),
                 "max_abs_diff": float((reference.float() - other.float()).abs().max())}
 
 
