@@ -43,6 +43,7 @@ class ModelSource:
         device / dtype: torch device and transformer dtype.
         num_steps: denoiser evaluations per chunk (0 = the model's default).
         num_candidates / planning_mode: plan-and-select (1 = plain policy).
+        search_depth / depth_aggregation: the planner's deeper search (``PlannerConfig``).
     """
 
     checkpoint: str
@@ -55,6 +56,8 @@ class ModelSource:
     num_steps: int
     num_candidates: int
     planning_mode: str
+    search_depth: int = 1
+    depth_aggregation: str = "use_last_value"
 
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
@@ -144,7 +147,9 @@ class PolicyRunner:
         return str(self.model.device)
 
     def describe(self) -> str:
-        mode = (f"plan-and-select N={self.source.num_candidates} ({self.source.planning_mode})"
+        depth = (f", search depth {self.source.search_depth} ({self.source.depth_aggregation})"
+                 if self.source.search_depth > 1 else "")
+        mode = (f"plan-and-select N={self.source.num_candidates} ({self.source.planning_mode}{depth})"
                 if self.planner is not None else "plain policy")
         return f"model {self.model_name} on {self.device_name} ({self.source.dtype}), {mode}"
 
@@ -223,6 +228,7 @@ def load_runner(source: ModelSource, preset: RobotPreset) -> PolicyRunner:
     planner = None
     if source.num_candidates > 1:
         config = PlannerConfig(num_candidates=source.num_candidates, mode=source.planning_mode,
+                               search_depth=source.search_depth, depth_aggregation=source.depth_aggregation,
                                policy_num_steps=source.num_steps or model.num_steps_for(Role.POLICY))
         planner = Planner(model, None, config)
     return PolicyRunner(model, source, preset, planner)

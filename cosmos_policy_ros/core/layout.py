@@ -119,6 +119,16 @@ class LatentLayout:
     def value_index(self) -> int:
         return self.index(FrameKind.VALUE)
 
+    def state_indices(self, future: bool = False) -> list[int]:
+        """Frames of the current (or the predicted future) state: proprio, then images in camera order.
+
+        The two lists line up, so copying ``latents[:, :, state_indices(True)]`` into
+        ``state_indices()`` makes a predicted future the current state (deeper plan search).
+        """
+        proprio, image = ((FrameKind.FUTURE_PROPRIO, FrameKind.FUTURE_IMAGE) if future
+                          else (FrameKind.PROPRIO, FrameKind.IMAGE))
+        return [self.index(proprio), *self.indices(image)]
+
     @property
     def num_observation_frames(self) -> int:
         """Frames of the current observation (blank, proprio, images): what inference VAE-encodes."""

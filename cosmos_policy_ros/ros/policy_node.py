@@ -36,6 +36,7 @@ from cosmos_policy_msgs.srv import SetInstruction
 from cosmos_policy_ros.control.inference_schedule import InferenceSchedule, ScheduleConfig
 from cosmos_policy_ros.control.observation import LatestMessages, ObservationLimits, header_stamp_s
 from cosmos_policy_ros.control.policy_runner import Decision, ModelSource, PolicyRunner, load_runner
+from cosmos_policy_ros.core.planning.config import DEPTH_AGGREGATIONS
 from cosmos_policy_ros.presets import RobotPreset, load_preset
 from cosmos_policy_ros.ros.conversions import (
     NANOSECONDS_PER_SECOND,
@@ -53,6 +54,7 @@ MS_PER_S = 1000.0
 RELIABLE_10 = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)  # plan_candidates, diagnostics
 WARMUP_INSTRUCTION = "warm up"
 LOG_THROTTLE_S = 5.0
+MAX_SEARCH_DEPTH = 5  # upstream ran up to 3
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,11 @@ class PolicyNodeParams(NodeParams):
                   read_only=True, min_value=1, max_value=64),
         ParamSpec("planning.mode", "fast", "Plan-and-select scoring (full, fast, q_value).", read_only=True,
                   choices=("full", "fast", "q_value")),
+        ParamSpec("planning.search_depth", 1, "Search levels per candidate: > 1 continues from the predicted "
+                  "future (costs depth x the scoring; not with q_value).", read_only=True, min_value=1,
+                  max_value=MAX_SEARCH_DEPTH),
+        ParamSpec("planning.depth_aggregation", "use_last_value", "How the levels' scores combine "
+                  "(use_last_value: the deepest; average).", read_only=True, choices=DEPTH_AGGREGATIONS),
         ParamSpec("planning.budget_s", 0.0, "Time budget per decision [s]; 0 = execution horizon minus "
                   "timing.margin_s.", min_value=0.0, max_value=60.0),
         ParamSpec("seed", 0, "Base seed of the initial noise (chunk n uses seed + n * num_candidates).",
@@ -112,6 +119,8 @@ class PolicyNodeParams(NodeParams):
     num_denoising_steps: int
     planning_num_candidates: int
     planning_mode: str
+    planning_search_depth: int
+    planning_depth_aggregation: str
     planning_budget_s: float
     seed: int
     observation_max_age_s: float
@@ -128,7 +137,8 @@ class PolicyNodeParams(NodeParams):
             random_preset=self.random_init_preset, action_center=self.random_init_action_center,
             action_half_range=self.random_init_action_half_range, device=self.device, dtype=self.dtype,
             num_steps=self.num_denoising_steps, num_candidates=self.planning_num_candidates,
-            planning_mode=self.planning_mode)
+            planning_mode=self.planning_mode, search_depth=self.planning_search_depth,
+            depth_aggregation=self.planning_depth_aggregation)
 
 
 def chunk_message(decision: Decision, preset: RobotPreset, stamp_s: float, sequence: int,

@@ -60,3 +60,13 @@ def test_plan_and_select_fills_every_plan_candidates_field():
     assert plan["budget_ms"] == pytest.approx(60_000.0) and 0 < plan["elapsed_ms"] <= decision.model_ms + 1.0
     assert all(0.0 <= v <= 1.0 for v in plan["values"]) and plan["reason"]
     assert decision.actions.shape == (preset.chunk_length, preset.num_joints)
+
+
+def test_search_depth_reaches_the_planner_and_its_reason():
+    preset = load_preset("sim_arm")
+    runner = load_runner(_source(num_candidates=2, num_steps=1, search_depth=2, depth_aggregation="average"), preset)
+    assert (runner.planner.config.search_depth, runner.planner.config.depth_aggregation) == (2, "average")
+    assert "search depth 2 (average)" in runner.describe()
+    images = {c.name: np.full((48, 64, 3), 128, np.uint8) for c in preset.cameras}
+    decision = runner.decide(images, np.zeros(7), "reach the block", seed=3, budget_s=60.0)
+    assert "searched depth 2 of 2 (average)" in decision.plan["reason"]

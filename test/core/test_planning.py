@@ -159,6 +159,82 @@ def test_deadline_mid_way_returns_the_candidates_generated_so_far() -> None:
     assert tiny_budget.num_evaluated == 1 and "fits 1 of 8" in tiny_budget.reason
 
 
+class RecordingModel(CosmosPolicy):
+    """Records every ``generate`` call: (role, seeds, clean conditioning latents or None, output)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.calls: list[tuple[Role, list[int], torch.Tensor | None, torch.Tensor]] = []
+
+    def generate(self, encoded: EncodedObservation, role: Role, num_steps: int | None, seeds: Sequence[int],
+                 condition_latents: torch.Tensor | None = None) -> torch.Tensor:
+        latents = super().generate(encoded, role, num_steps, seeds, condition_latents)
+        self.calls.append((Role(role), list(seeds), condition_latents, latents))
+        return latents
+
+
+def test_a_deeper_level_continues_from_the_last_predicted_future() -> None:
+    torch.manual_seed(0)
+    model = RecordingModel(get_preset("tiny")).eval()
+    config = PlannerConfig(search_depth=2, **SMALL)
+    result = Planner(model, config=config).plan(*_observation(model), INSTRUCTION, base_seed=10)
+    layout = model.layout
+    current, future = layout.state_indices(), layout.state_indices(future=True)
+    cameras = list(layout.config.camera_names)
+    assert [layout.frame_names[i] for i in current] == ["proprio", *cameras]
+    assert [layout.frame_names[i] for i in future] == ["future_proprio", *(f"future_{c}" for c in cameras)]
+    continued = [i for i, (role, _, cond, _) in enumerate(model.calls) if role is Role.POLICY and cond is not None]
+    assert continued, "no policy call conditioned on a predicted state"
+    level_one = model.calls[:continued[0]]
+    last_member = config.continued_future_member  # seed base + q + member
+    futures = {seed: out[k] for role, seeds, _, out in level_one if role is Role.WORLD_MODEL
+               for k, seed in enumerate(seeds)}
+    starts = {}
+    for i in continued:
+        _, seeds, cond, _ = model.calls[i]
+        for k, seed in enumerate(seeds):  # the policy seed of candidate q (base + q) again
+            expected = futures[seed + last_member]
+            torch.testing.assert_close(cond[k][:, current], expected[:, future], rtol=0, atol=0)
+            starts[seed] = cond[k]
+    assert sorted(starts) == list(range(10, 18))
+    # the deeper world model conditions on the predicted state as is (no measured proprio re-injected)
+    deeper_world = [c for c in model.calls[continued[-1] + 1:] if c[0] is Role.WORLD_MODEL]
+    assert sum(len(seeds) for _, seeds, _, _ in deeper_world) == 8 * len(config.future_num_steps)
+    for _, _, cond, _ in deeper_world:
+        for row in cond:
+            assert any(torch.equal(row[:, current], start[:, current]) for start in starts.values())
+    assert result.values_by_depth.shape == (8, 2)
+    assert "searched depth 2 of 2 (use_last_value)" in result.reason
+
+
+@pytest.mark.parametrize("rule", ["use_last_value", "average"])
+def test_depth_scores_combine_by_the_rule_and_level_one_matches_a_shallow_plan(rule: str) -> None:
+    policy = _model(0)
+    images, proprio = _observation(policy)
+    deep = Planner(policy, config=PlannerConfig(search_depth=3, depth_aggregation=rule, **SMALL))
+    shallow = Planner(policy, config=PlannerConfig(**SMALL))
+    result = deep.plan(images, proprio, INSTRUCTION, base_seed=4)
+    reference = shallow.plan(images, proprio, INSTRUCTION, base_seed=4)
+    assert result.values_by_depth.shape == (8, 3) and reference.values_by_depth.shape == (8, 1)
+    np.testing.assert_allclose(result.values_by_depth[:, 0], reference.values, rtol=0, atol=1e-6)
+    combined = result.values_by_depth[:, -1] if rule == "use_last_value" else result.values_by_depth.mean(axis=1)
+    np.testing.assert_allclose(result.values, combined, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(result.candidate_actions, reference.candidate_actions)  # depth 1 executes
+    assert set(result.num_value_samples) == {6}  # the deepest level's samples
+
+
+def test_a_deadline_inside_a_deeper_level_keeps_the_shallower_scores() -> None:
+    torch.manual_seed(0)
+    model = RecordingModel(get_preset("tiny")).eval()
+    planner = Planner(model, config=PlannerConfig(search_depth=2, **SMALL))
+    # the deadline passes once the second level's first policy call ran (its futures never start)
+    planner._fits = lambda call, deadline: not any(c[0] is Role.POLICY and c[2] is not None for c in model.calls)
+    result = planner.plan(*_observation(model), INSTRUCTION, base_seed=0, budget_s=60.0)
+    assert "budget exhausted in the future stage of depth 2" in result.reason
+    assert "searched depth 1 of 2" in result.reason and result.values_by_depth.shape == (8, 1)
+    assert result.num_evaluated == 8 and set(result.num_value_samples) == {6}
+
+
 def test_planner_model_must_share_the_layout() -> None:
     other = CosmosPolicy(get_preset("tiny").replace(
         layout=get_preset("tiny").layout.__class__(camera_names=("wrist",), proprio_dim=4, action_dim=3,

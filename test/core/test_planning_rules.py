@@ -71,6 +71,8 @@ def test_official_defaults_and_ensemble_step_counts() -> None:
     q_value = PlannerConfig(mode="q_value")
     assert q_value.future_num_steps == () and q_value.scoring_role is Role.Q_VALUE
     assert q_value.value_samples_per_candidate == 5
+    assert (config.search_depth, config.depth_aggregation) == (1, "use_last_value")  # upstream defaults
+    assert config.continued_future_member == 2 and fast.continued_future_member == 0
 
 
 @pytest.mark.parametrize("changes, field_name", [({"num_candidates": 0}, "num_candidates"),
@@ -79,7 +81,10 @@ def test_official_defaults_and_ensemble_step_counts() -> None:
                                                  ({"value_role": Role.POLICY}, "value_role"),
                                                  ({"budget_s": -1.0}, "budget_s"),
                                                  ({"max_batch_rows": 0}, "max_batch_rows"),
-                                                 ({"teleop_value_threshold": 1.5}, "teleop_value_threshold")])
+                                                 ({"teleop_value_threshold": 1.5}, "teleop_value_threshold"),
+                                                 ({"search_depth": 0}, "search_depth"),
+                                                 ({"search_depth": 2, "mode": "q_value"}, "search_depth"),
+                                                 ({"depth_aggregation": "max"}, "depth_aggregation")])
 def test_config_errors_name_the_field(changes: dict, field_name: str) -> None:
     with pytest.raises(ValueError, match=field_name):
         PlannerConfig(**changes)

@@ -9,6 +9,10 @@ One decision, batched on one device (N candidates, F futures each, V values per 
                ^ always runs        ^ before each call: does its estimated cost still fit the budget?
                                       if not, stop and select among what was scored so far
 
+With ``search_depth`` d > 1 each candidate goes on from its predicted future: the same three stages
+run d - 1 more times (the future made the current state, same seeds), and the levels' scores
+combine by ``depth_aggregation``; what executes is still the first level's chunk.
+
 Upstream ran the same 8 x (10 + 9 + 45) DiT evaluations as one candidate per GPU, each
 candidate's 1 + 3 + 15 generations serially, while the arm waited.
 
@@ -17,8 +21,8 @@ Modules: ``config`` (PlannerConfig), ``schedule`` (seeds and the batched calls),
 """
 from cosmos_policy_ros.core.planning.aggregation import (AGGREGATIONS, SELECTIONS, Selection,
                                                          aggregate_values, select_candidate)
-from cosmos_policy_ros.core.planning.config import MODES, PlannerConfig, ensemble_num_steps
+from cosmos_policy_ros.core.planning.config import DEPTH_AGGREGATIONS, MODES, PlannerConfig, ensemble_num_steps
 from cosmos_policy_ros.core.planning.planner import Planner, PlanResult
 
-__all__ = ["AGGREGATIONS", "MODES", "SELECTIONS", "PlanResult", "Planner", "PlannerConfig", "Selection",
+__all__ = ["AGGREGATIONS", "DEPTH_AGGREGATIONS", "MODES", "SELECTIONS", "PlanResult", "Planner", "PlannerConfig", "Selection",
            "aggregate_values", "ensemble_num_steps", "select_candidate"]

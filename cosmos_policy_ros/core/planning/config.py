@@ -19,6 +19,7 @@ from cosmos_policy_ros.core.planning.aggregation import AGGREGATIONS, SELECTIONS
 from cosmos_policy_ros.validation import check_field
 
 MODES = ("full", "fast", "q_value")
+DEPTH_AGGREGATIONS = ("use_last_value", "average")  # upstream search_depth_value_aggregation_scheme
 VALUE_ROLES = (Role.VALUE_FUTURE, Role.VALUE)
 _check = functools.partial(check_field, "planner config")
 
@@ -55,6 +56,15 @@ class PlannerConfig:
         success_threshold: a value sample above it votes success (upstream 0.05).
         lcb_beta: std weight of the ``lcb`` rule (upstream 1.0).
         selection: ``seed_switching`` (ALOHA) or ``argmax`` (LIBERO/RoboCasa).
+        search_depth: levels of the search (upstream ``search_depth``, default 1). At depth d > 1
+            each candidate continues from its predicted future of depth d - 1 (the last future
+            member, the one with the most evaluations; fast mode's single future): the future
+            proprio and images become the current state, the policy samples the next chunk (same
+            seed), and the planner predicts its futures and values as at depth 1. One branch per
+            candidate, so the cost grows linearly with the depth (upstream branches over every
+            future at depth 2). Not with ``q_value`` (as upstream).
+        depth_aggregation: how the per-depth scores make a candidate's score: ``use_last_value``
+            (upstream default: the deepest level's) or ``average`` (mean over the levels).
         teleop_value_threshold: a selected score below this calls for teleop; 0 disables it.
         budget_s: default time budget per decision [s]; None = unlimited.
         max_batch_rows: most samples in one DiT call (bounds activation memory).
@@ -76,6 +86,8 @@ class PlannerConfig:
     success_threshold: float = 0.05
     lcb_beta: float = 1.0
     selection: str = "seed_switching"
+    search_depth: int = 1
+    depth_aggregation: str = "use_last_value"
     teleop_value_threshold: float = 0.0
     budget_s: float | None = None
     max_batch_rows: int = 32
@@ -85,11 +97,15 @@ class PlannerConfig:
     def __post_init__(self) -> None:
         for name in ("num_candidates", "policy_num_steps", "future_ensemble_size", "future_max_num_steps",
                      "value_ensemble_size", "value_max_num_steps", "fast_future_num_steps",
-                     "fast_value_num_steps", "max_batch_rows"):
+                     "fast_value_num_steps", "max_batch_rows", "search_depth"):
             _check(getattr(self, name) >= 1, name, getattr(self, name), "must be >= 1")
         _check(self.mode in MODES, "mode", self.mode, f"must be one of {MODES}")
         _check(self.aggregation in AGGREGATIONS, "aggregation", self.aggregation,
                f"must be one of {AGGREGATIONS}")
+        _check(self.depth_aggregation in DEPTH_AGGREGATIONS, "depth_aggregation", self.depth_aggregation,
+               f"must be one of {DEPTH_AGGREGATIONS}")
+        _check(self.search_depth == 1 or self.mode != "q_value", "search_depth", self.search_depth,
+               "must be 1 in q_value mode (a deeper level starts from a predicted future state)")
         _check(self.selection in SELECTIONS, "selection", self.selection, f"must be one of {SELECTIONS}")
         _check(Role(self.value_role) in VALUE_ROLES, "value_role", self.value_role,
                f"must be one of {[r.name for r in VALUE_ROLES]}")
@@ -116,6 +132,11 @@ class PlannerConfig:
         if self.mode == "fast":
             return (self.fast_value_num_steps,)
         return ensemble_num_steps(self.value_ensemble_size, self.value_max_num_steps)
+
+    @property
+    def continued_future_member(self) -> int:
+        """The future ensemble member a deeper search level starts from (the last, most evaluations)."""
+        return len(self.future_num_steps) - 1
 
     @property
     def value_samples_per_candidate(self) -> int:

@@ -32,8 +32,10 @@ class PlanResult:
 
     actions: (K, D) raw actions of the selected candidate. candidate_actions: (n, K, D) of the
     n = num_evaluated candidates, in candidate order (index 0 = base seed). values / value_spreads:
-    (n,) aggregated score in [0, 1] and std of its samples; num_value_samples: (n,) int;
-    value_samples: n arrays of the raw samples (future-major, then ensemble member); seeds: (n,).
+    (n,) score in [0, 1] and std of its deepest level's samples; num_value_samples: (n,) int;
+    value_samples: n arrays of the deepest level's raw samples (future-major, then ensemble member);
+    seeds: (n,). values_by_depth: (n, levels) each searched level's aggregated score (one column
+    without a deeper search); ``values`` combines them by ``PlannerConfig.depth_aggregation``.
     """
 
     actions: np.ndarray
@@ -50,6 +52,7 @@ class PlanResult:
     num_evaluated: int
     aggregation: str
     mode: str
+    values_by_depth: np.ndarray
     timing_ms: dict[str, float] = field(default_factory=dict)
     budget_s: float | None = None
     elapsed_s: float = 0.0
@@ -60,14 +63,27 @@ class PlanResult:
 
 
 @dataclass
-class _Generated:
-    """Everything one decision has generated so far; ``stopped_in`` names the stage the deadline cut."""
+class _Level:
+    """One search level's samples. ``starts``: (depth > 1) per candidate, the latent whose current-state
+    frames hold the predicted future it continues from; the policy conditions on it."""
 
+    starts: dict[int, torch.Tensor] = field(default_factory=dict)
     policy: dict[int, torch.Tensor] = field(default_factory=dict)
     futures: dict[tuple[int, int], torch.Tensor] = field(default_factory=dict)
     values: dict[SampleKey, float] = field(default_factory=dict)
+
+
+@dataclass
+class _Generated:
+    """Everything one decision has generated so far, by search level (0 = the observation's);
+    ``stopped_in`` names the stage the deadline cut."""
+
+    levels: dict[int, _Level] = field(default_factory=dict)
     stage_s: dict[str, float] = field(default_factory=dict)
     stopped_in: str = ""
+
+    def level(self, depth: int) -> _Level:
+        return self.levels.setdefault(depth, _Level())
 
 
 def _synchronize(device: torch.device) -> None:
@@ -150,17 +166,19 @@ class Planner:
         """Estimated DiT seconds of a decision with ``num_candidates`` (None before measurements)."""
         candidates = list(range(num_candidates))
         calls = self._policy_calls(candidates, 0, self.config.max_batch_rows)
+        levels = 1
         if num_candidates > 1:
             futures = self._future_keys(candidates)
             calls += future_calls(candidates, 0, self.config.future_num_steps, self.config.max_batch_rows)
             calls += self._value_calls(futures, 0, self.config.max_batch_rows)
+            levels = self.config.search_depth  # each deeper level makes the same calls again
         total = 0.0
         for call in calls:
             seconds = self.cost.generate_s(id(self._model_for(call)), len(call.rows), call.num_steps)
             if seconds is None:
                 return None
             total += seconds
-        return total
+        return levels * total
 
     # ------------------------------------------------------------------ generation
     def _encode(self, images: Mapping[str, np.ndarray], proprio: np.ndarray,
@@ -191,29 +209,47 @@ class Planner:
 
     def _run(self, encoded: EncodedObservation, candidates: list[int], base_seed: int, max_rows: int,
              deadline: float | None, generated: _Generated, score: bool | None = None) -> None:
-        """Generate actions, futures and values of ``candidates`` stage by stage, stopping before
-        the first call that would end after ``deadline`` (the first policy call always runs)."""
+        """Generate actions, futures and values of ``candidates`` level by level and stage by stage,
+        stopping before the first call that would end after ``deadline`` (the first policy call
+        always runs)."""
         score = len(candidates) > 1 if score is None else score
         future_steps = self.config.future_num_steps
-        stages = [lambda: self._policy_calls(candidates, base_seed, max_rows)]
-        if score:
-            if future_steps:
-                stages.append(lambda: future_calls(candidates, base_seed, future_steps, max_rows))
-            stages.append(lambda: self._value_calls(self._scorable(candidates, generated), base_seed,
-                                                    max_rows))
-        for build in stages:
-            for call in build():  # built lazily: values condition on the futures that exist
-                if generated.policy and not self._fits(call, deadline):
-                    generated.stopped_in = call.stage.value
-                    return
-                self._execute(encoded, call, generated)
+        for depth in range(self.config.search_depth if score else 1):
+            level = generated.level(depth)
+            if depth:
+                level.starts.update(self._continued_states(generated.level(depth - 1), candidates))
+            movers = [q for q in candidates if depth == 0 or q in level.starts]
+            stages = [lambda: self._policy_calls(movers, base_seed, max_rows)]
+            if score:
+                if future_steps:
+                    stages.append(lambda: future_calls(movers, base_seed, future_steps, max_rows))
+                stages.append(lambda: self._value_calls(self._scorable(movers, level), base_seed, max_rows))
+            for build in stages:
+                for call in build():  # built lazily: values condition on the futures that exist
+                    if generated.level(0).policy and not self._fits(call, deadline):
+                        generated.stopped_in = call.stage.value + (f" stage of depth {depth + 1}" if depth else "")
+                        return
+                    self._execute(encoded, call, level, depth, generated)
 
-    def _scorable(self, candidates: list[int], generated: _Generated) -> list[tuple[int, int]]:
+    def _continued_states(self, previous: _Level, candidates: list[int]) -> dict[int, torch.Tensor]:
+        """Per candidate, its predicted future of the previous level made the current state."""
+        member = self.config.continued_future_member
+        layout = self.planner_model.layout
+        current, future = layout.state_indices(), layout.state_indices(future=True)
+        starts = {}
+        for q in candidates:
+            if (q, member) in previous.futures:
+                latent = previous.futures[(q, member)].clone()  # (C, T, h, w)
+                latent[:, current] = latent[:, future]
+                starts[q] = latent
+        return starts
+
+    def _scorable(self, candidates: list[int], level: _Level) -> list[tuple[int, int]]:
         """(candidate, future) pairs the value role conditions on: the futures generated for
         ``candidates``, or their action samples when the mode has no future (Q(s, a))."""
         if self.config.future_num_steps:
-            return [key for key in sorted(generated.futures) if key[0] in candidates]
-        return [(q, NO_FUTURE) for q in candidates if q in generated.policy]
+            return [key for key in sorted(level.futures) if key[0] in candidates]
+        return [(q, NO_FUTURE) for q in candidates if q in level.policy]
 
     def _fits(self, call: GenerateCall, deadline: float | None) -> bool:
         if deadline is None:
@@ -222,20 +258,26 @@ class Planner:
         return time.perf_counter() + (estimate or 0.0) <= deadline
 
     def _condition(self, model: CosmosPolicy, encoded: EncodedObservation, call: GenerateCall,
-                   generated: _Generated) -> torch.Tensor | None:
-        if call.stage is Stage.POLICY:
-            return None
-        if call.stage is Stage.FUTURE:
-            sources = [generated.policy[row.candidate] for row in call.rows]
-        else:
-            sources = [generated.policy[row.candidate] if row.future == NO_FUTURE
-                       else generated.futures[(row.candidate, row.future)] for row in call.rows]
-        return model.condition_from_generated(encoded, torch.stack(sources))  # (B, C, T, h, w)
+                   level: _Level, depth: int) -> torch.Tensor | None:
+        """(B, C, T, h, w) clean latents of a call; None: the encoded observation's.
 
-    def _execute(self, encoded: EncodedObservation, call: GenerateCall, generated: _Generated) -> None:
+        Level 0 re-injects the measured proprio (upstream); deeper levels keep the predicted state
+        their samples were generated from."""
+        if call.stage is Stage.POLICY:
+            return torch.stack([level.starts[row.candidate] for row in call.rows]) if depth else None
+        if call.stage is Stage.FUTURE:
+            sources = [level.policy[row.candidate] for row in call.rows]
+        else:
+            sources = [level.policy[row.candidate] if row.future == NO_FUTURE
+                       else level.futures[(row.candidate, row.future)] for row in call.rows]
+        stacked = torch.stack(sources)
+        return model.condition_from_generated(encoded, stacked) if depth == 0 else stacked
+
+    def _execute(self, encoded: EncodedObservation, call: GenerateCall, level: _Level, depth: int,
+                 generated: _Generated) -> None:
         model = self._model_for(call)
         start = time.perf_counter()
-        condition = self._condition(model, encoded, call, generated)
+        condition = self._condition(model, encoded, call, level, depth)
         with self.cost.counting(model.transformer) as counter:
             seeds = [row.seed for row in call.rows]
             latents = model.generate(encoded, call.role, call.num_steps, seeds, condition)
@@ -244,43 +286,57 @@ class Planner:
         self.cost.observe_generate(id(model), len(call.rows), call.num_steps, counter.forwards, elapsed_s)
         generated.stage_s[call.stage.value] = generated.stage_s.get(call.stage.value, 0.0) + elapsed_s
         if call.stage is Stage.POLICY:
-            generated.policy.update({row.candidate: latents[k] for k, row in enumerate(call.rows)})
+            level.policy.update({row.candidate: latents[k] for k, row in enumerate(call.rows)})
         elif call.stage is Stage.FUTURE:
-            generated.futures.update({(row.candidate, row.future): latents[k]
-                                      for k, row in enumerate(call.rows)})
+            level.futures.update({(row.candidate, row.future): latents[k] for k, row in enumerate(call.rows)})
         else:
-            generated.values.update(zip(call.rows, model.read_value(latents).tolist()))
+            level.values.update(zip(call.rows, model.read_value(latents).tolist()))
 
     # ------------------------------------------------------------------ scoring and selection
-    def _value_samples(self, generated: _Generated) -> tuple[list[int], list[np.ndarray], bool]:
-        """(scored candidates, their value samples, True if from the planner's value role).
+    @staticmethod
+    def _level_samples(level: _Level, candidates: list[int]) -> list[np.ndarray]:
+        """Each candidate's value samples of one level (future-major, then ensemble member)."""
+        ordered = sorted(level.values.items(), key=lambda kv: (kv[0].future, kv[0].member))
+        return [np.array([v for key, v in ordered if key.candidate == q]) for q in candidates]
 
-        Without any planner value (one candidate, or the deadline hit before scoring) every
-        generated candidate is scored by the value its own policy sample predicted (upstream's
-        direct-policy value)."""
-        if generated.values:
-            candidates = sorted({key.candidate for key in generated.values})
-            samples = [np.array([v for key, v in sorted(generated.values.items(),
-                                                         key=lambda kv: (kv[0].future, kv[0].member))
-                                 if key.candidate == q]) for q in candidates]
-            return candidates, samples, True
-        candidates = sorted(generated.policy)
-        policy_values = self.policy_model.read_value(torch.stack([generated.policy[q] for q in candidates]))
-        return candidates, [np.array([v]) for v in policy_values], False
+    def _value_samples(self, generated: _Generated) -> tuple[list[int], list[list[np.ndarray]], bool]:
+        """(scored candidates, per searched level their value samples, True if from the planner's value role).
+
+        Level 0 scores the candidates that have values; a deeper level counts only when it holds
+        every value sample of each of them (a deadline inside it leaves the shallower levels'
+        scores). Without any planner value (one candidate, or the deadline hit before scoring)
+        every generated candidate is scored by the value its own policy sample predicted
+        (upstream's direct-policy value)."""
+        first = generated.level(0)
+        if first.values:
+            candidates = sorted({key.candidate for key in first.values})
+            levels = [self._level_samples(first, candidates)]
+            for depth in range(1, self.config.search_depth):
+                samples = self._level_samples(generated.level(depth), candidates)
+                if any(len(s) != self.config.value_samples_per_candidate for s in samples):
+                    break
+                levels.append(samples)
+            return candidates, levels, True
+        candidates = sorted(first.policy)
+        policy_values = self.policy_model.read_value(torch.stack([first.policy[q] for q in candidates]))
+        return candidates, [[np.array([v]) for v in policy_values]], False
 
     def _result(self, generated: _Generated, base_seed: int, num_planned: int, budget_s: float | None,
                 start: float) -> PlanResult:
         cfg = self.config
-        candidates, samples, from_planner = self._value_samples(generated)
-        scores = np.array([aggregate_values(s[None], cfg.aggregation, cfg.success_threshold, cfg.lcb_beta)[0]
-                           for s in samples])
+        candidates, levels, from_planner = self._value_samples(generated)
+        by_depth = np.array([[aggregate_values(s[None], cfg.aggregation, cfg.success_threshold, cfg.lcb_beta)[0]
+                              for s in samples] for samples in levels]).T  # (n, levels)
+        scores = by_depth[:, -1] if cfg.depth_aggregation == "use_last_value" else by_depth.mean(axis=1)
+        samples = levels[-1]
         seeds = np.array([base_seed + q for q in candidates], dtype=np.int64)
         selection = select_candidate(scores, cfg.selection, seeds)
         call_for_teleop = bool(scores[selection.index] < cfg.teleop_value_threshold)
-        actions = self.policy_model.read_actions(torch.stack([generated.policy[q] for q in candidates]))
+        first = generated.level(0)
+        actions = self.policy_model.read_actions(torch.stack([first.policy[q] for q in candidates]))
         elapsed_s = time.perf_counter() - start
         reason = self._reason(selection.reason, len(candidates), num_planned, from_planner,
-                              generated.stopped_in, budget_s, call_for_teleop)
+                              generated.stopped_in, budget_s, call_for_teleop, len(levels))
         timing_ms = {stage: MS_PER_S * s for stage, s in generated.stage_s.items()}
         timing_ms["total"] = MS_PER_S * elapsed_s
         return PlanResult(actions=actions[selection.index], candidate_actions=actions, values=scores,
@@ -289,10 +345,10 @@ class Planner:
                           seeds=seeds, selected_index=selection.index, reason=reason,
                           call_for_teleop=call_for_teleop, num_requested=cfg.num_candidates,
                           num_evaluated=len(candidates), aggregation=cfg.aggregation, mode=cfg.mode,
-                          timing_ms=timing_ms, budget_s=budget_s, elapsed_s=elapsed_s)
+                          values_by_depth=by_depth, timing_ms=timing_ms, budget_s=budget_s, elapsed_s=elapsed_s)
 
     def _reason(self, selection_reason: str, num_evaluated: int, num_planned: int, from_planner: bool,
-                stopped_in: str, budget_s: float | None, call_for_teleop: bool) -> str:
+                stopped_in: str, budget_s: float | None, call_for_teleop: bool, depth_searched: int) -> str:
         requested = self.config.num_candidates
         parts = []
         if num_planned < requested:
@@ -304,6 +360,9 @@ class Planner:
         elif not from_planner:
             parts.append("scored by the policy sample's own value")
         parts.append(f"evaluated {num_evaluated} of {requested} candidates")
+        if from_planner and self.config.search_depth > 1:
+            parts.append(f"searched depth {depth_searched} of {self.config.search_depth} "
+                         f"({self.config.depth_aggregation})")
         parts.append(selection_reason)
         if call_for_teleop:
             parts.append(f"below value threshold {self.config.teleop_value_threshold:.3f}: call for teleop")
