@@ -23,6 +23,7 @@ MODES = ("policy", "planning")
 PRECISIONS = ("auto", "fp32", "bf16")
 PARALLEL = ("ddp", "fsdp")
 LATENT_CACHES = ("off", "memory", "disk")
+STATISTICS_SOURCES = ("data", "init")
 RESUME_AUTO, RESUME_NEVER = "auto", "never"
 
 
@@ -40,6 +41,10 @@ class TrainConfig:
         init_checkpoint: ``from_pretrained`` folder to start from (e.g. a converted official
             checkpoint); its weights are loaded and checked, the preset is then ignored. The robot
             layout (cameras, dims, chunk, image size) always comes from the training set.
+        statistics_from: normalization statistics of the run: ``data`` (the training sets') or
+            ``init`` (``init_checkpoint``'s: a fine-tune, such as the planning fine-tune of a
+            deployed policy, keeps the units its weights were trained in; new data only slightly
+            outside those ranges would otherwise move every normalized action and proprio).
         text_embeddings: extra text-embedding cache file (safetensors) for T5 models.
         mode: ``policy`` (value role = V(s, a, s')) or ``planning`` (value role = V(s'), spec 4.5).
         demonstration_sampling_prob: share of demo samples (policy role) per epoch (0.5; planning 0.1).
@@ -82,6 +87,7 @@ class TrainConfig:
     output_dir: str = "runs/train"
     model_preset: str = "tiny"
     init_checkpoint: str = ""
+    statistics_from: str = "data"
     text_embeddings: str = ""
     # Role mixture
     mode: str = "policy"
@@ -151,6 +157,10 @@ class TrainConfig:
             _check(getattr(self, name) >= 0, name, getattr(self, name), "must be >= 0")
         _check(self.precision in PRECISIONS, "precision", self.precision, f"must be one of {PRECISIONS}")
         _check(self.parallel in PARALLEL, "parallel", self.parallel, f"must be one of {PARALLEL}")
+        _check(self.statistics_from in STATISTICS_SOURCES, "statistics_from", self.statistics_from,
+               f"must be one of {STATISTICS_SOURCES}")
+        _check(self.statistics_from == "data" or bool(self.init_checkpoint), "statistics_from",
+               self.statistics_from, "needs init_checkpoint (whose statistics it keeps)")
         _check(self.latent_cache in LATENT_CACHES, "latent_cache", self.latent_cache,
                f"must be one of {LATENT_CACHES}")
         _check(not (self.augment and self.latent_cache != "off"), "latent_cache", self.latent_cache,

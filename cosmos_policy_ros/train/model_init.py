@@ -44,6 +44,20 @@ def data_layout(data_roots: Sequence[str]) -> LayoutConfig:
     return layouts[0]
 
 
+def run_statistics(config: TrainConfig) -> DatasetStatistics:
+    """The run's normalization statistics: the training sets' or (``statistics_from: init``) the
+    initial checkpoint's."""
+    if config.statistics_from != "init":
+        return training_statistics(list(config.data_roots))
+    statistics = DatasetStatistics.from_json(Path(config.init_checkpoint) / STATISTICS_FILE)
+    layout = data_layout(list(config.data_roots))
+    dims = (statistics.actions.dim, statistics.proprio.dim)
+    if dims != (layout.action_dim, layout.proprio_dim):
+        raise ValueError(f"statistics_from=init: {config.init_checkpoint} has statistics for action / proprio dims "
+                         f"{dims}, the training sets have {(layout.action_dim, layout.proprio_dim)}")
+    return statistics
+
+
 def training_statistics(data_roots: Sequence[str]) -> DatasetStatistics:
     """One set: its ``dataset_statistics.json``. Several: recomputed over their successful training
     episodes (all training episodes where none succeeded), as the converter does for one set."""

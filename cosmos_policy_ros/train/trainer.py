@@ -38,7 +38,7 @@ from .distributed import DistContext, init_distributed
 from .latent_cache import LatentCache, fingerprint
 from .metrics_log import PLOT_FILE, MetricsLog, plot_losses
 from .mixture import BASE_INDEX, MIXTURE_INDEX, SAMPLE_KIND, MixtureDataset, Purpose, draw_roles, sample_seed
-from .model_init import build_model, check_instructions, data_layout, training_statistics
+from .model_init import build_model, check_instructions, data_layout, run_statistics
 from .objective import draw_sigma_and_noise
 from .optim import WeightEMA, build_optimizer
 from .validation import Validator
@@ -56,7 +56,7 @@ class Trainer:
         self.config = config
         self.ctx = ctx or init_distributed(config)
         roots = list(config.data_roots)
-        self.statistics = training_statistics(roots)
+        self.statistics = run_statistics(config)
         self.mixture = MixtureDataset([EpisodeDataset(r, "train") for r in roots],
                                       config.demonstration_sampling_prob,
                                       config.success_rollout_sampling_prob,

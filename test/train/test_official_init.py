@@ -61,3 +61,9 @@ def test_converted_official_checkpoint_is_loaded_and_fine_tuned(make_config, tmp
     torch.manual_seed(1)
     fresh = CosmosPolicy(trainer.model.config).transformer.state_dict()
     assert _relative_distance(tuned, official) < MAX_RELATIVE_CHANGE < _relative_distance(fresh, official)
+
+
+def test_keeping_the_initial_statistics_refuses_another_robots_dims(make_config, tmp_path):
+    official_dir = _official_folder(tmp_path)  # tiny layout's dims; the training set's proprio has 3
+    with pytest.raises(ValueError, match="statistics_from=init"):
+        Trainer(make_config("official", init_checkpoint=str(official_dir), statistics_from="init"))

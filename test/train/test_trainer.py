@@ -85,3 +85,17 @@ def test_max_minutes_ends_the_run_early_with_a_final_model(make_config):
     assert sorted(_losses(config.output_dir)) == [1]
     assert [p.name for p in list_checkpoints(config.output_dir)] == ["step_00000001"]
     assert CosmosPolicy.from_pretrained(folder).config.dit.num_layers >= 1
+
+
+def test_a_fine_tune_keeps_its_initial_statistics_when_asked(make_config):
+    base = Trainer(make_config("base", steps=1)).run()
+    data_stats = DatasetStatistics.from_json(base / STATISTICS_FILE).to_dict()
+    wider = {key: [v - 0.5 if key.endswith("_min") else v + 0.5 if key.endswith("_max") else v for v in values]
+             for key, values in data_stats.items()}  # the deployed model's units differ from the new data's
+    DatasetStatistics.from_dict(wider).to_json(base / STATISTICS_FILE)
+    kept = Trainer(make_config("kept", steps=1, init_checkpoint=str(base), statistics_from="init")).run()
+    moved = Trainer(make_config("moved", steps=1, init_checkpoint=str(base))).run()
+    assert DatasetStatistics.from_json(kept / STATISTICS_FILE).to_dict() == wider
+    assert DatasetStatistics.from_json(moved / STATISTICS_FILE).to_dict() == data_stats
+    with pytest.raises(ValueError, match="statistics_from"):
+        make_config("no_init", statistics_from="init")
