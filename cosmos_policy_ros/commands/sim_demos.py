@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="scene YAML ('' = default scene)")
     parser.add_argument("--task", default=defaults.task, help="sim task")
     parser.add_argument("--episodes", type=int, default=defaults.episodes, help="number of episodes")
-    parser.add_argument("--seed", type=int, default=defaults.seed, help="scene seed of episode 0 (i: seed + i)")
+    parser.add_argument("--seed", type=int, default=defaults.seed, help="scene seed of episode 0 (scene s: seed + s)")
     parser.add_argument("--targets-per-scene", type=int, default=defaults.targets_per_scene,
                         help="consecutive episodes sharing a scene, each reaching another block")
     parser.add_argument("--noisy-share", type=float, default=defaults.noisy_share,

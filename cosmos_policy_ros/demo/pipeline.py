@@ -30,8 +30,8 @@ import yaml
 from ..core.config import CosmosPolicyConfig
 from ..core.pretrained import CONFIG_FILE, STATISTICS_FILE, TEXT_FILE, WEIGHTS_FILE
 from ..presets import load_preset
-from ..sim.demo_generation import SimDemoConfig, generate_sim_demos, is_noisy_episode, scene_target
-from ..sim.scene import BLOCK_COLOURS
+from ..sim.demo_generation import (SimDemoConfig, check_targets_per_scene, generate_sim_demos, is_noisy_episode,
+                                   scene_target)
 from ..validation import reject_unknown_fields
 from .config import CONFIG_DIR, DemoConfig
 from .episodes import CLEAN_EXPERT, NOISY_EXPERT, EpisodeConfig, EpisodeResult, EpisodeRunner
@@ -58,8 +58,8 @@ class RetrainConfig:
         seed: seeds scenes (demos use seeds from ``seed``, rollouts continue after them), init, training.
         num_demos / noisy_share / noise: teleop episodes, share of perturbed-expert episodes and
             the perturbation parameters (``expert_teleop`` ``noise.*``).
-        targets_per_scene: consecutive demos that share a scene seed, each reaching another block
-            (1: one demo per scene, its seed's target). With a few hundred scenes, one target per
+        targets_per_scene: consecutive demos (and sim demos) that share a scene seed, each reaching
+            another block (1: one per scene, its seed's target; ``scene_target``). With a few hundred scenes, one target per
             scene lets a small policy learn "this layout -> that block" and ignore the instruction;
             several targets per scene make the colour word the only way to tell them apart.
         sim_demos: scripted-expert episodes made in process without ROS (``cosmos-policy
@@ -115,9 +115,7 @@ class RetrainConfig:
         for name in ("num_demos", "calibration_images"):
             if getattr(self, name) < 1:
                 raise ValueError(f"RetrainConfig.{name}={getattr(self, name)} must be >= 1")
-        if not 1 <= self.targets_per_scene <= len(BLOCK_COLOURS):
-            raise ValueError(f"RetrainConfig.targets_per_scene={self.targets_per_scene} must be in "
-                             f"[1, {len(BLOCK_COLOURS)}] (one per block colour)")
+        check_targets_per_scene("RetrainConfig", self.targets_per_scene)
         if self.num_rollouts < 0:
             raise ValueError(f"RetrainConfig.num_rollouts={self.num_rollouts} must be >= 0")
         if not 0.0 <= self.noisy_share <= 1.0:

@@ -77,9 +77,7 @@ class SimDemoConfig:
             raise ValueError(f"SimDemoConfig.task={self.task!r} must be one of {sorted(TASKS)}")
         if self.episodes < 1:
             raise ValueError(f"SimDemoConfig.episodes={self.episodes} must be >= 1")
-        if not 1 <= self.targets_per_scene <= len(BLOCK_COLOURS):
-            raise ValueError(f"SimDemoConfig.targets_per_scene={self.targets_per_scene} must be in "
-                             f"[1, {len(BLOCK_COLOURS)}] (one per block colour)")
+        check_targets_per_scene("SimDemoConfig", self.targets_per_scene)
         if not 0.0 <= self.noisy_share <= 1.0:
             raise ValueError(f"SimDemoConfig.noisy_share={self.noisy_share} must be in [0, 1]")
         if not self.time_limit_s > 0:
@@ -92,6 +90,13 @@ class SimDemoConfig:
 
     def is_noisy(self, index: int) -> bool:
         return is_noisy_episode(index, self.noisy_share)
+
+
+def check_targets_per_scene(owner: str, targets_per_scene: int) -> None:
+    """Raise unless 1 <= ``targets_per_scene`` <= the number of block colours."""
+    if not 1 <= targets_per_scene <= len(BLOCK_COLOURS):
+        raise ValueError(f"{owner}.targets_per_scene={targets_per_scene} must be in "
+                         f"[1, {len(BLOCK_COLOURS)}] (one per block colour)")
 
 
 def scene_target(index: int, first_seed: int, targets_per_scene: int) -> tuple[int, str]:
