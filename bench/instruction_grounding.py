@@ -30,7 +30,7 @@ from cosmos_policy_ros.demo.config import DemoConfig
 from cosmos_policy_ros.presets import load_preset
 from cosmos_policy_ros.sim.arm_sim import ArmSim
 from cosmos_policy_ros.sim.scene import BLOCK_COLOURS, block_body, build_scene_config
-from cosmos_policy_ros.sim.tasks import make_task
+from cosmos_policy_ros.sim.tasks import TaskConfig, make_task
 from timing import hardware_line
 
 PAN = 0  # shoulder_pan_joint: first joint of the sim_arm preset
@@ -42,9 +42,10 @@ def bearing(sim: ArmSim, body: str) -> float:
     return float(np.arctan2(y, x))
 
 
-def probe(model: CosmosPolicy, sim: ArmSim, seeds: list[int], task: str = "reach") -> dict[str, float]:
-    """The statistics of the module docstring over the scenes ``seeds``."""
-    reach = make_task(task)
+def probe(model: CosmosPolicy, sim: ArmSim, seeds: list[int], task: str = "reach",
+          task_config: TaskConfig = TaskConfig()) -> dict[str, float]:
+    """The statistics of the module docstring over the scenes ``seeds`` (targets: ``task_config``'s)."""
+    reach = make_task(task, task_config)
     pans, targets, means, changes = [], [], [], []
     for seed in seeds:
         episode = reach.reset(sim, seed)
@@ -75,9 +76,10 @@ def main() -> None:
     torch.manual_seed(0)
     model = CosmosPolicy.from_pretrained(DemoConfig.resolve(args.checkpoint))
     cameras = [(c.name, c.height, c.width) for c in load_preset(DemoConfig.resolve(args.preset)).cameras]
-    sim = ArmSim(build_scene_config(cameras, DemoConfig.resolve_optional(args.scene)))
+    scene = DemoConfig.resolve_optional(args.scene)
+    sim = ArmSim(build_scene_config(cameras, scene))
     print(hardware_line())
-    stats = probe(model, sim, list(range(args.seed, args.seed + args.scenes)))
+    stats = probe(model, sim, list(range(args.seed, args.seed + args.scenes)), task_config=TaskConfig.for_scene(scene))
     print("instruction_grounding scenes=%d " % args.scenes
           + " ".join(f"{key}={value:.3f}" for key, value in stats.items()))
 

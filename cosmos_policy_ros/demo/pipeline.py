@@ -32,6 +32,7 @@ from ..core.pretrained import CONFIG_FILE, STATISTICS_FILE, TEXT_FILE, WEIGHTS_F
 from ..presets import load_preset
 from ..sim.demo_generation import (SimDemoConfig, check_targets_per_scene, generate_sim_demos, is_noisy_episode,
                                    scene_target)
+from ..sim.tasks import TaskConfig
 from ..validation import reject_unknown_fields
 from .config import CONFIG_DIR, DemoConfig
 from .episodes import CLEAN_EXPERT, NOISY_EXPERT, EpisodeConfig, EpisodeResult, EpisodeRunner
@@ -59,7 +60,7 @@ class RetrainConfig:
         num_demos / noisy_share / noise: teleop episodes, share of perturbed-expert episodes and
             the perturbation parameters (``expert_teleop`` ``noise.*``).
         targets_per_scene: consecutive demos (and sim demos) that share a scene seed, each reaching
-            another block (1: one per scene, its seed's target; ``scene_target``). With a few hundred scenes, one target per
+            another of the scene's target colours (1: one per scene, its seed's target; ``scene_target``). With a few hundred scenes, one target per
             scene lets a small policy learn "this layout -> that block" and ignore the instruction;
             several targets per scene make the colour word the only way to tell them apart.
         sim_demos: scripted-expert episodes made in process without ROS (``cosmos-policy
@@ -115,7 +116,7 @@ class RetrainConfig:
         for name in ("num_demos", "calibration_images"):
             if getattr(self, name) < 1:
                 raise ValueError(f"RetrainConfig.{name}={getattr(self, name)} must be >= 1")
-        check_targets_per_scene("RetrainConfig", self.targets_per_scene)
+        check_targets_per_scene("RetrainConfig", self.targets_per_scene, self.task_config().target_colours)
         if self.num_rollouts < 0:
             raise ValueError(f"RetrainConfig.num_rollouts={self.num_rollouts} must be >= 0")
         if not 0.0 <= self.noisy_share <= 1.0:
@@ -137,9 +138,13 @@ class RetrainConfig:
         noisy = is_noisy_episode(index, self.noisy_share) and bool(self.noise)
         return NOISY_EXPERT if noisy else CLEAN_EXPERT
 
+    def task_config(self) -> TaskConfig:
+        """The task settings of ``scene`` (its target colours)."""
+        return TaskConfig.for_scene(DemoConfig.resolve_optional(self.scene))
+
     def demo_scene(self, index: int) -> tuple[int, str]:
         """(scene seed, target block colour) of demo ``index``; "" = the seed's own target."""
-        return scene_target(index, self.seed, self.targets_per_scene)
+        return scene_target(index, self.seed, self.targets_per_scene, self.task_config().target_colours)
 
 
 STAGES = ("collect", "convert_demos", "sim_demos", "init", "train_policy", "rollouts", "convert_rollouts",

@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,8 +31,8 @@ from .arm_sim import ArmSim
 from .expert import ExpertConfig, ScriptedExpert
 from .kinematics import ArmKinematics
 from .rollout import EpisodeResult, run_expert_episode
-from .scene import BLOCK_COLOURS, build_scene_config
-from .tasks import TASKS, make_task
+from .scene import build_scene_config
+from .tasks import TASKS, TaskConfig, make_task
 
 MODE_TELEOP = 0  # PolicyStatus.MODE_TELEOP (the message package is not imported here: ROS-free)
 
@@ -45,10 +45,10 @@ class SimDemoConfig:
         task: sim task name.
         episodes: number of episodes.
         seed: scene seed of episode 0.
-        targets_per_scene: consecutive episodes that share a scene, each reaching another block
-            (``scene_target``; 1 = one episode per scene, its seed's own target). Several give the
-            same images with different instructions and actions: the colour word is then the only
-            way to tell them apart.
+        targets_per_scene: consecutive episodes that share a scene, each reaching another of the
+            scene's target colours (``scene_target``; 1 = one episode per scene, its seed's own
+            target). Several give the same images with different instructions and actions: the
+            colour word is then the only way to tell them apart.
         noisy_share: share of episodes run by the perturbed expert (spread evenly).
         noise: ``ExpertConfig`` fields of the perturbed expert.
         time_limit_s: sim seconds per episode at most (the task's own limit when longer).
@@ -77,7 +77,7 @@ class SimDemoConfig:
             raise ValueError(f"SimDemoConfig.task={self.task!r} must be one of {sorted(TASKS)}")
         if self.episodes < 1:
             raise ValueError(f"SimDemoConfig.episodes={self.episodes} must be >= 1")
-        check_targets_per_scene("SimDemoConfig", self.targets_per_scene)
+        check_targets_per_scene("SimDemoConfig", self.targets_per_scene, self.task_config().target_colours)
         if not 0.0 <= self.noisy_share <= 1.0:
             raise ValueError(f"SimDemoConfig.noisy_share={self.noisy_share} must be in [0, 1]")
         if not self.time_limit_s > 0:
@@ -91,25 +91,29 @@ class SimDemoConfig:
     def is_noisy(self, index: int) -> bool:
         return is_noisy_episode(index, self.noisy_share)
 
+    def task_config(self) -> TaskConfig:
+        """The task settings of ``scene`` (its target colours)."""
+        return TaskConfig.for_scene(self.scene)
 
-def check_targets_per_scene(owner: str, targets_per_scene: int) -> None:
-    """Raise unless 1 <= ``targets_per_scene`` <= the number of block colours."""
-    if not 1 <= targets_per_scene <= len(BLOCK_COLOURS):
+
+def check_targets_per_scene(owner: str, targets_per_scene: int, target_colours: Sequence[str]) -> None:
+    """Raise unless 1 <= ``targets_per_scene`` <= the number of colours a scene may name."""
+    if not 1 <= targets_per_scene <= len(target_colours):
         raise ValueError(f"{owner}.targets_per_scene={targets_per_scene} must be in "
-                         f"[1, {len(BLOCK_COLOURS)}] (one per block colour)")
+                         f"[1, {len(target_colours)}] (one per target colour {list(target_colours)})")
 
 
-def scene_target(index: int, first_seed: int, targets_per_scene: int) -> tuple[int, str]:
+def scene_target(index: int, first_seed: int, targets_per_scene: int,
+                 target_colours: Sequence[str]) -> tuple[int, str]:
     """(scene seed, target block colour) of episode ``index``; "" = the seed's own target.
 
     Consecutive groups of ``targets_per_scene`` episodes share a scene and reach different blocks
-    (the colours rotate with the scene, so every colour is a target equally often).
+    of ``target_colours`` (they rotate with the scene, so every colour is a target equally often).
     """
     scene, turn = divmod(index, targets_per_scene)
     if targets_per_scene == 1:
         return first_seed + scene, ""
-    colours = list(BLOCK_COLOURS)
-    return first_seed + scene, colours[(scene + turn) % len(colours)]
+    return first_seed + scene, target_colours[(scene + turn) % len(target_colours)]
 
 
 def is_noisy_episode(index: int, noisy_share: float) -> bool:
@@ -135,7 +139,7 @@ class _Worker:
         self.cameras = tuple(c.name for c in preset.cameras)
         scene = build_scene_config([(c.name, c.height, c.width) for c in preset.cameras], config.scene)
         self.sim = ArmSim(scene)
-        self.task = make_task(config.task)
+        self.task = make_task(config.task, config.task_config())
         self.kinematics = ArmKinematics()
         self.config = config
         self.control_dt_s = 1.0 / preset.control_rate_hz
@@ -143,7 +147,8 @@ class _Worker:
     def run(self, index: int) -> EpisodeResult:
         noise = self.config.noise if self.config.is_noisy(index) else {}
         expert = ScriptedExpert(self.config.task, self.kinematics, ExpertConfig(control_dt_s=self.control_dt_s, **noise))
-        seed, target = scene_target(index, self.config.seed, self.config.targets_per_scene)
+        seed, target = scene_target(index, self.config.seed, self.config.targets_per_scene,
+                                    self.task.config.target_colours)
         return run_expert_episode(self.sim, self.task, expert, seed, cameras=self.cameras,
                                   time_limit_s=self.config.time_limit_s, target=target)
 

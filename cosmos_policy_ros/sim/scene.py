@@ -45,6 +45,13 @@ def block_body(colour: str) -> str:
     return f"{colour}_block"
 
 
+def check_block_colours(owner: str, colours: Sequence[str]) -> None:
+    """Raise unless ``colours`` are distinct block colours."""
+    unknown = [c for c in colours if c not in BLOCK_COLOURS]
+    if unknown or len(set(colours)) != len(colours):
+        raise ValueError(f"{owner}={list(colours)} must be distinct block colours of {list(BLOCK_COLOURS)}")
+
+
 @dataclass(frozen=True)
 class CameraConfig:
     """A rendered camera.
@@ -156,15 +163,21 @@ class SceneFile:
         block_half_size_m: half edge of the cube blocks (bigger blocks span more pixels of a small camera).
         camera_mounts: per camera name, its ``CameraMount`` (``wrist``: hand frame; any other
             camera: world frame).
+        target_colours: the block colours a scene seed may name as the task's target (empty: all
+            of them). Every block is still placed; with one colour the instruction never changes,
+            so a policy learns to find that block among the others without reading the word.
     """
 
     block_half_size_m: float = SceneConfig.block_half_size_m
     camera_mounts: dict[str, CameraMount] = field(default_factory=dict)
+    target_colours: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not 0.005 <= self.block_half_size_m <= 0.05:
             raise ValueError(f"scene block_half_size_m={self.block_half_size_m} not in [0.005, 0.05] m "
                              "(the gripper opens to 0.08 m)")
+        object.__setattr__(self, "target_colours", tuple(self.target_colours))
+        check_block_colours("scene target_colours", self.target_colours)
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "SceneFile":

@@ -44,7 +44,7 @@ from cosmos_policy_ros.ros.qos import COMMAND_QOS, EVENTS_QOS, SENSOR_QOS
 from cosmos_policy_ros.sim.arm_sim import ArmSim
 from cosmos_policy_ros.sim.scene import build_scene_config
 from cosmos_policy_ros.sim.session import EpisodeEnd, SimSession
-from cosmos_policy_ros.sim.tasks import TASKS, Outcome
+from cosmos_policy_ros.sim.tasks import TASKS, Outcome, TaskConfig
 from cosmos_policy_ros.sim.trajectory_follower import FollowerConfig, TrajectoryCommand
 
 NODE_NAME = "sim_arm"
@@ -60,7 +60,7 @@ class SimArmParams(NodeParams):
     SPECS: ClassVar[tuple[ParamSpec, ...]] = (
         ParamSpec("robot", "sim_arm", "Robot preset (joints, camera topics and resolutions).",
                   read_only=True),
-        ParamSpec("scene", "", "Scene YAML (block size, camera mounts; e.g. config/demo/scene_32.yaml); "
+        ParamSpec("scene", "", "Scene YAML (block size, camera mounts, target colours; e.g. config/demo/scene_32.yaml); "
                   "empty = the default scene.", read_only=True),
         ParamSpec("task", "reach", "Task of the first episode (later ones come from ~/reset_task).",
                   read_only=True, choices=tuple(TASKS)),
@@ -106,7 +106,7 @@ class SimArmNode(Node):
                      FollowerConfig(allow_partial_joints_goal=self.params.allow_partial_joints_goal))
         if tuple(self.preset.joints) != sim.joint_names:
             raise ValueError(f"preset joints {self.preset.joints} differ from the sim's {sim.joint_names}")
-        self.session = SimSession(sim)
+        self.session = SimSession(sim, TaskConfig.for_scene(self.params.scene))
         if self.params.camera_rate_hz > 0:
             for camera in self.preset.cameras:
                 sim.render(camera.name)  # create the render contexts now, in the spinning thread

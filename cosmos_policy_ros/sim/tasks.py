@@ -11,11 +11,12 @@ from __future__ import annotations
 import difflib
 import enum
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from cosmos_policy_ros.sim.arm_sim import HOME_POSITIONS, ArmSim, Pose
-from cosmos_policy_ros.sim.scene import BIN_BODY, BLOCK_COLOURS, block_body
+from cosmos_policy_ros.sim.scene import BIN_BODY, BLOCK_COLOURS, SceneFile, block_body, check_block_colours
 
 
 class Outcome(enum.Enum):
@@ -40,6 +41,8 @@ class TaskConfig:
         max_block_yaw_rad: blocks are rotated by a random yaw in [-max, max].
         reach_time_limit_s: episode limit of ``reach``.
         pick_place_time_limit_s: episode limit of ``pick_place``.
+        target_colours: the colours a seed may name as the target block (a scene file's
+            ``target_colours``, ``for_scene``).
     """
 
     block_x_m: tuple[float, float] = (0.26, 0.45)
@@ -51,8 +54,18 @@ class TaskConfig:
     max_block_yaw_rad: float = 0.6
     reach_time_limit_s: float = 10.0
     pick_place_time_limit_s: float = 20.0
+    target_colours: tuple[str, ...] = tuple(BLOCK_COLOURS)
+
+    @classmethod
+    def for_scene(cls, scene_file: str | Path = "") -> "TaskConfig":
+        """The default placement and limits, targets as the scene YAML names them (if it does)."""
+        scene = SceneFile.from_yaml(scene_file) if scene_file else SceneFile()
+        return cls(target_colours=scene.target_colours or tuple(BLOCK_COLOURS))
 
     def __post_init__(self) -> None:
+        if not self.target_colours:
+            raise ValueError("TaskConfig.target_colours is empty; name at least one block colour")
+        check_block_colours("TaskConfig.target_colours", self.target_colours)
         for name in ("block_x_m", "block_y_m", "bin_x_m", "bin_abs_y_m"):
             low, high = getattr(self, name)
             if not low < high:
@@ -107,8 +120,9 @@ class Task:
         raise NotImplementedError
 
     def reset(self, sim: ArmSim, seed: int, target: str = "") -> Episode:
-        """Reset ``sim`` to a random scene drawn from ``seed`` with the arm at home; ``target``
-        (a block colour) replaces the seed's target block in the same scene.
+        """Reset ``sim`` to a random scene drawn from ``seed`` with the arm at home; the seed names
+        one of ``config.target_colours`` as the target, unless ``target`` (any block colour)
+        replaces it in the same scene.
 
         Raises:
             ValueError: ``target`` is not a block colour.
@@ -117,7 +131,8 @@ class Task:
             raise ValueError(f"target={target!r} is not a block colour; have {list(BLOCK_COLOURS)}")
         rng = np.random.default_rng(seed)
         poses = sample_scene(rng, self.config, sim.config.block_half_size_m, sim.config.bin_half_size_m)
-        colour = target or list(BLOCK_COLOURS)[int(rng.integers(len(BLOCK_COLOURS)))]
+        colours = self.config.target_colours
+        colour = target or colours[int(rng.integers(len(colours)))]
         sim.reset(HOME_POSITIONS, poses)
         return Episode(self.name, seed, self.instruction_template.format(colour=colour), colour,
                        self.time_limit_s, poses)

@@ -86,10 +86,19 @@ def test_perturbed_demos_are_spread_evenly_at_the_configured_share():
 
 def test_demos_of_one_scene_reach_each_block_in_turn():
     assert [RetrainConfig(seed=5).demo_scene(i) for i in range(2)] == [(5, ""), (6, "")]
-    config = RetrainConfig(seed=5, targets_per_scene=3)
+    config = RetrainConfig(seed=5, targets_per_scene=3, scene="")  # the default scene: every colour a target
     scenes = [config.demo_scene(i) for i in range(6)]
     assert [seed for seed, _ in scenes] == [5, 5, 5, 6, 6, 6]
     assert {t for _, t in scenes[:3]} == {t for _, t in scenes[3:]} == {"red", "green", "blue"}
     assert scenes[0][1] != scenes[3][1]  # the first target rotates, so no colour comes first always
     with pytest.raises(ValueError, match="targets_per_scene"):
-        RetrainConfig(targets_per_scene=4)
+        RetrainConfig(targets_per_scene=4, scene="")
+
+
+def test_demo_targets_are_the_scene_files_colours(tmp_path):
+    scene = tmp_path / "scene.yaml"
+    scene.write_text("target_colours: [blue, red]\n")
+    config = RetrainConfig(seed=5, targets_per_scene=2, scene=str(scene))
+    assert [config.demo_scene(i) for i in range(4)] == [(5, "blue"), (5, "red"), (6, "red"), (6, "blue")]
+    with pytest.raises(ValueError, match=r"targets_per_scene=3 must be in \[1, 2\]"):
+        RetrainConfig(targets_per_scene=3, scene=str(scene))

@@ -45,12 +45,13 @@ def test_retrain_pipeline_on_a_tiny_budget(ros_domain, tmp_path):
     assert len(demos["episodes"]) == 4 and not any(e["is_rollout"] for e in demos["episodes"])
     assert {e["outcome"] for e in demos["episodes"]} <= {"success", "failure"}
     # The policy trains on the instruction the sim gave each scene (which block to touch), in order.
-    task = make_task(config.task)
+    task = make_task(config.task, config.task_config())
     sim = ArmSim(build_scene_config([("primary", 32, 32)], DemoConfig.resolve(config.scene)))
     expected = [task.reset(sim, *config.demo_scene(index)).instruction for index in range(4)]
     assert [e["instruction"] for e in demos["episodes"]] == expected
     sim_demos = read_index(tmp_path / "work" / "sim_demos")  # stage (a2), trained on with the demos
-    scenes = [scene_target(i, config.seed + SIM_DEMO_SEED_OFFSET, config.targets_per_scene) for i in range(3)]
+    scenes = [scene_target(i, config.seed + SIM_DEMO_SEED_OFFSET, config.targets_per_scene,
+                           task.config.target_colours) for i in range(3)]
     assert [e["source"] for e in sim_demos["episodes"]] == [
         f"sim:reach:seed={seed}:target={task.reset(sim, seed, target).target_colour}" for seed, target in scenes]
     rollouts = read_index(tmp_path / "work" / "rollouts")

@@ -7,7 +7,7 @@ import pytest
 
 from cosmos_policy_ros.sim.arm_sim import HOME_POSITIONS, ArmSim, Pose
 from cosmos_policy_ros.sim.scene import BLOCK_COLOURS, COMMANDED_JOINTS, block_body
-from cosmos_policy_ros.sim.tasks import make_task
+from cosmos_policy_ros.sim.tasks import TaskConfig, make_task
 from cosmos_policy_ros.sim.trajectory_follower import TrajectoryCommand
 
 pytestmark = pytest.mark.sim
@@ -54,6 +54,23 @@ def test_reset_with_a_target_keeps_the_seed_scene(sim):
             np.testing.assert_array_equal(episode.initial_poses[body].position, pose.position)
     with pytest.raises(ValueError, match="not a block colour"):
         task.reset(sim, seed=7, target="pink")
+
+
+def test_seeds_name_only_the_configured_target_colours_in_the_same_scenes(sim, tmp_path):
+    scene = tmp_path / "scene.yaml"
+    scene.write_text("target_colours: [green]\n")
+    every, green = make_task("reach"), make_task("reach", TaskConfig.for_scene(scene))
+    assert TaskConfig.for_scene("").target_colours == tuple(BLOCK_COLOURS)
+    drawn = [every.reset(sim, seed) for seed in range(12)]
+    assert len({e.target_colour for e in drawn}) > 1
+    for seed, episode in enumerate(drawn):
+        named = green.reset(sim, seed)
+        assert (named.target_colour, named.instruction) == ("green", "touch the green block")
+        for body, pose in episode.initial_poses.items():  # the blocks stay where the seed put them
+            np.testing.assert_array_equal(named.initial_poses[body].position, pose.position)
+    assert green.reset(sim, 0, target="red").target_colour == "red"  # an explicit target still wins
+    with pytest.raises(ValueError, match="target_colours is empty"):
+        TaskConfig(target_colours=())
 
 
 def test_reset_is_deterministic(sim):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from cosmos_policy_ros.core import features as F
 from cosmos_policy_ros.data.dataset import EpisodeDataset
@@ -70,11 +71,14 @@ def test_noisy_share_and_worker_count_do_not_change_the_data(generated):
 
 
 def test_several_targets_per_scene_share_the_images_and_differ_in_instruction(tmp_path):
+    scene = yaml.safe_load(SCENE.read_text())
+    scene.pop("target_colours", None)  # every block a target
+    (tmp_path / "scene.yaml").write_text(yaml.safe_dump(scene))
     config = SimDemoConfig(episodes=3, seed=7, targets_per_scene=3, noisy_share=0.0, time_limit_s=0.3,
-                           scene=str(SCENE), workers=1, val_fraction=0.0)
-    generate_sim_demos(load_preset(str(PRESET)), config, tmp_path)
-    episodes = json.loads((tmp_path / INDEX_FILE).read_text())["episodes"]
-    first_images = [read_episode_arrays(tmp_path, e["file"])["images"][0] for e in episodes]
+                           scene=str(tmp_path / "scene.yaml"), workers=1, val_fraction=0.0)
+    generate_sim_demos(load_preset(str(PRESET)), config, tmp_path / "out")
+    episodes = json.loads((tmp_path / "out" / INDEX_FILE).read_text())["episodes"]
+    first_images = [read_episode_arrays(tmp_path / "out", e["file"])["images"][0] for e in episodes]
     for images in first_images[1:]:
         np.testing.assert_array_equal(images, first_images[0])  # one scene, seen from the same home pose
     colours = [e["source"].split(":target=")[1] for e in episodes]
@@ -84,10 +88,12 @@ def test_several_targets_per_scene_share_the_images_and_differ_in_instruction(tm
 
 
 def test_scene_target_rotates_colours_over_scenes():
-    assert [scene_target(i, 10, 1) for i in range(2)] == [(10, ""), (11, "")]
-    pairs = [scene_target(i, 10, 2) for i in range(4)]
+    colours = tuple(BLOCK_COLOURS)
+    assert [scene_target(i, 10, 1, colours) for i in range(2)] == [(10, ""), (11, "")]
+    pairs = [scene_target(i, 10, 2, colours) for i in range(4)]
     assert [seed for seed, _ in pairs] == [10, 10, 11, 11]
     assert pairs[0][1] != pairs[1][1] and pairs[0][1] != pairs[2][1]  # the first target moves on
+    assert {scene_target(i, 10, 2, ("green", "blue"))[1] for i in range(4)} == {"green", "blue"}
 
 
 def test_bad_settings_are_refused():

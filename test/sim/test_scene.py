@@ -39,6 +39,8 @@ def test_a_file_moves_cameras_and_resizes_blocks(tmp_path):
     ("camera_mounts:\n  primary: {height: 64}\n", "unknown field"),  # sizes come from the robot preset
     ("camera_mounts:\n  primary: {position_m: [0.5, 0.0]}\n", "needs 3 values"),
     ("camera_mounts:\n  top: {fovy_deg: 40.0}\n", "does not have"),
+    ("target_colours: [pink]\n", "target_colours"),
+    ("target_colours: [red, red]\n", "distinct block colours"),
 ])
 def test_bad_files_are_rejected_with_the_field_named(tmp_path, text, match):
     path = tmp_path / "scene.yaml"

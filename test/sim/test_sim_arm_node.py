@@ -28,7 +28,9 @@ from cosmos_policy_ros.ros.conversions import (  # noqa: E402
     stamp_to_seconds,
 )
 from cosmos_policy_ros.ros.qos import COMMAND_QOS, EVENTS_QOS, SENSOR_QOS  # noqa: E402
-from cosmos_policy_ros.sim.scene import SceneFile  # noqa: E402
+from cosmos_policy_ros.sim.arm_sim import ArmSim  # noqa: E402
+from cosmos_policy_ros.sim.scene import SceneFile, build_scene_config  # noqa: E402
+from cosmos_policy_ros.sim.tasks import TaskConfig, make_task  # noqa: E402
 
 from ros_helpers import SpinningNode, start_node_process, stop_process, wait_for  # noqa: E402
 
@@ -158,6 +160,10 @@ def test_tasks_cameras_and_expert_teleop_over_ros(ros_domain):
         assert not bad.success and "did you mean 'pick_place'" in bad.message
         bad = harness.call(ResetTask, "/sim_arm/reset_task", ResetTask.Request(task="reach", seed=4, target="pink"))
         assert not bad.success and "not a block colour" in bad.message
+        drawn = harness.call(ResetTask, "/sim_arm/reset_task", ResetTask.Request(task="reach", seed=4))
+        sim = ArmSim(build_scene_config([(c.name, c.height, c.width) for c in PRESET.cameras], scene))
+        expected = make_task("reach", TaskConfig.for_scene(scene)).reset(sim, 4).instruction  # the scene's targets
+        assert drawn.success and drawn.message == expected
         reset = harness.call(ResetTask, "/sim_arm/reset_task", ResetTask.Request(task="reach", seed=4, target="green"))
         assert reset.success and reset.message == "touch the green block"  # the expert must reach green
         assert harness.call(Trigger, "/expert_teleop/reset", Trigger.Request()).success
