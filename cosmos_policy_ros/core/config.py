@@ -45,9 +45,10 @@ class DiTConfig:
         absolute_pos_embed: add diffusers' learnable absolute position embedding
             (``extra_pos_embed_type="learnable"``) to every block. Off in the official 2B (RoPE only,
             ``extra_per_block_abs_pos_emb=False``). An option for small models trained from
-            scratch, where RoPE only tells a token where others are relative to itself; measured
-            with ``bench/localization_probe.py`` it does not by itself make the demo-sized DiT
-            find a small object (README, performance table).
+            scratch, where RoPE only tells a token where others are relative to itself. Alone it
+            did not make the demo-sized DiT find a small object behind a random VAE
+            (``bench/localization_probe.py``); behind the demo's trained VAE it sped up learning
+            where the named block is (README, finding 11), so the demo model uses it.
     """
 
     num_layers: int = 28
