@@ -79,7 +79,8 @@ def main() -> None:
     scene = DemoConfig.resolve_optional(args.scene)
     sim = ArmSim(build_scene_config(cameras, scene))
     print(hardware_line())
-    stats = probe(model, sim, list(range(args.seed, args.seed + args.scenes)), task_config=TaskConfig.for_scene(scene))
+    seeds = list(range(args.seed, args.seed + args.scenes))
+    stats = probe(model, sim, seeds, task_config=TaskConfig.for_scene(scene))
     print("instruction_grounding scenes=%d " % args.scenes
           + " ".join(f"{key}={value:.3f}" for key, value in stats.items()))
 

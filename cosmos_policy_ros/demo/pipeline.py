@@ -60,9 +60,10 @@ class RetrainConfig:
         num_demos / noisy_share / noise: teleop episodes, share of perturbed-expert episodes and
             the perturbation parameters (``expert_teleop`` ``noise.*``).
         targets_per_scene: consecutive demos (and sim demos) that share a scene seed, each reaching
-            another of the scene's target colours (1: one per scene, its seed's target; ``scene_target``). With a few hundred scenes, one target per
-            scene lets a small policy learn "this layout -> that block" and ignore the instruction;
-            several targets per scene make the colour word the only way to tell them apart.
+            another of the scene's target colours (1: one per scene, its seed's target;
+            ``scene_target``). With a few hundred scenes, one target per scene lets a small policy
+            learn "this layout -> that block" and ignore the instruction; several targets per
+            scene make the colour word the only way to tell them apart.
         sim_demos: scripted-expert episodes made in process without ROS (``cosmos-policy
             sim-demos``, stage (a2); scene seeds from ``seed + SIM_DEMO_SEED_OFFSET``), trained on
             with the recorded demos: the many scenes instruction grounding needs (0 = none).

@@ -60,8 +60,8 @@ class SimArmParams(NodeParams):
     SPECS: ClassVar[tuple[ParamSpec, ...]] = (
         ParamSpec("robot", "sim_arm", "Robot preset (joints, camera topics and resolutions).",
                   read_only=True),
-        ParamSpec("scene", "", "Scene YAML (block size, camera mounts, target colours; e.g. config/demo/scene_32.yaml); "
-                  "empty = the default scene.", read_only=True),
+        ParamSpec("scene", "", "Scene YAML (block size, camera mounts, target colours; "
+                  "e.g. config/demo/scene_32.yaml); empty = the default scene.", read_only=True),
         ParamSpec("task", "reach", "Task of the first episode (later ones come from ~/reset_task).",
                   read_only=True, choices=tuple(TASKS)),
         ParamSpec("seed", 0, "Seed of the first episode.", read_only=True, min_value=0),

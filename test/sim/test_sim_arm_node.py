@@ -162,7 +162,7 @@ def test_tasks_cameras_and_expert_teleop_over_ros(ros_domain):
         assert not bad.success and "not a block colour" in bad.message
         drawn = harness.call(ResetTask, "/sim_arm/reset_task", ResetTask.Request(task="reach", seed=4))
         sim = ArmSim(build_scene_config([(c.name, c.height, c.width) for c in PRESET.cameras], scene))
-        expected = make_task("reach", TaskConfig.for_scene(scene)).reset(sim, 4).instruction  # the scene's targets
+        expected = make_task("reach", TaskConfig.for_scene(scene)).reset(sim, 4).instruction  # scene's targets
         assert drawn.success and drawn.message == expected
         reset = harness.call(ResetTask, "/sim_arm/reset_task", ResetTask.Request(task="reach", seed=4, target="green"))
         assert reset.success and reset.message == "touch the green block"  # the expert must reach green
