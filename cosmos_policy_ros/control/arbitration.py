@@ -18,15 +18,30 @@ Per mode:
   threshold) or whose value is below ``value_threshold`` -> nothing of it passes, HOLD mode with
   ``modes.call_for_teleop`` raised and the reason; the operator's next SetMode clears it.
 * Starvation (the watchdog): no valid chunk by ``t_obs + execute_steps*dt + watchdog_margin_s``
-  of the last accepted chunk -> one hold command at the measured position, a deadline miss,
+  of the last accepted chunk -> a controlled stop (below), a deadline miss,
   ``starved`` True and "starved" in the reason, but the mode stays POLICY: a late policy is not a
-  fault, and the next valid chunk resumes it, stitched onto the *measured* state (the arm
-  stopped where it was; bumpless) and checked whole like any chunk. A dead policy leaves the arm
+  fault, and the next valid chunk resumes it, joined onto the stop (or, once the stop has ended,
+  onto the measured state where the arm came to rest) and checked whole like any chunk. A dead policy leaves the arm
   holding; a slow one loses time, not the operator's attention.
 * TELEOP: teleop trajectories / joint targets -> same stitching and checks; rejected ones are
   dropped (the operator keeps control), counted in ``rejected_teleop``.
-* HOLD / ESTOP: on entry, one single-point trajectory at the measured position; nothing passes.
-* Leaving POLICY cancels the rest of the policy's trajectory with that same hold.
+* HOLD / ESTOP: on entry, a controlled stop (:func:`.stitching.controlled_stop`): from the
+  commanded state (position and velocity, while a command is running; else the last plausible
+  measured position, at rest) to rest within the velocity and acceleration limits, checked like
+  any command; nothing passes afterwards (in ESTOP nothing moves the arm until reset).
+* Leaving POLICY cancels the rest of the policy's trajectory with that same stop.
+
+Inputs are validated field by field before use (:mod:`.input_validation`; joint states by
+:class:`.state_buffer.PlausibilityFilter`): a failing chunk is rejected whole (HOLD), a failing
+teleop command is dropped, a failing joint state is ignored; each is counted in
+``rejected_inputs`` and its reason goes to the status. A measured joint slightly outside its
+bounds (within ``measured_tolerance``: contact, calibration) is reported by joint and amount and
+does not lock the arm: a command that starts there and moves back inside is accepted.
+
+Seam: a new command starts at the commanded (or, bumpless, measured) state and must join it
+within the acceleration limit. Its own steps are checked first (a chunk whose steps exceed the
+limits is rejected whole); then its first steps are eased from the previous motion into the new
+plan (:func:`.stitching.blend_seam`) over as few steps as make the whole trajectory pass.
 * Shadow mode: chunks are stitched onto the measured state, checked, and returned with
   ``shadow=True`` (for ``~/shadow_trajectory``) whatever the mode; they never reach the arm and
   POLICY cannot be entered.
@@ -39,17 +54,21 @@ columns are usually position-checked only (``LimitArrays.without_rate_limits``, 
 """
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from .action_spaces import ActionSpaceConverter
-from .limits import LimitArrays, check_trajectory, saturate_positions
+from .input_validation import (InputError, check_chunk_dt, check_chunk_step_times, check_finite,
+                               check_name_lists, check_optional_vector, check_stamp, check_trajectory_times)
+from .limits import LimitArrays, bounds_excess, check_trajectory, saturate_positions
 from .modes import Mode, ModeMachine, RequestResult
-from .state_buffer import JointSample, JointStateBuffer
-from .stitching import DeadlineMissError, StitchConfig, StitchedTrajectory, stitch_chunk, stitch_steps
+from .state_buffer import JointSample, JointStateBuffer, PlausibilityFilter
+from .stitching import (DeadlineMissError, StitchConfig, StitchedTrajectory, blend_seam, controlled_stop,
+                        stitch_chunk, stitch_steps)
 from .watchdog import CommandWatchdog, ValueGate
 
 
@@ -69,7 +88,11 @@ class ArbiterConfig:
             the joint's range are set to the bound (``limits.saturate_positions``); 0 = none.
         teleop_target_lead_s: a JointState teleop target is commanded to be reached this long
             after it arrives.
-        hold_time_from_start_s: time_from_start of the single HOLD point.
+        hold_time_from_start_s: time_from_start of the rest point of a stop from standstill.
+        stop_step_s: time between the points of a controlled stop.
+        max_chunk_dt_s: largest accepted ActionChunk.dt_s.
+        measured_tolerance: how far a measured joint may lie outside its bounds (sensor noise,
+            contact, calibration) and still be a usable state; further out it is implausible.
         shadow_mode: policy chunks go to the shadow output only.
         start_mode: mode at start (ESTOP not allowed).
     """
@@ -82,11 +105,15 @@ class ArbiterConfig:
     position_saturation: float = 0.05
     teleop_target_lead_s: float = 0.1
     hold_time_from_start_s: float = 0.1
+    stop_step_s: float = 0.02
+    max_chunk_dt_s: float = 1.0
+    measured_tolerance: float = 0.01
     shadow_mode: bool = False
     start_mode: Mode = Mode.HOLD
 
     def __post_init__(self) -> None:
-        for name in ("watchdog_margin_s", "max_start_jump", "teleop_target_lead_s", "hold_time_from_start_s"):
+        for name in ("watchdog_margin_s", "max_start_jump", "teleop_target_lead_s", "hold_time_from_start_s",
+                     "stop_step_s", "max_chunk_dt_s", "measured_tolerance"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"ArbiterConfig.{name}={value!r} must be a finite number > 0")
@@ -116,6 +143,10 @@ class PolicyChunk:
             horizon; the rest is look-ahead); 0 = all of them.
         call_for_teleop: the policy itself asks for a human (its value is below the policy
             node's run-time threshold): the arbiter HOLDs and calls for teleop.
+        trajectory_names: ActionChunk.trajectory.joint_names (must agree with action_names when
+            both are given).
+        step_times_s: the points' time_from_start [s] (must be k * dt_s); None when the producer
+            is not a message (tests of the logic).
     """
 
     stamp_s: float
@@ -126,11 +157,32 @@ class PolicyChunk:
     model_name: str = ""
     execute_steps: int = 0
     call_for_teleop: bool = False
+    trajectory_names: tuple[str, ...] = ()
+    step_times_s: Sequence[float] | None = None
 
     def horizon_end_s(self) -> float:
         """When the executed part ends: ``stamp + execute_steps*dt`` (the last step's time when 0)."""
         steps = self.execute_steps if 0 < self.execute_steps < len(self.actions) else len(self.actions) - 1
         return self.stamp_s + steps * self.dt_s
+
+    def validated_names(self, max_dt_s: float) -> tuple[str, ...]:
+        """Check every field that is not a joint value (see :mod:`.input_validation`); the column names.
+
+        Raises:
+            InputError: naming the field.
+        """
+        check_stamp("header.stamp", self.stamp_s)
+        names = check_name_lists(self.action_names, self.trajectory_names)
+        check_chunk_dt(self.dt_s, max_dt_s, len(self.actions))
+        if self.step_times_s is not None:
+            if len(self.step_times_s) != len(self.actions):
+                raise InputError(f"{len(self.step_times_s)} time_from_start values for {len(self.actions)} points")
+            check_chunk_step_times(self.step_times_s, self.dt_s)
+        if not (isinstance(self.execute_steps, int) and self.execute_steps >= 0):
+            raise InputError(f"execute_steps={self.execute_steps!r} must be an integer >= 0")
+        if math.isinf(self.value):
+            raise InputError(f"value={self.value} is infinite")
+        return names
 
 
 @dataclass(frozen=True)
@@ -160,7 +212,14 @@ def to_matrix(names: Sequence[str], rows: Sequence[Sequence[float]], order: Sequ
     bad = [i for i, row in enumerate(rows) if len(row) != len(names)]
     if bad:
         raise ValueError(f"point {bad[0]} has {len(rows[bad[0]])} values for {len(names)} joints")
-    matrix = np.asarray(rows, dtype=np.float64)  # (n, len(names))
+    try:
+        matrix = check_finite("positions", rows)  # (n, len(names)), every value (later-dropped ones too)
+    except InputError as err:
+        bad = np.argwhere(~np.isfinite(np.asarray(rows, dtype=np.float64)))
+        if not bad.size:
+            raise
+        step, col = bad[0]
+        raise InputError(f"non-finite position {rows[step][col]} for joint {names[col]} at step {step}") from err
     return matrix[:, [names.index(j) for j in order]]
 
 
@@ -176,13 +235,15 @@ class Arbiter:
         self.watchdog = CommandWatchdog(config.watchdog_margin_s)
         self.value_gate = ValueGate(config.value_threshold)
         self.states = JointStateBuffer()
+        self.plausibility = PlausibilityFilter(config.limits, config.measured_tolerance)
+        self.rejected_inputs = 0
+        self._outside_joint = ""  # the joint last reported as measured outside its bounds
         self.commanded: StitchedTrajectory | None = None
         self.reason = "start"
         self.deadline_misses = 0
         self.rejected_chunks = 0
         self.rejected_teleop = 0
         self.starved = False  # the watchdog held the arm in POLICY; the next valid chunk resumes
-        self.malformed_inputs = 0
         self.last_value = math.nan
         self.model_name = ""
         self.status_version = 0  # bumped on every status change, so the node publishes on change
@@ -190,20 +251,40 @@ class Arbiter:
     # -- inputs -------------------------------------------------------------------------------
     def on_joint_state(self, stamp_s: float, names: Sequence[str], positions: Sequence[float],
                        velocities: Sequence[float]) -> None:
-        """Store a measured state; malformed or non-finite ones are counted and ignored."""
+        """Store a measured state; malformed or implausible ones are reported and ignored."""
         try:
+            check_stamp("joint state header.stamp", stamp_s)
+            check_optional_vector("joint state velocity", velocities, len(names))
             q = to_matrix(names, [positions], self.config.joint_names)[0]
             v = to_matrix(names, [velocities], self.config.joint_names)[0] if len(velocities) else None
-        except (ValueError, TypeError):
-            self.malformed_inputs += 1
+        except (ValueError, TypeError) as err:
+            self.reject_input(f"joint state ignored: {err}")
             return
-        limits, slack = self.config.limits, self.config.max_start_jump
-        # A reading further outside the bounds than one allowed jump is a sensor fault, not a pose.
-        plausible = np.all((q >= limits.lower - slack) & (q <= limits.upper + slack))
-        if not (math.isfinite(stamp_s) and np.all(np.isfinite(q)) and plausible):
-            self.malformed_inputs += 1
+        sample = JointSample(stamp_s, q, v)
+        implausible = self.plausibility.check(sample)
+        if implausible:
+            self.reject_input(f"joint state ignored as implausible: {implausible}")
             return
-        self.states.add(JointSample(stamp_s, q, v if v is not None and np.all(np.isfinite(v)) else None))
+        self.states.add(sample)
+        self._report_outside(q)
+
+    def reject_input(self, reason: str) -> None:
+        """An input that failed validation before reaching the logic (e.g. a message field): counted,
+        reported in the status; the message's own handler decides what else happens."""
+        self.rejected_inputs += 1
+        if reason != self.reason:
+            self._set_reason(reason)
+
+    def _report_outside(self, positions: np.ndarray) -> None:
+        """Say (once per joint) that a measured joint is outside its bounds, within the tolerance."""
+        excess = bounds_excess(positions, self.config.limits)
+        col = int(np.argmax(excess))
+        joint = self.config.joint_names[col] if excess[col] > 1e-6 else ""
+        if joint and joint != self._outside_joint:
+            self._set_reason(f"joint {joint} measured {positions[col]:.6g}, {excess[col]:.4g} outside its "
+                             f"bounds (within the sensor tolerance {self.config.measured_tolerance}); "
+                             f"commands moving it back inside are accepted")
+        self._outside_joint = joint
 
     def on_policy_chunk(self, chunk: PolicyChunk, now_s: float) -> list[Command]:
         """Turn a chunk into a controller (or shadow) trajectory, or reject it (see module doc)."""
@@ -215,14 +296,14 @@ class Arbiter:
         if not shadow and call_reason:
             return self._safety_hold(f"{call_reason}: calling for teleop", now_s, call_for_teleop=True)
         try:
-            measured_seam = shadow or self.modes.needs_measured_start or self.starved
+            measured_seam = shadow or self.modes.needs_measured_start
             trajectory = self._chunk_trajectory(chunk, now_s, measured_seam)
         except DeadlineMissError as miss:
             self.deadline_misses += 1
             self._set_reason(f"chunk dropped: {miss}")
             return []
         except (ValueError, TypeError) as err:
-            return self._reject_chunk(str(err), now_s)
+            return self.reject_chunk(str(err), now_s)
         if shadow:
             return [Command(trajectory, self.config.joint_names, shadow=True)]
         self.modes.policy_started()
@@ -238,11 +319,15 @@ class Arbiter:
         if self.modes.mode != Mode.TELEOP:
             return []
         try:
+            check_stamp("header.stamp", stamp_s)
             positions = to_matrix(names, rows, self.config.joint_names)
+            times = check_trajectory_times(times_from_start_s)
+            if len(times) != len(positions):
+                raise InputError(f"{len(times)} time_from_start values for {len(positions)} points")
             anchor_s = now_s if stamp_s == 0.0 else stamp_s
-            return self._teleop(positions, np.asarray(times_from_start_s, dtype=np.float64), anchor_s, now_s)
+            return self._teleop(positions, times, anchor_s, now_s)
         except (ValueError, TypeError) as err:
-            return self._reject_teleop(str(err))
+            return self.reject_teleop(str(err))
 
     def on_teleop_targets(self, names: Sequence[str], positions: Sequence[float], now_s: float) -> list[Command]:
         """A teleop JointState target, to be reached ``teleop_target_lead_s`` from now."""
@@ -252,7 +337,7 @@ class Arbiter:
             target = to_matrix(names, [positions], self.config.joint_names)
             return self._teleop(target, np.array([self.config.teleop_target_lead_s]), now_s, now_s)
         except (ValueError, TypeError) as err:
-            return self._reject_teleop(str(err))
+            return self.reject_teleop(str(err))
 
     def on_tick(self, now_s: float) -> list[Command]:
         """Periodic check: the watchdog holds the arm when the policy's execution horizon ran out."""
@@ -262,8 +347,8 @@ class Arbiter:
         if self.watchdog.expired(now_s):
             end_s = self.watchdog.deadline_s - self.watchdog.margin_s
             return self._starvation_hold(f"watchdog: starved, no valid chunk within the execution horizon "
-                                         f"({now_s - end_s:.3f} s past it); holding at the measured "
-                                         f"position until the next valid chunk", now_s)
+                                         f"({now_s - end_s:.3f} s past it); stopping and holding "
+                                         f"until the next valid chunk", now_s)
         return []
 
     # -- mode requests ------------------------------------------------------------------------
@@ -293,7 +378,8 @@ class Arbiter:
         self._set_reason(self.modes.reason)
         self.starved = False
         self.watchdog.disarm()
-        stops_motion = result.mode in (Mode.HOLD, Mode.ESTOP) or before == Mode.POLICY
+        # Leaving ESTOP (reset, to HOLD) commands nothing: the arm is already at rest.
+        stops_motion = (result.mode in (Mode.HOLD, Mode.ESTOP) or before == Mode.POLICY) and before != Mode.ESTOP
         return result, self._hold_command(now_s) if stops_motion else []
 
     def _call_for_teleop_reason(self, chunk: PolicyChunk) -> str:
@@ -306,55 +392,83 @@ class Arbiter:
         return ""
 
     def _chunk_trajectory(self, chunk: PolicyChunk, now_s: float, measured_seam: bool) -> StitchedTrajectory:
+        names = chunk.validated_names(self.config.max_chunk_dt_s)
+        actions = to_matrix(names, chunk.actions, self.converter.action_names)
         latest = self.states.latest
         if latest is None:
             raise ValueError("no joint state received yet")
-        actions = to_matrix(chunk.action_names, chunk.actions, self.converter.action_names)
         state_at_obs = self.states.nearest(chunk.stamp_s).positions
         positions = self.converter.to_joint_positions(actions, state_at_obs)
         positions = saturate_positions(positions, self.config.limits, self.config.position_saturation)
-        seam, start_velocity = self._seam(now_s, measured_seam)
-        trajectory = stitch_chunk(positions, chunk.stamp_s, chunk.dt_s, now_s, seam, self.config.stitch)
-        self._check(trajectory, start_velocity)
-        return trajectory
+        seam = self._seam(now_s, measured_seam)
+        trajectory = stitch_chunk(positions, chunk.stamp_s, chunk.dt_s, now_s, seam.positions, self.config.stitch)
+        return self._joined(trajectory, seam)
 
     def _teleop(self, positions: np.ndarray, times_s: np.ndarray, anchor_s: float, now_s: float) -> list[Command]:
         positions = saturate_positions(positions, self.config.limits, self.config.position_saturation)
-        seam, start_velocity = self._seam(now_s, measured=False)
+        seam = self._seam(now_s, measured=False)
         try:
-            trajectory = stitch_steps(positions, times_s, anchor_s, now_s, seam, self.config.stitch)
+            trajectory = stitch_steps(positions, times_s, anchor_s, now_s, seam.positions, self.config.stitch)
         except DeadlineMissError as miss:
-            return self._reject_teleop(str(miss))
-        self._check(trajectory, start_velocity)
-        return [self._command(trajectory)]
+            return self.reject_teleop(str(miss))
+        return [self._command(self._joined(trajectory, seam))]
 
-    def _seam(self, now_s: float, measured: bool) -> tuple[np.ndarray, np.ndarray | None]:
-        """Where the new trajectory starts: the commanded state, or the measured one (bumpless)."""
+    def _seam(self, now_s: float, measured: bool) -> "_Seam":
+        """Where the new trajectory starts: the commanded state while a command runs, else (or for a
+        bumpless start) the last plausible measured state."""
         if not measured and self.commanded is not None and now_s <= self.commanded.end_time_s:
-            return self.commanded.sample(now_s)
+            position, velocity = self.commanded.sample(now_s)
+            return _Seam(position, velocity, self.commanded.sample_position, measured=False)
         latest = self.states.latest
         if latest is None:
             raise ValueError("no joint state received yet")
-        return latest.positions, latest.velocities
+        lower, upper = self.config.limits.lower, self.config.limits.upper
+        velocity = latest.velocities if latest.velocities is not None else np.zeros_like(latest.positions)
+        # the measured motion, continued at its velocity (inside the bounds), to blend from
+        return _Seam(latest.positions, velocity,
+                     lambda t: np.clip(latest.positions + velocity * (t - now_s), lower, upper), measured=True)
 
-    def _check(self, trajectory: StitchedTrajectory, start_velocity: np.ndarray | None) -> None:
-        reason = check_trajectory(trajectory.positions, trajectory.times_from_start_s, self.config.limits,
-                                  start_velocity=start_velocity, max_start_jump=self.config.max_start_jump)
-        if reason:
-            raise ValueError(reason)
+    def _joined(self, trajectory: StitchedTrajectory, seam: "_Seam") -> StitchedTrajectory:
+        """The trajectory joined onto the seam within the limits (see the module docstring).
+
+        Raises:
+            ValueError: the command's own steps, or every blend of its seam, break a limit.
+        """
+        limits = self.config.limits
+        own = check_trajectory(trajectory.positions[1:], trajectory.times_from_start_s[1:], limits)
+        if own:
+            raise ValueError(f"{own} (steps counted from the first kept step)")
+        tolerance = self.config.measured_tolerance if seam.measured else 0.0
+        trajectory = dataclasses.replace(trajectory, start_velocity=seam.velocity)
+        first_reason = ""
+        for blend_points in range(len(trajectory.positions) - 1):
+            candidate = blend_seam(trajectory, seam.previous, blend_points)
+            reason = check_trajectory(candidate.positions, candidate.times_from_start_s, limits,
+                                      start_velocity=seam.velocity, max_start_jump=self.config.max_start_jump,
+                                      start_bounds_tolerance=tolerance)
+            if not reason:
+                return candidate
+            first_reason = first_reason or reason
+        raise ValueError(first_reason)
 
     def _command(self, trajectory: StitchedTrajectory) -> Command:
         self.commanded = trajectory
         return Command(trajectory, self.config.joint_names)
 
-    def _reject_chunk(self, reason: str, now_s: float) -> list[Command]:
+    def reject_chunk(self, reason: str, now_s: float) -> list[Command]:
+        """A chunk that failed validation (here or while its message was read): rejected whole, HOLD
+        (outside POLICY, where no chunk would pass anyway, it is only reported)."""
+        if not self.config.shadow_mode and self.modes.mode != Mode.POLICY:
+            self.reject_input(f"chunk ignored in {self.modes.mode.name}, and malformed: {reason}")
+            return []
         self.rejected_chunks += 1
         if self.config.shadow_mode:
             self._set_reason(f"shadow chunk rejected: {reason}")
             return []
         return self._safety_hold(f"chunk rejected: {reason}", now_s)
 
-    def _reject_teleop(self, reason: str) -> list[Command]:
+    def reject_teleop(self, reason: str) -> list[Command]:
+        """A teleop command that failed validation: dropped (the operator keeps control), counted."""
         self.rejected_teleop += 1
         self._set_reason(f"teleop command rejected: {reason}")
         return []
@@ -375,24 +489,34 @@ class Arbiter:
         return self._hold_command(now_s)
 
     def _hold_command(self, now_s: float) -> list[Command]:
-        """One point at the measured position (or the commanded one if nothing was measured yet).
+        """A controlled stop from the seam state to rest (see the module docstring); none before
+        anything was measured or commanded.
 
-        The point is clamped into the position bounds, so a hold never commands outside them (a
-        measured state may lie slightly outside, at most ``max_start_jump``: see on_joint_state).
+        A stop from the measured state starts at rest where the arm is (clipped into the bounds:
+        the reading lies within ``measured_tolerance`` of them), so it moves by at most that.
         """
-        latest = self.states.latest
-        if latest is not None:
-            position = latest.positions
-        elif self.commanded is not None:
-            position = self.commanded.sample(now_s)[0]
-        else:
+        try:
+            seam = self._seam(now_s, measured=False)
+        except ValueError:
             return []
-        position = np.clip(position, self.config.limits.lower, self.config.limits.upper)
-        hold = StitchedTrajectory(stamp_s=now_s, positions=position[None, :],
-                                  times_from_start_s=np.array([self.config.hold_time_from_start_s]),
-                                  first_step_index=0)
-        return [self._command(hold)]
+        position, velocity = seam.positions, seam.velocity
+        if seam.measured:  # the arm is not being moved by a command: hold it where it is
+            position, velocity = seam.previous(now_s), np.zeros_like(position)
+        stop = controlled_stop(position, velocity, now_s, self.config.limits.acceleration,
+                               self.config.stop_step_s, self.config.hold_time_from_start_s)
+        return [self._command(stop)]
 
     def _set_reason(self, reason: str) -> None:
         self.reason = reason
         self.status_version += 1
+
+
+@dataclass(frozen=True)
+class _Seam:
+    """Where a new command starts: position and velocity now, the previous motion's position at
+    any time (for blending), and whether it was measured (then it may lie slightly outside bounds)."""
+
+    positions: np.ndarray
+    velocity: np.ndarray
+    previous: Callable[[float], np.ndarray]
+    measured: bool

@@ -192,7 +192,7 @@ def saturate_positions(positions: np.ndarray, limits: LimitArrays, range_fractio
 
 def check_trajectory(positions: np.ndarray, times_from_start_s: np.ndarray, limits: LimitArrays,
                      start_velocity: np.ndarray | None = None,
-                     max_start_jump: float | None = None) -> str | None:
+                     max_start_jump: float | None = None, start_bounds_tolerance: float = 0.0) -> str | None:
     """Check a whole trajectory against the limits; the first violation found is reported.
 
     Checks, in order: shapes; finite values; strictly increasing times; position bounds; the jump
@@ -205,6 +205,9 @@ def check_trajectory(positions: np.ndarray, times_from_start_s: np.ndarray, limi
         limits: limits of the D joints in column order.
         start_velocity: (D,) joint velocity at row 0, or None to skip the start acceleration check.
         max_start_jump: largest |positions[1] - positions[0]| per joint, or None for no check.
+        start_bounds_tolerance: row 0 (a measured state) may lie outside the bounds by this much
+            (contact, calibration), so that a command moving back inside is accepted; every
+            commanded row is held to the bounds.
 
     Returns:
         None when the trajectory is within limits, else a reason naming joint, step and value.
@@ -225,7 +228,8 @@ def check_trajectory(positions: np.ndarray, times_from_start_s: np.ndarray, limi
     if dt.size and np.any(dt <= 0):
         step = int(np.argmax(dt <= 0)) + 1
         return f"time_from_start not increasing at step {step} ({times[step - 1]} -> {times[step]} s)"
-    reason = _check_positions(positions, limits)
+    reason = (_check_positions(positions[:1], limits, LIMIT_TOLERANCE + start_bounds_tolerance)
+              or _check_positions(positions[1:], limits, LIMIT_TOLERANCE, first_step=1))
     if reason or len(positions) < 2:
         return reason
     if max_start_jump is not None:
@@ -247,14 +251,19 @@ def _check_shapes(positions: np.ndarray, times: np.ndarray, num_joints: int) -> 
     return None
 
 
-def _check_positions(positions: np.ndarray, limits: LimitArrays) -> str | None:
-    below = positions < limits.lower - LIMIT_TOLERANCE
-    above = positions > limits.upper + LIMIT_TOLERANCE
-    outside = below | above
+def bounds_excess(positions: np.ndarray, limits: LimitArrays) -> np.ndarray:
+    """How far each value of ``positions`` (..., D) lies outside its joint's bounds (0 inside)."""
+    positions = np.asarray(positions, dtype=np.float64)
+    return np.maximum(np.maximum(limits.lower - positions, positions - limits.upper), 0.0)
+
+
+def _check_positions(positions: np.ndarray, limits: LimitArrays, tolerance: float,
+                     first_step: int = 0) -> str | None:
+    outside = bounds_excess(positions, limits) > tolerance
     if not np.any(outside):
         return None
     step, col = np.argwhere(outside)[0]
-    return (f"joint {limits.joint_names[col]} position {positions[step, col]:.6g} at step {step} outside "
+    return (f"joint {limits.joint_names[col]} position {positions[step, col]:.6g} at step {step + first_step} outside "
             f"[{limits.lower[col]:.6g}, {limits.upper[col]:.6g}]")
 
 

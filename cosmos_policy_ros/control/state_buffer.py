@@ -4,13 +4,27 @@
 Delta action spaces are relative to the state *at the observation* the chunk was computed from,
 which is older than the newest joint state when the chunk arrives; this buffer keeps the last
 few seconds so the arbiter can pick the sample nearest to the observation stamp.
+
+:class:`PlausibilityFilter` decides which measured states may enter the buffer at all: a reading
+beyond a bound by more than the sensor tolerance, or one that jumped further than the joint can
+move since the last accepted reading, is not a pose the arm can be in; it is reported and never
+used (as a seam, a hold target or a delta action's origin). A real jump (the sim reset, a
+re-homed encoder) is accepted once ``confirmations`` consecutive readings agree with it.
 """
 from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
 
+import math
+
 import numpy as np
+
+from .limits import LimitArrays, bounds_excess
+
+# A measured joint may move this much faster than its velocity limit between two readings
+# (tracking overshoot, stamp jitter) before the reading counts as a jump.
+JUMP_VELOCITY_FACTOR = 1.5
 
 DEFAULT_CAPACITY = 512
 
@@ -45,3 +59,60 @@ class JointStateBuffer:
             return None
         stamps = np.fromiter((s.stamp_s for s in self._samples), dtype=np.float64, count=len(self._samples))
         return self._samples[int(np.argmin(np.abs(stamps - stamp_s)))]
+
+
+class PlausibilityFilter:
+    """Accepts measured joint states the arm can physically be in (see the module docstring).
+
+    Args:
+        limits: position bounds and velocity limits of the joints, in state order.
+        tolerance: how far a reading may lie outside a bound (sensor noise, contact, calibration),
+            and the slack of the jump check [rad or m].
+        confirmations: consecutive mutually consistent readings that make a jump accepted.
+    """
+
+    def __init__(self, limits: LimitArrays, tolerance: float, confirmations: int = 3) -> None:
+        if not (math.isfinite(tolerance) and tolerance >= 0):
+            raise ValueError(f"PlausibilityFilter tolerance={tolerance!r} must be a finite number >= 0")
+        if confirmations < 1:
+            raise ValueError(f"PlausibilityFilter confirmations={confirmations} must be >= 1")
+        self.limits, self.tolerance, self.confirmations = limits, tolerance, confirmations
+        self._accepted: JointSample | None = None
+        self._pending: JointSample | None = None
+        self._pending_count = 0
+
+    def check(self, sample: JointSample) -> str:
+        """'' when ``sample`` is plausible (then it becomes the reference), else why not."""
+        names = self.limits.joint_names
+        excess = bounds_excess(sample.positions, self.limits)
+        if np.any(excess > self.tolerance):
+            col = int(np.argmax(excess))
+            return (f"joint {names[col]} measured {sample.positions[col]:.6g}, {excess[col]:.4g} outside "
+                    f"[{self.limits.lower[col]:.6g}, {self.limits.upper[col]:.6g}] (sensor tolerance "
+                    f"{self.tolerance:.4g})")
+        if self._accepted is None or self._reachable(self._accepted, sample):
+            self._accept(sample)
+            return ""
+        if self._pending is not None and self._reachable(self._pending, sample):
+            self._pending_count += 1
+        else:
+            self._pending_count = 1
+        self._pending = sample
+        if self._pending_count >= self.confirmations:
+            self._accept(sample)
+            return ""
+        jump = np.abs(sample.positions - self._accepted.positions)
+        col = int(np.argmax(jump / np.maximum(self.limits.velocity, 1e-12)))
+        elapsed = sample.stamp_s - self._accepted.stamp_s
+        return (f"joint {names[col]} measured a jump of {jump[col]:.4g} in {elapsed:.4g} s, faster than "
+                f"it can move ({self.limits.velocity[col]:.4g}/s)")
+
+    def _reachable(self, reference: JointSample, sample: JointSample) -> bool:
+        elapsed = max(sample.stamp_s - reference.stamp_s, 0.0)
+        with np.errstate(invalid="ignore"):
+            allowed = JUMP_VELOCITY_FACTOR * self.limits.velocity * elapsed + self.tolerance
+        jump = np.abs(sample.positions - reference.positions)
+        return bool(np.all((jump <= allowed) | np.isinf(self.limits.velocity)))
+
+    def _accept(self, sample: JointSample) -> None:
+        self._accepted, self._pending, self._pending_count = sample, None, 0

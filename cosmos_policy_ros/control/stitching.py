@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -85,6 +86,26 @@ class StitchedTrajectory:
     positions: np.ndarray
     times_from_start_s: np.ndarray
     first_step_index: int
+    start_velocity: np.ndarray | None = None
+
+    def point_velocities(self) -> np.ndarray:
+        """(n, D) velocity of every point, for the controller's cubic interpolation.
+
+        Row 0 carries the seam velocity (``start_velocity``, zero when unknown), interior points the
+        mean of their two segments' velocities, and the last point zero: the arm comes to rest
+        there, as ros2_control's joint_trajectory_controller requires by default
+        (``allow_nonzero_velocity_at_trajectory_end: false``). With these tangents a cubic segment
+        deviates from its straight-line velocity by at most a quarter of (acceleration limit x
+        segment duration), the acceleration check bounding the difference between neighbours.
+        """
+        velocities = np.zeros_like(self.positions)
+        if len(self.positions) < 2:
+            return velocities
+        segments = np.diff(self.positions, axis=0) / np.diff(self.times_from_start_s)[:, None]
+        velocities[1:-1] = 0.5 * (segments[:-1] + segments[1:])
+        if self.start_velocity is not None:
+            velocities[0] = self.start_velocity
+        return velocities
 
     @property
     def start_time_s(self) -> float:
@@ -95,6 +116,10 @@ class StitchedTrajectory:
     def end_time_s(self) -> float:
         """Absolute time of the last point (after it the controller holds that point)."""
         return self.stamp_s + float(self.times_from_start_s[-1])
+
+    def sample_position(self, time_s: float) -> np.ndarray:
+        """Commanded position at ``time_s`` (see :meth:`sample`)."""
+        return self.sample(time_s)[0]
 
     def sample(self, time_s: float) -> tuple[np.ndarray, np.ndarray]:
         """Commanded position and velocity at ``time_s``, as a controller interpolating linearly.
@@ -165,6 +190,58 @@ def stitch_steps(step_positions: np.ndarray, step_times_s: np.ndarray, stamp_s: 
         times_from_start_s=np.concatenate([[seam_tfs_s], times[first:]]),
         first_step_index=first,
     )
+
+
+def controlled_stop(position: np.ndarray, velocity: np.ndarray, stamp_s: float, acceleration: np.ndarray,
+                    step_s: float, rest_s: float) -> StitchedTrajectory:
+    """From ``position`` moving at ``velocity`` to rest, decelerating no joint faster than its
+    ``acceleration`` limit (inf = at once); every joint stops at the same step.
+
+    Segment k (of n) moves at ``velocity * (n - k - 1/2) / n``: each segment differs from the
+    previous one (and the first from ``velocity``, the last from rest) by ``velocity / n``, within
+    ``acceleration * step_s`` when ``n >= max |velocity| / (acceleration * step_s)``, so the stop
+    passes :func:`~.limits.check_trajectory` with ``start_velocity=velocity``. At rest: two
+    points, ``position`` now and again ``rest_s`` later.
+
+    Returns:
+        The stop, stamped ``stamp_s`` (row 0 at time_from_start 0), its last point at rest.
+    """
+    position = np.asarray(position, dtype=np.float64)
+    velocity = np.asarray(velocity, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(np.isinf(acceleration), 0.0, np.abs(velocity) / (acceleration * step_s))
+    num = int(math.ceil(float(np.max(ratio, initial=0.0)) - 1e-9))
+    if num == 0 or not np.any(velocity):
+        # only joints without an acceleration limit move: they stop at once
+        return StitchedTrajectory(stamp_s, np.vstack([position, position]), np.array([0.0, rest_s]), 0,
+                                  start_velocity=velocity)
+    fractions = (num - np.arange(num) - 0.5) / num  # (n,)
+    segment_velocity = fractions[:, None] * velocity[None, :]  # (n, D)
+    positions = position + np.cumsum(segment_velocity * step_s, axis=0)
+    return StitchedTrajectory(stamp_s, np.vstack([position, positions]), np.arange(num + 1) * step_s, 0,
+                              start_velocity=velocity)
+
+
+def blend_seam(trajectory: StitchedTrajectory, previous: Callable[[float], np.ndarray],
+               blend_points: int) -> StitchedTrajectory:
+    """Ease the first ``blend_points`` points after the seam from the previous motion into the new one.
+
+    Point i (1..blend_points) becomes ``(1 - w_i) * previous(t_i) + w_i * new_i`` with ``w_i`` the
+    smoothstep of ``i / (blend_points + 1)``; later points are unchanged. ``previous`` gives the
+    position the previous command would have at absolute time t (the commanded trajectory, or the
+    seam held at rest), so the arm joins the new plan gradually instead of at the seam's velocity
+    step.
+    """
+    if blend_points <= 0:
+        return trajectory
+    count = min(blend_points, len(trajectory.positions) - 1)
+    positions = trajectory.positions.copy()
+    ramp = np.arange(1, count + 1) / (blend_points + 1)
+    weights = ramp * ramp * (3.0 - 2.0 * ramp)
+    for i, w in zip(range(1, count + 1), weights):
+        old = previous(trajectory.stamp_s + float(trajectory.times_from_start_s[i]))
+        positions[i] = (1.0 - w) * old + w * positions[i]
+    return dataclasses.replace(trajectory, positions=positions)
 
 
 def stitch_chunk(chunk_positions: np.ndarray, obs_stamp_s: float, dt_s: float, now_s: float,

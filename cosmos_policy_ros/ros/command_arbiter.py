@@ -29,12 +29,13 @@ from cosmos_policy_msgs.msg import ActionChunk, PolicyStatus
 from cosmos_policy_msgs.srv import SetMode
 from cosmos_policy_ros.control.action_spaces import ActionSpaceConverter, EndEffectorKinematics, IkConfig
 from cosmos_policy_ros.control.arbitration import Arbiter, ArbiterConfig, Command, PolicyChunk
+from cosmos_policy_ros.control.input_validation import InputError, check_duration_fields
 from cosmos_policy_ros.control.limits import LimitArrays, apply_limit_overrides, parse_joint_limits
 from cosmos_policy_ros.control.modes import Mode, RequestResult
 from cosmos_policy_ros.control.stitching import StitchConfig
 from cosmos_policy_ros.presets import RobotPreset, load_preset
-from cosmos_policy_ros.ros.conversions import (NANOSECONDS_PER_SECOND, duration_to_seconds,
-                                               seconds_to_duration, seconds_to_stamp, stamp_to_seconds)
+from cosmos_policy_ros.ros.conversions import (NANOSECONDS_PER_SECOND, seconds_to_duration, seconds_to_stamp,
+                                               stamp_to_seconds)
 from cosmos_policy_ros.ros.node_main import run_node
 from cosmos_policy_ros.ros.params import NodeParams, ParamSpec
 from cosmos_policy_ros.ros.qos import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS
@@ -80,8 +81,15 @@ class ArbiterParams(NodeParams):
         ParamSpec("start_mode", "hold", "Mode at start.", read_only=True, choices=("teleop", "policy", "hold")),
         ParamSpec("teleop.target_lead_s", 0.1, "A teleop JointState target is reached this long after it "
                   "arrives [s].", read_only=True, min_value=0.001, max_value=5.0),
-        ParamSpec("hold.time_from_start_s", 0.1, "time_from_start of the single HOLD point [s].",
+        ParamSpec("hold.time_from_start_s", 0.1, "time_from_start of the rest point of a stop from standstill [s].",
                   read_only=True, min_value=0.001, max_value=5.0),
+        ParamSpec("hold.stop_step_s", 0.02, "Time between the points of a controlled stop (HOLD/ESTOP from motion) [s].",
+                  read_only=True, min_value=0.001, max_value=1.0),
+        ParamSpec("limits.max_chunk_dt_s", 1.0, "Largest ActionChunk.dt_s accepted [s].", read_only=True,
+                  min_value=0.001, max_value=10.0),
+        ParamSpec("limits.measured_tolerance", 0.01, "How far a measured joint may lie outside its bounds "
+                  "(contact, calibration) and still be used; further out a reading is ignored as implausible "
+                  "[rad or m].", read_only=True, min_value=0.0, max_value=1.0),
         ParamSpec("status_period_s", 1.0, "Period of the ~/status republish [s].", read_only=True,
                   min_value=0.01, max_value=60.0),
         ParamSpec("ee.link", "tool_link", "End-effector link for the ee_delta action space.", read_only=True),
@@ -106,6 +114,9 @@ class ArbiterParams(NodeParams):
     start_mode: str
     teleop_target_lead_s: float
     hold_time_from_start_s: float
+    hold_stop_step_s: float
+    limits_max_chunk_dt_s: float
+    limits_measured_tolerance: float
     status_period_s: float
     ee_link: str
     ee_translation_scale_m: float
@@ -136,7 +147,9 @@ def build_arbiter(params: ArbiterParams, preset: RobotPreset) -> Arbiter:
         watchdog_margin_s=params.watchdog_margin_s, value_threshold=params.value_threshold,
         max_start_jump=preset.max_joint_jump_rad, position_saturation=params.limits_position_saturation,
         teleop_target_lead_s=params.teleop_target_lead_s,
-        hold_time_from_start_s=params.hold_time_from_start_s, shadow_mode=params.shadow_mode,
+        hold_time_from_start_s=params.hold_time_from_start_s, stop_step_s=params.hold_stop_step_s,
+        max_chunk_dt_s=params.limits_max_chunk_dt_s, measured_tolerance=params.limits_measured_tolerance,
+        shadow_mode=params.shadow_mode,
         start_mode=Mode.parse(params.start_mode))
     return Arbiter(config, converter)
 
@@ -159,14 +172,26 @@ def _converter(params: ArbiterParams, preset: RobotPreset, urdf_xml: str,
 
 
 def command_to_msg(command: Command) -> JointTrajectory:
-    """A stitched trajectory as the JointTrajectory the controller executes at stamp + time_from_start."""
+    """A stitched trajectory as the JointTrajectory the controller executes at stamp + time_from_start.
+
+    Points carry positions and velocities (the last one zero), so ros2_control's
+    joint_trajectory_controller interpolates cubically, as the sim's follower does.
+    """
     msg = JointTrajectory()
-    msg.header.stamp = seconds_to_stamp(command.trajectory.stamp_s)
+    trajectory = command.trajectory
+    msg.header.stamp = seconds_to_stamp(trajectory.stamp_s)
     msg.joint_names = list(command.joint_names)
-    for row, tfs in zip(command.trajectory.positions, command.trajectory.times_from_start_s):
-        msg.points.append(JointTrajectoryPoint(positions=row.tolist(),
+    for row, velocity, tfs in zip(trajectory.positions, trajectory.point_velocities(),
+                                  trajectory.times_from_start_s):
+        msg.points.append(JointTrajectoryPoint(positions=row.tolist(), velocities=velocity.tolist(),
                                                time_from_start=seconds_to_duration(tfs)))
     return msg
+
+
+def _point_times(points) -> list[float]:
+    """time_from_start of every point, each Duration's fields validated (nanosec below 1e9)."""
+    return [check_duration_fields(f"points[{k}].time_from_start", p.time_from_start.sec, p.time_from_start.nanosec)
+            for k, p in enumerate(points)]
 
 
 class CommandArbiterNode(Node):
@@ -240,21 +265,33 @@ class CommandArbiterNode(Node):
         stamp_s = stamp_to_seconds(msg.header.stamp) or self._now_s()
         with self._lock:
             self.arbiter.on_joint_state(stamp_s, msg.name, msg.position, msg.velocity)
+            self._publish_status()
 
     def _on_chunk(self, msg: ActionChunk) -> None:
-        chunk = PolicyChunk(stamp_s=stamp_to_seconds(msg.header.stamp),
-                            action_names=tuple(msg.joint_names or msg.trajectory.joint_names),
-                            actions=[list(p.positions) for p in msg.trajectory.points], dt_s=msg.dt_s,
-                            value=msg.value, model_name=msg.model_name, execute_steps=msg.execute_steps,
-                            call_for_teleop=msg.call_for_teleop)
         with self._lock:
+            try:
+                chunk = PolicyChunk(stamp_s=stamp_to_seconds(msg.header.stamp), action_names=tuple(msg.joint_names),
+                                    trajectory_names=tuple(msg.trajectory.joint_names),
+                                    actions=[list(p.positions) for p in msg.trajectory.points], dt_s=msg.dt_s,
+                                    step_times_s=_point_times(msg.trajectory.points), value=msg.value,
+                                    model_name=msg.model_name, execute_steps=msg.execute_steps,
+                                    call_for_teleop=msg.call_for_teleop)
+            except InputError as err:
+                self._publish(self.arbiter.reject_chunk(str(err), self._now_s()))
+                return
             self._publish(self.arbiter.on_policy_chunk(chunk, self._now_s()))
 
     def _on_teleop_trajectory(self, msg: JointTrajectory) -> None:
         rows = [list(p.positions) for p in msg.points]
-        times = [duration_to_seconds(p.time_from_start) for p in msg.points]
         stamp_s = stamp_to_seconds(msg.header.stamp)
         with self._lock:
+            if self.arbiter.modes.mode != Mode.TELEOP:
+                return
+            try:
+                times = _point_times(msg.points)
+            except InputError as err:
+                self._publish(self.arbiter.reject_teleop(str(err)))
+                return
             self._publish(self.arbiter.on_teleop_trajectory(msg.joint_names, rows, times, stamp_s,
                                                             self._now_s()))
 

@@ -49,6 +49,9 @@ class ExpertConfig:
         early_stop_probability: chance of freezing at a random waypoint.
         velocity_limit_fraction: targets move at most this fraction of the URDF velocity limits
             per second (so the command arbiter's limit check accepts them).
+        acceleration_rad_s2: the arm's targets change speed by at most this much per second
+            (below the command arbiter's default limit of 10 rad/s^2, so that its acceleration
+            check accepts them, as a real arm's would); the gripper is rate-limited only.
         command_lead_s: a target is due this long after it is sent: more than the transport delay
             to the controller (the command arbiter drops points due within its latency margin).
         max_target_offset_rad: largest per-joint distance of a target from the MEASURED state (at
@@ -75,12 +78,13 @@ class ExpertConfig:
     wrong_grasp_offset_m: float = 0.04
     early_stop_probability: float = 0.0
     velocity_limit_fraction: float = 0.9
+    acceleration_rad_s2: float = 5.0
     command_lead_s: float = 0.4
     max_target_offset_rad: float = 0.15
 
     def __post_init__(self) -> None:
         for name in ("control_dt_s", "speed_mps", "yaw_rate_rad_s", "waypoint_tolerance_m",
-                     "waypoint_timeout_s", "command_lead_s", "max_target_offset_rad"):
+                     "waypoint_timeout_s", "command_lead_s", "max_target_offset_rad", "acceleration_rad_s2"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"ExpertConfig.{name}={getattr(self, name)} must be > 0")
         if self.action_noise_rad < 0:
@@ -142,6 +146,7 @@ class ScriptedExpert:
         self._goal_yaw_rad = 0.0
         self._arm_solution: np.ndarray | None = None
         self._last_target: np.ndarray | None = None
+        self._last_step = np.zeros(len(COMMANDED_JOINTS))
         self._clipped = False
         self._stop_index = -1
 
@@ -168,18 +173,31 @@ class ScriptedExpert:
         return self._last_target.copy()
 
     def _rate_limited(self, wanted: np.ndarray, measured: np.ndarray) -> np.ndarray:
-        """(7,) next target: a velocity-limited step from the previous target, clipped to
-        ``max_target_offset_rad`` around the measured state.
+        """(7,) next target: a velocity- and acceleration-limited step from the previous target,
+        clipped to ``max_target_offset_rad`` around the measured state.
 
-        A clipped target means the arm did not follow (its commands were not executed, e.g. the
-        arbiter was not in TELEOP): the next target then restarts from the measured state, so
-        whenever the commands start passing again the first one is a small step from the arm.
+        Each arm joint's step speeds up or slows down by at most ``acceleration_rad_s2 * dt^2`` and
+        is never faster than it can still stop from before ``wanted`` (``sqrt(2 a d)``), so it
+        arrives at rest. A clipped target means the arm did not follow (its commands were not
+        executed, e.g. the arbiter was not in TELEOP): the next target then restarts from the
+        measured state at rest, so whenever the commands start passing again the first one is a
+        small step from the arm.
         """
-        offset = self.config.max_target_offset_rad
-        previous = measured if self._last_target is None or self._clipped else self._last_target
-        step = previous + np.clip(wanted - previous, -self._max_step, self._max_step)
-        self._clipped = bool(np.any(np.abs(step - measured) > offset))
-        return np.clip(step, measured - offset, measured + offset)
+        offset, dt = self.config.max_target_offset_rad, self.config.control_dt_s
+        restart = self._last_target is None or self._clipped
+        previous = measured if restart else self._last_target
+        last_step = np.zeros_like(self._last_step) if restart else self._last_step
+        distance = wanted - previous
+        dv = self.config.acceleration_rad_s2 * dt * dt  # largest change of a step
+        # fastest step that can still stop by `wanted` (discrete: v_k decreasing by dv per step)
+        stoppable = dv * (np.sqrt(0.25 + 2.0 * np.abs(distance) / dv) - 0.5)
+        desired = np.sign(distance) * np.minimum(np.minimum(np.abs(distance), stoppable), self._max_step)
+        step = np.clip(desired, last_step - dv, last_step + dv)
+        step[-1] = np.clip(distance[-1], -self._max_step[-1], self._max_step[-1])  # the gripper
+        target = previous + step
+        self._clipped = bool(np.any(np.abs(target - measured) > offset))
+        self._last_step = step
+        return np.clip(target, measured - offset, measured + offset)
 
     def _plan(self, obs: ExpertObservation) -> None:
         """Waypoints for the task from the first observation, plus the chosen perturbations."""

@@ -10,7 +10,7 @@ import pytest
 
 from cosmos_policy_ros.control.action_spaces import ActionSpaceConverter
 from cosmos_policy_ros.control.arbitration import Arbiter, ArbiterConfig, PolicyChunk, to_matrix
-from cosmos_policy_ros.control.limits import JointLimits, LimitArrays
+from cosmos_policy_ros.control.limits import JointLimits, LimitArrays, check_trajectory
 from cosmos_policy_ros.control.modes import Mode
 from cosmos_policy_ros.control.stitching import StitchConfig
 
@@ -24,11 +24,20 @@ LIMITS = LimitArrays.from_limits({
 
 
 def _arbiter(mode: Mode = Mode.POLICY, **overrides) -> Arbiter:
-    config = ArbiterConfig(limits=LIMITS, stitch=StitchConfig(latency_margin_s=0.02), start_mode=mode,
-                           **overrides)
+    config = ArbiterConfig(**{"limits": LIMITS, "stitch": StitchConfig(latency_margin_s=0.02), "start_mode": mode,
+                              **overrides})
     arbiter = Arbiter(config, ActionSpaceConverter("joint_position", JOINTS))
     arbiter.on_joint_state(0.0, JOINTS, [0.0, 0.0, 0.02], [0.0, 0.0, 0.0])
     return arbiter
+
+
+def _assert_stop_at(command, position) -> None:
+    """A controlled stop: ends at rest at ``position`` and passes the limit check like any command."""
+    traj = command.trajectory
+    np.testing.assert_allclose(traj.positions[-1], position, atol=1e-9)
+    np.testing.assert_allclose(traj.point_velocities()[-1], 0.0)
+    assert check_trajectory(traj.positions, traj.times_from_start_s, LIMITS,
+                            start_velocity=traj.start_velocity) is None
 
 
 def _chunk(stamp: float, start=(0.0, 0.0), step=0.01, h: int = 8, value: float = math.nan,
@@ -59,7 +68,7 @@ def test_next_chunk_stitched_on_commanded_state():
 
 
 @pytest.mark.parametrize("bad, words", [
-    ((3, 0, math.nan), ["non-finite", "a", "step"]),
+    ((3, 0, math.nan), ["non-finite", "joint a at step 3"]),
     ((5, 1, 2.5), ["b position", "outside"]),
     ((4, 0, 1.9), ["a velocity"]),
 ])
@@ -71,7 +80,7 @@ def test_bad_chunk_rejected_whole_hold_with_reason(bad, words):
     (hold,) = arbiter.on_policy_chunk(PolicyChunk(0.0, JOINTS, rows, DT), now_s=0.05)
     assert arbiter.modes.mode == Mode.HOLD and arbiter.rejected_chunks == 1
     assert all(w in arbiter.reason for w in words), arbiter.reason
-    np.testing.assert_allclose(hold.trajectory.positions, [[0.0, 0.0, 0.02]])  # hold at measured
+    _assert_stop_at(hold, [0.0, 0.0, 0.02])  # nothing was commanded: stop at the measured state
     assert arbiter.on_policy_chunk(_chunk(stamp=0.1), now_s=0.15) == []  # nothing passes in HOLD
 
 
@@ -114,7 +123,8 @@ def test_watchdog_without_execute_steps_holds_at_the_trajectory_end():
     assert arbiter.on_tick(0.75) == []
     (hold,) = arbiter.on_tick(0.81)
     assert arbiter.starved and "watchdog" in arbiter.reason and "starved" in arbiter.reason
-    assert hold.trajectory.positions.shape == (1, 3)
+    # the trajectory had ended: the stop is at rest where the arm is measured (this test's arm never moved)
+    _assert_stop_at(hold, [0.0, 0.0, 0.02])
 
 
 def test_watchdog_deadline_is_the_execution_horizon_not_the_look_ahead():
@@ -125,20 +135,25 @@ def test_watchdog_deadline_is_the_execution_horizon_not_the_look_ahead():
     assert arbiter.watchdog.deadline_s == pytest.approx(0.4 + arbiter.config.watchdog_margin_s)
     assert arbiter.on_tick(0.49) == []
     (hold,) = arbiter.on_tick(0.51)  # the policy died: hold long before the chunk's end at 1.5 s
-    np.testing.assert_allclose(hold.trajectory.positions, [[0.03, -0.03, 0.02]])  # at the measured state
+    # a controlled stop from the commanded state (step 5.1 of the chunk, moving 0.1 rad/s), not a
+    # jump to the measured one
+    np.testing.assert_allclose(hold.trajectory.positions[0], [0.051, -0.051, 0.02])
+    np.testing.assert_allclose(hold.trajectory.start_velocity, [0.1, -0.1, 0.0])
+    _assert_stop_at(hold, hold.trajectory.positions[-1])
+    assert hold.trajectory.positions[-1][0] > 0.051  # decelerating, not reversing
     assert hold.trajectory.stamp_s == 0.51 and arbiter.deadline_misses == 1
     assert arbiter.on_tick(0.6) == []  # one hold, not one per tick
 
 
-def test_starvation_stays_in_policy_and_next_chunk_resumes_from_measured_state():
+def test_starvation_stays_in_policy_and_next_chunk_resumes_from_where_the_arm_stopped():
     arbiter = _arbiter()
     arbiter.on_policy_chunk(_chunk(stamp=0.0, execute_steps=4), now_s=0.05)
     arbiter.on_joint_state(0.5, JOINTS, [0.05, -0.05, 0.02], [0.0, 0.0, 0.0])
     (hold,) = arbiter.on_tick(0.55)
     assert arbiter.modes.mode == Mode.POLICY and arbiter.starved and "starved" in arbiter.reason
-    # the late chunk starts near the arm, but the commanded seam (a hold at 0.05) is not used blindly:
-    # the seam is the measured state, whatever the last command was
+    # once the stop has ended, the seam is the measured state where the arm came to rest
     arbiter.on_joint_state(0.6, JOINTS, [0.051, -0.049, 0.02], [0.0, 0.0, 0.0])
+    assert hold.trajectory.end_time_s < 0.65
     (cmd,) = arbiter.on_policy_chunk(_chunk(stamp=0.6, start=(0.05, -0.05), execute_steps=4), now_s=0.65)
     np.testing.assert_allclose(cmd.trajectory.positions[0], [0.051, -0.049, 0.02])
     assert not arbiter.starved and arbiter.modes.mode == Mode.POLICY and "resumed" in arbiter.reason
@@ -172,8 +187,7 @@ def test_policy_flagged_call_for_teleop_holds_even_without_arbiter_threshold():
     arbiter = _arbiter()  # the arbiter's own gate is off: the policy's run-time threshold decides
     flagged = dataclasses.replace(_chunk(stamp=0.0, value=0.4), call_for_teleop=True)
     (hold,) = arbiter.on_policy_chunk(flagged, now_s=0.05)
-    assert hold.trajectory.positions.shape == (1, 3)  # only the hold: nothing of the chunk passed
-    np.testing.assert_allclose(hold.trajectory.positions[0], [0.0, 0.0, 0.02])
+    _assert_stop_at(hold, [0.0, 0.0, 0.02])  # only the stop: nothing of the chunk passed
     assert arbiter.modes.mode == Mode.HOLD and arbiter.modes.call_for_teleop
     assert "policy calls for teleop" in arbiter.reason and "0.400" in arbiter.reason
     assert arbiter.rejected_chunks == 0  # a call for a human is not a fault of the chunk
@@ -192,7 +206,8 @@ def test_unflagged_chunk_above_threshold_passes():
 def test_estop_blocks_everything_until_reset():
     arbiter = _arbiter(Mode.TELEOP)
     result, (hold,) = arbiter.estop("button", 0.0)
-    assert result.mode == Mode.ESTOP and hold.trajectory.positions.shape == (1, 3)
+    assert result.mode == Mode.ESTOP
+    _assert_stop_at(hold, [0.0, 0.0, 0.02])
     assert arbiter.on_teleop_targets(JOINTS, [0.01, 0.0, 0.02], 0.1) == []
     assert arbiter.request_mode(Mode.TELEOP, "x", 0.2)[0].success is False
     assert arbiter.on_policy_chunk(_chunk(0.2), 0.25) == []
@@ -227,7 +242,9 @@ def test_leaving_policy_cancels_trajectory_with_hold():
     arbiter = _arbiter()
     arbiter.on_policy_chunk(_chunk(stamp=0.0), now_s=0.05)
     result, (hold,) = arbiter.request_mode(Mode.TELEOP, "intervene", 0.2)
-    assert result.mode == Mode.TELEOP and hold.trajectory.positions.shape == (1, 3)
+    assert result.mode == Mode.TELEOP
+    np.testing.assert_allclose(hold.trajectory.positions[0], arbiter.commanded.positions[0])  # from 0.2 s
+    _assert_stop_at(hold, hold.trajectory.positions[-1])
     assert arbiter.on_policy_chunk(_chunk(stamp=0.2), now_s=0.25) == []
 
 
@@ -243,19 +260,121 @@ def test_shadow_mode_publishes_only_to_shadow():
 def test_malformed_joint_states_ignored():
     arbiter = _arbiter()
     for names, pos, vel in ((JOINTS, [math.nan, 0, 0], []), (("a",), [0.0], []), (JOINTS, [0, 0], []),
-                            (JOINTS, [0, 0, 0], [0.0]), (JOINTS, [1e6, 0, 0], [])):
+                            (JOINTS, [0, 0, 0], [0.0]), (JOINTS, [1e6, 0, 0], []),
+                            (JOINTS, [0, 0, 0.02], [0.0, math.inf, 0.0])):
         arbiter.on_joint_state(1.0, names, pos, vel)
-    assert arbiter.malformed_inputs == 5 and arbiter.states.latest.stamp_s == 0.0
+    arbiter.on_joint_state(math.nan, JOINTS, [0, 0, 0.02], [])
+    assert arbiter.rejected_inputs == 7 and arbiter.states.latest.stamp_s == 0.0
+    assert "joint state ignored" in arbiter.reason
 
 
-def test_hold_is_clamped_into_bounds():
+def test_stop_from_a_measured_state_is_clamped_into_bounds():
     arbiter = _arbiter()
-    arbiter.on_joint_state(1.0, JOINTS, [2.1, 0.0, 0.02], [])  # slightly beyond a's upper bound 2.0
-    _, (hold,) = arbiter.request_mode(Mode.HOLD, "stop", 1.0)
-    np.testing.assert_allclose(hold.trajectory.positions, [[2.0, 0.0, 0.02]])
+    arbiter.on_joint_state(10.0, JOINTS, [2.005, 0.0, 0.02], [])  # within the sensor tolerance past 2.0
+    _, (hold,) = arbiter.request_mode(Mode.HOLD, "stop", 10.0)
+    _assert_stop_at(hold, [2.0, 0.0, 0.02])
+    assert np.max(np.abs(hold.trajectory.positions - [2.005, 0.0, 0.02])) <= 0.005 + 1e-12
 
 
 def test_to_matrix_reorders_and_validates():
     np.testing.assert_array_equal(to_matrix(["b", "a"], [[1, 2]], ["a", "b"]), [[2, 1]])
     with pytest.raises(ValueError, match="duplicate"):
         to_matrix(["a", "a"], [[1, 2]], ["a"])
+
+
+# -- issue 24: every field validated, controlled stops, measured states, seam blending ------------
+@pytest.mark.parametrize("dt, words", [(2.0 ** 32 + 0.1, "dt_s=4294967296.1 outside"), (1e9, "dt_s=1000000000.0"),
+                                       (1e-10, "dt_s=1e-10 outside"), (math.inf, "not a finite")])
+def test_unbounded_dt_rejected_whole(dt, words):
+    arbiter = _arbiter()
+    rows = [[0.0, 0.0, 0.02], [0.0, 0.0, 0.02], [0.6, 0.0, 0.02]]  # 0.6 rad in one step of dt
+    (stop,) = arbiter.on_policy_chunk(PolicyChunk(0.0, JOINTS, rows, dt), now_s=0.05)
+    assert arbiter.modes.mode == Mode.HOLD and words in arbiter.reason, arbiter.reason
+    _assert_stop_at(stop, [0.0, 0.0, 0.02])
+
+
+@pytest.mark.parametrize("field, words", [
+    ({"trajectory_names": ("b", "a", "grip")}, "disagree with trajectory.joint_names"),
+    ({"step_times_s": [0.0, 0.1, 0.25]}, "points[2].time_from_start=0.25 s disagrees"),
+    ({"step_times_s": [0.0, 0.1]}, "2 time_from_start values for 3 points"),
+    ({"actions": [[math.nan, 0.0, 0.02], [0.0, 0.0, 0.02], [0.0, 0.0, 0.02]]}, "non-finite position nan for joint a at step 0"),
+    ({"execute_steps": -1}, "execute_steps"),
+    ({"stamp_s": -5.0}, "header.stamp"),
+])
+def test_inconsistent_chunk_fields_rejected_whole(field, words):
+    arbiter = _arbiter()
+    chunk = PolicyChunk(0.0, JOINTS, [[0.0, 0.0, 0.02]] * 3, DT, step_times_s=[0.0, 0.1, 0.2])
+    arbiter.on_policy_chunk(dataclasses.replace(chunk, **field), now_s=0.15)  # row 0 is already past
+    assert arbiter.modes.mode == Mode.HOLD and words in arbiter.reason, arbiter.reason
+
+
+def test_teleop_times_bounded_and_increasing():
+    arbiter = _arbiter(Mode.TELEOP)
+    for times in ([0.1, 0.1 + 1e-10], [1e9], [math.nan], [-0.1]):
+        assert arbiter.on_teleop_trajectory(JOINTS, [[0.0, 0.0, 0.02]] * len(times), times, 0.0, 1.0) == []
+    assert arbiter.rejected_teleop == 4 and arbiter.modes.mode == Mode.TELEOP
+
+
+def test_implausible_measured_states_never_become_targets():
+    arbiter = _arbiter(Mode.TELEOP)
+    arbiter.on_joint_state(1.0, JOINTS, [2.2, 0.0, 0.02], [])  # 0.2 rad past a's bound: a sensor fault
+    assert "implausible" in arbiter.reason and "joint a" in arbiter.reason and "0.2 outside" in arbiter.reason
+    arbiter.on_joint_state(1.0, JOINTS, [0.0, 0.0, 0.02], [])
+    arbiter.on_joint_state(1.01, JOINTS, [1.0, 0.0, 0.02], [])  # 1 rad in 10 ms: faster than a can move
+    assert "jump" in arbiter.reason and arbiter.rejected_inputs == 2
+    _, (stop,) = arbiter.request_mode(Mode.HOLD, "x", 1.02)
+    _assert_stop_at(stop, [0.0, 0.0, 0.02])  # at the last plausible state, nothing moved
+    for k in range(3):  # a real jump (a re-homed sensor, a sim reset) is confirmed by consecutive readings
+        arbiter.on_joint_state(1.02 + 0.01 * k, JOINTS, [1.0, 0.0, 0.02], [])
+    np.testing.assert_allclose(arbiter.states.latest.positions, [1.0, 0.0, 0.02])
+
+
+def test_measured_slightly_outside_bounds_never_locks_the_arm():
+    arbiter = _arbiter(Mode.TELEOP)
+    arbiter.on_joint_state(1.0, JOINTS, [0.0, 0.0, 0.048], [])  # contact pushed the gripper 8 mm past 0.04
+    assert "joint grip measured 0.048, 0.008 outside" in arbiter.reason, arbiter.reason
+    (cmd,) = arbiter.on_teleop_targets(JOINTS, [0.01, 0.0, 0.03], 1.0)  # back inside: accepted
+    np.testing.assert_allclose(cmd.trajectory.positions[0], [0.0, 0.0, 0.048])
+    assert arbiter.on_teleop_targets(JOINTS, [0.01, 0.0, 0.048], 1.2) == []  # staying outside is not
+    arbiter.on_joint_state(2.0, JOINTS, [0.01, 0.0, 0.048], [])
+    arbiter.request_mode(Mode.POLICY, "go", 2.0)
+    (cmd,) = arbiter.on_policy_chunk(_chunk(stamp=2.0, start=(0.01, 0.0), step=0.0), now_s=2.05)
+    assert arbiter.modes.mode == Mode.POLICY and cmd.trajectory.positions[0][2] == 0.048
+
+
+def test_new_chunk_joins_the_running_motion_within_the_acceleration_limit():
+    limits = dataclasses.replace(LIMITS, acceleration=np.array([10.0, 10.0, np.inf]))
+    arbiter = _arbiter(limits=limits, stitch=StitchConfig(latency_margin_s=0.02, min_seam_s=0.1))
+    # from rest, a chunk that starts at 0.5 rad/s: unblended that is 10+ rad/s^2 at the seam
+    rows = [[0.05 * k, 0.0, 0.02] for k in range(16)]
+    (cmd,) = arbiter.on_policy_chunk(PolicyChunk(0.0, JOINTS, rows, DT), now_s=0.05)
+    traj = cmd.trajectory
+    assert check_trajectory(traj.positions, traj.times_from_start_s, limits, start_velocity=np.zeros(3)) is None
+    np.testing.assert_allclose(traj.positions[-6:], np.array(rows)[-6:])  # the plan itself is kept
+    # the next chunk, 0.03 rad off the running plan, joins it at its velocity
+    rows2 = [[0.03 + 0.05 * (k + 3), 0.0, 0.02] for k in range(16)]
+    before = arbiter.commanded
+    (cmd2,) = arbiter.on_policy_chunk(PolicyChunk(0.3, JOINTS, rows2, DT), now_s=0.35)
+    position, velocity = before.sample(0.35)
+    np.testing.assert_allclose(cmd2.trajectory.positions[0], position)
+    assert check_trajectory(cmd2.trajectory.positions, cmd2.trajectory.times_from_start_s, limits,
+                            start_velocity=velocity) is None
+    # a chunk whose own steps break the acceleration limit is rejected whole, blending or not
+    rows3 = [[0.5 + 0.05 * k if k <= 5 else 0.75 + 0.18 * (k - 5), 0.0, 0.02] for k in range(12)]
+    arbiter.on_policy_chunk(PolicyChunk(0.6, JOINTS, rows3, DT), now_s=0.65)
+    assert arbiter.modes.mode == Mode.HOLD and "acceleration" in arbiter.reason, arbiter.reason
+
+
+def test_stop_from_moving_decelerates_within_the_limits():
+    limits = dataclasses.replace(LIMITS, acceleration=np.array([10.0, 10.0, np.inf]))
+    arbiter = _arbiter(limits=limits)
+    rows = [[0.15 * k, -0.1 * k, 0.02] for k in range(12)]  # 1.5 rad/s
+    arbiter.on_joint_state(0.0, JOINTS, [0.0, 0.0, 0.02], [1.5, -1.0, 0.0])
+    arbiter.on_policy_chunk(PolicyChunk(0.0, JOINTS, rows, DT), now_s=0.05)
+    _, (stop,) = arbiter.estop("button", 0.5)
+    traj = stop.trajectory
+    np.testing.assert_allclose(traj.start_velocity, [1.5, -1.0, 0.0])
+    assert check_trajectory(traj.positions, traj.times_from_start_s, limits, start_velocity=traj.start_velocity) is None
+    assert traj.times_from_start_s[-1] >= 1.5 / 10.0  # it takes v/a to stop
+    np.testing.assert_allclose(traj.point_velocities()[-1], 0.0)
+    assert traj.positions[-1][0] == pytest.approx(0.75 + 1.5 ** 2 / 20, abs=0.02)  # v^2 / 2a further

@@ -136,6 +136,15 @@ def harness_factory(ros_domain):
         harness.close()
 
 
+def _assert_stop(traj: JointTrajectory, at: np.ndarray | None = None) -> None:
+    """A controlled stop: within the limits, its last point at rest (zero velocity), at ``at`` if given."""
+    _assert_within_limits(traj)
+    np.testing.assert_allclose(traj.points[-1].velocities, 0.0)
+    if at is not None:
+        np.testing.assert_allclose([p.positions for p in traj.points], np.repeat(at[None], len(traj.points), 0),
+                                   atol=1e-9)
+
+
 def _ramp(start: np.ndarray, steps: int = PRESET.chunk_length, rate_rad_s: float = 0.2) -> np.ndarray:
     rows = np.repeat(start[None, :], steps, axis=0)
     rows[:, 0] += rate_rad_s * DT * np.arange(steps)  # slow pan
@@ -162,8 +171,9 @@ def test_chunk_becomes_time_anchored_trajectory_and_sigterm_holds(harness_factor
     log = arm.close(signal.SIGTERM)  # a stop from systemd/launch: the same HOLD as Ctrl-C
     assert arm.proc.returncode == 0, log
     hold = arm.commands[-1]  # the arbiter commands HOLD before its publisher goes away
-    assert len(hold.points) == 1 and len(arm.commands) == 2
-    np.testing.assert_allclose(hold.points[0].positions, HOME)
+    assert len(arm.commands) == 2
+    _assert_stop(hold)  # from the running ramp (0.2 rad/s) to rest within the limits
+    assert hold.points[-1].positions[0] >= hold.points[0].positions[0] > HOME[0]
 
 
 def test_nan_chunk_rejected_whole_hold_and_reason(harness_factory):
@@ -175,8 +185,8 @@ def test_nan_chunk_rejected_whole_hold_and_reason(harness_factory):
     status = arm.status()
     assert status.rejected_chunks == 1 and "non-finite" in status.reason and "elbow_joint" in status.reason
     wait_for(lambda: arm.commands, "the HOLD command")
-    assert len(arm.commands) == 1 and len(arm.commands[0].points) == 1  # nothing of the chunk passed
-    np.testing.assert_allclose(arm.commands[0].points[0].positions, HOME)
+    assert len(arm.commands) == 1  # nothing of the chunk passed: a stop where the arm is, at rest
+    _assert_stop(arm.commands[0], HOME)
     log = arm.close()  # the operator reads why the arm stopped in the node's log, not only on ~/status
     assert "[WARN]" in log and "mode POLICY -> HOLD: chunk rejected: non-finite" in log, log
 
@@ -191,8 +201,8 @@ def test_chunk_calling_for_teleop_holds_and_status_calls_for_teleop(harness_fact
     assert status.mode == PolicyStatus.MODE_HOLD and "calls for teleop" in status.reason, status.reason
     assert status.rejected_chunks == 0
     wait_for(lambda: arm.commands, "the HOLD command")
-    assert len(arm.commands) == 1 and len(arm.commands[0].points) == 1  # nothing of the chunk passed
-    np.testing.assert_allclose(arm.commands[0].points[0].positions, HOME)
+    assert len(arm.commands) == 1  # nothing of the chunk passed: a stop where the arm is, at rest
+    _assert_stop(arm.commands[0], HOME)
     assert arm.set_mode(SetMode.Request.MODE_TELEOP, "operator answers").success
     wait_for(lambda: not arm.status().call_for_teleop, "the call cleared by the operator")
 
@@ -207,12 +217,13 @@ def test_watchdog_holds_at_the_execution_horizon_then_the_next_chunk_resumes(har
     wait_for(lambda: len(arm.commands) == 2, "the watchdog hold")
     hold = arm.commands[1]
     hold_s = stamp_to_seconds(hold.header.stamp)
-    assert len(hold.points) == 1 and horizon_end_s + 0.1 < hold_s < chunk_end_s  # not the look-ahead
+    _assert_stop(hold)
+    assert horizon_end_s + 0.1 < hold_s < chunk_end_s  # not the look-ahead
     # the status follows the command on its own topic: wait for it rather than race it
     wait_for(lambda: "starved" in arm.status().reason, "the starved status")
     status = arm.status()
     assert status.mode == PolicyStatus.MODE_POLICY and "watchdog" in status.reason and status.deadline_misses == 1
-    arm.measured = np.array(hold.points[0].positions)  # the arm stopped there
+    arm.measured = np.array(hold.points[-1].positions)  # the arm stopped there
     time.sleep(5 * JOINT_STATE_PERIOD_S)
     arm.chunk_pub.publish(arm.chunk(_ramp(arm.measured), arm.now_s()))  # a late policy catches up
     wait_for(lambda: len(arm.commands) == 3, "the resumed policy trajectory")
