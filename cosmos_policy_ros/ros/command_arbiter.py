@@ -175,7 +175,11 @@ def command_to_msg(command: Command) -> JointTrajectory:
     """A stitched trajectory as the JointTrajectory the controller executes at stamp + time_from_start.
 
     Points carry positions and velocities (the last one zero), so ros2_control's
-    joint_trajectory_controller interpolates cubically, as the sim's follower does.
+    joint_trajectory_controller interpolates cubically ("Cubic: Position and velocity are specified.
+    Guarantees continuity at the velocity level", ros2_controllers joint_trajectory_controller/doc/
+    userdoc.rst), as the sim's follower does; since Jazzy JTC rejects a trajectory whose last point
+    moves (``allow_nonzero_velocity_at_trajectory_end`` defaults to false, ros2_controllers
+    doc/migration.rst, PR #834).
     """
     msg = JointTrajectory()
     trajectory = command.trajectory

@@ -157,7 +157,7 @@ class TrajectoryFollower:
         num = len(knots.times_s)
         if now_s >= knots.times_s[-1] or num == 1:
             return ReferenceSample(knots.positions[-1].copy(), np.zeros(self.num_joints))
-        if now_s <= knots.times_s[0]:
+        if now_s < knots.times_s[0]:  # at the first knot itself: its velocity (continuous across commands)
             return ReferenceSample(knots.positions[0].copy(), np.zeros(self.num_joints))
         k = int(np.searchsorted(knots.times_s, now_s, side="right")) - 1
         t0, t1 = knots.times_s[k], knots.times_s[k + 1]

@@ -127,3 +127,48 @@ def test_reset_drops_trajectory():
     np.testing.assert_allclose(follower.sample(0.5).positions, [0.5, 0.5, 0.5])
     with pytest.raises(ValueError, match="finite"):
         follower.reset(np.array([0.0, np.nan, 0.0]))
+
+
+def _largest_velocity_step(follower: TrajectoryFollower, commands, t_end: float, step_s: float = 1e-3) -> float:
+    """Largest change of the reference velocity between samples ``step_s`` apart, feeding ``commands``
+    ((receipt time, TrajectoryCommand) in order) as the sim node would."""
+    pending, previous, largest = list(commands), None, 0.0
+    for now in np.arange(0.0, t_end, step_s):
+        while pending and pending[0][0] <= now:
+            assert follower.command(pending.pop(0)[1], now).accepted
+        velocity = follower.sample(now).velocities
+        if previous is not None:
+            largest = max(largest, float(np.max(np.abs(velocity - previous))))
+        previous = velocity
+    return largest
+
+
+@pytest.mark.parametrize("with_velocities", [True, False])
+def test_arbiter_velocities_give_continuous_velocity_across_points_and_seams(with_velocities):
+    """Issue 18 item 4: the arbiter's points carry velocities (the last one zero) and the follower,
+    like JTC, interpolates cubically: the commanded velocity is continuous across points and across
+    the seam where the next chunk replaces the trajectory. With positions only (linear, JTC's
+    discouraged mode) it jumps at every point."""
+    from cosmos_policy_ros.control.action_spaces import ActionSpaceConverter
+    from cosmos_policy_ros.control.arbitration import Arbiter, ArbiterConfig, PolicyChunk
+    from cosmos_policy_ros.control.limits import JointLimits, LimitArrays
+    from cosmos_policy_ros.control.modes import Mode
+
+    limits = LimitArrays.from_limits({j: JointLimits(-3.0, 3.0, velocity=2.0, acceleration=10.0) for j in JOINTS},
+                                     JOINTS)
+    arbiter = Arbiter(ArbiterConfig(limits=limits, start_mode=Mode.POLICY), ActionSpaceConverter("joint_position", JOINTS))
+    arbiter.on_joint_state(0.0, JOINTS, [0.0, 0.0, 0.0], [0.0, 0.0, 0.0])
+    commands = []
+    for k, stamp in enumerate([0.0, 0.4, 0.8]):  # a chunk every 0.4 s, each a sine the next one revises
+        rows = [[0.3 * np.sin(0.8 * (stamp + 0.1 * i)) + 0.01 * k, 0.2 * (stamp + 0.1 * i), 0.0] for i in range(16)]
+        (cmd,) = arbiter.on_policy_chunk(PolicyChunk(stamp, JOINTS, rows, 0.1), now_s=stamp + 0.05)
+        traj = cmd.trajectory
+        commands.append((stamp + 0.05, TrajectoryCommand(
+            JOINTS, traj.times_from_start_s, traj.positions,
+            traj.point_velocities() if with_velocities else None, start_time_s=traj.stamp_s)))
+        np.testing.assert_allclose(traj.point_velocities()[-1], 0.0)  # JTC's default end condition
+    largest = _largest_velocity_step(_follower(), commands, t_end=2.5)
+    if with_velocities:
+        assert largest < 0.02  # 1 ms at the 10 rad/s^2 limit moves the velocity by 0.01
+    else:
+        assert largest > 0.1
