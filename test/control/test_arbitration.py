@@ -345,14 +345,14 @@ def test_measured_slightly_outside_bounds_never_locks_the_arm():
 def test_new_chunk_joins_the_running_motion_within_the_acceleration_limit():
     limits = dataclasses.replace(LIMITS, acceleration=np.array([10.0, 10.0, np.inf]))
     arbiter = _arbiter(limits=limits, stitch=StitchConfig(latency_margin_s=0.02, min_seam_s=0.1))
-    # from rest, a chunk that starts at 0.5 rad/s: unblended that is 10+ rad/s^2 at the seam
-    rows = [[0.05 * k, 0.0, 0.02] for k in range(16)]
+    # from rest, a chunk that starts at 0.8 rad/s: unblended that is 14 rad/s^2 at the seam
+    rows = [[0.08 * k, 0.0, 0.02] for k in range(16)]
     (cmd,) = arbiter.on_policy_chunk(PolicyChunk(0.0, JOINTS, rows, DT), now_s=0.05)
     traj = cmd.trajectory
     assert check_trajectory(traj.positions, traj.times_from_start_s, limits, start_velocity=np.zeros(3)) is None
     np.testing.assert_allclose(traj.positions[-6:], np.array(rows)[-6:])  # the plan itself is kept
     # the next chunk, 0.03 rad off the running plan, joins it at its velocity
-    rows2 = [[0.03 + 0.05 * (k + 3), 0.0, 0.02] for k in range(16)]
+    rows2 = [[0.03 + 0.08 * (k + 3), 0.0, 0.02] for k in range(16)]
     before = arbiter.commanded
     (cmd2,) = arbiter.on_policy_chunk(PolicyChunk(0.3, JOINTS, rows2, DT), now_s=0.35)
     position, velocity = before.sample(0.35)

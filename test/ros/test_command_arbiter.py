@@ -139,7 +139,8 @@ def harness_factory(ros_domain):
 def _assert_stop(traj: JointTrajectory, at: np.ndarray | None = None) -> None:
     """A controlled stop: within the limits, its last point at rest (zero velocity), at ``at`` if given."""
     _assert_within_limits(traj)
-    np.testing.assert_allclose(traj.points[-1].velocities, 0.0)
+    assert all(len(p.velocities) == len(JOINTS) for p in traj.points)  # cubic on JTC, at rest at the end
+    np.testing.assert_array_equal(traj.points[-1].velocities, np.zeros(len(JOINTS)))
     if at is not None:
         np.testing.assert_allclose([p.positions for p in traj.points], np.repeat(at[None], len(traj.points), 0),
                                    atol=1e-9)
