@@ -120,3 +120,19 @@ def test_block_colour_appears_where_the_block_projects(sim, camera):
     sim.step(0.05)
     red, green, blue = sim.render(camera)[row, col].astype(int)
     assert not (red > green + 60 and red > blue + 60)
+
+
+@pytest.mark.parametrize("force_n", [80.0, 500.0, -500.0])
+def test_fingers_respect_their_range_under_contact_force(sim, force_n):
+    """Issue 24: contact force on the fingers (here applied directly, beyond the gripper's 40 N
+    effort) does not push them past their 0-0.04 m range by more than half a millimetre, as a real
+    hand's mechanical stops; the arbiter's sensor tolerance (1 cm) is far above that."""
+    sim.reset()
+    dofs = [sim.model.jnt_dofadr[sim.model.joint(n).id] for n in ("gripper_joint", "right_finger_joint")]
+    try:
+        sim.data.qfrc_applied[dofs] = force_n
+        sim.step(1.0)
+        fingers = [sim.data.qpos[sim.model.joint(n).qposadr[0]] for n in ("gripper_joint", "right_finger_joint")]
+    finally:
+        sim.data.qfrc_applied[dofs] = 0.0
+    assert all(-0.0005 <= f <= 0.0405 for f in fingers), fingers
