@@ -212,6 +212,39 @@ def image_message_to_rgb(message: Image | CompressedImage) -> np.ndarray:
     return np.ascontiguousarray(array[..., :3])
 
 
+class MessageError(ValueError):
+    """A sensor message that cannot be a valid input (wrong size, encoding, truncated, undecodable,
+    non-finite or missing joints); the text names the topic and the field."""
+
+
+def camera_rgb(message: Image | CompressedImage, topic: str, height: int, width: int) -> np.ndarray:
+    """The (height, width, 3) uint8 RGB a camera ``topic`` must deliver, or MessageError saying why not.
+
+    The policy was trained at the preset's resolution: an image of any other size is a wrong
+    camera or driver setting, never resized silently.
+    """
+    try:
+        rgb = image_message_to_rgb(message)
+    except ValueError as err:
+        raise MessageError(f"{topic}: {err}") from err
+    if rgb.shape != (height, width, 3):
+        raise MessageError(f"{topic}: image is {rgb.shape[1]}x{rgb.shape[0]}, the preset's camera is "
+                           f"{width}x{height}")
+    return rgb
+
+
+def policy_joint_positions(message: JointState, topic: str, joint_names: Sequence[str]) -> np.ndarray:
+    """The configured joints' positions from ``message``, or MessageError naming topic and fault.
+
+    Extra joints are allowed (a joint_state_broadcaster publishes every joint of the robot, e.g. a
+    mimic finger); duplicates, length mismatches, missing or non-finite joints are not.
+    """
+    try:
+        return joint_state_to_vector(message, joint_names)
+    except ValueError as err:
+        raise MessageError(f"{topic}: {err}") from err
+
+
 def joint_state_to_vector(msg: JointState, joint_names: Sequence[str],
                           field: str = "position") -> np.ndarray:
     """One JointState field in a configured joint order, looked up by name (never by index).
@@ -288,6 +321,6 @@ def seconds_to_duration(seconds: float) -> Duration:
 
 
 __all__ = [
-    "ENCODINGS", "compressed_to_numpy", "duration_to_seconds", "image_to_numpy", "joint_state_to_vector",
+    "ENCODINGS", "MessageError", "camera_rgb", "compressed_to_numpy", "policy_joint_positions", "duration_to_seconds", "image_to_numpy", "joint_state_to_vector",
     "numpy_to_compressed", "numpy_to_image", "seconds_to_duration", "seconds_to_stamp", "stamp_to_seconds",
 ]

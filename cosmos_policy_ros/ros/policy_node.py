@@ -40,8 +40,9 @@ from cosmos_policy_ros.core.planning.config import DEPTH_AGGREGATIONS
 from cosmos_policy_ros.presets import RobotPreset, load_preset
 from cosmos_policy_ros.ros.conversions import (
     NANOSECONDS_PER_SECOND,
-    image_message_to_rgb,
-    joint_state_to_vector,
+    MessageError,
+    camera_rgb,
+    policy_joint_positions,
     seconds_to_duration,
     seconds_to_stamp,
 )
@@ -172,6 +173,7 @@ class PolicyNode(LifecycleNode):
         self._last_value = math.nan
         self._observation_age_s = math.nan
         self._last_timing: dict[str, float] = {}
+        self._rejected_inputs = 0  # sensor messages that failed validation (no inference on them)
         self._runner: PolicyRunner | None = None
         self._latest: LatestMessages | None = None
         self._schedule: InferenceSchedule | None = None
@@ -317,8 +319,15 @@ class PolicyNode(LifecycleNode):
     def _infer_and_publish(self, messages: dict[str, Any], stamp_s: float, age_s: float) -> None:
         started = time.perf_counter()
         try:
-            images = {c.name: image_message_to_rgb(messages[c.topic]) for c in self.preset.cameras}
-            proprio = joint_state_to_vector(messages[self.preset.joint_states_topic], self.preset.joints)
+            images, proprio = self._validated_inputs(messages)
+        except MessageError as error:
+            with self._lock:
+                self._rejected_inputs += 1
+            self._set_reason(f"input rejected, no inference: {error}")
+            self.get_logger().warning(self._reason, throttle_duration_sec=LOG_THROTTLE_S)
+            self._publish_diagnostics()
+            return
+        try:
             seed = self.params.seed + self._sequence * self.params.planning_num_candidates
             decision = self._runner.decide(images, proprio, self._instruction, seed, self._budget_s())
         except (ValueError, KeyError, RuntimeError) as error:
@@ -344,6 +353,12 @@ class PolicyNode(LifecycleNode):
         self._sequence += 1
         self._set_reason(self._runner.status_note, producing=True)
         self._publish_diagnostics()
+
+    def _validated_inputs(self, messages: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+        """Images and proprio of one observation, every message validated (MessageError otherwise)."""
+        images = {c.name: camera_rgb(messages[c.topic], c.topic, c.height, c.width) for c in self.preset.cameras}
+        topic = self.preset.joint_states_topic
+        return images, policy_joint_positions(messages[topic], topic, self.preset.joints)
 
     def _budget_s(self) -> float:
         budget_s = self.get_parameter("planning.budget_s").value
@@ -385,6 +400,7 @@ class PolicyNode(LifecycleNode):
     def _publish_diagnostics(self) -> None:
         with self._lock:
             values = {**self._last_timing, "observation_age_s": self._observation_age_s,
+                      "rejected_inputs": float(self._rejected_inputs),
                       "deadline_misses": float(self._schedule.deadline_misses if self._schedule else 0),
                       "expected_latency_s": self._schedule.expected_latency_s if self._schedule else math.nan}
             level = DiagnosticStatus.OK if self._producing else DiagnosticStatus.WARN
