@@ -95,7 +95,9 @@ class Received:
 
     @property
     def is_hold(self) -> bool:
-        return len(self.msg.points) == 1
+        """A stop (HOLD, ESTOP, starvation): the arbiter stamps it now, its first point at 0 s (a
+        chunk's first point is at now - t_obs > 0; teleop's at now - its stamp)."""
+        return duration_to_seconds(self.msg.points[0].time_from_start) == 0.0
 
     @property
     def first_positions(self) -> np.ndarray:
@@ -340,7 +342,7 @@ def test_handoff_teleop_to_policy_mid_motion_and_back_without_a_jump(graph, long
     wait_for(lambda: any(t.arrival_s > teleop_s for t in graph.teleop), "a teleop command after the switch")
     first = next(t for t in graph.teleop if t.arrival_s > teleop_s)  # the next period's command
     target = np.array(first.msg.points[-1].positions)
-    wait_for(lambda: any(c.arrival_s > teleop_s and len(c.msg.points) == 2
+    wait_for(lambda: any(c.arrival_s > teleop_s and len(c.msg.points) == 2 and not c.is_hold
                          and np.allclose(c.msg.points[-1].positions, target) for c in graph.commands),
              "the first teleop command after the switch on the controller topic")
     # a joint state measured after the teleop command landed ("fresher than one dt" raced under load)

@@ -21,7 +21,12 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint  # noqa: E
 
 from cosmos_policy_msgs.msg import ActionChunk, PolicyStatus  # noqa: E402
 from cosmos_policy_msgs.srv import SetMode  # noqa: E402
-from cosmos_policy_ros.control.limits import parse_joint_limits  # noqa: E402
+from cosmos_policy_ros.control.limits import (  # noqa: E402
+    LimitArrays,
+    apply_limit_overrides,
+    check_trajectory,
+    parse_joint_limits,
+)
 from cosmos_policy_ros.presets import load_preset  # noqa: E402
 from cosmos_policy_ros.ros.conversions import (  # noqa: E402
     duration_to_seconds,
@@ -356,3 +361,199 @@ def test_mode_values_match_the_message_constants():
     for mode in Mode:
         assert getattr(PolicyStatus, f"MODE_{mode.name}") == mode.value
         assert getattr(SetMode.Request, f"MODE_{mode.name}") == mode.value
+
+
+# -- issue 24: every defect of the issue, sent to the real arbiter with the sim as the arm -----------
+ARBITER_LIMITS = LimitArrays.from_limits(
+    apply_limit_overrides(URDF_LIMITS, {j: {"acceleration": 10.0} for j in JOINTS}), JOINTS,
+).without_rate_limits(PRESET.gripper_joints)  # the node's defaults: limits.acceleration [10.0]
+ARM_COLS = [i for i, j in enumerate(JOINTS) if j not in PRESET.gripper_joints]
+TRACKING_SLACK_RAD = 0.02  # the sim's PD drives lag the commanded reference by up to ~0.01 rad
+MEASURED_VELOCITY_SLACK = 1.2  # the PD drives overshoot a commanded velocity by a little
+
+
+class SimArmGraph:
+    """sim_arm_node (the arm: MuJoCo follows the controller topic) + command_arbiter processes; this
+    process sends inputs and records what the graph published and measured."""
+
+    def __init__(self, env: dict) -> None:
+        self.procs = {
+            "sim": start_node_process("cosmos_policy_ros.sim.sim_arm_node", env, {"task": "reach"}),
+            "arbiter": start_node_process("cosmos_policy_ros.ros.command_arbiter", env, {"start_mode": "hold"}),
+        }
+        self.spinner = SpinningNode("arbiter_sim_harness")
+        node = self.node = self.spinner.node
+        self.commands: list[tuple[float, JointTrajectory]] = []  # (arrival [s], msg) on the controller topic
+        self.states: list[tuple[float, np.ndarray, np.ndarray]] = []  # (stamp, positions, velocities)
+        self.statuses: list[PolicyStatus] = []
+        node.create_subscription(JointTrajectory, "/arm_controller/joint_trajectory",
+                                 lambda m: self.commands.append((self.spinner.now_s(), m)), COMMAND_QOS)
+        node.create_subscription(JointState, "/joint_states", self._on_state, SENSOR_QOS)
+        node.create_subscription(PolicyStatus, "command_arbiter/status", self.statuses.append, LATCHED_QOS)
+        self.chunk_pub = node.create_publisher(ActionChunk, "action_chunk", COMMAND_QOS)
+        self.teleop_pub = node.create_publisher(JointTrajectory, "teleop/joint_trajectory", COMMAND_QOS)
+        self.fake_state_pub = node.create_publisher(JointState, "/joint_states", SENSOR_QOS)
+        self.set_mode_client = node.create_client(SetMode, "command_arbiter/set_mode")
+
+    def _on_state(self, msg: JointState) -> None:
+        if msg.header.frame_id == "fake":
+            return  # this test's own forged readings are not the arm
+        order = [list(msg.name).index(j) for j in JOINTS]
+        self.states.append((stamp_to_seconds(msg.header.stamp), np.array(msg.position)[order],
+                            np.array(msg.velocity)[order]))
+
+    def measured(self) -> np.ndarray:
+        return self.states[-1][1].copy()
+
+    def set_mode(self, mode: int) -> None:
+        assert self.spinner.call(self.set_mode_client, SetMode.Request(mode=mode, reason="test")).success
+
+    def status_since(self, count: int, words: str) -> bool:
+        return any(words in s.reason for s in self.statuses[count:])
+
+    def check_alive(self) -> None:
+        for name, proc in self.procs.items():
+            assert proc.poll() is None, f"{name} died:\n{proc.communicate()[0][-3000:]}"
+
+    def close(self) -> None:
+        try:
+            for proc in self.procs.values():
+                stop_process(proc)
+        finally:
+            self.spinner.close()
+
+
+@pytest.fixture
+def sim_graph(ros_domain):
+    made = SimArmGraph(ros_domain.env())
+    yield made
+    for proc in made.procs.values():
+        if proc.poll() is None:
+            proc.kill()
+    made.close()
+
+
+def _defect_chunk(q: np.ndarray, stamp_s: float, dt_s: float = DT, times_s=None, names=None,
+                  inner_names=None, rows=None) -> ActionChunk:
+    """The issue's chunk: rows current, current, current + 0.6 rad on shoulder_pan, with a defect."""
+    if rows is None:
+        rows = np.repeat(q[None], 3, axis=0)
+        rows[2, 0] += 0.6
+    msg = ActionChunk(joint_names=JOINTS if names is None else names, dt_s=dt_s, execute_steps=0,
+                      model_name="defect")
+    msg.header.stamp = seconds_to_stamp(stamp_s)
+    msg.trajectory.joint_names = msg.joint_names if inner_names is None else inner_names
+    times = [k * DT for k in range(len(rows))] if times_s is None else times_s
+    msg.trajectory.points = [JointTrajectoryPoint(positions=[float(x) for x in row],
+                                                  time_from_start=seconds_to_duration(t)) for row, t in zip(rows, times)]
+    return msg
+
+
+def _velocity_at(msg: JointTrajectory | None, time_s: float) -> np.ndarray:
+    """The commanded velocity of ``msg`` at ``time_s`` (straight segments; zero outside it)."""
+    if msg is None:
+        return np.zeros(len(JOINTS))
+    positions = np.array([p.positions for p in msg.points])
+    times = stamp_to_seconds(msg.header.stamp) + np.array([duration_to_seconds(p.time_from_start) for p in msg.points])
+    if len(times) < 2 or not times[0] < time_s < times[-1]:
+        return np.zeros(len(JOINTS))
+    k = int(np.searchsorted(times, time_s, side="right")) - 1
+    return (positions[k + 1] - positions[k]) / (times[k + 1] - times[k])
+
+
+def _assert_graph_within_limits(graph: SimArmGraph) -> None:
+    """Every published trajectory: finite, strictly increasing times, within position/velocity/
+    acceleration limits between its points; at the seam, reachable from the measured arm within the
+    velocity limit; and the arm itself never measured faster than its limits."""
+    velocity_limit = ARBITER_LIMITS.velocity
+    previous: JointTrajectory | None = None
+    for arrival_s, msg in graph.commands:
+        assert msg.joint_names == JOINTS
+        positions = np.array([p.positions for p in msg.points])
+        velocities = np.array([p.velocities for p in msg.points])
+        times = np.array([duration_to_seconds(p.time_from_start) for p in msg.points])
+        assert np.all(np.isfinite(times)) and np.all(np.diff(times) > 0), times
+        start_s = stamp_to_seconds(msg.header.stamp) + times[0]
+        # between consecutive commands too: from the previous one's velocity where this one starts
+        reason = check_trajectory(positions, times, ARBITER_LIMITS, start_velocity=_velocity_at(previous, start_s))
+        assert reason is None, reason
+        previous = msg
+        np.testing.assert_array_equal(velocities[-1], 0.0)
+        absolute = stamp_to_seconds(msg.header.stamp) + times
+        future = np.flatnonzero(absolute > arrival_s)
+        measured = [q for t, q, _ in graph.states if t <= arrival_s]
+        if future.size and measured:
+            k = int(future[0])
+            needed = (np.abs(positions[k] - measured[-1]) - TRACKING_SLACK_RAD) / (absolute[k] - arrival_s)
+            assert np.all(needed[ARM_COLS] <= velocity_limit[ARM_COLS]), (needed, msg)
+    speeds = np.array([np.abs(v) for _, _, v in graph.states])
+    assert np.all(speeds[:, ARM_COLS] <= velocity_limit[ARM_COLS] * MEASURED_VELOCITY_SLACK), speeds.max(axis=0)
+
+
+def test_every_defect_of_issue_24_is_held_by_the_arbiter_with_the_sim_as_the_arm(sim_graph):
+    graph = sim_graph
+    wait_for(lambda: graph.states and graph.statuses and graph.set_mode_client.service_is_ready()
+             and graph.node.count_subscribers("action_chunk") > 0, "the sim and the arbiter")
+    wait_for(lambda: graph.node.count_publishers("/arm_controller/joint_trajectory") > 0, "the controller topic")
+    now = graph.spinner.now_s
+    chunk_defects = [  # (label, message from the measured state, words in the status)
+        ("dt 2^32 + 0.1", lambda q: _defect_chunk(q, now(), dt_s=2.0 ** 32 + 0.1), "dt_s=4294967296.1"),
+        ("dt 1e9", lambda q: _defect_chunk(q, now(), dt_s=1e9), "dt_s=1000000000.0"),
+        ("dt 1e-10", lambda q: _defect_chunk(q, now(), dt_s=1e-10), "dt_s=1e-10"),
+        ("NaN in an already past step", lambda q: _defect_chunk(
+            q, now() - 0.15, rows=np.vstack([np.full((1, len(JOINTS)), math.nan), np.repeat(q[None], 7, 0)])),
+         "non-finite"),
+        ("name lists disagree", lambda q: _defect_chunk(q, now(), inner_names=JOINTS[::-1]), "disagree"),
+        ("time_from_start ignored", lambda q: _defect_chunk(q, now(), times_s=[0.0, 0.5, 1.0]), "disagrees"),
+    ]
+    for label, make, words in chunk_defects:
+        graph.set_mode(SetMode.Request.MODE_POLICY)
+        seen = len(graph.statuses)
+        graph.chunk_pub.publish(make(graph.measured()))
+        wait_for(lambda: graph.status_since(seen, words), f"the rejection of: {label}")
+        graph.check_alive()
+    # defect 2: a reading 0.2 rad past a bound, then a rejected chunk: the stop must not go there
+    q = graph.measured()
+    fake = JointState(name=JOINTS, position=(q + np.eye(len(JOINTS))[1] * (2.2 - q[1])).tolist())
+    fake.header.stamp, fake.header.frame_id = graph.node.get_clock().now().to_msg(), "fake"
+    graph.set_mode(SetMode.Request.MODE_POLICY)
+    seen = len(graph.statuses)
+    graph.fake_state_pub.publish(fake)
+    wait_for(lambda: graph.status_since(seen, "implausible"), "the forged reading reported")
+    graph.chunk_pub.publish(_defect_chunk(q, now(), dt_s=math.inf))
+    wait_for(lambda: graph.status_since(seen, "chunk rejected"), "the rejection after the forged reading")
+    # teleop defects: bad times, NaN, a target beyond the jump limit
+    graph.set_mode(SetMode.Request.MODE_TELEOP)
+    for times, rows in (([0.5, 0.5 + 1e-10], np.repeat(q[None], 2, 0)), ([1e9], q[None]),
+                        ([0.5], np.where(np.arange(len(JOINTS)) == 0, math.nan, q)[None]),
+                        ([0.1], (q + 0.6 * np.eye(len(JOINTS))[0])[None])):
+        seen = len(graph.statuses)
+        msg = JointTrajectory(joint_names=JOINTS, points=[
+            JointTrajectoryPoint(positions=[float(x) for x in row], time_from_start=seconds_to_duration(t))
+            for row, t in zip(rows, times)])
+        graph.teleop_pub.publish(msg)
+        wait_for(lambda: graph.status_since(seen, "teleop command rejected"), f"the teleop rejection ({times})")
+    graph.check_alive()
+    # a HOLD while the arm moves at 1 rad/s is a controlled stop, not a halt (checked below)
+    start = graph.measured()
+    rows = [start + 0.25 * k * np.eye(len(JOINTS))[0] for k in (1, 2, 3)]
+    graph.teleop_pub.publish(JointTrajectory(joint_names=JOINTS, points=[
+        JointTrajectoryPoint(positions=row.tolist(), time_from_start=seconds_to_duration(0.25 * (k + 1)))
+        for k, row in enumerate(rows)]))
+    try:
+        wait_for(lambda: graph.measured()[0] > start[0] + 0.2, "the arm moving")
+    except AssertionError as err:
+        raise AssertionError(f"{err}; arbiter said: {[s.reason for s in graph.statuses[-3:]]}") from None
+    graph.set_mode(SetMode.Request.MODE_HOLD)
+    wait_for(lambda: abs(graph.states[-1][2][0]) < 1e-3, "the arm at rest after the stop")
+    graph.set_mode(SetMode.Request.MODE_TELEOP)
+    # valid commands are still executed: the sim arm moves 0.15 rad on shoulder_pan
+    target = graph.measured() + 0.15 * np.eye(len(JOINTS))[0]
+    graph.teleop_pub.publish(JointTrajectory(joint_names=JOINTS, points=[JointTrajectoryPoint(
+        positions=target.tolist(), time_from_start=seconds_to_duration(1.0))]))
+    wait_for(lambda: abs(graph.measured()[0] - target[0]) < 0.01, "the sim arm executing a valid teleop command")
+    graph.check_alive()
+    assert graph.commands, "nothing was published: the checks below would be empty"
+    print(f"sim graph: {len(graph.commands)} commands, {len(graph.states)} measured states, "
+          f"largest measured arm speed {np.abs([v for _, _, v in graph.states])[:, ARM_COLS].max():.3f} rad/s")
+    _assert_graph_within_limits(graph)
