@@ -237,6 +237,7 @@ class Arbiter:
         self.states = JointStateBuffer()
         self.plausibility = PlausibilityFilter(config.limits, config.measured_tolerance)
         self.rejected_inputs = 0
+        self.inputs_received = 0  # chunks and teleop commands, valid or not (status: "processed")
         self._outside_joint = ""  # the joint last reported as measured outside its bounds
         self.commanded: StitchedTrajectory | None = None
         self.reason = "start"
@@ -250,10 +251,17 @@ class Arbiter:
 
     # -- inputs -------------------------------------------------------------------------------
     def on_joint_state(self, stamp_s: float, names: Sequence[str], positions: Sequence[float],
-                       velocities: Sequence[float]) -> None:
-        """Store a measured state; malformed or implausible ones are reported and ignored."""
+                       velocities: Sequence[float], now_s: float | None = None) -> None:
+        """Store a measured state; malformed or implausible ones are reported and ignored.
+
+        ``now_s`` is the arrival time (None: ``stamp_s``, for callers whose stamps are the clock);
+        a state stamped further ahead of it than ``stitch.max_stamp_ahead_s`` is a clock fault.
+        """
+        received_s = stamp_s if now_s is None else now_s
         try:
             check_stamp("joint state header.stamp", stamp_s)
+            if stamp_s - received_s > self.config.stitch.max_stamp_ahead_s:
+                raise InputError(f"joint state stamped {stamp_s - received_s:.3f} s in the future")
             check_optional_vector("joint state velocity", velocities, len(names))
             q = to_matrix(names, [positions], self.config.joint_names)[0]
             v = to_matrix(names, [velocities], self.config.joint_names)[0] if len(velocities) else None
@@ -261,7 +269,7 @@ class Arbiter:
             self.reject_input(f"joint state ignored: {err}")
             return
         sample = JointSample(stamp_s, q, v)
-        implausible = self.plausibility.check(sample)
+        implausible = self.plausibility.check(sample, received_s)
         if implausible:
             self.reject_input(f"joint state ignored as implausible: {implausible}")
             return
@@ -288,6 +296,7 @@ class Arbiter:
 
     def on_policy_chunk(self, chunk: PolicyChunk, now_s: float) -> list[Command]:
         """Turn a chunk into a controller (or shadow) trajectory, or reject it (see module doc)."""
+        self._received()
         self.last_value, self.model_name = float(chunk.value), chunk.model_name
         shadow = self.config.shadow_mode
         if not shadow and self.modes.mode != Mode.POLICY:
@@ -316,6 +325,7 @@ class Arbiter:
     def on_teleop_trajectory(self, names: Sequence[str], rows: Sequence[Sequence[float]],
                              times_from_start_s: Sequence[float], stamp_s: float, now_s: float) -> list[Command]:
         """A teleop JointTrajectory (stamp 0 = now), passed through the same stitching and checks."""
+        self._received()
         if self.modes.mode != Mode.TELEOP:
             return []
         try:
@@ -331,6 +341,7 @@ class Arbiter:
 
     def on_teleop_targets(self, names: Sequence[str], positions: Sequence[float], now_s: float) -> list[Command]:
         """A teleop JointState target, to be reached ``teleop_target_lead_s`` from now."""
+        self._received()
         if self.modes.mode != Mode.TELEOP:
             return []
         try:
@@ -455,17 +466,28 @@ class Arbiter:
         self.commanded = trajectory
         return Command(trajectory, self.config.joint_names)
 
-    def reject_chunk(self, reason: str, now_s: float) -> list[Command]:
-        """A chunk that failed validation (here or while its message was read): rejected whole, HOLD
-        (outside POLICY, where no chunk would pass anyway, it is only reported)."""
+    def reject_chunk_message(self, reason: str, now_s: float) -> list[Command]:
+        """A chunk message that failed validation while it was read: as :meth:`reject_chunk` (outside
+        POLICY, where no chunk would pass anyway, it is only reported)."""
+        self._received()
         if not self.config.shadow_mode and self.modes.mode != Mode.POLICY:
             self.reject_input(f"chunk ignored in {self.modes.mode.name}, and malformed: {reason}")
             return []
+        return self.reject_chunk(reason, now_s)
+
+    def reject_chunk(self, reason: str, now_s: float) -> list[Command]:
+        """A chunk that failed validation: rejected whole, HOLD (shadow mode: only reported)."""
         self.rejected_chunks += 1
         if self.config.shadow_mode:
             self._set_reason(f"shadow chunk rejected: {reason}")
             return []
         return self._safety_hold(f"chunk rejected: {reason}", now_s)
+
+    def reject_teleop_message(self, reason: str) -> list[Command]:
+        """A teleop message that failed validation while it was read: as :meth:`reject_teleop`
+        in TELEOP; outside it, where no teleop command would pass anyway, it is only received."""
+        self._received()
+        return self.reject_teleop(reason) if self.modes.mode == Mode.TELEOP else []
 
     def reject_teleop(self, reason: str) -> list[Command]:
         """A teleop command that failed validation: dropped (the operator keeps control), counted."""
@@ -505,6 +527,10 @@ class Arbiter:
         stop = controlled_stop(position, velocity, now_s, self.config.limits.acceleration,
                                self.config.stop_step_s, self.config.hold_time_from_start_s)
         return [self._command(stop)]
+
+    def _received(self) -> None:
+        self.inputs_received += 1
+        self.status_version += 1  # the count is in the status: clients sync on it
 
     def _set_reason(self, reason: str) -> None:
         self.reason = reason

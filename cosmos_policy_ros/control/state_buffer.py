@@ -77,12 +77,17 @@ class PlausibilityFilter:
         if confirmations < 1:
             raise ValueError(f"PlausibilityFilter confirmations={confirmations} must be >= 1")
         self.limits, self.tolerance, self.confirmations = limits, tolerance, confirmations
-        self._accepted: JointSample | None = None
-        self._pending: JointSample | None = None
+        self._accepted: tuple[float, JointSample] | None = None  # (arrival time, sample)
+        self._pending: tuple[float, JointSample] | None = None
         self._pending_count = 0
 
-    def check(self, sample: JointSample) -> str:
-        """'' when ``sample`` is plausible (then it becomes the reference), else why not."""
+    def check(self, sample: JointSample, received_s: float) -> str:
+        """'' when ``sample`` is plausible (then it becomes the reference), else why not.
+
+        ``received_s`` is the arrival time on the checker's clock: how far a joint may have moved
+        is judged by the time between arrivals, never by the message's own stamps (a forged stamp
+        far ahead must not widen the allowance).
+        """
         names = self.limits.joint_names
         excess = bounds_excess(sample.positions, self.limits)
         if np.any(excess > self.tolerance):
@@ -90,29 +95,30 @@ class PlausibilityFilter:
             return (f"joint {names[col]} measured {sample.positions[col]:.6g}, {excess[col]:.4g} outside "
                     f"[{self.limits.lower[col]:.6g}, {self.limits.upper[col]:.6g}] (sensor tolerance "
                     f"{self.tolerance:.4g})")
-        if self._accepted is None or self._reachable(self._accepted, sample):
-            self._accept(sample)
+        current = (received_s, sample)
+        if self._accepted is None or self._reachable(self._accepted, current):
+            self._accept(current)
             return ""
-        if self._pending is not None and self._reachable(self._pending, sample):
+        if self._pending is not None and self._reachable(self._pending, current):
             self._pending_count += 1
         else:
             self._pending_count = 1
-        self._pending = sample
+        self._pending = current
         if self._pending_count >= self.confirmations:
-            self._accept(sample)
+            self._accept(current)
             return ""
-        jump = np.abs(sample.positions - self._accepted.positions)
+        jump = np.abs(sample.positions - self._accepted[1].positions)
         col = int(np.argmax(jump / np.maximum(self.limits.velocity, 1e-12)))
-        elapsed = sample.stamp_s - self._accepted.stamp_s
+        elapsed = received_s - self._accepted[0]
         return (f"joint {names[col]} measured a jump of {jump[col]:.4g} in {elapsed:.4g} s, faster than "
                 f"it can move ({self.limits.velocity[col]:.4g}/s)")
 
-    def _reachable(self, reference: JointSample, sample: JointSample) -> bool:
-        elapsed = max(sample.stamp_s - reference.stamp_s, 0.0)
+    def _reachable(self, reference: tuple[float, JointSample], current: tuple[float, JointSample]) -> bool:
+        elapsed = max(current[0] - reference[0], 0.0)
         with np.errstate(invalid="ignore"):
             allowed = JUMP_VELOCITY_FACTOR * self.limits.velocity * elapsed + self.tolerance
-        jump = np.abs(sample.positions - reference.positions)
+        jump = np.abs(current[1].positions - reference[1].positions)
         return bool(np.all((jump <= allowed) | np.isinf(self.limits.velocity)))
 
-    def _accept(self, sample: JointSample) -> None:
-        self._accepted, self._pending, self._pending_count = sample, None, 0
+    def _accept(self, current: tuple[float, JointSample]) -> None:
+        self._accepted, self._pending, self._pending_count = current, None, 0

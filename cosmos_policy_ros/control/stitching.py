@@ -22,11 +22,12 @@ miss) and nothing is sent.
     header.stamp = t_obs  (the anchor; the controller executes each point at stamp + time_from_start;
                            an observation stamped slightly after now, clock skew, is re-anchored at now)
 
-Seam choice (documented, tested): we *prepend* the current state as point 0 instead of blending
-the chunk's first steps. The chunk's own steps are then executed unchanged at their intended
-times, and the seam segment (point 0 -> first kept step) goes through the same velocity and
-acceleration checks as the rest; a chunk whose first kept step is too far from the arm is
-rejected whole by those checks rather than silently bent.
+Seam (documented, tested): the current state is *prepended* as point 0 and the chunk's steps keep
+their intended times. If the step from the running motion (its velocity) into the chunk would
+exceed the acceleration limit, the arbiter eases the first few points from the previous motion
+into the chunk (:func:`blend_seam`, as few as make the whole trajectory pass its checks); a chunk
+whose own steps exceed the limits is rejected whole, never bent. HOLD and ESTOP are
+:func:`controlled_stop` trajectories from the commanded state to rest.
 
 Teleop trajectories use the same function with their own absolute step times
 (:func:`stitch_steps`), so the controller sees one rule for every command.

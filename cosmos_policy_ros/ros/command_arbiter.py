@@ -260,15 +260,18 @@ class CommandArbiterNode(Node):
         msg = PolicyStatus(mode=int(arbiter.modes.mode), reason=arbiter.reason, source=NODE_NAME,
                            last_value=arbiter.last_value, observation_age_s=math.nan,
                            deadline_misses=arbiter.deadline_misses, rejected_chunks=arbiter.rejected_chunks,
-                           call_for_teleop=arbiter.modes.call_for_teleop, model_name=arbiter.model_name)
+                           call_for_teleop=arbiter.modes.call_for_teleop, model_name=arbiter.model_name,
+                           inputs_received=arbiter.inputs_received,
+                           rejected_inputs=arbiter.rejected_inputs + arbiter.rejected_teleop)
         msg.header.stamp = self.get_clock().now().to_msg()
         self._status_pub.publish(msg)
 
     # -- callbacks ----------------------------------------------------------------------------
     def _on_joint_state(self, msg: JointState) -> None:
-        stamp_s = stamp_to_seconds(msg.header.stamp) or self._now_s()
+        now_s = self._now_s()
+        stamp_s = stamp_to_seconds(msg.header.stamp) or now_s
         with self._lock:
-            self.arbiter.on_joint_state(stamp_s, msg.name, msg.position, msg.velocity)
+            self.arbiter.on_joint_state(stamp_s, msg.name, msg.position, msg.velocity, now_s)
             self._publish_status()
 
     def _on_chunk(self, msg: ActionChunk) -> None:
@@ -281,7 +284,7 @@ class CommandArbiterNode(Node):
                                     model_name=msg.model_name, execute_steps=msg.execute_steps,
                                     call_for_teleop=msg.call_for_teleop)
             except InputError as err:
-                self._publish(self.arbiter.reject_chunk(str(err), self._now_s()))
+                self._publish(self.arbiter.reject_chunk_message(str(err), self._now_s()))
                 return
             self._publish(self.arbiter.on_policy_chunk(chunk, self._now_s()))
 
@@ -289,12 +292,10 @@ class CommandArbiterNode(Node):
         rows = [list(p.positions) for p in msg.points]
         stamp_s = stamp_to_seconds(msg.header.stamp)
         with self._lock:
-            if self.arbiter.modes.mode != Mode.TELEOP:
-                return
             try:
                 times = _point_times(msg.points)
             except InputError as err:
-                self._publish(self.arbiter.reject_teleop(str(err)))
+                self._publish(self.arbiter.reject_teleop_message(str(err)))
                 return
             self._publish(self.arbiter.on_teleop_trajectory(msg.joint_names, rows, times, stamp_s,
                                                             self._now_s()))

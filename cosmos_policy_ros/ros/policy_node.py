@@ -174,6 +174,7 @@ class PolicyNode(LifecycleNode):
         self._observation_age_s = math.nan
         self._last_timing: dict[str, float] = {}
         self._rejected_inputs = 0  # sensor messages that failed validation (no inference on them)
+        self._inputs_received = 0  # observations assembled for inference
         self._runner: PolicyRunner | None = None
         self._latest: LatestMessages | None = None
         self._schedule: InferenceSchedule | None = None
@@ -318,6 +319,8 @@ class PolicyNode(LifecycleNode):
 
     def _infer_and_publish(self, messages: dict[str, Any], stamp_s: float, age_s: float) -> None:
         started = time.perf_counter()
+        with self._lock:
+            self._inputs_received += 1
         try:
             images, proprio = self._validated_inputs(messages)
         except MessageError as error:
@@ -393,7 +396,8 @@ class PolicyNode(LifecycleNode):
                 observation_age_s=float(self._observation_age_s),
                 deadline_misses=self._schedule.deadline_misses if self._schedule else 0,
                 call_for_teleop=self._below_threshold(self._last_value),
-                model_name=self._runner.model_name if self._runner else "", instruction=self._instruction)
+                model_name=self._runner.model_name if self._runner else "", instruction=self._instruction,
+                inputs_received=self._inputs_received, rejected_inputs=self._rejected_inputs)
         msg.header.stamp = self.get_clock().now().to_msg()
         self._status_pub.publish(msg)
 

@@ -77,7 +77,7 @@ def test_no_input_sequence_commands_outside_the_limits_or_moves_in_estop(data):
             offset = data.draw(st.sampled_from([0.0, 0.001, 0.02, 0.2, 5.0, math.nan]), label="state_offset")
             sign = data.draw(st.sampled_from([-1.0, 1.0]))
             stamp = now + data.draw(st.sampled_from([0.0, -0.01, -1e6, 1e6, math.nan]), label="stamp")
-            arbiter.on_joint_state(stamp, JOINTS, (base + sign * offset).tolist(), [0.0, 0.0, 0.0])
+            arbiter.on_joint_state(stamp, JOINTS, (base + sign * offset).tolist(), [0.0, 0.0, 0.0], now_s=now)
         elif kind in ("chunk", "teleop_traj"):
             h = data.draw(st.integers(1, 12), label="h")
             size = data.draw(st.sampled_from(STEP_SIZES), label="step_size")

@@ -329,6 +329,18 @@ def test_implausible_measured_states_never_become_targets():
     np.testing.assert_allclose(arbiter.states.latest.positions, [1.0, 0.0, 0.02])
 
 
+def test_forged_stamps_neither_pass_nor_widen_the_jump_allowance():
+    arbiter = _arbiter(Mode.TELEOP)
+    arbiter.on_joint_state(1.0, JOINTS, [0.0, 0.0, 0.02], [], now_s=1.0)
+    arbiter.on_joint_state(3601.0, JOINTS, [1.0, 0.0, 0.02], [], now_s=1.01)  # an hour ahead of the clock
+    assert "in the future" in arbiter.reason
+    # stamped 0.45 s after the last reading (within the allowed clock skew) but arriving 10 ms later:
+    # 1 rad is judged against the 10 ms between arrivals, not the 0.45 s the stamps claim
+    arbiter.on_joint_state(1.45, JOINTS, [1.0, 0.0, 0.02], [], now_s=1.01)
+    assert "jump" in arbiter.reason
+    np.testing.assert_allclose(arbiter.states.latest.positions, [0.0, 0.0, 0.02])
+
+
 def test_measured_slightly_outside_bounds_never_locks_the_arm():
     arbiter = _arbiter(Mode.TELEOP)
     arbiter.on_joint_state(1.0, JOINTS, [0.0, 0.0, 0.048], [])  # contact pushed the gripper 8 mm past 0.04
