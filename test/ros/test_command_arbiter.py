@@ -153,7 +153,8 @@ def _assert_stop(traj: JointTrajectory, at: np.ndarray | None = None) -> None:
 
 def _processed(statuses: list[PolicyStatus], publish) -> None:
     """Publish one input and wait until the arbiter reports it received it (``inputs_received``):
-    command topics keep the last 10 messages, so a burst may lose some; one at a time loses none."""
+    command topics keep only the last message (COMMAND QoS, depth 1), so a burst may lose some; one
+    at a time loses none."""
     before = statuses[-1].inputs_received
     publish()
     wait_for(lambda: statuses[-1].inputs_received > before, "the arbiter receiving the input")
