@@ -178,13 +178,15 @@ class Graph:
         for proc in self.procs.values():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGINT)
-        for proc in self.procs.values():
-            try:
-                stop_process(proc)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.communicate()
-        self.spinner.close()
+        try:
+            for proc in self.procs.values():
+                stop_process(proc)  # kills (and raises) what does not stop
+        finally:
+            for proc in self.procs.values():
+                if proc.poll() is None:  # left over after another one's stop failed
+                    proc.kill()
+                    proc.communicate()
+            self.spinner.close()
 
 
 @pytest.fixture
