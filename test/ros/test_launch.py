@@ -17,6 +17,10 @@ from cosmos_policy_ros.ros.graph import PACKAGE, SCENARIOS, GraphArgs, build_gra
 pytestmark = pytest.mark.ros
 
 NAMESPACE = "lab"
+# launch escalates to SIGTERM this long after SIGINT (its default: 5 s). A node importing torch and
+# diffusers spends 2-5 s in interpreter exit alone on this loaded 2-core machine (measured:
+# import + os._exit 8.4 s vs import + normal exit 16.7 s), after its clean shutdown; 5 s raced it.
+SIGTERM_TIMEOUT_S = 30
 PRESET = "sim_arm"  # franka/aloha need a URDF path that is not shipped
 
 
@@ -30,7 +34,7 @@ def test_ros2_launch_starts_the_graph_of_up(ros2_kit, scenario, tmp_path):
                                                                                   namespace=NAMESPACE)).nodes}
     # cwd: the recorder's relative output_dir lands in tmp_path.
     launch = ros2_kit.launch(PACKAGE, f"{scenario}.launch.py", f"preset:={PRESET}", f"namespace:={NAMESPACE}",
-                             cwd=tmp_path)
+                             f"sigterm_timeout:={SIGTERM_TIMEOUT_S}", cwd=tmp_path)
     seen: set[str] = set()
 
     def all_nodes_up() -> bool:
