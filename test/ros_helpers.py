@@ -63,10 +63,21 @@ def start_node_process(entry: str | Path, env: Mapping[str, str], params: Mappin
 
 def stop_process(proc: subprocess.Popen, stop_signal: int = signal.SIGINT,
                  timeout_s: float = STOP_TIMEOUT_S) -> str:
-    """Send ``stop_signal`` (if it still runs), wait for the exit and return its output."""
+    """Send ``stop_signal`` (if it still runs), wait for the exit and return its output.
+
+    Raises:
+        AssertionError: with the output, when it did not exit within ``timeout_s``; it is then
+            killed, so a failed stop never leaves the process behind.
+    """
     if proc.poll() is None:
         proc.send_signal(stop_signal)
-    return proc.communicate(timeout=timeout_s)[0]
+    try:
+        return proc.communicate(timeout=timeout_s)[0]
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        output = proc.communicate()[0]
+        raise AssertionError(f"{proc.args} did not stop within {timeout_s} s of {signal.Signals(stop_signal).name}; "
+                             f"killed. Output:\n{(output or '')[-3000:]}") from None
 
 
 class SpinningNode:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import importlib.metadata
 import re
 from pathlib import Path
 
@@ -32,8 +33,7 @@ def test_interface_package_has_the_same_version():
 
 
 def test_installed_metadata_matches_package_xml():
-    metadata = pytest.importorskip("importlib.metadata")
-    assert metadata.version("cosmos_policy_ros") == xml_version(REPO / "package.xml")
+    assert importlib.metadata.version("cosmos_policy_ros") == xml_version(REPO / "package.xml")
 
 
 def ros_imports(path: Path, root: Path = REPO) -> list[str]:

@@ -30,11 +30,31 @@ def apply_local_dds_defaults(env: MutableMapping[str, str] | None = None) -> Mut
     return env
 
 
+def _next_start(count: int) -> int:
+    """Round-robin start index over all leases on this machine (a counter file under a lock).
+
+    Consecutive leases get consecutive domains, so a test never reuses the domain the previous
+    one just left, where late DDS traffic of its processes could still arrive.
+    """
+    fd = os.open(LEASE_DIR / "next", os.O_CREAT | os.O_RDWR, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        raw = os.read(fd, 32).strip()
+        start = int(raw) % count if raw.isdigit() else 0
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.ftruncate(fd, 0)
+        os.write(fd, str(start + 1).encode())
+        return start
+    finally:
+        os.close(fd)  # releases the lock
+
+
 class DomainLease:
     """An exclusive ROS_DOMAIN_ID for this process and its children, held by a file lock.
 
     Locks are released by the kernel when the holder dies, so a crashed test never leaks a
-    domain. Use as a context manager; ``domain_id`` is valid inside it.
+    domain. The search starts after the last lease taken on this machine (:func:`_next_start`).
+    Use as a context manager; ``domain_id`` is valid inside it.
     """
 
     def __init__(self, candidates: range = LEASE_RANGE) -> None:
@@ -44,7 +64,7 @@ class DomainLease:
 
     def __enter__(self) -> "DomainLease":
         LEASE_DIR.mkdir(parents=True, exist_ok=True)
-        start = os.getpid() % len(self._candidates)
+        start = _next_start(len(self._candidates))
         for offset in range(len(self._candidates)):
             domain = self._candidates[(start + offset) % len(self._candidates)]
             fd = os.open(LEASE_DIR / f"{domain}.lock", os.O_CREAT | os.O_RDWR, 0o666)

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from fixture_paths import OFFICIAL_DIT_KEYS
 from safetensors.torch import save_file
 
 from cosmos_policy_ros.core import sampler
@@ -24,7 +25,6 @@ from cosmos_policy_ros.core.layout import Role
 from cosmos_policy_ros.core.model import CosmosPolicy
 from cosmos_policy_ros.presets import load_preset
 
-OFFICIAL_KEYS = Path(__file__).resolve().parents[3] / "shared" / "spec" / "official_dit_keys.tsv"
 INSTRUCTION = "put the cube in the bowl"
 
 
@@ -140,7 +140,7 @@ def test_training_loss_uses_role_masks_and_backpropagates() -> None:
 
 
 def test_official_2b_preset_has_the_official_parameter_names_and_shapes() -> None:
-    rows = [line.rstrip("\n").split("\t") for line in OFFICIAL_KEYS.read_text().splitlines()[1:]]
+    rows = [line.rstrip("\n").split("\t") for line in OFFICIAL_DIT_KEYS.read_text().splitlines()[1:]]
     mapped = {official_to_diffusers_name(name): json.loads(shape) for name, shape in rows if not is_dropped(name)}
     expected = expected_transformer_shapes(get_preset("cosmos-predict2-2b"))
     assert set(mapped) == set(expected)
@@ -180,7 +180,7 @@ def test_converter_writes_a_loadable_folder_and_refuses_unknown_keys(tmp_path: P
     source = _model()
     config = source.config
     inverse = {}
-    for name in [line.split("\t")[0] for line in OFFICIAL_KEYS.read_text().splitlines()[1:]]:
+    for name in [line.split("\t")[0] for line in OFFICIAL_DIT_KEYS.read_text().splitlines()[1:]]:
         block = name.split(".")[1] if name.startswith("blocks.") else None
         if block is None or int(block) < config.dit.num_layers:
             inverse[official_to_diffusers_name(name)] = name

@@ -1,21 +1,20 @@
 # SPDX-License-Identifier: Apache-2.0
 """Golden tests against reference data produced by the official NVlabs/cosmos-policy code.
 
-The folder comes from ``UPSTREAM_FIXTURES`` (default ``../shared/fixtures/upstream`` beside the
-repository). Every ``*.json`` there is checked by its ``fixture`` kind (dit_tiny, sampler, codec)
-following the folder's README format; all shapes, seeds and step counts are read from the files,
+The folder comes from ``UPSTREAM_FIXTURES`` (default: the copy in ``test/fixtures/upstream``).
+Every ``*.json`` there is checked by its ``fixture`` kind (dit_tiny, sampler, codec) following the folder's README format; all shapes, seeds and step counts are read from the files,
 so regenerated fixtures of other sizes pass unchanged. To regenerate, run the official code as the
 fixture README describes (its "Provenance" section).
 """
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from fixture_paths import COPIED_FROM_SHARED, UPSTREAM_FIXTURES
 from safetensors.torch import load_file
 
 from cosmos_policy_ros.core import codec, networks, sampler
@@ -26,8 +25,6 @@ from cosmos_policy_ros.core.convert_official import (convert_state_dict, expecte
 from cosmos_policy_ros.core.layout import LatentLayout, Role
 from cosmos_policy_ros.core.model import CosmosPolicy, EncodedObservation
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-FIXTURE_DIR = Path(os.environ.get("UPSTREAM_FIXTURES", REPO_ROOT.parent / "shared" / "fixtures" / "upstream"))
 DIT_ATOL = 1e-5
 SAMPLE_ATOL = 1e-6
 # The e2e path runs the DiT: fp32 GEMM kernels differ between CPUs by a few ulp (the stock
@@ -40,11 +37,11 @@ TINY_VAE_BASE_DIM = 2  # the fixtures replace the VAE; any size builds the model
 
 
 def _fixtures(kind: str) -> list[Path]:
-    if not FIXTURE_DIR.is_dir():
-        pytest.fail(f"upstream fixture folder {FIXTURE_DIR} not found (set UPSTREAM_FIXTURES)")
-    found = [p for p in sorted(FIXTURE_DIR.glob("*.json"))
+    if not UPSTREAM_FIXTURES.is_dir():
+        pytest.fail(f"upstream fixture folder {UPSTREAM_FIXTURES} not found (set UPSTREAM_FIXTURES)")
+    found = [p for p in sorted(UPSTREAM_FIXTURES.glob("*.json"))
              if json.loads(p.read_text()).get("fixture") == kind]
-    assert found, f"no {kind} fixture in {FIXTURE_DIR}"
+    assert found, f"no {kind} fixture in {UPSTREAM_FIXTURES}"
     return found
 
 
@@ -271,3 +268,18 @@ def test_codec_reproduces_official_frames_and_readback(path: Path) -> None:
         _check_readback(t, robot, case, action_value, f"{robot}.readback")
         noisy = action_value + t[f"{robot}.readback_noisy.noise_action_value_frames"]
         _check_readback(t, robot, case, noisy, f"{robot}.readback_noisy")
+
+
+@pytest.mark.parametrize("copy", sorted(COPIED_FROM_SHARED), ids=lambda p: p.name)
+def test_copies_match_the_shared_originals(copy: Path) -> None:
+    """test/fixtures holds byte-identical copies of CI's ../shared files (checked where they exist)."""
+    original = COPIED_FROM_SHARED[copy]
+    if not original.exists():
+        pytest.skip(f"{original} absent (only CI has ../shared); the copy {copy} is used")
+    if original.is_dir():
+        assert sorted(p.name for p in copy.iterdir()) == sorted(p.name for p in original.iterdir())
+        pairs = [(copy / p.name, p) for p in original.iterdir()]
+    else:
+        pairs = [(copy, original)]
+    for mine, theirs in pairs:
+        assert mine.read_bytes() == theirs.read_bytes(), f"{mine} differs from {theirs}"

@@ -6,14 +6,19 @@ topic, statuses, diagnostics, chunks, joint states, teleop) and calls services. 
 random-weight tiny model (``allow_random_init``): its chunks are small noise around the sim's
 home pose, which is enough to exercise timing, stitching, limits, hand-off and faults.
 
-Timing on a shared 2-core machine: the closed-loop and hand-off tests run a copy of the sim_arm
-preset with a longer execution horizon (``LONG_HORIZON_STEPS`` steps = 1.0 s) and a large
-``timing.margin_s``, so the policy has room for honest load spikes; the checks then judge the
-logic, not this machine's speed: the controller never runs out of trajectory (a chunk or the
-watchdog's hold always arrives first), the watchdog never fires before a chunk's horizon +
-margin, and every starvation hold stands for a chunk that really arrived after the horizon.
-Late chunks do happen here with ~200 ms inference: the sim's camera rendering stalls under load,
-and the policy waits for fresh images.
+Timing: the closed-loop test asserts that every inference was shorter than the execution horizon
+and then that every chunk arrived before the previous one's horizon ended (gaps measured against
+the execution horizon, not the chunk's end), so no starvation hold, and that the watchdog never
+fired before horizon + margin. Transitions during which the sim itself was starved of CPU (its
+joint-state stamps jump > SIM_STALL_S; its cameras render in the same loop) are reported, not judged;
+at least half must be judged. The preset is changed, and why: on this shared 2-core machine
+inference spikes to 0.5-0.95 s, longer than the shipped 0.8 s horizon, so the test runs a copy with
+a 1.4 s horizon (``TIMING_HORIZON_STEPS``) and the policy starting back to back; nothing else
+changes. The hand-off test runs a copy with a 1.0 s horizon (``LONG_HORIZON_STEPS``): it judges
+seams, not timing, and the longer horizon keeps a load spike from becoming a starvation hold.
+Limits: the timing tests keep the random policy's noise tiny (seams must pass the acceleration
+check); a separate test makes the policy propose motions beyond the URDF limits and checks that
+they are rejected and nothing outside the limits reaches the controller.
 
 Hand-off: the scripted expert (expert_teleop_node) drives the arm through the arbiter in TELEOP;
 SetMode POLICY while the arm moves, then TELEOP again. Judged on the measured joint states (no
@@ -25,7 +30,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,14 +61,22 @@ LIMITS = LimitArrays.from_limits(URDF_LIMITS, JOINTS).without_rate_limits(PRESET
 GRIPPER_CENTER_M = 0.025  # inside the gripper's [0, 0.04] range, so random noise stays within limits
 ACTION_CENTER = [*HOME_POSITIONS[:-1].tolist(), GRIPPER_CENTER_M]
 LONG_HORIZON_STEPS = 10  # of 16: 1.0 s at 10 Hz, room for load spikes; 0.5 s look-ahead covers the hold
+# The timing test: 1.4 s of 1.6 s, and the policy starts each inference as soon as the previous
+# chunk is out (margin = horizon). Measured here with five other suites on two cores: inference
+# p50 219 ms, max 525 ms, and 949 ms once; the shipped 0.8 s horizon is shorter than that worst case.
+TIMING_HORIZON_STEPS = 14
 TIMING_MARGIN_S = 0.3  # the policy aims to deliver this long before the horizon ends
 WATCHDOG_MARGIN_S = 0.1  # command_arbiter's default watchdog.margin_s
 START_TIMEOUT_S = 90.0  # torch/diffusers import + model build + warm-up on a shared CPU
-RUN_S = 20.0
+RUN_CHUNKS = 20  # closed-loop chunks judged
+SIM_STALL_S = 0.2  # a jump of the sim's 100 Hz joint-state stamps this long = it was starved of CPU
 # Random chunks are independent noise: successive ones disagree at the seam, which the arbiter's
 # acceleration check (10 rad/s^2 over a >= 50 ms seam segment) rightly rejects at the node's
 # default noise level; the timing tests keep the noise small (a trained policy is smooth).
 ACTION_HALF_RANGE = 0.001
+# ... and the limits test makes them wild: steps of up to ~0.5 rad per 0.1 s exceed every arm
+# joint's URDF velocity limit (2-3 rad/s), so some chunk must be rejected.
+WILD_ACTION_HALF_RANGE = 0.5
 # Hand-off: a slow expert, and POLICY as soon as the arm moves, so the random policy (centred on the
 # home pose) starts near the arm: its chunks are then accepted and the hand-off is exercised for real.
 HANDOFF_EXPERT = {"speed_mps": 0.02, "yaw_rate_rad_s": 0.1}
@@ -139,16 +151,25 @@ class Graph:
         order = [list(msg.name).index(j) for j in JOINTS]
         self.joint_states.append((stamp_to_seconds(msg.header.stamp), np.array(msg.position)[order]))
 
+    def sim_stalled(self, from_s: float, to_s: float) -> bool:
+        """Did the sim (its loop also renders the cameras) skip ahead > SIM_STALL_S in [from_s, to_s]?
+
+        Judged on the joint states' stamps, so a stall of this listener never counts as one.
+        """
+        stamps = [t for t, _ in self.joint_states if from_s <= t <= to_s]
+        return len(stamps) < 2 or max(np.diff(stamps)) > SIM_STALL_S
+
     def launch(self, name: str, module: str, params: dict[str, object], remaps: dict[str, str] | None = None) -> None:
         self.procs[name] = start_node_process(module, self.env, params, remaps)
 
     def launch_sim(self, robot: str) -> None:
         self.launch("sim", "cosmos_policy_ros.sim.sim_arm_node", {"task": "reach", "robot": robot})
 
-    def launch_policy(self, robot: str, margin_s: float = TIMING_MARGIN_S) -> None:
+    def launch_policy(self, robot: str, margin_s: float = TIMING_MARGIN_S,
+                      action_half_range: float = ACTION_HALF_RANGE) -> None:
         self.launch("policy", "cosmos_policy_ros.ros.policy_node", {
             "robot": robot, "allow_random_init": "true", "autostart": "true", "instruction": "'reach the block'",
-            "random_init.action_center": str(ACTION_CENTER), "random_init.action_half_range": ACTION_HALF_RANGE,
+            "random_init.action_center": str(ACTION_CENTER), "random_init.action_half_range": action_half_range,
             "timing.margin_s": margin_s})
 
     def launch_arbiter(self, robot: str, start_mode: str, **params: object) -> None:
@@ -174,13 +195,15 @@ class Graph:
         for proc in self.procs.values():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGINT)
-        for proc in self.procs.values():
-            try:
-                stop_process(proc)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.communicate()
-        self.spinner.close()
+        try:
+            for proc in self.procs.values():
+                stop_process(proc)  # kills (and raises) what does not stop
+        finally:
+            for proc in self.procs.values():
+                if proc.poll() is None:  # left over after another one's stop failed
+                    proc.kill()
+                    proc.communicate()
+            self.spinner.close()
 
 
 @pytest.fixture
@@ -191,14 +214,18 @@ def graph(ros_domain):
     made.close()
 
 
-@pytest.fixture
-def long_horizon_preset(tmp_path: Path) -> str:
-    """sim_arm with a 1.0 s execution horizon (same joints, cameras, chunk length, URDF)."""
+def _preset_with_horizon(folder: Path, execute_steps: int) -> str:
+    """sim_arm with another execution horizon (same joints, cameras, chunk length, URDF)."""
     data = yaml.safe_load((ROBOTS_DIR / "sim_arm.yaml").read_text())
-    data.update(execute_steps=LONG_HORIZON_STEPS, urdf=str(PRESET.urdf_path))
-    path = tmp_path / "sim_arm.yaml"
+    data.update(execute_steps=execute_steps, urdf=str(PRESET.urdf_path))
+    path = folder / "sim_arm.yaml"
     path.write_text(yaml.safe_dump(data))
     return str(path)
+
+
+@pytest.fixture
+def long_horizon_preset(tmp_path: Path) -> str:
+    return _preset_with_horizon(tmp_path, LONG_HORIZON_STEPS)
 
 
 def _assert_within_limits(commands: list[Received]) -> None:
@@ -218,54 +245,66 @@ def _engage_policy(graph: Graph) -> None:
     wait_for(lambda: len(graph.policy_commands()) >= 2, "policy trajectories on the controller topic")
 
 
-def _starvation_report(window: list[Received], horizon_s: float) -> tuple[list[float], list[float], int]:
+def _starvation_report(graph: Graph, window: list[Received], horizon_s: float) -> tuple[list[float], list[float],
+                                                                                     list[float]]:
     """Judge each policy trajectory against the next command in ``window``.
 
     Returns:
-        gaps: how long the controller ran out of trajectory before the next command [s] (0 = covered).
+        gaps: for each policy trajectory, when the next command arrived relative to the end of the
+            trajectory's *execution horizon* (start + execute_steps * dt) [s]; > 0 means the arm
+            had entered the look-ahead (or the hold) before anything new came: a late chunk.
+            Only transitions during which the sim kept running (no pause > SIM_STALL_S).
+        stalled_gaps: the same for transitions during which the sim itself was starved of CPU: no
+            policy can be on time without images, so these are reported, not judged.
         early_holds: for each watchdog hold, how long *before* the previous chunk's horizon + margin
             it came (> 0 means the watchdog fired although the policy still had time: a bug).
-        late: chunks that arrived after the previous chunk's horizon (honest deadline misses).
     """
-    gaps, early_holds, late = [], [], 0
+    gaps, stalled_gaps, early_holds = [], [], []
     for prev, nxt in zip(window, window[1:]):
         if prev.is_hold:
             continue
         horizon_end_s = prev.start_s + horizon_s  # a policy trajectory is stamped with its observation
-        gaps.append(max(0.0, nxt.arrival_s - prev.end_s))
+        judged = stalled_gaps if graph.sim_stalled(prev.start_s, nxt.arrival_s) else gaps
+        judged.append(nxt.arrival_s - horizon_end_s)
         if nxt.is_hold:
             early_holds.append(horizon_end_s + WATCHDOG_MARGIN_S - nxt.start_s)
-        late += int(nxt.arrival_s > horizon_end_s)
-    return gaps, early_holds, late
+    return gaps, stalled_gaps, early_holds
 
 
-def test_closed_loop_20s_within_limits_never_starved_with_diagnostics(graph, long_horizon_preset):
-    horizon_s = LONG_HORIZON_STEPS * PRESET.dt_s
-    graph.launch_sim(long_horizon_preset)
-    graph.launch_arbiter(long_horizon_preset, "hold")
-    graph.launch_policy(long_horizon_preset)
+def test_closed_loop_within_limits_never_starved_with_diagnostics(graph, tmp_path):
+    """While every inference is shorter than the execution horizon, each chunk arrives before the
+    previous one's horizon ends: no late chunk, so no starvation hold (except where the sim itself
+    stalled, see _starvation_report)."""
+    horizon_s = TIMING_HORIZON_STEPS * PRESET.dt_s
+    preset = _preset_with_horizon(tmp_path, TIMING_HORIZON_STEPS)
+    graph.launch_sim(preset)
+    graph.launch_arbiter(preset, "hold")
+    graph.launch_policy(preset, margin_s=horizon_s)
     _engage_policy(graph)
     graph.check_alive()
     first = len(graph.commands) - 1
     first_chunk = graph.chunks[-1].sequence
-    time.sleep(RUN_S)
+    wait_for(lambda: graph.chunks[-1].sequence >= first_chunk + RUN_CHUNKS, f"{RUN_CHUNKS} chunks in closed loop",
+             RUN_CHUNKS * horizon_s * 4)
     graph.check_alive()
     window = graph.commands[first:]
     chunks = [c for c in graph.chunks if c.sequence >= first_chunk]
 
     _assert_within_limits(graph.commands)
-    gaps, early_holds, late = _starvation_report(window, horizon_s)
+    gaps, stalled_gaps, early_holds = _starvation_report(graph, window, horizon_s)
     holds = sum(c.is_hold for c in window)
-    latency_s = [c.inference_time_ms / 1e3 for c in chunks]
-    print(f"{len(window)} trajectories in {RUN_S:.0f} s, {holds} starvation holds, {late} late chunks, "
-          f"max gap {max(gaps):.3f} s, inference ms p50 {1e3 * np.median(latency_s):.0f} "
-          f"max {1e3 * max(latency_s):.0f}, horizon {horizon_s:.1f} s")
+    latency_s = np.array([c.inference_time_ms / 1e3 for c in chunks])
+    print(f"{len(window)} trajectories, {holds} starvation holds, latest arrival vs horizon {max(gaps):+.3f} s "
+          f"({len(stalled_gaps)} transitions during sim stalls: {np.round(stalled_gaps, 3).tolist()}), "
+          f"inference ms p50 {1e3 * np.median(latency_s):.0f} max {1e3 * latency_s.max():.0f}, "
+          f"horizon {horizon_s:.1f} s")
     status = graph.arbiter_status[-1]
     assert status.rejected_chunks == 0 and status.mode == PolicyStatus.MODE_POLICY, status.reason
-    assert len(window) >= RUN_S / horizon_s  # the loop kept running
+    assert latency_s.max() < horizon_s, "inference took longer than the horizon: starvation is allowed then"
+    assert len(gaps) >= RUN_CHUNKS // 2, f"the sim stalled in {len(stalled_gaps)} transitions: too few judged"
     assert all(early <= 0.0 for early in early_holds), f"watchdog fired early by {max(early_holds):.3f} s"
-    assert holds <= late  # every starvation hold stands for a chunk that was really late
-    assert max(gaps) == 0.0, gaps  # a chunk or the hold always came before the trajectory ran out
+    # a late chunk, and every starvation hold outside a sim stall (a hold comes after horizon + margin)
+    assert max(gaps) <= 0.0, f"a chunk came {max(gaps):.3f} s after the previous horizon ended; gaps {gaps}"
     policy = [s for s in graph.diagnostics if s.status and s.status[0].name.startswith("policy_node")]
     keys = {kv.key: float(kv.value) for kv in policy[-1].status[0].values}
     assert {"inference_ms", "model_ms", "observation_age_s", "deadline_misses"} <= set(keys)
@@ -273,7 +312,27 @@ def test_closed_loop_20s_within_limits_never_starved_with_diagnostics(graph, lon
     assert all(0 < c.model_time_ms <= c.inference_time_ms for c in chunks)
     assert "RANDOM WEIGHTS" in graph.policy_status[-1].reason  # said loudly
     sequences = [c.sequence for c in chunks]
-    assert sequences == sorted(sequences) and all(c.execute_steps == LONG_HORIZON_STEPS for c in chunks)
+    assert sequences == sorted(sequences) and all(c.execute_steps == TIMING_HORIZON_STEPS for c in chunks)
+
+
+def test_out_of_limit_chunks_are_rejected_and_never_reach_the_controller(graph):
+    """The limits check with teeth: the policy proposes motions beyond the URDF velocity limits
+    (large random actions); the arbiter must reject them and the controller only sees holds."""
+    graph.launch_sim("sim_arm")
+    graph.launch_arbiter("sim_arm", "hold")
+    graph.launch_policy("sim_arm", action_half_range=WILD_ACTION_HALF_RANGE)
+    wait_for(lambda: len(graph.chunks) >= 2, "chunks from policy_node", START_TIMEOUT_S)
+    assert graph.set_mode(SetMode.Request.MODE_POLICY).success
+    wait_for(lambda: graph.arbiter_status and graph.arbiter_status[-1].rejected_chunks >= 1, "a rejected chunk")
+    graph.check_alive()
+    violations = [check_trajectory(np.array([p.positions for p in c.trajectory.points]),
+                                   np.array([duration_to_seconds(p.time_from_start) for p in c.trajectory.points]),
+                                   LIMITS) for c in graph.chunks]
+    assert any(violations), "the policy's chunks were all within limits: nothing was tested"
+    status = graph.arbiter_status[-1]
+    assert status.mode == PolicyStatus.MODE_HOLD and "rejected" in status.reason, status.reason
+    assert graph.commands and all(c.is_hold for c in graph.commands)
+    _assert_within_limits(graph.commands)
 
 
 def test_kill_9_policy_node_arbiter_holds_before_the_chunk_runs_out(graph):

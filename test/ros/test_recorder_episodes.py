@@ -32,15 +32,15 @@ from cosmos_policy_ros.data.training_set import read_episode_arrays, read_index 
 from cosmos_policy_ros.presets import load_preset  # noqa: E402
 from cosmos_policy_ros.ros.qos import EVENTS_QOS, LATCHED_QOS  # noqa: E402
 
+from recorder_checks import JPEG_TOLERANCE, RecorderMonitor, assert_bag_holds_what_was_published  # noqa: E402
+from recorder_publisher import SHADE_KEY, parse_frame_id  # noqa: E402
 from ros_helpers import SpinningNode, start_node_process, stop_process, wait_for  # noqa: E402
 
 pytestmark = pytest.mark.ros
 PUBLISHER = Path(__file__).with_name("recorder_publisher.py")
 RECORDER_EVENTS = "/recorder/events"
 WAIT_S = 30.0
-STATUS_SETTLE_S = 0.5  # the recorder has taken a latched status before the next one replaces it
 BURST_MESSAGES = 3000
-JPEG_TOLERANCE = 3  # a uniform image survives jpeg within a few levels
 NS = 1_000_000_000
 
 
@@ -124,8 +124,13 @@ def test_services_task_end_and_interventions_make_one_bag_per_episode(tmp_path, 
     assert first.success and first.episode_id
     again = harness.start("another")
     assert not again.success and again.episode_id == first.episode_id  # one episode at a time
+    # the recorder must have taken POLICY before TELEOP replaces it (latched, depth 1): it is
+    # written to the bag, so wait for the writer's count to move past an idle state
+    monitor = RecorderMonitor(harness.node)
+    monitor.wait_idle_after(time.time())
+    written = monitor.last_written()
     harness.publish_mode(PolicyStatus.MODE_POLICY, "policy running")
-    time.sleep(STATUS_SETTLE_S)
+    monitor.wait_written(written + 1)
     harness.publish_mode(PolicyStatus.MODE_TELEOP, "operator took over")
     harness.wait_event(EpisodeEvent.INTERVENTION_START)
     harness.publish_mode(PolicyStatus.MODE_POLICY, "operator handed back")
@@ -217,7 +222,7 @@ def _shade_at_ticks(bag: Path, topic: str, ticks_ns: np.ndarray) -> np.ndarray:
         frames = [reader.deserialize(raw, c.msgtype) for c, _, raw in reader.messages(conns)]
     stamps = np.array([f.header.stamp.sec * NS + f.header.stamp.nanosec for f in frames])
     order = np.argsort(stamps, kind="stable")
-    shades = np.array([int(frames[i].header.frame_id.split("=")[1]) for i in order])
+    shades = np.array([parse_frame_id(frames[i].header.frame_id)[SHADE_KEY] for i in order])
     return shades[np.searchsorted(stamps[order], ticks_ns, side="right") - 1]
 
 
@@ -227,19 +232,18 @@ def test_compressed_cameras_are_recorded_and_converted(tmp_path, harness_factory
     out = tmp_path / "bags"
     harness = harness_factory(out, robot=str(preset_path), autostart_episode="true",
                               autostart_task="reach")
+    monitor = RecorderMonitor(harness.node)
     publisher = subprocess.run([sys.executable, str(PUBLISHER), "--duration-s", "3", "--preset",
                                 str(preset_path)], env=ros_domain.env(), capture_output=True, text=True,
                                timeout=60)
     assert publisher.returncode == 0, publisher.stderr
     published = json.loads(publisher.stdout.strip().splitlines()[-1])
-    time.sleep(STATUS_SETTLE_S)  # the last best-effort frames are in flight
+    monitor.wait_idle_after(published["acked_s"])
     log = harness.stop()
     assert harness.proc.returncode == 0, log
+    monitor.assert_no_loss_inside()
     (bag,) = [p for p in out.iterdir() if p.is_dir()]
-    with AnyReader([bag]) as reader:
-        recorded = {c.topic: c.msgcount for c in reader.connections}
-    for topic, count in published.items():
-        assert recorded.get(topic) == count, (topic, recorded, published)
+    assert_bag_holds_what_was_published(bag, published["counts"], preset)
 
     report = convert_bags([bag], tmp_path / "set", preset,
                           ConvertConfig(image_size=16, val_fraction=0.0, unknown_outcome="failure"))

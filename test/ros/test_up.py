@@ -2,7 +2,9 @@
 """``cosmos-policy up``: the supervisor with real child processes, and a real node started from its argv."""
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -25,15 +27,15 @@ def script_child(name: str, body: str) -> ChildSpec:
 
 
 def sleeper(name: str, marker_dir: Path) -> ChildSpec:
-    """Writes <name>.ready, then on SIGINT/SIGTERM writes <name>.stopped (the signal name) and exits 0."""
+    """Writes <name>.ready (its pid), then on SIGINT/SIGTERM writes <name>.stopped (the signal name), exits 0."""
     return script_child(name, f"""
-        import pathlib, signal, time
+        import os, pathlib, signal, time
         def stop(signum, frame):
             pathlib.Path({str(marker_dir)!r}, {name + '.stopped'!r}).write_text(signal.Signals(signum).name)
             raise SystemExit(0)
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
-        pathlib.Path({str(marker_dir)!r}, {name + '.ready'!r}).touch()
+        pathlib.Path({str(marker_dir)!r}, {name + '.ready'!r}).write_text(str(os.getpid()))
         while True:
             time.sleep(0.05)
         """)
@@ -72,12 +74,19 @@ def test_child_killed_by_a_signal_is_reported(tmp_path):
 
 def test_child_ignoring_the_stop_signal_is_killed(tmp_path):
     messages: list[str] = []
-    stubborn = script_child("stubborn", """
-        import signal, time
+    # quitter exits (which makes the supervisor stop the rest) only once stubborn ignores SIGINT:
+    # before that, a SIGINT would end stubborn and the kill path would never run.
+    stubborn = script_child("stubborn", f"""
+        import pathlib, signal, time
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        pathlib.Path({str(tmp_path)!r}, "stubborn.ready").touch()
         time.sleep(600)
         """)
-    quitter = script_child("quitter", "import time; time.sleep(0.5)")
+    quitter = script_child("quitter", f"""
+        import pathlib, time
+        while not pathlib.Path({str(tmp_path)!r}, "stubborn.ready").exists():
+            time.sleep(0.05)
+        """)
     code = Supervisor([stubborn, quitter], up.child_env(), report=messages.append, stop_timeout_s=1.0).run()
     assert code != 0
     assert any("stubborn did not stop" in m for m in messages), messages
@@ -96,10 +105,18 @@ def test_stop_signal_is_forwarded_and_exit_is_clean(tmp_path, signum):
         """)
     proc = subprocess.Popen([sys.executable, "-c", driver], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
-    for name in names:
-        wait_for(tmp_path / f"{name}.ready")
-    proc.send_signal(signum)
-    output, _ = proc.communicate(timeout=WAIT_TIMEOUT_S)
+    try:
+        for name in names:
+            wait_for(tmp_path / f"{name}.ready")
+        proc.send_signal(signum)
+        output, _ = proc.communicate(timeout=WAIT_TIMEOUT_S)
+    finally:
+        if proc.poll() is None:  # the test failed before a clean stop: end the driver and its children
+            proc.kill()
+            proc.communicate()
+            for pid in [r.read_text() for r in tmp_path.glob("*.ready")]:
+                with contextlib.suppress(ProcessLookupError, ValueError):  # ValueError: pid not written yet
+                    os.kill(int(pid), signal.SIGKILL)
     assert proc.returncode == 0, output
     for name in names:
         assert (tmp_path / f"{name}.stopped").read_text() == signal.Signals(signum).name

@@ -1,17 +1,17 @@
 # SPDX-License-Identifier: Apache-2.0
 """A converted official-layout checkpoint really initializes fine-tuning (spec bug 8.1).
 
-The fixture DiT comes from ``UPSTREAM_FIXTURES`` (default ``../shared/fixtures/upstream``); it is
+The fixture DiT comes from ``UPSTREAM_FIXTURES`` (default: the copy in ``test/fixtures/upstream``); it is
 converted with ``core/convert_official.py`` and fine-tuned for a few steps.
 """
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 import torch
+from fixture_paths import UPSTREAM_FIXTURES
 from safetensors.torch import save_file
 
 from cosmos_policy_ros.core.codec import DatasetStatistics
@@ -21,8 +21,6 @@ from cosmos_policy_ros.core.model import CosmosPolicy
 from cosmos_policy_ros.train.trainer import FINAL_DIR, Trainer
 
 pytestmark = pytest.mark.train
-REPO_ROOT = Path(__file__).resolve().parents[2]
-FIXTURES = Path(os.environ.get("UPSTREAM_FIXTURES", REPO_ROOT.parent / "shared" / "fixtures" / "upstream"))
 TEXT_TOKENS = 8
 MAX_RELATIVE_CHANGE = 0.05  # a few small steps move the weights a little, a re-init moves them ~sqrt(2)
 
@@ -33,7 +31,7 @@ def _relative_distance(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -
 
 
 def _official_folder(tmp_path: Path) -> Path:
-    c = json.loads((FIXTURES / "dit_tiny.json").read_text())["diffusers"]["config"]
+    c = json.loads((UPSTREAM_FIXTURES / "dit_tiny.json").read_text())["diffusers"]["config"]
     dit = DiTConfig(num_layers=c["num_layers"], num_attention_heads=c["num_attention_heads"],
                     attention_head_dim=c["attention_head_dim"], mlp_ratio=c["mlp_ratio"],
                     text_embed_dim=c["text_embed_dim"], text_max_tokens=TEXT_TOKENS,
@@ -44,7 +42,7 @@ def _official_folder(tmp_path: Path) -> Path:
     save_file(tiny.vae.state_dict(), str(tmp_path / "vae.safetensors"))
     config = CosmosPolicyConfig(dit=dit, vae=tiny.config.vae, layout=tiny.config.layout, text_encoder="hash")
     stats = DatasetStatistics.identity(config.layout.action_dim, config.layout.proprio_dim)
-    return convert_checkpoint(FIXTURES / "dit_tiny.safetensors", tmp_path / "official", config, stats,
+    return convert_checkpoint(UPSTREAM_FIXTURES / "dit_tiny.safetensors", tmp_path / "official", config, stats,
                               tmp_path / "vae.safetensors")
 
 

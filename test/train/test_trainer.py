@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import rank_probe
 import torch
 
 from cosmos_policy_ros.core.codec import DatasetStatistics
@@ -16,6 +17,7 @@ from cosmos_policy_ros.core.model import CosmosPolicy
 from cosmos_policy_ros.core.pretrained import STATISTICS_FILE
 from cosmos_policy_ros.train.checkpoint import list_checkpoints
 from cosmos_policy_ros.train.metrics_log import PLOT_FILE, read_metrics
+from cosmos_policy_ros.train import trainer
 from cosmos_policy_ros.train.trainer import FINAL_DIR, Trainer
 
 pytestmark = pytest.mark.train
@@ -28,18 +30,30 @@ def _losses(output_dir: str, key: str = "loss") -> dict[int, float]:
     return {r["step"]: r[key] for r in records if r["kind"] == "train"}
 
 
-def test_torchrun_two_processes_follow_the_one_process_loss_trajectory(make_config, tmp_path):
+def test_torchrun_two_processes_follow_the_one_process_loss_trajectory(make_config, tmp_path, monkeypatch):
+    """Two ranks train on disjoint halves of the same global batches as one process, with the same losses."""
     single = make_config("single", steps=3)
+    (tmp_path / "single_batches").mkdir()
+    monkeypatch.setattr(trainer, "DataLoader", rank_probe.logging_loader(tmp_path / "single_batches", 0))
     Trainer(single).run()
+    monkeypatch.undo()  # the real DataLoader again
     double = make_config("double", steps=3)
     config_file = tmp_path / "double.yaml"
     config_file.write_text(double.to_yaml())
+    (tmp_path / "double_batches").mkdir()
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
-                           "--nproc_per_node=2",
-                           "-m", "cosmos_policy_ros.commands.train", "--config", str(config_file)],
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                           rank_probe.__file__, str(tmp_path / "double_batches"), "--config", str(config_file)],
                           env=env, capture_output=True, text=True, timeout=TORCHRUN_TIMEOUT_S)
     assert done.returncode == 0, done.stderr[-3000:]
+    # each rank saw its own shard: half of each global batch, disjoint, together the one-process batch
+    whole = rank_probe.read_batches(tmp_path / "single_batches", 0)
+    rank0, rank1 = (rank_probe.read_batches(tmp_path / "double_batches", r) for r in (0, 1))
+    assert [len(whole), len(rank0), len(rank1)] == [single.steps] * 3, "batches of: 1 process, rank 0, rank 1"
+    for step, (full, a, b) in enumerate(zip(whole, rank0, rank1)):
+        assert len(a) == len(b) == single.global_batch_size // 2, (step, a, b)
+        assert not set(a) & set(b), f"step {step}: both ranks trained on {sorted(set(a) & set(b))}"
+        assert sorted(a + b) == sorted(full), (step, a, b, full)
     one, two = _losses(single.output_dir), _losses(double.output_dir)
     assert sorted(one) == sorted(two) == [1, 2, 3]
     np.testing.assert_allclose([two[s] for s in one], [one[s] for s in one], rtol=DDP_RTOL)
