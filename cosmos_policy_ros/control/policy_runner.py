@@ -227,8 +227,16 @@ def load_runner(source: ModelSource, preset: RobotPreset) -> PolicyRunner:
     model = build_model(source, preset)
     planner = None
     if source.num_candidates > 1:
-        config = PlannerConfig(num_candidates=source.num_candidates, mode=source.planning_mode,
-                               search_depth=source.search_depth, depth_aggregation=source.depth_aggregation,
-                               policy_num_steps=source.num_steps or model.num_steps_for(Role.POLICY))
-        planner = Planner(model, None, config)
+        planner = Planner(model, None, planner_config(source, model, model))
     return PolicyRunner(model, source, preset, planner)
+
+
+def planner_config(source: ModelSource, policy_model: CosmosPolicy, planning_model: CosmosPolicy) -> PlannerConfig:
+    """The planner settings of a node: step counts from the checkpoints' sampler configs (the
+    policy's for actions unless ``num_steps`` overrides it, the planning model's for futures and
+    values), everything else the official ALOHA planning configuration (``PlannerConfig``)."""
+    steps = planning_model.config.sampler
+    return PlannerConfig(num_candidates=source.num_candidates, mode=source.planning_mode,
+                         search_depth=source.search_depth, depth_aggregation=source.depth_aggregation,
+                         policy_num_steps=source.num_steps or policy_model.num_steps_for(Role.POLICY),
+                         future_max_num_steps=steps.world_model_num_steps, value_max_num_steps=steps.value_num_steps)

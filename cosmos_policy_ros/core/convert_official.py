@@ -11,6 +11,7 @@ the list. The DiT file holds no VAE: the Wan2.1 VAE weights come separately (dif
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import pickle
 import re
@@ -27,6 +28,10 @@ from cosmos_policy_ros.core.pretrained import write_folder
 from cosmos_policy_ros.core.text_cache import TextEmbeddingCache
 
 LOG = logging.getLogger(__name__)
+# Official deployment step counts (spec 5.2-5.4): actions LIBERO/RoboCasa 5, ALOHA 10 (``deploy.py``
+# ``num_denoising_steps_action``); future state / value 5 (``deploy.py`` L80-81, planning server).
+OFFICIAL_POLICY_NUM_STEPS = {"libero": 5, "robocasa": 5, "aloha": 10}
+OFFICIAL_PLANNING_NUM_STEPS = 5
 EMA_PREFIX = "net_ema."
 REGULAR_PREFIX = "net."
 WRAPPER_KEYS = ("model", "state_dict")
@@ -145,6 +150,21 @@ def expected_transformer_shapes(config: CosmosPolicyConfig) -> dict[str, torch.S
     return {k: v.shape for k, v in transformer.state_dict().items()}
 
 
+def official_deployment(config: CosmosPolicyConfig) -> CosmosPolicyConfig:
+    """``config`` with what the official checkpoints were trained and are deployed with: the
+    platform's step counts and the test-time centre crop (every released run trained with the
+    random crop, ``trained_with_image_aug=True`` in all official deploy commands). A custom
+    platform keeps the config's step counts."""
+    platform = config.layout.platform
+    if platform not in OFFICIAL_POLICY_NUM_STEPS:  # a lab's own layout: its step counts stay
+        LOG.info("layout platform %r is not an official one: keeping the config's step counts", platform)
+        return config.replace(trained_with_image_aug=True)
+    sampler = dataclasses.replace(config.sampler, policy_num_steps=OFFICIAL_POLICY_NUM_STEPS[platform],
+                                  world_model_num_steps=OFFICIAL_PLANNING_NUM_STEPS,
+                                  value_num_steps=OFFICIAL_PLANNING_NUM_STEPS)
+    return config.replace(sampler=sampler, trained_with_image_aug=True)
+
+
 def convert_checkpoint(checkpoint: str | Path, out_folder: str | Path, config: CosmosPolicyConfig,
                        statistics: DatasetStatistics, vae_weights: str | Path,
                        use_ema: bool | None = None, dtype: torch.dtype = torch.float32) -> Path:
@@ -153,12 +173,14 @@ def convert_checkpoint(checkpoint: str | Path, out_folder: str | Path, config: C
     Args:
         checkpoint: official ``.pt`` or ``.safetensors`` file.
         out_folder: destination folder.
-        config: model config (DiT sizes must match the checkpoint; layout = the robot's).
+        config: model config (DiT sizes must match the checkpoint; layout = the robot's); its step
+            counts and crop are set to the official deployment's (``official_deployment``).
         statistics: the checkpoint's ``*_dataset_statistics.json``.
         vae_weights: diffusers-format ``AutoencoderKLWan`` safetensors (Wan2.1 VAE).
         use_ema: see ``select_weights``.
         dtype: dtype of the stored transformer weights.
     """
+    config = official_deployment(config)
     official, prefix = select_weights(load_official_file(checkpoint), use_ema)
     LOG.info("using '%s' weights (%d tensors)", prefix, len(official))
     transformer_state = convert_state_dict(official, expected_transformer_shapes(config))

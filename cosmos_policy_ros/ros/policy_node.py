@@ -172,6 +172,7 @@ class PolicyNode(LifecycleNode):
         self._last_value = math.nan
         self._observation_age_s = math.nan
         self._last_timing: dict[str, float] = {}
+        self._planner_fallbacks = 0  # decisions that evaluated fewer candidates than requested
         self._runner: PolicyRunner | None = None
         self._latest: LatestMessages | None = None
         self._schedule: InferenceSchedule | None = None
@@ -341,9 +342,21 @@ class PolicyNode(LifecycleNode):
             self._last_value, self._observation_age_s = decision.value, age_s
             self._last_timing = {"model_ms": decision.model_ms, "inference_ms": chunk.inference_time_ms,
                                  "sequence": float(self._sequence)}
+        self._warn_on_fallback(decision)
         self._sequence += 1
         self._set_reason(self._runner.status_note, producing=True)
         self._publish_diagnostics()
+
+    def _warn_on_fallback(self, decision: Decision) -> None:
+        """Fewer candidates than asked (the budget did not fit them): WARN (rate-limited) and count."""
+        plan = decision.plan
+        if plan["num_evaluated"] >= plan["num_requested"]:
+            return
+        with self._lock:
+            self._planner_fallbacks += 1
+        self.get_logger().warning(f"chunk {self._sequence}: planned {plan['num_evaluated']} of "
+                                  f"{plan['num_requested']} candidates ({plan['reason']})",
+                                  throttle_duration_sec=LOG_THROTTLE_S)
 
     def _budget_s(self) -> float:
         budget_s = self.get_parameter("planning.budget_s").value
@@ -386,6 +399,7 @@ class PolicyNode(LifecycleNode):
         with self._lock:
             values = {**self._last_timing, "observation_age_s": self._observation_age_s,
                       "deadline_misses": float(self._schedule.deadline_misses if self._schedule else 0),
+                      "planner_fallbacks": float(self._planner_fallbacks),
                       "expected_latency_s": self._schedule.expected_latency_s if self._schedule else math.nan}
             level = DiagnosticStatus.OK if self._producing else DiagnosticStatus.WARN
             message = self._reason or "producing chunks"

@@ -16,7 +16,8 @@ import numpy as np
 import torch
 
 from cosmos_policy_ros.core.model import CosmosPolicy, EncodedObservation
-from cosmos_policy_ros.core.planning.aggregation import aggregate_values, select_candidate, value_spread
+from cosmos_policy_ros.core.planning.aggregation import (SINGLE_SAMPLE, aggregate_values, select_candidate,
+                                                         value_spread)
 from cosmos_policy_ros.core.planning.budget import ForwardCostModel
 from cosmos_policy_ros.core.planning.config import PlannerConfig
 from cosmos_policy_ros.core.planning.schedule import (NO_FUTURE, GenerateCall, SampleKey, Stage,
@@ -105,7 +106,7 @@ class Planner:
         self.policy_model = policy_model
         self.planner_model = planner_model or policy_model
         self.config = config or PlannerConfig()
-        self.cost = ForwardCostModel(self.config.cost_ema_weight)
+        self.cost = ForwardCostModel(self.config.cost_ema_weight, self.config.cost_max_age)
         planner_cfg, policy_cfg = self.planner_model.config, policy_model.config
         if (planner_cfg.layout, planner_cfg.vae) != (policy_cfg.layout, policy_cfg.vae):
             raise ValueError("planner_model must share the policy model's layout and VAE "
@@ -130,6 +131,7 @@ class Planner:
     def plan_encoded(self, encoded: EncodedObservation, base_seed: int,
                      budget_s: float | None = None) -> PlanResult:
         """``plan`` for an observation the policy model already encoded (``encode_observation``)."""
+        self.cost.start_decision()
         return self._plan(encoded, _Generated(), base_seed, budget_s, time.perf_counter())
 
     def _plan(self, encoded: EncodedObservation, generated: _Generated, base_seed: int,
@@ -184,7 +186,8 @@ class Planner:
     def _encode(self, images: Mapping[str, np.ndarray], proprio: np.ndarray,
                 instruction: str) -> tuple[EncodedObservation, _Generated]:
         start = time.perf_counter()
-        encoded = self.policy_model.encode_observation(images, proprio, instruction, self.config.center_crop)
+        self.cost.start_decision()
+        encoded = self.policy_model.encode_observation(images, proprio, instruction)
         _synchronize(self.policy_model.device)
         generated = _Generated()
         generated.stage_s["encode"] = time.perf_counter() - start
@@ -344,7 +347,8 @@ class Planner:
                           num_value_samples=np.array([len(s) for s in samples]), value_samples=samples,
                           seeds=seeds, selected_index=selection.index, reason=reason,
                           call_for_teleop=call_for_teleop, num_requested=cfg.num_candidates,
-                          num_evaluated=len(candidates), aggregation=cfg.aggregation, mode=cfg.mode,
+                          num_evaluated=len(candidates), mode=cfg.mode,
+                          aggregation=cfg.aggregation if max(map(len, samples)) > 1 else SINGLE_SAMPLE,
                           values_by_depth=by_depth, timing_ms=timing_ms, budget_s=budget_s, elapsed_s=elapsed_s)
 
     def _reason(self, selection_reason: str, num_evaluated: int, num_planned: int, from_planner: bool,
