@@ -23,6 +23,7 @@ from cosmos_policy_ros.core.config import LayoutConfig, get_preset
 from cosmos_policy_ros.core.layout import Role
 from cosmos_policy_ros.core.model import CosmosPolicy
 from cosmos_policy_ros.core.planning import Planner, PlanResult, PlannerConfig
+from cosmos_policy_ros.core.text_cache import missing_instruction_message
 from cosmos_policy_ros.presets import RobotPreset
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -157,8 +158,7 @@ class PolicyRunner:
         """'' when the model can embed ``instruction``, else why not."""
         cache = self.model.text_cache
         if instruction and cache.encoder != "hash" and instruction not in cache:
-            return (f"instruction {instruction!r} is not in the model's text embedding cache "
-                    f"({len(cache)} known); add its {cache.encoder} embedding offline")
+            return missing_instruction_message(instruction, len(cache), cache.encoder)
         return ""
 
     def decide(self, images: Mapping[str, np.ndarray], proprio: np.ndarray, instruction: str, seed: int,
