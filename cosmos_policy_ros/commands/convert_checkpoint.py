@@ -24,10 +24,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", default="cosmos-predict2-2b", choices=available_presets(),
                         help="model size preset (default: the official 2B)")
     parser.add_argument("--layout", default="libero", choices=sorted(LAYOUTS),
-                        help="robot layout the checkpoint was trained for")
+                        help="robot layout the checkpoint was trained for (sets the official step counts: "
+                             "ALOHA 10 policy evaluations, LIBERO/RoboCasa 5; futures/values 5)")
     weights = parser.add_mutually_exclusive_group()
     weights.add_argument("--ema", dest="use_ema", action="store_const", const=True, default=None,
-                         help="use net_ema. weights (default: EMA when present, else net.)")
+                         help="use net_ema. weights (default: net., as official inference loads)")
     weights.add_argument("--regular", dest="use_ema", action="store_const", const=False,
                          help="use the regular net. weights")
     parser.add_argument("--dtype", default="bfloat16", choices=sorted(DTYPES), help="stored transformer dtype")

@@ -8,10 +8,27 @@ a pickle that would run code is refused. Names are mapped one by one to diffuser
 ``CosmosTransformer3DModel`` (the table of diffusers' ``convert_cosmos_to_diffusers.py`` for
 Cosmos 2.0); bookkeeping buffers are dropped; any unknown, missing or mis-shaped key aborts with
 the list. The DiT file holds no VAE: the Wan2.1 VAE weights come separately (diffusers format).
+
+Which weights: ``net.``, as official inference loads them (``_src/predict2/utils/model_loader.py``
+L294 forces ``load_ema_to_reg=False`` for ``.pt`` files; ``text2world_model.py``
+``load_state_dict`` puts ``net.`` into ``self.net``, the network that samples; policy runs train
+with EMA off). ``net_ema.`` only on request, or when a file has no ``net.`` keys.
+
+TransformerEngine ``*._extra_state`` (its RMSNorms: q/k norms, ``t_embedding_norm``) carries FP8
+metadata, never weights; upstream skips it on load (``_src/imaginaire/utils/checkpointer.py``
+L450, ``checkpointer/dcp.py`` L110). Its stored form depends on the TE version that saved the
+file: a uint8 tensor (TE < 1.0 and >= 1.14, NVIDIA/TransformerEngine PR #1335; empty without
+FP8), an ``io.BytesIO`` holding a ``torch.save`` (TE 1.0-1.13, PR #363), or ``None``. The
+released files were not inspectable from here; a third-party test in a Cosmos-Predict2 fork
+mirrors them with uint8-tensor extra state. Upstream reads them with ``weights_only=False``
+(``model_loader.py`` L228, ``INTERNAL`` is off outside NVIDIA); here ``io.BytesIO`` is the one
+class allowed beyond torch's weights-only set (building it runs no code), and every
+``_extra_state`` entry is dropped whatever its form.
 """
 from __future__ import annotations
 
 import dataclasses
+import io
 import logging
 import pickle
 import re
@@ -87,14 +104,18 @@ def load_official_file(path: str | Path) -> dict[str, torch.Tensor]:
     if path.suffix == ".safetensors":
         return load_file(str(path))
     try:
-        data = torch.load(str(path), map_location="cpu", weights_only=True)
+        with torch.serialization.safe_globals([io.BytesIO]):  # TE 1.0-1.13 extra state (module docstring)
+            data = torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         raise CheckpointError(f"{path} contains pickled objects beyond plain tensors; refused to load it "
                               f"(only torch.load(weights_only=True) is used): {err}") from err
     for key in WRAPPER_KEYS:
         if isinstance(data, dict) and set(data) == {key}:
             data = data[key]
-    if not isinstance(data, dict) or not all(isinstance(v, torch.Tensor) for v in data.values()):
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path} is not a flat {{name: tensor}} mapping")
+    data = {k: v for k, v in data.items() if not k.endswith(DROPPED_SUFFIX)}  # any form of TE extra state
+    if not all(isinstance(v, torch.Tensor) for v in data.values()):
         raise CheckpointError(f"{path} is not a flat {{name: tensor}} mapping")
     return data
 
@@ -103,12 +124,14 @@ def select_weights(state: dict[str, torch.Tensor], use_ema: bool | None = None) 
     """Keep one weight set and strip its prefix.
 
     Args:
-        use_ema: True = ``net_ema.`` (error if absent), False = ``net.``, None = EMA when present.
+        use_ema: True = ``net_ema.`` (error if absent), False = ``net.``, None = ``net.`` as official
+            inference loads it (``net_ema.`` only when the file has no ``net.`` keys).
     Returns:
         (stripped state dict, chosen prefix).
     """
     has_ema = any(k.startswith(EMA_PREFIX) for k in state)
-    prefix = EMA_PREFIX if (use_ema or (use_ema is None and has_ema)) else REGULAR_PREFIX
+    has_regular = any(k.startswith(REGULAR_PREFIX) for k in state)
+    prefix = EMA_PREFIX if (use_ema or (use_ema is None and has_ema and not has_regular)) else REGULAR_PREFIX
     if prefix == EMA_PREFIX and not has_ema:
         raise CheckpointError("EMA weights requested but the checkpoint has no 'net_ema.' keys")
     chosen = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
