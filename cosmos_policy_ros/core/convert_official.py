@@ -33,13 +33,14 @@ import logging
 import pickle
 import re
 from pathlib import Path
+from typing import Sequence
 
 import torch
 from safetensors.torch import load_file
 from tqdm import tqdm
 
 from cosmos_policy_ros.core.codec import DatasetStatistics
-from cosmos_policy_ros.core.config import CosmosPolicyConfig
+from cosmos_policy_ros.core.config import LAYOUTS, CosmosPolicyConfig, LayoutConfig
 from cosmos_policy_ros.core.networks import build_transformer
 from cosmos_policy_ros.core.pretrained import write_folder
 from cosmos_policy_ros.core.text_cache import TextEmbeddingCache
@@ -175,17 +176,30 @@ def expected_transformer_shapes(config: CosmosPolicyConfig) -> dict[str, torch.S
 
 def official_deployment(config: CosmosPolicyConfig) -> CosmosPolicyConfig:
     """``config`` with what the official checkpoints were trained and are deployed with: the
-    platform's step counts and the test-time centre crop (every released run trained with the
+    platform's step counts, the test-time centre crop (every released run trained with the
     random crop, ``trained_with_image_aug=True`` in all official deploy commands). A custom
     platform keeps the config's step counts."""
     platform = config.layout.platform
+    config = config.replace(trained_with_image_aug=True)
     if platform not in OFFICIAL_POLICY_NUM_STEPS:  # a lab's own layout: its step counts stay
         LOG.info("layout platform %r is not an official one: keeping the config's step counts", platform)
-        return config.replace(trained_with_image_aug=True)
+        return config
     sampler = dataclasses.replace(config.sampler, policy_num_steps=OFFICIAL_POLICY_NUM_STEPS[platform],
                                   world_model_num_steps=OFFICIAL_PLANNING_NUM_STEPS,
                                   value_num_steps=OFFICIAL_PLANNING_NUM_STEPS)
-    return config.replace(sampler=sampler, trained_with_image_aug=True)
+    return config.replace(sampler=sampler)
+
+
+def official_layout(platform: str, camera_names: Sequence[str] = ()) -> LayoutConfig:
+    """The official layout of ``platform``; ``camera_names`` (a robot preset's cameras, in slot
+    order) rename its cameras so policy_node finds them under the robot's names."""
+    layout = LAYOUTS[platform]
+    if not camera_names:
+        return layout
+    if len(camera_names) != len(layout.camera_names):
+        raise CheckpointError(f"{platform} has {len(layout.camera_names)} cameras {list(layout.camera_names)}; "
+                              f"the robot names {len(camera_names)}: {list(camera_names)}")
+    return dataclasses.replace(layout, camera_names=tuple(camera_names))
 
 
 def convert_checkpoint(checkpoint: str | Path, out_folder: str | Path, config: CosmosPolicyConfig,

@@ -35,7 +35,7 @@ from cosmos_policy_msgs.msg import ActionChunk, PlanCandidates, PolicyStatus
 from cosmos_policy_msgs.srv import SetInstruction
 from cosmos_policy_ros.control.inference_schedule import InferenceSchedule, ScheduleConfig
 from cosmos_policy_ros.control.observation import LatestMessages, ObservationLimits, header_stamp_s
-from cosmos_policy_ros.control.policy_runner import Decision, ModelSource, PolicyRunner, load_runner
+from cosmos_policy_ros.control.policy_runner import VALUE_ROLES, Decision, ModelSource, PolicyRunner, load_runner
 from cosmos_policy_ros.core.planning.config import DEPTH_AGGREGATIONS
 from cosmos_policy_ros.presets import RobotPreset, load_preset
 from cosmos_policy_ros.ros.conversions import (
@@ -82,8 +82,15 @@ class PolicyNodeParams(NodeParams):
                   read_only=True, min_value=0, max_value=100),
         ParamSpec("planning.num_candidates", 1, "Candidate chunks per decision (1 = plain policy).",
                   read_only=True, min_value=1, max_value=64),
-        ParamSpec("planning.mode", "fast", "Plan-and-select scoring (full, fast, q_value).", read_only=True,
-                  choices=("full", "fast", "q_value")),
+        ParamSpec("planning.mode", "auto", "Plan-and-select scoring: full (official ensembles), fast (one future, "
+                  "one value), q_value; auto = full for an official platform's checkpoint, else fast.",
+                  read_only=True, choices=("auto", "full", "fast", "q_value")),
+        ParamSpec("planning_checkpoint", "", "from_pretrained folder of the planning model that predicts futures "
+                  "and values (e.g. the converted official ALOHA planning checkpoint; the policy checkpoint "
+                  "still makes the actions); empty = the policy checkpoint scores.", read_only=True),
+        ParamSpec("planning.value_role", "V(s')", "Candidate score: V(s') (official planning checkpoint), "
+                  "V(s,a,s') (a policy checkpoint's own value), Q(s,a) (no future state: q_value mode).",
+                  read_only=True, choices=tuple(VALUE_ROLES)),
         ParamSpec("planning.search_depth", 1, "Search levels per candidate: > 1 continues from the predicted "
                   "future (costs depth x the scoring; not with q_value).", read_only=True, min_value=1,
                   max_value=MAX_SEARCH_DEPTH),
@@ -119,6 +126,8 @@ class PolicyNodeParams(NodeParams):
     num_denoising_steps: int
     planning_num_candidates: int
     planning_mode: str
+    planning_checkpoint: str
+    planning_value_role: str
     planning_search_depth: int
     planning_depth_aggregation: str
     planning_budget_s: float
@@ -138,7 +147,8 @@ class PolicyNodeParams(NodeParams):
             action_half_range=self.random_init_action_half_range, device=self.device, dtype=self.dtype,
             num_steps=self.num_denoising_steps, num_candidates=self.planning_num_candidates,
             planning_mode=self.planning_mode, search_depth=self.planning_search_depth,
-            depth_aggregation=self.planning_depth_aggregation)
+            depth_aggregation=self.planning_depth_aggregation, planning_checkpoint=self.planning_checkpoint,
+            value_role=self.planning_value_role)
 
 
 def chunk_message(decision: Decision, preset: RobotPreset, stamp_s: float, sequence: int,

@@ -18,7 +18,7 @@ from cosmos_policy_ros.core.convert_official import CheckpointError, convert_che
 from cosmos_policy_ros.core.model import CosmosPolicy
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from official_checkpoint import released_state, write_released_checkpoint  # noqa: E402
+from official_upstream import released_state, write_released_checkpoint  # noqa: E402
 
 
 def _tiny(layout: str | None = None) -> CosmosPolicy:

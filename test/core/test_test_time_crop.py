@@ -1,38 +1,21 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Test-time centre crop (spec 5.1) against upstream's ``apply_image_transforms``, and who applies it.
-
-The reference below re-implements NVlabs/cosmos-policy ``cosmos_policy/experiments/robot/
-cosmos_utils.py`` ``apply_image_transforms`` (commit 18a2acc) with torchvision's semantics spelled
-out (torchvision cannot be installed beside the CPU torch here): ``F.center_crop`` takes the top /
-left offset ``int(round((H - side) / 2.0))``; ``F.resize(uint8 tensor, antialias=True)`` casts to
-float32, interpolates bilinearly (align_corners=False, antialias), rounds and casts back to uint8
-(``torchvision/transforms/_functional_tensor.py`` ``resize`` / ``_cast_squeeze_out``).
-"""
+"""Test-time centre crop (spec 5.1) against upstream's ``apply_image_transforms`` (re-implemented
+from the upstream source in ``test/official_upstream.py``), and who applies it."""
 from __future__ import annotations
+
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
 from cosmos_policy_ros.core.config import get_preset
 from cosmos_policy_ros.core.model import CosmosPolicy
 from cosmos_policy_ros.core.transforms import center_crop_resize, resize_image
 
-
-def official_apply_image_transforms(images: np.ndarray) -> np.ndarray:
-    """Upstream's test-time transform of uint8 (T, H, W, 3) images (H == W)."""
-    _, height, width, _ = images.shape
-    out = []
-    for img in torch.from_numpy(images).permute(0, 3, 1, 2):
-        crop_size = int(height * 0.9 ** 0.5)
-        top = int(round((height - crop_size) / 2.0))
-        left = int(round((width - crop_size) / 2.0))
-        crop = img[:, top:top + crop_size, left:left + crop_size]
-        resized = F.interpolate(crop[None].to(torch.float32), size=[height, width], mode="bilinear",
-                                align_corners=False, antialias=True)[0]
-        out.append(torch.round(resized).to(torch.uint8))
-    return torch.stack(out).permute(0, 2, 3, 1).numpy()
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from official_upstream import official_apply_image_transforms  # noqa: E402
 
 
 def _image(size: int, seed: int = 0) -> np.ndarray:

@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Test helper: write a model's DiT as a checkpoint in the released layout (spec 7).
+"""Test helpers written from upstream: a checkpoint in the released layout (spec 7) and the
+official test-time image transform (spec 5.1).
 
+Released layout:
 Official key names from ``official_dit_keys.tsv`` (``test/fixtures/`` when present, else the
 shared spec beside the repository), ``net.`` regular weights in bf16 plus a ``net_ema.`` copy with
 other values, the bookkeeping buffers, and TransformerEngine ``_extra_state`` on every TE norm in
@@ -13,7 +15,9 @@ import io
 import pickle
 from pathlib import Path
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 
 from cosmos_policy_ros.core.convert_official import official_to_diffusers_name
 from cosmos_policy_ros.core.model import CosmosPolicy
@@ -71,3 +75,26 @@ def released_state(model: CosmosPolicy) -> dict[str, object]:
 def write_released_checkpoint(model: CosmosPolicy, path: Path) -> Path:
     torch.save(released_state(model), path)
     return path
+
+
+def official_apply_image_transforms(images: np.ndarray) -> np.ndarray:
+    """Upstream's test-time transform of uint8 (T, H, W, 3) images (H == W).
+
+    Re-implements NVlabs/cosmos-policy ``cosmos_policy/experiments/robot/cosmos_utils.py``
+    ``apply_image_transforms`` (commit 18a2acc) with torchvision's semantics spelled out
+    (torchvision cannot be installed beside the CPU torch here): ``F.center_crop`` takes the top /
+    left offset ``int(round((H - side) / 2.0))``; ``F.resize(uint8 tensor, antialias=True)`` casts
+    to float32, interpolates bilinearly (align_corners=False, antialias), rounds and casts back to
+    uint8 (``torchvision/transforms/_functional_tensor.py`` ``resize`` / ``_cast_squeeze_out``).
+    """
+    _, height, width, _ = images.shape
+    out = []
+    for img in torch.from_numpy(images).permute(0, 3, 1, 2):
+        crop_size = int(height * 0.9 ** 0.5)
+        top = int(round((height - crop_size) / 2.0))
+        left = int(round((width - crop_size) / 2.0))
+        crop = img[:, top:top + crop_size, left:left + crop_size]
+        resized = F.interpolate(crop[None].to(torch.float32), size=[height, width], mode="bilinear",
+                                align_corners=False, antialias=True)[0]
+        out.append(torch.round(resized).to(torch.uint8))
+    return torch.stack(out).permute(0, 2, 3, 1).numpy()
