@@ -136,19 +136,16 @@ class Harness:
             msg.header.stamp = stamp
             publisher.publish(msg)
 
-    def close(self) -> str:
-        try:
-            return stop_process(self.proc)
-        finally:
-            self.spinner.close()
+    def close(self) -> None:
+        """SIGINT the node (its clean shutdown), then end this process's ROS node."""
+        stop_process(self.proc)
+        self.spinner.close()
 
 
 @pytest.fixture
 def harness(ros_domain, checkpoints):
     made = Harness(ros_domain.env(), *checkpoints)
     yield made
-    if made.proc.poll() is None:
-        made.proc.kill()
     made.close()
 
 
