@@ -12,7 +12,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
@@ -54,6 +54,8 @@ class ModelSource:
             the policy checkpoint scores its own candidates.
         value_role: how candidates are scored (``VALUE_ROLES``): V(s') (official planning
             checkpoint), V(s,a,s') (a policy checkpoint's own value), Q(s,a) (no future state).
+        imagination: decisions also return the selected candidate's predicted future images (the
+            plain policy then runs as a one-candidate planner, which computes the same chunk).
     """
 
     checkpoint: str
@@ -70,6 +72,7 @@ class ModelSource:
     depth_aggregation: str = "use_last_value"
     planning_checkpoint: str = ""
     value_role: str = "V(s')"
+    imagination: bool = False
 
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
@@ -85,7 +88,9 @@ class ModelSource:
 @dataclass
 class Decision:
     """One chosen chunk: actions (K, A) raw, its value, which candidate, model time; ``plan`` holds
-    the PlanCandidates fields (values, seeds, reason, ...), one candidate for the plain policy."""
+    the PlanCandidates fields (values, seeds, reason, ...), one candidate for the plain policy.
+    With imagination: ``candidate_actions`` (n, K, A) raw and ``imagine`` (call after acting on the
+    chunk: decodes camera -> uint8 image of the selected candidate's predicted future)."""
 
     actions: np.ndarray
     value: float
@@ -93,6 +98,8 @@ class Decision:
     num_candidates: int
     model_ms: float
     plan: dict[str, Any]
+    candidate_actions: np.ndarray | None = None
+    imagine: Callable[[], dict[str, np.ndarray]] | None = None
 
 
 def action_names(preset: RobotPreset) -> tuple[str, ...]:
@@ -169,7 +176,7 @@ class PolicyRunner:
                   else "")
         mode = (f"plan-and-select N={self.source.num_candidates} ({self.planner.config.mode}, "
                 f"{self.planner.config.scoring_role.name}{scorer}{depth})"
-                if self.planner is not None else "plain policy")
+                if self.source.num_candidates > 1 else "plain policy")
         return f"model {self.model_name} on {self.device_name} ({self.source.dtype}), {mode}"
 
     def check_instruction(self, instruction: str) -> str:
@@ -189,9 +196,13 @@ class PolicyRunner:
             model_ms = (time.perf_counter() - started) * MS_PER_S
             return Decision(np.asarray(result.actions, dtype=np.float64), float(result.value), 0, 1, model_ms,
                             plain_plan(float(result.value), seed, model_ms))
-        plan = self.planner.plan(images, proprio, instruction, base_seed=seed, budget_s=budget_s)
+        plan = self.planner.plan(images, proprio, instruction, base_seed=seed, budget_s=budget_s,
+                                 imagine=self.source.imagination)
         model_ms = (time.perf_counter() - started) * MS_PER_S
-        return plan_decision(plan, model_ms)
+        decision = plan_decision(plan, model_ms)
+        if self.source.imagination:
+            decision.candidate_actions, decision.imagine = plan.candidate_actions, plan.imagine
+        return decision
 
     def warm_up(self, preset: RobotPreset, instruction: str) -> float:
         """One inference on a blank observation (allocations, kernels); returns its wall time [ms]."""
@@ -244,7 +255,7 @@ def load_runner(source: ModelSource, preset: RobotPreset) -> PolicyRunner:
     """Build the model and, for more than one candidate, the plan-and-select planner."""
     model = build_model(source, preset)
     planner = None
-    if source.num_candidates > 1:
+    if source.num_candidates > 1 or source.imagination:
         planning_model = model
         if source.planning_checkpoint:
             planning_model = CosmosPolicy.from_pretrained(source.planning_checkpoint, device=source.device,

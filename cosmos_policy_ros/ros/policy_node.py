@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
@@ -30,9 +31,11 @@ from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image, JointState
 from trajectory_msgs.msg import JointTrajectoryPoint
+from visualization_msgs.msg import MarkerArray
 
 from cosmos_policy_msgs.msg import ActionChunk, PlanCandidates, PolicyStatus
 from cosmos_policy_msgs.srv import SetInstruction
+from cosmos_policy_ros.control.candidate_paths import EndEffectorPaths
 from cosmos_policy_ros.control.inference_schedule import InferenceSchedule, ScheduleConfig
 from cosmos_policy_ros.control.observation import LatestMessages, ObservationLimits, header_stamp_s
 from cosmos_policy_ros.control.policy_runner import VALUE_ROLES, Decision, ModelSource, PolicyRunner, load_runner
@@ -42,10 +45,12 @@ from cosmos_policy_ros.ros.conversions import (
     NANOSECONDS_PER_SECOND,
     image_message_to_rgb,
     joint_state_to_vector,
+    numpy_to_image,
     seconds_to_duration,
     seconds_to_stamp,
 )
 from cosmos_policy_ros.ros.node_main import run_node
+from cosmos_policy_ros.ros.plan_markers import candidate_path_markers
 from cosmos_policy_ros.ros.params import NodeParams, ParamSpec
 from cosmos_policy_ros.ros.qos import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS
 
@@ -98,6 +103,11 @@ class PolicyNodeParams(NodeParams):
                   "(use_last_value: the deepest; average).", read_only=True, choices=DEPTH_AGGREGATIONS),
         ParamSpec("planning.budget_s", 0.0, "Time budget per decision [s]; 0 = execution horizon minus "
                   "timing.margin_s.", min_value=0.0, max_value=60.0),
+        ParamSpec("imagination.enabled", False, "Also publish what the model imagines: the selected candidate's "
+                  "predicted future images on ~/imagined/<camera> and every candidate's end-effector path on "
+                  "~/candidate_paths (costs one VAE decode and forward kinematics per decision).", read_only=True),
+        ParamSpec("imagination.tip_link", "", "End-effector link of the candidate paths; empty = the child of "
+                  "the last arm joint, followed through fixed joints (e.g. tool_link).", read_only=True),
         ParamSpec("seed", 0, "Base seed of the initial noise (chunk n uses seed + n * num_candidates).",
                   read_only=True, min_value=0),
         ParamSpec("observation.max_age_s", 0.5, "Oldest accepted observation part [s].", min_value=0.001,
@@ -131,6 +141,8 @@ class PolicyNodeParams(NodeParams):
     planning_search_depth: int
     planning_depth_aggregation: str
     planning_budget_s: float
+    imagination_enabled: bool
+    imagination_tip_link: str
     seed: int
     observation_max_age_s: float
     observation_max_skew_s: float
@@ -148,7 +160,7 @@ class PolicyNodeParams(NodeParams):
             num_steps=self.num_denoising_steps, num_candidates=self.planning_num_candidates,
             planning_mode=self.planning_mode, search_depth=self.planning_search_depth,
             depth_aggregation=self.planning_depth_aggregation, planning_checkpoint=self.planning_checkpoint,
-            value_role=self.planning_value_role)
+            value_role=self.planning_value_role, imagination=self.imagination_enabled)
 
 
 def chunk_message(decision: Decision, preset: RobotPreset, stamp_s: float, sequence: int,
@@ -190,7 +202,9 @@ class PolicyNode(LifecycleNode):
         self._stop = threading.Event()
         self._sequence = 0
         self._sensor_subs: list[Any] = []
-        self._chunk_pub = self._plan_pub = None
+        self._chunk_pub = self._plan_pub = self._paths_pub = None
+        self._imagined_pubs: dict[str, Any] = {}
+        self._ee_paths: EndEffectorPaths | None = None
         self._status_pub = self.create_publisher(PolicyStatus, "~/status", LATCHED_QOS)
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", RELIABLE_10)
         self.create_service(SetInstruction, "~/set_instruction", self._on_set_instruction)
@@ -208,6 +222,8 @@ class PolicyNode(LifecycleNode):
         self.params = PolicyNodeParams.from_node(self)
         try:
             self._runner = load_runner(self.params.model_source(), self.preset)
+            if self.params.imagination_enabled:
+                self._create_imagination_outputs()
         except (OSError, ValueError, KeyError, ImportError, RuntimeError) as error:
             self._set_reason(f"configure failed: {error}")
             self.get_logger().error(self._reason)
@@ -277,10 +293,11 @@ class PolicyNode(LifecycleNode):
         for subscription in self._sensor_subs:
             self.destroy_subscription(subscription)
         self._sensor_subs.clear()
-        for publisher in (self._chunk_pub, self._plan_pub):
+        for publisher in (self._chunk_pub, self._plan_pub, self._paths_pub, *self._imagined_pubs.values()):
             if publisher is not None:
                 self.destroy_lifecycle_publisher(publisher)
-        self._chunk_pub = self._plan_pub = None
+        self._chunk_pub = self._plan_pub = self._paths_pub = self._ee_paths = None
+        self._imagined_pubs = {}
         if self._runner is not None:
             self._runner.release()
         self._runner = None
@@ -345,12 +362,14 @@ class PolicyNode(LifecycleNode):
         self._chunk_pub.publish(chunk)
         missed = self._schedule.on_published(stamp_s, self._now_s())
         self._publish_plan(decision, chunk)
+        imagination_ms = self._publish_imagination(decision, chunk)
         if missed:
             self.get_logger().warning(f"chunk {self._sequence} published after the previous chunk's horizon",
                                       throttle_duration_sec=LOG_THROTTLE_S)
         with self._lock:
             self._last_value, self._observation_age_s = decision.value, age_s
             self._last_timing = {"model_ms": decision.model_ms, "inference_ms": chunk.inference_time_ms,
+                                 "imagination_publish_ms": imagination_ms,
                                  "sequence": float(self._sequence)}
         self._warn_on_fallback(decision)
         self._sequence += 1
@@ -379,6 +398,35 @@ class PolicyNode(LifecycleNode):
         msg = PlanCandidates(header=chunk.header, chunk_sequence=chunk.sequence, **plan)
         msg.call_for_teleop = chunk.call_for_teleop
         self._plan_pub.publish(msg)
+
+    def _create_imagination_outputs(self) -> None:
+        """~/imagined/<camera> for each camera; ~/candidate_paths when chunks are joint positions of
+        a robot with a description (forward kinematics needs both)."""
+        self._imagined_pubs = {c.name: self.create_lifecycle_publisher(Image, f"~/imagined/{c.name}", RELIABLE_10)
+                               for c in self.preset.cameras}
+        if self.preset.action_space != "joint_position" or not self.preset.urdf:
+            self.get_logger().warning(f"imagination: no ~/candidate_paths for robot {self.preset.name!r} "
+                                      f"(needs joint_position actions and a urdf)")
+            return
+        arm = [j for j in self.preset.joints if j not in self.preset.gripper_joints]
+        self._ee_paths = EndEffectorPaths(self.preset.urdf_path, self.preset.joints, arm,
+                                          self.params.imagination_tip_link)
+        self._paths_pub = self.create_lifecycle_publisher(MarkerArray, "~/candidate_paths", RELIABLE_10)
+
+    def _publish_imagination(self, decision: Decision, chunk: ActionChunk) -> float:
+        """After the chunk went out: the decision's imagined future images (decoded now) and
+        candidate paths, stamped like its chunk; returns the time it took [ms] (NaN when off)."""
+        if decision.imagine is None:
+            return math.nan
+        started = time.perf_counter()
+        for camera, image in decision.imagine().items():
+            self._imagined_pubs[camera].publish(numpy_to_image(image, header=chunk.header))
+        if self._ee_paths is not None:
+            paths = self._ee_paths.positions(decision.candidate_actions)
+            self._paths_pub.publish(candidate_path_markers(paths, np.asarray(decision.plan["values"]),
+                                                           decision.candidate_index, self._ee_paths.root_link,
+                                                           chunk.header.stamp))
+        return (time.perf_counter() - started) * MS_PER_S
 
     def _below_threshold(self, value: float) -> bool:
         threshold = self.get_parameter("value_threshold").value

@@ -8,9 +8,10 @@ the planner conditions on the policy's generated latents (upstream reuses them w
 """
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Callable, Mapping
 
 import numpy as np
 import torch
@@ -37,6 +38,9 @@ class PlanResult:
     value_samples: n arrays of the deepest level's raw samples (future-major, then ensemble member);
     seeds: (n,). values_by_depth: (n, levels) each searched level's aggregated score (one column
     without a deeper search); ``values`` combines them by ``PlannerConfig.depth_aggregation``.
+    imagine: (``plan(imagine=True)``) decodes, when called, the selected candidate's predicted
+    future images with the VAE (``core.imagination``): camera name -> uint8 (H, W, 3). Deferred, so
+    a caller can act on the chunk first and pay the decode afterwards.
     """
 
     actions: np.ndarray
@@ -57,6 +61,7 @@ class PlanResult:
     timing_ms: dict[str, float] = field(default_factory=dict)
     budget_s: float | None = None
     elapsed_s: float = 0.0
+    imagine: Callable[[], dict[str, np.ndarray]] | None = None
 
     @property
     def selected_value(self) -> float:
@@ -117,16 +122,32 @@ class Planner:
 
     # ------------------------------------------------------------------ public API
     def plan(self, images: Mapping[str, np.ndarray], proprio: np.ndarray, instruction: str, base_seed: int,
-             budget_s: float | None = None) -> PlanResult:
+             budget_s: float | None = None, imagine: bool = False) -> PlanResult:
         """Sample, score and select within ``budget_s`` (None: ``config.budget_s``).
 
         Args:
             images: camera name -> uint8 (H, W, 3). proprio: (P,) raw. instruction: task text.
             base_seed: seed of candidate 0; candidate q uses base_seed + q.
+            imagine: keep what decoding the selected candidate's predicted future needs (two more
+                VAE-encoded slots, inside the budget) and set ``PlanResult.imagine``.
         """
         start = time.perf_counter()
-        encoded, generated = self._encode(images, proprio, instruction)
-        return self._plan(encoded, generated, base_seed, budget_s, start)
+        encoded, generated = self._encode(images, proprio, instruction, keep_placeholders=imagine)
+        result = self._plan(encoded, generated, base_seed, budget_s, start)
+        if imagine:
+            selected = int(result.seeds[result.selected_index]) - base_seed  # the candidate (seed base + q)
+            result.imagine = functools.partial(self._imagine, encoded, generated, selected)
+        return result
+
+    def _imagine(self, encoded: EncodedObservation, generated: _Generated, candidate: int) -> dict[str, np.ndarray]:
+        """The candidate's predicted future: its planner future sample (the member a deeper search
+        continues from) if one was generated, else the future its policy sample predicted."""
+        first = generated.level(0)
+        future = first.futures.get((candidate, self.config.continued_future_member))
+        model, latent = ((self.planner_model, future) if future is not None
+                         else (self.policy_model, first.policy[candidate]))
+        decoded = model.decode_future_images(encoded, latent[None])
+        return {camera: frames[0] for camera, frames in decoded.items()}
 
     def plan_encoded(self, encoded: EncodedObservation, base_seed: int,
                      budget_s: float | None = None) -> PlanResult:
@@ -183,11 +204,12 @@ class Planner:
         return levels * total
 
     # ------------------------------------------------------------------ generation
-    def _encode(self, images: Mapping[str, np.ndarray], proprio: np.ndarray,
-                instruction: str) -> tuple[EncodedObservation, _Generated]:
+    def _encode(self, images: Mapping[str, np.ndarray], proprio: np.ndarray, instruction: str,
+                keep_placeholders: bool = False) -> tuple[EncodedObservation, _Generated]:
         start = time.perf_counter()
         self.cost.start_decision()
-        encoded = self.policy_model.encode_observation(images, proprio, instruction)
+        encoded = self.policy_model.encode_observation(images, proprio, instruction,
+                                                       keep_placeholders=keep_placeholders)
         _synchronize(self.policy_model.device)
         generated = _Generated()
         generated.stage_s["encode"] = time.perf_counter() - start
