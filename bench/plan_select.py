@@ -75,7 +75,9 @@ def measure(preset: str, device: torch.device, dtype: torch.dtype | None, repeat
     images, proprio = _observation(model)
     single = Planner(model, config=PlannerConfig(num_candidates=1))
     full = Planner(model, config=PlannerConfig(mode="full"))
-    fast = Planner(model, config=PlannerConfig(mode="fast"))
+    # fast as the demo runs it: one one-evaluation future and value per candidate (the demo
+    # checkpoint's world_model_num_steps / value_num_steps)
+    fast = Planner(model, config=PlannerConfig(mode="fast", future_max_num_steps=1, value_max_num_steps=1))
     runs = {CASES[0]: lambda: single.plan(images, proprio, INSTRUCTION, BASE_SEED),
             CASES[1]: lambda: full.plan_serial(images, proprio, INSTRUCTION, BASE_SEED),
             CASES[2]: lambda: full.plan(images, proprio, INSTRUCTION, BASE_SEED),

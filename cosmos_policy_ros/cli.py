@@ -21,6 +21,8 @@ SUBCOMMANDS = {
     "train": "Train or fine-tune a Cosmos Policy model (run under torchrun for several processes).",
     "eval": "Replay recorded episodes through a policy offline: action error, value AUC, plots.",
     "convert_checkpoint": "Convert an official Cosmos Policy checkpoint into a from_pretrained folder.",
+    "import_embeddings": "Import an official *_t5_embeddings.pkl into a checkpoint (restricted unpickler).",
+    "embed_instructions": "Embed new instructions with a local T5 encoder into a checkpoint.",
     "doctor": "Check the installation: ROS 2, interfaces, DDS settings, torch, rendering.",
 }
 

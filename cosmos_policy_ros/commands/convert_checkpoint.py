@@ -9,7 +9,8 @@ import torch
 
 from cosmos_policy_ros.core.codec import DatasetStatistics
 from cosmos_policy_ros.core.config import LAYOUTS, available_presets, get_preset
-from cosmos_policy_ros.core.convert_official import CheckpointError, convert_checkpoint
+from cosmos_policy_ros.core.convert_official import CheckpointError, convert_checkpoint, official_layout
+from cosmos_policy_ros.presets import load_preset
 
 HELP = "Convert an official Cosmos Policy checkpoint into a from_pretrained folder."
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
@@ -24,10 +25,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", default="cosmos-predict2-2b", choices=available_presets(),
                         help="model size preset (default: the official 2B)")
     parser.add_argument("--layout", default="libero", choices=sorted(LAYOUTS),
-                        help="robot layout the checkpoint was trained for")
+                        help="robot layout the checkpoint was trained for (sets the official step counts: "
+                             "ALOHA 10 policy evaluations, LIBERO/RoboCasa 5; futures/values 5)")
+    parser.add_argument("--robot", default="", help="robot preset (name or YAML) whose camera names, in slot "
+                        "order, the checkpoint takes, so policy_node finds them (e.g. aloha)")
     weights = parser.add_mutually_exclusive_group()
     weights.add_argument("--ema", dest="use_ema", action="store_const", const=True, default=None,
-                         help="use net_ema. weights (default: EMA when present, else net.)")
+                         help="use net_ema. weights (default: net., as official inference loads)")
     weights.add_argument("--regular", dest="use_ema", action="store_const", const=False,
                          help="use the regular net. weights")
     parser.add_argument("--dtype", default="bfloat16", choices=sorted(DTYPES), help="stored transformer dtype")
@@ -35,8 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    config = get_preset(args.preset, layout=LAYOUTS[args.layout])
+    cameras = tuple(c.name for c in load_preset(args.robot).cameras) if args.robot else ()
     try:
+        config = get_preset(args.preset, layout=official_layout(args.layout, cameras))
         folder = convert_checkpoint(args.checkpoint, args.out_folder, config,
                                     DatasetStatistics.from_json(args.statistics), args.vae,
                                     use_ema=args.use_ema, dtype=DTYPES[args.dtype])

@@ -12,7 +12,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
@@ -20,13 +20,17 @@ import torch
 from cosmos_policy_ros.control.action_spaces import EE_DELTA_NAMES
 from cosmos_policy_ros.core.codec import DatasetStatistics, NormalizationStats
 from cosmos_policy_ros.core.config import LayoutConfig, get_preset
+from cosmos_policy_ros.core.convert_official import OFFICIAL_POLICY_NUM_STEPS
 from cosmos_policy_ros.core.layout import Role
 from cosmos_policy_ros.core.model import CosmosPolicy
 from cosmos_policy_ros.core.planning import Planner, PlanResult, PlannerConfig
+from cosmos_policy_ros.core.text_cache import missing_instruction_message
 from cosmos_policy_ros.presets import RobotPreset
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 MS_PER_S = 1000.0
+VALUE_ROLES = {"V(s')": Role.VALUE_FUTURE, "V(s,a,s')": Role.VALUE, "Q(s,a)": Role.Q_VALUE}
+AUTO_MODE = "auto"
 RANDOM_WEIGHTS_NOTE = "RANDOM WEIGHTS (allow_random_init): chunks are noise, for tests and timing only"
 
 
@@ -42,8 +46,16 @@ class ModelSource:
         action_half_range: random model's normalization half range around the centre.
         device / dtype: torch device and transformer dtype.
         num_steps: denoiser evaluations per chunk (0 = the model's default).
-        num_candidates / planning_mode: plan-and-select (1 = plain policy).
+        num_candidates / planning_mode: plan-and-select (1 = plain policy); mode ``auto`` = the
+            official ``full`` ensemble for a checkpoint of an official platform, else ``fast``.
         search_depth / depth_aggregation: the planner's deeper search (``PlannerConfig``).
+        planning_checkpoint: from_pretrained folder of the planning model that predicts futures
+            and values (upstream: the planning checkpoint scores, the base policy acts); empty =
+            the policy checkpoint scores its own candidates.
+        value_role: how candidates are scored (``VALUE_ROLES``): V(s') (official planning
+            checkpoint), V(s,a,s') (a policy checkpoint's own value), Q(s,a) (no future state).
+        imagination: decisions also return the selected candidate's predicted future images (the
+            plain policy then runs as a one-candidate planner, which computes the same chunk).
     """
 
     checkpoint: str
@@ -58,10 +70,17 @@ class ModelSource:
     planning_mode: str
     search_depth: int = 1
     depth_aggregation: str = "use_last_value"
+    planning_checkpoint: str = ""
+    value_role: str = "V(s')"
+    imagination: bool = False
 
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype={self.dtype!r} must be one of {sorted(DTYPES)}")
+        if self.value_role not in VALUE_ROLES:
+            raise ValueError(f"value_role={self.value_role!r} must be one of {sorted(VALUE_ROLES)}")
+        if self.planning_checkpoint and self.num_candidates < 2:
+            raise ValueError("planning_checkpoint needs plan-and-select (num_candidates > 1)")
         if not self.checkpoint and not self.allow_random_init:
             raise ValueError("checkpoint is empty and allow_random_init is false: give a from_pretrained folder")
 
@@ -69,7 +88,9 @@ class ModelSource:
 @dataclass
 class Decision:
     """One chosen chunk: actions (K, A) raw, its value, which candidate, model time; ``plan`` holds
-    the PlanCandidates fields (values, seeds, reason, ...), one candidate for the plain policy."""
+    the PlanCandidates fields (values, seeds, reason, ...), one candidate for the plain policy.
+    With imagination: ``candidate_actions`` (n, K, A) raw and ``imagine`` (call after acting on the
+    chunk: decodes camera -> uint8 image of the selected candidate's predicted future)."""
 
     actions: np.ndarray
     value: float
@@ -77,6 +98,8 @@ class Decision:
     num_candidates: int
     model_ms: float
     plan: dict[str, Any]
+    candidate_actions: np.ndarray | None = None
+    imagine: Callable[[], dict[str, np.ndarray]] | None = None
 
 
 def action_names(preset: RobotPreset) -> tuple[str, ...]:
@@ -149,16 +172,18 @@ class PolicyRunner:
     def describe(self) -> str:
         depth = (f", search depth {self.source.search_depth} ({self.source.depth_aggregation})"
                  if self.source.search_depth > 1 else "")
-        mode = (f"plan-and-select N={self.source.num_candidates} ({self.source.planning_mode}{depth})"
-                if self.planner is not None else "plain policy")
+        scorer = (f", scored by {Path(self.source.planning_checkpoint).name}" if self.source.planning_checkpoint
+                  else "")
+        mode = (f"plan-and-select N={self.source.num_candidates} ({self.planner.config.mode}, "
+                f"{self.planner.config.scoring_role.name}{scorer}{depth})"
+                if self.source.num_candidates > 1 else "plain policy")
         return f"model {self.model_name} on {self.device_name} ({self.source.dtype}), {mode}"
 
     def check_instruction(self, instruction: str) -> str:
         """'' when the model can embed ``instruction``, else why not."""
         cache = self.model.text_cache
         if instruction and cache.encoder != "hash" and instruction not in cache:
-            return (f"instruction {instruction!r} is not in the model's text embedding cache "
-                    f"({len(cache)} known); add its {cache.encoder} embedding offline")
+            return missing_instruction_message(instruction, len(cache), cache.encoder)
         return ""
 
     def decide(self, images: Mapping[str, np.ndarray], proprio: np.ndarray, instruction: str, seed: int,
@@ -171,9 +196,13 @@ class PolicyRunner:
             model_ms = (time.perf_counter() - started) * MS_PER_S
             return Decision(np.asarray(result.actions, dtype=np.float64), float(result.value), 0, 1, model_ms,
                             plain_plan(float(result.value), seed, model_ms))
-        plan = self.planner.plan(images, proprio, instruction, base_seed=seed, budget_s=budget_s)
+        plan = self.planner.plan(images, proprio, instruction, base_seed=seed, budget_s=budget_s,
+                                 imagine=self.source.imagination)
         model_ms = (time.perf_counter() - started) * MS_PER_S
-        return plan_decision(plan, model_ms)
+        decision = plan_decision(plan, model_ms)
+        if self.source.imagination:
+            decision.candidate_actions, decision.imagine = plan.candidate_actions, plan.imagine
+        return decision
 
     def warm_up(self, preset: RobotPreset, instruction: str) -> float:
         """One inference on a blank observation (allocations, kernels); returns its wall time [ms]."""
@@ -226,9 +255,35 @@ def load_runner(source: ModelSource, preset: RobotPreset) -> PolicyRunner:
     """Build the model and, for more than one candidate, the plan-and-select planner."""
     model = build_model(source, preset)
     planner = None
-    if source.num_candidates > 1:
-        config = PlannerConfig(num_candidates=source.num_candidates, mode=source.planning_mode,
-                               search_depth=source.search_depth, depth_aggregation=source.depth_aggregation,
-                               policy_num_steps=source.num_steps or model.num_steps_for(Role.POLICY))
-        planner = Planner(model, None, config)
+    if source.num_candidates > 1 or source.imagination:
+        planning_model = model
+        if source.planning_checkpoint:
+            planning_model = CosmosPolicy.from_pretrained(source.planning_checkpoint, device=source.device,
+                                                          dtype=DTYPES[source.dtype])
+            check_layout(planning_model.config.layout, preset)
+        planner = Planner(model, planning_model, planner_config(source, model, planning_model))
     return PolicyRunner(model, source, preset, planner)
+
+
+def planning_mode(source: ModelSource, planning_model: CosmosPolicy) -> str:
+    """The planner mode: Q(s,a) scoring is ``q_value``; ``auto`` is the official ``full`` ensemble
+    for an official platform's checkpoint (a converted official one), else ``fast``."""
+    if source.value_role == "Q(s,a)" or source.planning_mode == "q_value":
+        return "q_value"
+    if source.planning_mode == AUTO_MODE:
+        return "full" if planning_model.config.layout.platform in OFFICIAL_POLICY_NUM_STEPS else "fast"
+    return source.planning_mode
+
+
+def planner_config(source: ModelSource, policy_model: CosmosPolicy, planning_model: CosmosPolicy) -> PlannerConfig:
+    """The planner settings of a node: step counts from the checkpoints' sampler configs (the
+    policy's for actions unless ``num_steps`` overrides it, the planning model's for futures and
+    values), the mode and value role from ``source``, everything else the official ALOHA planning
+    configuration (``PlannerConfig``)."""
+    steps = planning_model.config.sampler
+    mode = planning_mode(source, planning_model)
+    value_role = VALUE_ROLES[source.value_role] if mode != "q_value" else PlannerConfig.value_role
+    return PlannerConfig(num_candidates=source.num_candidates, mode=mode, value_role=value_role,
+                         search_depth=source.search_depth, depth_aggregation=source.depth_aggregation,
+                         policy_num_steps=source.num_steps or policy_model.num_steps_for(Role.POLICY),
+                         future_max_num_steps=steps.world_model_num_steps, value_max_num_steps=steps.value_num_steps)

@@ -169,8 +169,15 @@ class SamplerConfig:
 
     Args:
         sigma_max / sigma_min / rho: schedule end points and exponent (80 / 4 / 7 at inference).
-        policy_num_steps: denoiser evaluations for an action chunk (LIBERO/RoboCasa 5, ALOHA 10).
-        world_model_num_steps / value_num_steps: evaluations for future state / value generation.
+        policy_num_steps: denoiser evaluations for an action chunk (LIBERO/RoboCasa 5, ALOHA 10);
+            policy_node's ``num_denoising_steps`` overrides it.
+        world_model_num_steps / value_num_steps: evaluations of a future-state / value sample
+            (upstream ``num_denoising_steps_future_state`` / ``_value``, ALOHA planning 5): the
+            planner's fast-mode sample and the largest member of its full-mode ensembles
+            (``core.planning.PlannerConfig`` takes them from the checkpoint).
+
+    N = 2 runs ONE evaluation, at sigma_max, exactly like N = 1 (upstream sampler, spec 3.5, kept
+    for parity): 1 and 2 compute the same thing; 3 is the first count that adds evaluations.
     """
 
     sigma_max: float = 80.0
@@ -215,7 +222,10 @@ class NoiseConfig:
 @dataclass(frozen=True)
 class CosmosPolicyConfig:
     """The whole model. ``text_encoder``: "t5-11b" (embeddings precomputed offline into the text
-    cache) or "hash" (small presets: a deterministic per-word embedding table, see text_cache)."""
+    cache) or "hash" (small presets: a deterministic per-word embedding table, see text_cache).
+    ``trained_with_image_aug``: the weights were trained with the 90 %-area random crop (spec 4.3),
+    so inference applies upstream's matching centre crop to every frame (spec 5.1; upstream
+    ``trained_with_image_aug``); the trainer and the official-checkpoint converter set it."""
 
     dit: DiTConfig = field(default_factory=DiTConfig)
     vae: VAEConfig = field(default_factory=VAEConfig)
@@ -224,6 +234,7 @@ class CosmosPolicyConfig:
     noise: NoiseConfig = field(default_factory=NoiseConfig)
     text_encoder: str = "t5-11b"
     preset_name: str = ""
+    trained_with_image_aug: bool = False
 
     def __post_init__(self) -> None:
         _check(self.text_encoder in TEXT_ENCODERS, "text_encoder", self.text_encoder,

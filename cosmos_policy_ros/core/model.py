@@ -132,14 +132,15 @@ class CosmosPolicy(nn.Module):
         return out
 
     def encode_observation(self, images: Mapping[str, np.ndarray], proprio: np.ndarray, instruction: str,
-                           center_crop: bool = False, keep_placeholders: bool = False) -> EncodedObservation:
+                           center_crop: bool | None = None, keep_placeholders: bool = False) -> EncodedObservation:
         """Encode one observation's conditioning frames (the only frames inference VAE-encodes).
 
         Args:
             images: camera name -> uint8 (H, W, 3); resized to the model size here.
             proprio: (P,) raw proprio.
             instruction: task text (must be in the cache for the T5 encoder).
-            center_crop: apply upstream's test-time centre crop (for models trained with crops).
+            center_crop: apply upstream's test-time centre crop (spec 5.1); None = when the
+                weights were trained with the random crop (``config.trained_with_image_aug``).
             keep_placeholders: extend the same VAE pass through the action and future-proprio
                 placeholder slots and keep them, so ``decode_images`` can read pictures later. Off
                 by default: two more slots of VAE encoding that the action chunk does not need.
@@ -148,6 +149,7 @@ class CosmosPolicy(nn.Module):
         missing = [c for c in cfg.camera_names if c not in images]
         if missing:
             raise ValueError(f"missing camera images {missing}; expected {list(cfg.camera_names)}")
+        center_crop = self.config.trained_with_image_aug if center_crop is None else center_crop
         stacked = np.stack([preprocess_image(images[c], cfg.image_height, cfg.image_width, center_crop)
                             for c in cfg.camera_names])
         proprio_norm = self.statistics.proprio.normalize(np.asarray(proprio).reshape(cfg.proprio_dim))

@@ -4,8 +4,9 @@
 Upstream feeds T5-11B encoder states (512 tokens x 1024, zero past the real tokens) and ships
 them as a pickle. Here:
 
-* ``encoder="t5-11b"``: embeddings must be computed offline (T5-11B is not installable here)
-  and added with ``TextEmbeddingCache.add``; an unknown instruction raises ``KeyError``.
+* ``encoder="t5-11b"``: embeddings come from the official pickle or a local T5 encoder
+  (``core.official_text``; commands ``import-embeddings`` / ``embed-instructions``); an unknown
+  instruction raises ``KeyError`` naming both commands.
 * ``encoder="hash"`` (small presets): a deterministic stand-in that needs no weights. Word i of
   the instruction (lower-cased, split on whitespace) becomes token i, a unit-variance vector drawn
   from ``numpy.random.RandomState`` seeded by the word's SHA-256; tokens past the word count are
@@ -24,6 +25,13 @@ from safetensors.torch import load_file, save_file
 
 TEXTS_METADATA_KEY = "texts"
 SEED_BYTES = 4  # bytes of the word hash used as the RandomState seed
+
+
+def missing_instruction_message(text: str, num_known: int, encoder: str) -> str:
+    """Why ``text`` cannot be embedded, and the two commands that add it."""
+    return (f"instruction {text!r} is not in the checkpoint's text embedding cache ({num_known} known); "
+            f"add its {encoder} embedding with `cosmos-policy import-embeddings <official *_t5_embeddings.pkl> "
+            f"<checkpoint>` or `cosmos-policy embed-instructions <checkpoint> \"<text>\" --t5 <local T5 folder>`")
 
 
 def hash_embedding(text: str, max_tokens: int, embed_dim: int) -> torch.Tensor:
@@ -71,8 +79,7 @@ class TextEmbeddingCache:
         """(max_tokens, embed_dim) embedding of ``text``; computed and cached for the hash encoder."""
         if text not in self._embeddings:
             if self.encoder != "hash":
-                raise KeyError(f"instruction {text!r} is not in the text embedding cache; compute its "
-                               f"{self.encoder} embedding offline and add it (known: {len(self)} texts)")
+                raise KeyError(missing_instruction_message(text, len(self), self.encoder))
             self._embeddings[text] = hash_embedding(text, self.max_tokens, self.embed_dim)
         return self._embeddings[text]
 

@@ -8,8 +8,6 @@ current one (inference: content irrelevant, it is replaced by noise).
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -34,12 +32,15 @@ def resize_image(image: np.ndarray, height: int, width: int) -> np.ndarray:
 def center_crop_resize(image: np.ndarray, area_fraction: float = TEST_TIME_CROP_AREA) -> np.ndarray:
     """Centre crop of ``area_fraction`` of the area (square-root side), resized back, antialiased.
 
-    Upstream's test-time replacement of the random 90 %-area training crop (torchvision bilinear
-    antialias; here torch's equivalent).
+    Upstream's test-time replacement of the random 90 %-area training crop (``cosmos_utils.py``
+    ``apply_image_transforms``: side ``int(H * 0.9 ** 0.5)``, 212 of 224; torchvision
+    ``center_crop`` offsets ``round((H - side) / 2)``; ``resize(antialias=True)``: float bilinear
+    with antialias, rounded back to uint8). torchvision does not install beside the CPU torch, so
+    torch's identical ``interpolate`` call is used.
     """
     height, width = image.shape[:2]
-    crop_h, crop_w = int(height * math.sqrt(area_fraction)), int(width * math.sqrt(area_fraction))
-    top, left = (height - crop_h) // 2, (width - crop_w) // 2
+    crop_h, crop_w = int(height * area_fraction ** 0.5), int(width * area_fraction ** 0.5)
+    top, left = int(round((height - crop_h) / 2.0)), int(round((width - crop_w) / 2.0))
     crop = torch.from_numpy(np.ascontiguousarray(image[top:top + crop_h, left:left + crop_w]))
     chw = crop.permute(2, 0, 1)[None].float()  # (1, 3, h, w)
     resized = F.interpolate(chw, size=(height, width), mode="bilinear", align_corners=False, antialias=True)

@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
@@ -30,23 +31,27 @@ from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image, JointState
 from trajectory_msgs.msg import JointTrajectoryPoint
+from visualization_msgs.msg import MarkerArray
 
 from cosmos_policy_msgs.msg import ActionChunk, PlanCandidates, PolicyStatus
 from cosmos_policy_msgs.srv import SetInstruction
+from cosmos_policy_ros.control.candidate_paths import EndEffectorPaths
 from cosmos_policy_ros.control.inference_schedule import InferenceSchedule, ScheduleConfig
 from cosmos_policy_ros.control.observation import LatestMessages, ObservationLimits, header_stamp_s
-from cosmos_policy_ros.control.policy_runner import Decision, ModelSource, PolicyRunner, load_runner
+from cosmos_policy_ros.control.policy_runner import VALUE_ROLES, Decision, ModelSource, PolicyRunner, load_runner
 from cosmos_policy_ros.core.planning.config import DEPTH_AGGREGATIONS
 from cosmos_policy_ros.presets import RobotPreset, load_preset
 from cosmos_policy_ros.ros.conversions import (
     NANOSECONDS_PER_SECOND,
     MessageError,
     camera_rgb,
+    numpy_to_image,
     policy_joint_positions,
     seconds_to_duration,
     seconds_to_stamp,
 )
 from cosmos_policy_ros.ros.node_main import run_node
+from cosmos_policy_ros.ros.plan_markers import candidate_path_markers
 from cosmos_policy_ros.ros.params import NodeParams, ParamSpec
 from cosmos_policy_ros.ros.qos import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS
 
@@ -83,8 +88,15 @@ class PolicyNodeParams(NodeParams):
                   read_only=True, min_value=0, max_value=100),
         ParamSpec("planning.num_candidates", 1, "Candidate chunks per decision (1 = plain policy).",
                   read_only=True, min_value=1, max_value=64),
-        ParamSpec("planning.mode", "fast", "Plan-and-select scoring (full, fast, q_value).", read_only=True,
-                  choices=("full", "fast", "q_value")),
+        ParamSpec("planning.mode", "auto", "Plan-and-select scoring: full (official ensembles), fast (one future, "
+                  "one value), q_value; auto = full for an official platform's checkpoint, else fast.",
+                  read_only=True, choices=("auto", "full", "fast", "q_value")),
+        ParamSpec("planning_checkpoint", "", "from_pretrained folder of the planning model that predicts futures "
+                  "and values (e.g. the converted official ALOHA planning checkpoint; the policy checkpoint "
+                  "still makes the actions); empty = the policy checkpoint scores.", read_only=True),
+        ParamSpec("planning.value_role", "V(s')", "Candidate score: V(s') (official planning checkpoint), "
+                  "V(s,a,s') (a policy checkpoint's own value), Q(s,a) (no future state: q_value mode).",
+                  read_only=True, choices=tuple(VALUE_ROLES)),
         ParamSpec("planning.search_depth", 1, "Search levels per candidate: > 1 continues from the predicted "
                   "future (costs depth x the scoring; not with q_value).", read_only=True, min_value=1,
                   max_value=MAX_SEARCH_DEPTH),
@@ -92,6 +104,11 @@ class PolicyNodeParams(NodeParams):
                   "(use_last_value: the deepest; average).", read_only=True, choices=DEPTH_AGGREGATIONS),
         ParamSpec("planning.budget_s", 0.0, "Time budget per decision [s]; 0 = execution horizon minus "
                   "timing.margin_s.", min_value=0.0, max_value=60.0),
+        ParamSpec("imagination.enabled", False, "Also publish what the model imagines: the selected candidate's "
+                  "predicted future images on ~/imagined/<camera> and every candidate's end-effector path on "
+                  "~/candidate_paths (costs one VAE decode and forward kinematics per decision).", read_only=True),
+        ParamSpec("imagination.tip_link", "", "End-effector link of the candidate paths; empty = the child of "
+                  "the last arm joint, followed through fixed joints (e.g. tool_link).", read_only=True),
         ParamSpec("seed", 0, "Base seed of the initial noise (chunk n uses seed + n * num_candidates).",
                   read_only=True, min_value=0),
         ParamSpec("observation.max_age_s", 0.5, "Oldest accepted observation part [s].", min_value=0.001,
@@ -120,9 +137,13 @@ class PolicyNodeParams(NodeParams):
     num_denoising_steps: int
     planning_num_candidates: int
     planning_mode: str
+    planning_checkpoint: str
+    planning_value_role: str
     planning_search_depth: int
     planning_depth_aggregation: str
     planning_budget_s: float
+    imagination_enabled: bool
+    imagination_tip_link: str
     seed: int
     observation_max_age_s: float
     observation_max_skew_s: float
@@ -139,7 +160,8 @@ class PolicyNodeParams(NodeParams):
             action_half_range=self.random_init_action_half_range, device=self.device, dtype=self.dtype,
             num_steps=self.num_denoising_steps, num_candidates=self.planning_num_candidates,
             planning_mode=self.planning_mode, search_depth=self.planning_search_depth,
-            depth_aggregation=self.planning_depth_aggregation)
+            depth_aggregation=self.planning_depth_aggregation, planning_checkpoint=self.planning_checkpoint,
+            value_role=self.planning_value_role, imagination=self.imagination_enabled)
 
 
 def chunk_message(decision: Decision, preset: RobotPreset, stamp_s: float, sequence: int,
@@ -175,6 +197,7 @@ class PolicyNode(LifecycleNode):
         self._last_timing: dict[str, float] = {}
         self._rejected_inputs = 0  # sensor messages that failed validation (no inference on them)
         self._inputs_received = 0  # observations assembled for inference
+        self._planner_fallbacks = 0  # decisions that evaluated fewer candidates than requested
         self._runner: PolicyRunner | None = None
         self._latest: LatestMessages | None = None
         self._schedule: InferenceSchedule | None = None
@@ -182,7 +205,9 @@ class PolicyNode(LifecycleNode):
         self._stop = threading.Event()
         self._sequence = 0
         self._sensor_subs: list[Any] = []
-        self._chunk_pub = self._plan_pub = None
+        self._chunk_pub = self._plan_pub = self._paths_pub = None
+        self._imagined_pubs: dict[str, Any] = {}
+        self._ee_paths: EndEffectorPaths | None = None
         self._status_pub = self.create_publisher(PolicyStatus, "~/status", LATCHED_QOS)
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", RELIABLE_10)
         self.create_service(SetInstruction, "~/set_instruction", self._on_set_instruction)
@@ -200,6 +225,8 @@ class PolicyNode(LifecycleNode):
         self.params = PolicyNodeParams.from_node(self)
         try:
             self._runner = load_runner(self.params.model_source(), self.preset)
+            if self.params.imagination_enabled:
+                self._create_imagination_outputs()
         except (OSError, ValueError, KeyError, ImportError, RuntimeError) as error:
             self._set_reason(f"configure failed: {error}")
             self.get_logger().error(self._reason)
@@ -269,10 +296,11 @@ class PolicyNode(LifecycleNode):
         for subscription in self._sensor_subs:
             self.destroy_subscription(subscription)
         self._sensor_subs.clear()
-        for publisher in (self._chunk_pub, self._plan_pub):
+        for publisher in (self._chunk_pub, self._plan_pub, self._paths_pub, *self._imagined_pubs.values()):
             if publisher is not None:
                 self.destroy_lifecycle_publisher(publisher)
-        self._chunk_pub = self._plan_pub = None
+        self._chunk_pub = self._plan_pub = self._paths_pub = self._ee_paths = None
+        self._imagined_pubs = {}
         if self._runner is not None:
             self._runner.release()
         self._runner = None
@@ -346,13 +374,16 @@ class PolicyNode(LifecycleNode):
         self._chunk_pub.publish(chunk)
         missed = self._schedule.on_published(stamp_s, self._now_s())
         self._publish_plan(decision, chunk)
+        imagination_ms = self._publish_imagination(decision, chunk)
         if missed:
             self.get_logger().warning(f"chunk {self._sequence} published after the previous chunk's horizon",
                                       throttle_duration_sec=LOG_THROTTLE_S)
         with self._lock:
             self._last_value, self._observation_age_s = decision.value, age_s
             self._last_timing = {"model_ms": decision.model_ms, "inference_ms": chunk.inference_time_ms,
+                                 "imagination_publish_ms": imagination_ms,
                                  "sequence": float(self._sequence)}
+        self._warn_on_fallback(decision)
         self._sequence += 1
         self._set_reason(self._runner.status_note, producing=True)
         self._publish_diagnostics()
@@ -362,6 +393,17 @@ class PolicyNode(LifecycleNode):
         images = {c.name: camera_rgb(messages[c.topic], c.topic, c.height, c.width) for c in self.preset.cameras}
         topic = self.preset.joint_states_topic
         return images, policy_joint_positions(messages[topic], topic, self.preset.joints)
+
+    def _warn_on_fallback(self, decision: Decision) -> None:
+        """Fewer candidates than asked (the budget did not fit them): WARN (rate-limited) and count."""
+        plan = decision.plan
+        if plan["num_evaluated"] >= plan["num_requested"]:
+            return
+        with self._lock:
+            self._planner_fallbacks += 1
+        self.get_logger().warning(f"chunk {self._sequence}: planned {plan['num_evaluated']} of "
+                                  f"{plan['num_requested']} candidates ({plan['reason']})",
+                                  throttle_duration_sec=LOG_THROTTLE_S)
 
     def _budget_s(self) -> float:
         budget_s = self.get_parameter("planning.budget_s").value
@@ -374,6 +416,35 @@ class PolicyNode(LifecycleNode):
         msg = PlanCandidates(header=chunk.header, chunk_sequence=chunk.sequence, **plan)
         msg.call_for_teleop = chunk.call_for_teleop
         self._plan_pub.publish(msg)
+
+    def _create_imagination_outputs(self) -> None:
+        """~/imagined/<camera> for each camera; ~/candidate_paths when chunks are joint positions of
+        a robot with a description (forward kinematics needs both)."""
+        self._imagined_pubs = {c.name: self.create_lifecycle_publisher(Image, f"~/imagined/{c.name}", RELIABLE_10)
+                               for c in self.preset.cameras}
+        if self.preset.action_space != "joint_position" or not self.preset.urdf:
+            self.get_logger().warning(f"imagination: no ~/candidate_paths for robot {self.preset.name!r} "
+                                      f"(needs joint_position actions and a urdf)")
+            return
+        arm = [j for j in self.preset.joints if j not in self.preset.gripper_joints]
+        self._ee_paths = EndEffectorPaths(self.preset.urdf_path, self.preset.joints, arm,
+                                          self.params.imagination_tip_link)
+        self._paths_pub = self.create_lifecycle_publisher(MarkerArray, "~/candidate_paths", RELIABLE_10)
+
+    def _publish_imagination(self, decision: Decision, chunk: ActionChunk) -> float:
+        """After the chunk went out: the decision's imagined future images (decoded now) and
+        candidate paths, stamped like its chunk; returns the time it took [ms] (NaN when off)."""
+        if decision.imagine is None:
+            return math.nan
+        started = time.perf_counter()
+        for camera, image in decision.imagine().items():
+            self._imagined_pubs[camera].publish(numpy_to_image(image, header=chunk.header))
+        if self._ee_paths is not None:
+            paths = self._ee_paths.positions(decision.candidate_actions)
+            self._paths_pub.publish(candidate_path_markers(paths, np.asarray(decision.plan["values"]),
+                                                           decision.candidate_index, self._ee_paths.root_link,
+                                                           chunk.header.stamp))
+        return (time.perf_counter() - started) * MS_PER_S
 
     def _below_threshold(self, value: float) -> bool:
         threshold = self.get_parameter("value_threshold").value
@@ -406,6 +477,7 @@ class PolicyNode(LifecycleNode):
             values = {**self._last_timing, "observation_age_s": self._observation_age_s,
                       "rejected_inputs": float(self._rejected_inputs),
                       "deadline_misses": float(self._schedule.deadline_misses if self._schedule else 0),
+                      "planner_fallbacks": float(self._planner_fallbacks),
                       "expected_latency_s": self._schedule.expected_latency_s if self._schedule else math.nan}
             level = DiagnosticStatus.OK if self._producing else DiagnosticStatus.WARN
             message = self._reason or "producing chunks"

@@ -19,7 +19,11 @@ import yaml
 
 from cosmos_policy_ros.validation import check_field, reject_unknown_fields
 
-MODES = ("policy", "planning")
+# Training mode -> the value role rollout samples train (spec 2.3, 4.5): a policy run V(s, a, s');
+# the planning fine-tune V(s') (``mask_current_state_action_for_value_prediction``); its Q(s, a)
+# variant (``mask_future_state_for_qvalue_prediction``: future state masked, no released config).
+VALUE_ROLE_BY_MODE = {"policy": "VALUE", "planning": "VALUE_FUTURE", "planning_q": "Q_VALUE"}
+MODES = tuple(VALUE_ROLE_BY_MODE)
 PRECISIONS = ("auto", "fp32", "bf16")
 PARALLEL = ("ddp", "fsdp")
 LATENT_CACHES = ("off", "memory", "disk")
@@ -46,7 +50,8 @@ class TrainConfig:
             deployed policy, keeps the units its weights were trained in; new data only slightly
             outside those ranges would otherwise move every normalized action and proprio).
         text_embeddings: extra text-embedding cache file (safetensors) for T5 models.
-        mode: ``policy`` (value role = V(s, a, s')) or ``planning`` (value role = V(s'), spec 4.5).
+        mode: ``policy`` (value role = V(s, a, s')), ``planning`` (V(s'), spec 4.5) or
+            ``planning_q`` (Q(s, a): the planning fine-tune with the future state masked).
         demonstration_sampling_prob: share of demo samples (policy role) per epoch (0.5; planning 0.1).
         success_rollout_sampling_prob: share of successful rollouts among rollout samples.
         treat_demos_as_success_rollouts: demos double as successful rollouts (official ALOHA run).
@@ -170,7 +175,7 @@ class TrainConfig:
     @property
     def value_role_name(self) -> str:
         """Which value role rollout samples train (spec 2.3, 4.5)."""
-        return "VALUE_FUTURE" if self.mode == "planning" else "VALUE"
+        return VALUE_ROLE_BY_MODE[self.mode]
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

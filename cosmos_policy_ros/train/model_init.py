@@ -82,12 +82,17 @@ def training_statistics(data_roots: Sequence[str]) -> DatasetStatistics:
 
 
 def build_model(config: TrainConfig, layout: LayoutConfig, statistics: DatasetStatistics) -> CosmosPolicy:
-    """Fresh preset (seeded init) or ``init_checkpoint`` weights, with the data's layout and statistics."""
+    """Fresh preset (seeded init) or ``init_checkpoint`` weights, with the data's layout and statistics.
+
+    The config records whether the weights have seen the random crop (this run's ``augment`` or
+    the base's), so inference applies the matching centre crop."""
     if not config.init_checkpoint:
         torch.manual_seed(config.seed)  # identical initial weights on every rank
-        return CosmosPolicy(get_preset(config.model_preset, layout=layout), statistics)
+        preset = get_preset(config.model_preset, layout=layout)
+        return CosmosPolicy(preset.replace(trained_with_image_aug=config.augment), statistics)
     base = CosmosPolicy.from_pretrained(config.init_checkpoint)
-    model = CosmosPolicy(base.config.replace(layout=layout), statistics, base.text_cache)
+    model = CosmosPolicy(base.config.replace(layout=layout, trained_with_image_aug=(
+        config.augment or base.config.trained_with_image_aug)), statistics, base.text_cache)
     for name in ("transformer", "vae"):
         state = getattr(base, name).state_dict()
         getattr(model, name).load_state_dict(state, strict=True)

@@ -190,11 +190,11 @@ def test_converter_writes_a_loadable_folder_and_refuses_unknown_keys(tmp_path: P
     torch.save(official, tmp_path / "official.pt")
     save_file(source.vae.state_dict(), str(tmp_path / "vae.safetensors"))
     folder = convert_checkpoint(tmp_path / "official.pt", tmp_path / "out", config, source.statistics,
-                                tmp_path / "vae.safetensors")
+                                tmp_path / "vae.safetensors", use_ema=True)
     loaded = CosmosPolicy.from_pretrained(folder)
     for key, value in source.transformer.state_dict().items():
-        assert torch.equal(loaded.transformer.state_dict()[key], value), key  # EMA chosen by default
-    official["net_ema.blocks.0.extra.weight"] = torch.zeros(1)
+        assert torch.equal(loaded.transformer.state_dict()[key], value), key  # EMA on request (--ema)
+    official["net.blocks.0.extra.weight"] = torch.zeros(1)
     torch.save(official, tmp_path / "bad.pt")
     with pytest.raises(CheckpointError, match="blocks.0.extra.weight"):
         convert_checkpoint(tmp_path / "bad.pt", tmp_path / "out2", config, source.statistics,

@@ -67,7 +67,7 @@ def test_official_defaults_and_ensemble_step_counts() -> None:
     assert config.value_samples_per_candidate == 15 and config.success_threshold == THRESHOLD
     assert ensemble_num_steps(1, 5) == (5,) and ensemble_num_steps(4, 5) == (1, 2, 3, 5)
     fast = PlannerConfig(mode="fast")
-    assert fast.future_num_steps == (1,) and fast.value_num_steps == (1,)
+    assert fast.future_num_steps == (5,) and fast.value_num_steps == (5,)  # upstream: one parameter for both
     q_value = PlannerConfig(mode="q_value")
     assert q_value.future_num_steps == () and q_value.scoring_role is Role.Q_VALUE
     assert q_value.value_samples_per_candidate == 5

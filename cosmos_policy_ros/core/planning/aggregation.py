@@ -8,7 +8,9 @@ Aggregation mirrors upstream ``aggregate_value_predictions`` (``cosmos_utils.py`
     success_vote  fraction of samples > success_threshold
     majority_mean if >= 50 % of the samples are > success_threshold: mean of those samples, else 0
 
-and the result is clipped to [0, 1]. Selection (spec 5.4 step 5): the ALOHA server keeps the base-seed
+and the result is clipped to [0, 1]. A single sample (fast mode, the policy sample's own value) is
+its own score under every rule: the vote rules would turn it into 0 or 1 (``majority_mean`` maps
+every value <= 0.05 to 0, so such candidates tie), and one sample has no spread. Selection (spec 5.4 step 5): the ALOHA server keeps the base-seed
 candidate unless another is strictly better ("seed switching", ``deploy.py`` L636-656); LIBERO/RoboCasa
 take the first maximum ("argmax").
 """
@@ -20,6 +22,7 @@ import numpy as np
 
 AGGREGATIONS = ("majority_mean", "average", "lcb", "success_vote")
 SELECTIONS = ("seed_switching", "argmax")
+SINGLE_SAMPLE = "single_sample"  # what a decision reports as its aggregation with one sample each
 MAJORITY_FRACTION = 0.5  # upstream: success_ratio >= 0.5
 BASE_INDEX = 0  # candidate 0 carries the base seed
 
@@ -41,11 +44,15 @@ def aggregate_values(samples: np.ndarray, rule: str, success_threshold: float, l
         success_threshold: a sample above it votes "success" (upstream 0.05).
         lcb_beta: weight of the std in ``lcb`` (upstream 1.0).
     Returns:
-        (n,) float64 scores in [0, 1].
+        (n,) float64 scores in [0, 1]; with one sample per candidate, that sample (any rule).
     """
     samples = np.asarray(samples, dtype=np.float64)
     if samples.ndim != 2 or samples.shape[1] < 1:
         raise ValueError(f"value samples must be (candidates, samples>=1), got shape {samples.shape}")
+    if rule not in AGGREGATIONS:
+        raise ValueError(f"aggregation rule {rule!r} unknown; expected one of {AGGREGATIONS}")
+    if samples.shape[1] == 1:
+        return np.clip(samples[:, 0], 0.0, 1.0)
     votes = samples > success_threshold
     if rule == "average":
         score = samples.mean(axis=1)
@@ -57,8 +64,6 @@ def aggregate_values(samples: np.ndarray, rule: str, success_threshold: float, l
         num_votes = votes.sum(axis=1)
         mean_of_votes = np.where(votes, samples, 0.0).sum(axis=1) / np.maximum(num_votes, 1)
         score = np.where(num_votes / samples.shape[1] >= MAJORITY_FRACTION, mean_of_votes, 0.0)
-    else:
-        raise ValueError(f"aggregation rule {rule!r} unknown; expected one of {AGGREGATIONS}")
     return np.clip(score, 0.0, 1.0)
 
 

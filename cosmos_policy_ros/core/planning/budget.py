@@ -4,6 +4,13 @@
 The planner times every ``generate`` call and counts the transformer forwards it made (a forward
 hook, so the sampler's step rule is observed, not re-derived). It keeps an exponential moving
 average (EMA) of seconds per forward for each (model, batch rows).
+
+Recovery: a measurement is trusted for ``max_age`` decisions. A batch size the planner stopped
+running (it fell back to fewer candidates because one decision was slow: a warm-up, a busy GPU)
+is forgotten after that, so its cost is estimated again from the sizes measured since (or is
+unknown, and the next decision plans every candidate under the deadline guard: the probe that
+measures it afresh). One slow decision therefore costs at most ``max_age`` degraded decisions.
+
 Estimates for an unmeasured batch size interpolate linearly between measured sizes; above the
 largest they scale linearly with rows; below the smallest they reuse the smallest (never cheaper
 than measured, so a small budget is not overrun on a GPU where small batches cost about the same).
@@ -31,11 +38,21 @@ class ForwardCostModel:
 
     Args:
         ema_weight: weight of the newest measurement (1 = keep only the last).
+        max_age: decisions a (model, rows) estimate survives without a new measurement.
     """
 
     ema_weight: float = 0.3
+    max_age: int = 3
     _per_forward_s: dict[tuple[int, int], float] = field(default_factory=dict)
+    _measured_at: dict[tuple[int, int], int] = field(default_factory=dict)
     _forwards_per_steps: dict[int, int] = field(default_factory=dict)
+    _decision: int = 0
+
+    def start_decision(self) -> None:
+        """Count one decision; forget estimates not measured in the last ``max_age`` decisions."""
+        self._decision += 1
+        for key in [k for k, at in self._measured_at.items() if self._decision - at > self.max_age]:
+            del self._per_forward_s[key], self._measured_at[key]
 
     def _blend(self, old: float | None, new: float) -> float:
         return new if old is None else (1.0 - self.ema_weight) * old + self.ema_weight * new
@@ -62,6 +79,7 @@ class ForwardCostModel:
         self._forwards_per_steps[num_steps] = forwards
         key = (model_key, rows)
         self._per_forward_s[key] = self._blend(self._per_forward_s.get(key), elapsed_s / forwards)
+        self._measured_at[key] = self._decision
 
     def forwards_for(self, num_steps: int) -> int:
         """Forwards of a ``num_steps`` request (as observed; ``num_steps`` until then, an upper bound)."""

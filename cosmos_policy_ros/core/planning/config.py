@@ -44,12 +44,15 @@ class PlannerConfig:
         mode: ``full`` (official: future-state ensemble, value ensemble per future), ``fast`` (one
             future, one value per candidate), ``q_value`` (value from state + action, no future).
         policy_num_steps: denoiser evaluations per action chunk (ALOHA 10).
-        future_ensemble_size / future_max_num_steps: future states per candidate and the step count
-            of the last member (full mode; members get ``ensemble_num_steps``).
+        future_ensemble_size / future_max_num_steps: future states per candidate (full mode) and
+            the evaluations of the last member (members get ``ensemble_num_steps``), which is also
+            the evaluations of fast mode's single future (upstream uses one parameter,
+            ``num_denoising_steps_future_state``, for both).
         value_ensemble_size / value_max_num_steps: value samples per future state (full) or per
-            candidate (q_value).
-        fast_future_num_steps / fast_value_num_steps: evaluations of the single future / value in
-            fast mode.
+            candidate (q_value), and their largest step count (also fast mode's single value).
+            policy_node takes both step counts from the checkpoint's sampler config.
+        Step counts follow upstream's sampler: N = 2 is ONE evaluation at sigma 80, exactly as
+        N = 1 (spec 3.5), so the ensemble (1, 2, 3, 4, 5) runs 1, 1, 3, 4, 5 evaluations.
         value_role: V(s') (``Role.VALUE_FUTURE``, the official planning checkpoint) or V(s, a, s')
             (``Role.VALUE``, a base checkpoint) for full/fast modes.
         aggregation: one of ``AGGREGATIONS`` (upstream default for ALOHA: majority_mean).
@@ -69,7 +72,8 @@ class PlannerConfig:
         budget_s: default time budget per decision [s]; None = unlimited.
         max_batch_rows: most samples in one DiT call (bounds activation memory).
         cost_ema_weight: weight of the newest measurement in the per-forward cost average.
-        center_crop: apply upstream's test-time centre crop when encoding (models trained with crops).
+        cost_max_age: decisions a cost estimate is trusted without being measured again (after
+            a fallback to fewer candidates the skipped batch sizes are re-measured, see budget.py).
     """
 
     num_candidates: int = 8
@@ -79,8 +83,6 @@ class PlannerConfig:
     future_max_num_steps: int = 5
     value_ensemble_size: int = 5
     value_max_num_steps: int = 5
-    fast_future_num_steps: int = 1
-    fast_value_num_steps: int = 1
     value_role: Role = Role.VALUE_FUTURE
     aggregation: str = "majority_mean"
     success_threshold: float = 0.05
@@ -92,12 +94,12 @@ class PlannerConfig:
     budget_s: float | None = None
     max_batch_rows: int = 32
     cost_ema_weight: float = 0.3
-    center_crop: bool = False
+    cost_max_age: int = 3
 
     def __post_init__(self) -> None:
         for name in ("num_candidates", "policy_num_steps", "future_ensemble_size", "future_max_num_steps",
-                     "value_ensemble_size", "value_max_num_steps", "fast_future_num_steps",
-                     "fast_value_num_steps", "max_batch_rows", "search_depth"):
+                     "value_ensemble_size", "value_max_num_steps", "max_batch_rows", "search_depth",
+                     "cost_max_age"):
             _check(getattr(self, name) >= 1, name, getattr(self, name), "must be >= 1")
         _check(self.mode in MODES, "mode", self.mode, f"must be one of {MODES}")
         _check(self.aggregation in AGGREGATIONS, "aggregation", self.aggregation,
@@ -124,13 +126,13 @@ class PlannerConfig:
         """Evaluations of each future-state ensemble member (empty: no future state)."""
         if self.mode == "full":
             return ensemble_num_steps(self.future_ensemble_size, self.future_max_num_steps)
-        return (self.fast_future_num_steps,) if self.mode == "fast" else ()
+        return (self.future_max_num_steps,) if self.mode == "fast" else ()
 
     @property
     def value_num_steps(self) -> tuple[int, ...]:
         """Evaluations of each value ensemble member (per future state, or per candidate in q_value)."""
         if self.mode == "fast":
-            return (self.fast_value_num_steps,)
+            return (self.value_max_num_steps,)
         return ensemble_num_steps(self.value_ensemble_size, self.value_max_num_steps)
 
     @property

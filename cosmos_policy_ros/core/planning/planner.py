@@ -8,15 +8,17 @@ the planner conditions on the policy's generated latents (upstream reuses them w
 """
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Callable, Mapping
 
 import numpy as np
 import torch
 
 from cosmos_policy_ros.core.model import CosmosPolicy, EncodedObservation
-from cosmos_policy_ros.core.planning.aggregation import aggregate_values, select_candidate, value_spread
+from cosmos_policy_ros.core.planning.aggregation import (SINGLE_SAMPLE, aggregate_values, select_candidate,
+                                                         value_spread)
 from cosmos_policy_ros.core.planning.budget import ForwardCostModel
 from cosmos_policy_ros.core.planning.config import PlannerConfig
 from cosmos_policy_ros.core.planning.schedule import (NO_FUTURE, GenerateCall, SampleKey, Stage,
@@ -36,6 +38,9 @@ class PlanResult:
     value_samples: n arrays of the deepest level's raw samples (future-major, then ensemble member);
     seeds: (n,). values_by_depth: (n, levels) each searched level's aggregated score (one column
     without a deeper search); ``values`` combines them by ``PlannerConfig.depth_aggregation``.
+    imagine: (``plan(imagine=True)``) decodes, when called, the selected candidate's predicted
+    future images with the VAE (``core.imagination``): camera name -> uint8 (H, W, 3). Deferred, so
+    a caller can act on the chunk first and pay the decode afterwards.
     """
 
     actions: np.ndarray
@@ -56,6 +61,7 @@ class PlanResult:
     timing_ms: dict[str, float] = field(default_factory=dict)
     budget_s: float | None = None
     elapsed_s: float = 0.0
+    imagine: Callable[[], dict[str, np.ndarray]] | None = None
 
     @property
     def selected_value(self) -> float:
@@ -105,7 +111,7 @@ class Planner:
         self.policy_model = policy_model
         self.planner_model = planner_model or policy_model
         self.config = config or PlannerConfig()
-        self.cost = ForwardCostModel(self.config.cost_ema_weight)
+        self.cost = ForwardCostModel(self.config.cost_ema_weight, self.config.cost_max_age)
         planner_cfg, policy_cfg = self.planner_model.config, policy_model.config
         if (planner_cfg.layout, planner_cfg.vae) != (policy_cfg.layout, policy_cfg.vae):
             raise ValueError("planner_model must share the policy model's layout and VAE "
@@ -116,20 +122,37 @@ class Planner:
 
     # ------------------------------------------------------------------ public API
     def plan(self, images: Mapping[str, np.ndarray], proprio: np.ndarray, instruction: str, base_seed: int,
-             budget_s: float | None = None) -> PlanResult:
+             budget_s: float | None = None, imagine: bool = False) -> PlanResult:
         """Sample, score and select within ``budget_s`` (None: ``config.budget_s``).
 
         Args:
             images: camera name -> uint8 (H, W, 3). proprio: (P,) raw. instruction: task text.
             base_seed: seed of candidate 0; candidate q uses base_seed + q.
+            imagine: keep what decoding the selected candidate's predicted future needs (two more
+                VAE-encoded slots, inside the budget) and set ``PlanResult.imagine``.
         """
         start = time.perf_counter()
-        encoded, generated = self._encode(images, proprio, instruction)
-        return self._plan(encoded, generated, base_seed, budget_s, start)
+        encoded, generated = self._encode(images, proprio, instruction, keep_placeholders=imagine)
+        result = self._plan(encoded, generated, base_seed, budget_s, start)
+        if imagine:
+            selected = int(result.seeds[result.selected_index]) - base_seed  # the candidate (seed base + q)
+            result.imagine = functools.partial(self._imagine, encoded, generated, selected)
+        return result
+
+    def _imagine(self, encoded: EncodedObservation, generated: _Generated, candidate: int) -> dict[str, np.ndarray]:
+        """The candidate's predicted future: its planner future sample (the member a deeper search
+        continues from) if one was generated, else the future its policy sample predicted."""
+        first = generated.level(0)
+        future = first.futures.get((candidate, self.config.continued_future_member))
+        model, latent = ((self.planner_model, future) if future is not None
+                         else (self.policy_model, first.policy[candidate]))
+        decoded = model.decode_future_images(encoded, latent[None])
+        return {camera: frames[0] for camera, frames in decoded.items()}
 
     def plan_encoded(self, encoded: EncodedObservation, base_seed: int,
                      budget_s: float | None = None) -> PlanResult:
         """``plan`` for an observation the policy model already encoded (``encode_observation``)."""
+        self.cost.start_decision()
         return self._plan(encoded, _Generated(), base_seed, budget_s, time.perf_counter())
 
     def _plan(self, encoded: EncodedObservation, generated: _Generated, base_seed: int,
@@ -181,10 +204,12 @@ class Planner:
         return levels * total
 
     # ------------------------------------------------------------------ generation
-    def _encode(self, images: Mapping[str, np.ndarray], proprio: np.ndarray,
-                instruction: str) -> tuple[EncodedObservation, _Generated]:
+    def _encode(self, images: Mapping[str, np.ndarray], proprio: np.ndarray, instruction: str,
+                keep_placeholders: bool = False) -> tuple[EncodedObservation, _Generated]:
         start = time.perf_counter()
-        encoded = self.policy_model.encode_observation(images, proprio, instruction, self.config.center_crop)
+        self.cost.start_decision()
+        encoded = self.policy_model.encode_observation(images, proprio, instruction,
+                                                       keep_placeholders=keep_placeholders)
         _synchronize(self.policy_model.device)
         generated = _Generated()
         generated.stage_s["encode"] = time.perf_counter() - start
@@ -344,7 +369,8 @@ class Planner:
                           num_value_samples=np.array([len(s) for s in samples]), value_samples=samples,
                           seeds=seeds, selected_index=selection.index, reason=reason,
                           call_for_teleop=call_for_teleop, num_requested=cfg.num_candidates,
-                          num_evaluated=len(candidates), aggregation=cfg.aggregation, mode=cfg.mode,
+                          num_evaluated=len(candidates), mode=cfg.mode,
+                          aggregation=cfg.aggregation if max(map(len, samples)) > 1 else SINGLE_SAMPLE,
                           values_by_depth=by_depth, timing_ms=timing_ms, budget_s=budget_s, elapsed_s=elapsed_s)
 
     def _reason(self, selection_reason: str, num_evaluated: int, num_planned: int, from_planner: bool,

@@ -1,0 +1,161 @@
+# SPDX-License-Identifier: Apache-2.0
+"""An official checkpoint pair end to end, as the paper deploys it (ALOHA, spec 5.4).
+
+Two tiny checkpoints in the released layout (official key names, ``net.``/``net_ema.``, TE extra
+state in every form) and an embeddings pickle written the way upstream writes it are converted,
+the embeddings imported (``cosmos-policy import-embeddings``), and policy_node started over real
+DDS with the ``aloha`` robot preset, the policy checkpoint and the planning checkpoint: its
+full-mode plan-and-select (3 futures x 5 values per candidate) publishes an ActionChunk for the
+instruction. The frames the model sees on that path are centre-cropped exactly as upstream's
+``apply_image_transforms`` (checked in-process on ``PolicyRunner.decide``, the node's decision).
+"""
+from __future__ import annotations
+
+import pickle
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+pytest.importorskip("rclpy", reason="policy_node tests need rclpy")
+
+from sensor_msgs.msg import Image, JointState  # noqa: E402
+
+from cosmos_policy_msgs.msg import ActionChunk, PlanCandidates, PolicyStatus  # noqa: E402
+from cosmos_policy_ros.cli import main as cli  # noqa: E402
+from cosmos_policy_ros.control.policy_runner import ModelSource, load_runner  # noqa: E402
+from cosmos_policy_ros.core.codec import DatasetStatistics  # noqa: E402
+from cosmos_policy_ros.core.config import CosmosPolicyConfig, get_preset  # noqa: E402
+from cosmos_policy_ros.core.convert_official import convert_checkpoint, official_layout  # noqa: E402
+from cosmos_policy_ros.core.model import CosmosPolicy  # noqa: E402
+from cosmos_policy_ros.presets import load_preset  # noqa: E402
+from cosmos_policy_ros.ros.conversions import numpy_to_image  # noqa: E402
+from cosmos_policy_ros.ros.qos import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from official_upstream import official_apply_image_transforms, write_released_checkpoint  # noqa: E402
+from ros_helpers import SpinningNode, start_node_process, stop_process, wait_for  # noqa: E402
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
+PRESET = load_preset("aloha")
+INSTRUCTION = "put the candy in the bag"
+NUM_CANDIDATES = 2
+SENSOR_PERIOD_S = 0.2
+START_TIMEOUT_S = 240.0  # imports + two 224 px models + a full-mode warm-up plan on a shared CPU
+FULL_MODE_SAMPLES = 3 * 5  # futures x values per candidate (official ensembles)
+
+
+def _tiny_official_config() -> CosmosPolicyConfig:
+    """The tiny DiT with the official ALOHA layout (224 px), cameras named as the aloha preset, T5 text."""
+    layout = official_layout("aloha", [c.name for c in PRESET.cameras])
+    return get_preset("tiny", layout=layout).replace(text_encoder="t5-11b")
+
+
+def _convert(tmp_path: Path, name: str, seed: int) -> Path:
+    torch.manual_seed(seed)
+    source = CosmosPolicy(_tiny_official_config())
+    save_file(source.vae.state_dict(), str(tmp_path / f"{name}_vae.safetensors"))
+    released = write_released_checkpoint(source, tmp_path / f"{name}.pt")
+    stats = DatasetStatistics.identity(source.config.layout.action_dim, source.config.layout.proprio_dim)
+    return convert_checkpoint(released, tmp_path / name, source.config, stats, tmp_path / f"{name}_vae.safetensors")
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory) -> tuple[Path, Path]:
+    tmp_path = tmp_path_factory.mktemp("official")
+    policy, planning = _convert(tmp_path, "policy", 0), _convert(tmp_path, "planning", 1)
+    config = CosmosPolicyConfig.from_json(policy / "config.json")
+    torch.manual_seed(2)
+    embeddings = {INSTRUCTION: torch.randn(1, config.dit.text_max_tokens, config.dit.text_embed_dim)
+                  .to(torch.bfloat16).cpu()}  # upstream: generate_t5_embeddings + pickle.dump
+    with open(tmp_path / "aloha_t5_embeddings.pkl", "wb") as handle:
+        pickle.dump(embeddings, handle)
+    for folder in (policy, planning):
+        assert cli(["import-embeddings", str(tmp_path / "aloha_t5_embeddings.pkl"), str(folder)]) == 0
+    return policy, planning
+
+
+def _images(seed: int = 5) -> dict[str, np.ndarray]:
+    rng = np.random.RandomState(seed)
+    return {c.name: rng.randint(0, 256, (c.height, c.width, 3), dtype=np.uint8) for c in PRESET.cameras}
+
+
+def test_converted_checkpoint_carries_the_official_deployment(checkpoints) -> None:
+    config = CosmosPolicyConfig.from_json(checkpoints[0] / "config.json")
+    assert config.sampler.policy_num_steps == 10 and config.trained_with_image_aug  # spec 5.2, 5.1
+
+
+def test_decision_path_sees_centre_cropped_frames(checkpoints) -> None:
+    policy, planning = checkpoints
+    runner = load_runner(ModelSource(checkpoint=str(policy), allow_random_init=False, random_preset="tiny",
+                                     action_center=(0.0,), action_half_range=0.005, device="cpu", dtype="float32",
+                                     num_steps=0, num_candidates=NUM_CANDIDATES, planning_mode="auto",
+                                     planning_checkpoint=str(planning)), PRESET)
+    assert runner.planner.config.mode == "full" and runner.planner.planner_model is not runner.model
+    seen = []
+    encode = runner.model.encode_pixels
+    runner.model.encode_pixels = lambda pixels, *a, **k: seen.append(pixels.clone()) or encode(pixels, *a, **k)
+    images = _images()
+    decision = runner.decide(images, np.zeros(14), INSTRUCTION, seed=0, budget_s=float("inf"))
+    expected = official_apply_image_transforms(np.stack([images[c.name] for c in PRESET.cameras]))
+    assert np.array_equal(seen[0][0].numpy(), expected)
+    assert decision.plan["num_value_samples"] == [FULL_MODE_SAMPLES] * NUM_CANDIDATES
+
+
+class Harness:
+    """policy_node (aloha preset, policy + planning checkpoints) and this process's sensors and listeners."""
+
+    def __init__(self, env: dict, policy: Path, planning: Path) -> None:
+        self.proc = start_node_process("cosmos_policy_ros.ros.policy_node", env, {
+            "robot": "aloha", "checkpoint": str(policy), "planning_checkpoint": str(planning),
+            "planning.num_candidates": NUM_CANDIDATES, "planning.budget_s": 60.0, "instruction": f"'{INSTRUCTION}'",
+            "observation.max_age_s": 5.0, "observation.max_skew_s": 1.0, "autostart": "true"})
+        self.spinner = SpinningNode("official_deployment_harness")
+        node = self.spinner.node
+        self.chunks: list[ActionChunk] = []
+        self.plans: list[PlanCandidates] = []
+        self.statuses: list[PolicyStatus] = []
+        node.create_subscription(ActionChunk, "/policy_node/action_chunk", self.chunks.append, COMMAND_QOS)
+        node.create_subscription(PlanCandidates, "/policy_node/plan_candidates", self.plans.append, 10)
+        node.create_subscription(PolicyStatus, "/policy_node/status", self.statuses.append, LATCHED_QOS)
+        self._joints = node.create_publisher(JointState, PRESET.joint_states_topic, SENSOR_QOS)
+        self._cameras = {c.name: node.create_publisher(Image, c.topic, SENSOR_QOS) for c in PRESET.cameras}
+        self._images = _images()
+        node.create_timer(SENSOR_PERIOD_S, self._publish)
+
+    def _publish(self) -> None:
+        stamp = self.spinner.node.get_clock().now().to_msg()
+        joints = JointState(name=list(PRESET.joints), position=[0.0] * len(PRESET.joints))
+        joints.header.stamp = stamp
+        self._joints.publish(joints)
+        for name, publisher in self._cameras.items():
+            msg = numpy_to_image(self._images[name])
+            msg.header.stamp = stamp
+            publisher.publish(msg)
+
+    def close(self) -> None:
+        """SIGINT the node (its clean shutdown), then end this process's ROS node."""
+        stop_process(self.proc)
+        self.spinner.close()
+
+
+@pytest.fixture
+def harness(ros_domain, checkpoints):
+    made = Harness(ros_domain.env(), *checkpoints)
+    yield made
+    made.close()
+
+
+def test_policy_node_plans_with_the_planning_checkpoint(harness) -> None:
+    wait_for(lambda: harness.chunks and harness.plans, "a plan-and-select chunk", START_TIMEOUT_S)
+    chunk = harness.chunks[0]
+    plan = next(p for p in harness.plans if p.chunk_sequence == chunk.sequence)
+    assert list(chunk.joint_names) == list(PRESET.joints) and len(chunk.trajectory.points) == PRESET.chunk_length
+    assert chunk.num_candidates == NUM_CANDIDATES and chunk.model_name == "policy"
+    assert (plan.num_requested, plan.num_evaluated) == (NUM_CANDIDATES, NUM_CANDIDATES)
+    assert list(plan.num_value_samples) == [FULL_MODE_SAMPLES] * NUM_CANDIDATES  # full mode, every sample
+    assert plan.aggregation == "majority_mean"
+    wait_for(lambda: harness.statuses and harness.statuses[-1].instruction == INSTRUCTION, "the instruction")
