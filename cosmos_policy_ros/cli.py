@@ -22,6 +22,15 @@ SUBCOMMANDS = {
     "eval": "Replay recorded episodes through a policy offline: action error, value AUC, plots.",
     "convert_checkpoint": "Convert an official Cosmos Policy checkpoint into a from_pretrained folder.",
     "doctor": "Check the installation: ROS 2, interfaces, DDS settings, torch, rendering.",
+    # Operating a running graph (cosmos_policy_ros.ros.operator_client): no ros2 CLI needed.
+    "console": "Operator console: live status and one-key actions (e-stop, modes, episodes).",
+    "mode": "Switch the command arbiter's mode (policy, teleop, hold); non-zero when it refuses.",
+    "estop": "Latch the e-stop (the arm holds until `cosmos-policy reset`).",
+    "reset": "Clear a latched e-stop; the arbiter goes to HOLD.",
+    "episode": "Start, end (with an outcome) or discard a recorded episode.",
+    "lifecycle": "Show or change a lifecycle node's state (configure, activate, ...).",
+    "instruction": "Give policy_node a new instruction (task text).",
+    "relabel": "Change the outcome label (success/failure) of recorded bags.",
 }
 
 

@@ -25,7 +25,8 @@ from ..core.codec import DatasetStatistics, monte_carlo_returns
 from ..core.pretrained import STATISTICS_FILE
 from ..presets import RobotPreset
 from .align import NS_PER_S
-from .bag_reader import OUTCOME_FAILURE, OUTCOME_SUCCESS, BagTopics, read_episode_bag
+from .bag_labels import OUTCOME_FAILURE, OUTCOME_SUCCESS
+from .bag_reader import BagTopics, read_episode_bag
 from .episodes import AlignConfig, AlignedEpisode, align_episode
 from .training_set import write_episode_arrays, write_index
 

@@ -14,7 +14,8 @@ import numpy as np
 
 from .align import (NS_PER_S, AlignmentReport, commanded_reference, control_ticks, max_gap_s,
                     nearest_before)
-from .bag_reader import MODE_POLICY, MODE_TELEOP, OUTCOME_SUCCESS, RecordedEpisode
+from .bag_labels import OUTCOME_SUCCESS
+from .bag_reader import MODE_POLICY, MODE_TELEOP, RecordedEpisode
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from cosmos_policy_ros.core import features as F
-from cosmos_policy_ros.data.bag_reader import OUTCOME_FAILURE, OUTCOME_SUCCESS
+from cosmos_policy_ros.data.bag_labels import OUTCOME_FAILURE, OUTCOME_SUCCESS
 from cosmos_policy_ros.data.converter import ConvertConfig, convert_bags, split_episodes
 from cosmos_policy_ros.data.dataset import EpisodeDataset
 from cosmos_policy_ros.core.pretrained import STATISTICS_FILE

@@ -165,6 +165,38 @@ def test_services_task_end_and_interventions_make_one_bag_per_episode(tmp_path, 
     assert _custom_data(bags[second.episode_id])["outcome"] == str(EpisodeEvent.OUTCOME_SUCCESS)
 
 
+def test_automatic_episodes_time_out_reset_and_report_status(tmp_path, harness_factory):
+    """num_episodes back to back: each ends at max_episode_s with timeout_outcome, a reset period
+    separates them, ~/status follows (state, episode, size, counts), and the recorder is done."""
+    harness = harness_factory(tmp_path, num_episodes="2", max_episode_s="2.0", reset_period_s="0.4",
+                              autostart_task="auto task", timeout_outcome="failure")
+    statuses: list[dict[str, str]] = []
+    harness.node.create_subscription(DiagnosticStatus, "recorder/status",
+                                     lambda m: statuses.append({kv.key: kv.value for kv in m.values}),
+                                     LATCHED_QOS)
+
+    def recording_grows() -> bool:  # publish something to record until the bag shows on disk
+        harness.publish_mode(PolicyStatus.MODE_TELEOP, "teleop")
+        return any(s["state"] == "recording" and int(s["size_bytes"]) > 0 for s in statuses)
+
+    wait_for(recording_grows, "a growing bag on ~/status")
+    wait_for(lambda: statuses and statuses[-1]["state"] == "done", "the recorder to finish 2 episodes",
+             WAIT_S)
+    log = harness.stop()
+    assert harness.proc.returncode == 0, log
+    states = [s["state"] for s in statuses]
+    first_reset = states.index("resetting")
+    assert "recording" in states[first_reset:]  # a reset period, then the second episode
+    assert statuses[-1]["episodes_kept"] == "2" and statuses[-1]["last_outcome"] == "failure"
+    bags = sorted(p for p in tmp_path.iterdir() if p.is_dir())
+    assert len(bags) == 2
+    for bag in bags:
+        end = _bag_events(bag)[-1]
+        assert end.event == EpisodeEvent.END and end.outcome == EpisodeEvent.OUTCOME_FAILURE
+        assert "max_episode_s=2 reached" in end.note
+        assert _custom_data(bag)["task"] == "auto task"
+
+
 def _recorder_writer_status(harness: RecorderHarness) -> DiagnosticStatus | None:
     mine = [s for s in harness.diagnostics if s.name.startswith("recorder")]
     return mine[-1] if mine else None
