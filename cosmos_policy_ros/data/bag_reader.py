@@ -57,10 +57,11 @@ class ImageStream:
     stamps_ns: np.ndarray
     messages: list = field(repr=False)
 
-    def frame(self, index: int, size: int) -> np.ndarray:
-        """Frame ``index`` as (size, size, 3) uint8 RGB (bicubic resize, PIL's default)."""
+    def frame(self, index: int, size: int | None) -> np.ndarray:
+        """Frame ``index`` as (size, size, 3) uint8 RGB (bicubic resize, PIL's default); ``size``
+        None keeps the camera's own (H, W)."""
         image = _to_pil(self.messages[index])
-        if image.size != (size, size):
+        if size is not None and image.size != (size, size):
             image = image.resize((size, size), PILImage.BICUBIC)
         return np.asarray(image, dtype=np.uint8)
 

@@ -33,7 +33,7 @@ def converted(tmp_path_factory):
 def test_report_counts_and_skips_unknown_outcome(converted):
     preset, _, report = converted
     assert [e.outcome for e in report.episodes] == ["success", "failure", "unknown"]
-    assert report.episodes[2].skipped == "skipped: no outcome"
+    assert report.episodes[2].skipped.startswith("skipped: no outcome (cosmos-policy relabel")
     for episode in report.converted:
         assert episode.length == DURATION_S * preset.control_rate_hz + 1  # inclusive span
         assert sum(episode.dropped_ticks.values()) == 0
