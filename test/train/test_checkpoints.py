@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from cosmos_policy_ros.core.model import CosmosPolicy
@@ -50,3 +51,15 @@ def test_a_changed_run_refuses_to_resume_unless_asked(make_config):
     asked = Trainer(make_config("shared", steps=4, learning_rate=5e-4,
                                 resume=str(ckpt.list_checkpoints(Path(make_config("shared").output_dir))[-1])))
     assert asked.step == 2
+
+
+def test_pruning_spares_the_best_checkpoint(tmp_path):
+    def state(step: int) -> ckpt.TrainingState:
+        return ckpt.TrainingState(step, {"w": torch.zeros(1)}, {}, {}, {}, {"torch": torch.get_rng_state()})
+
+    first = ckpt.save_checkpoint(tmp_path, state(1), "steps: 3\n", keep=1, data={})
+    ckpt.mark_best(tmp_path, first, "val_action_mse", 0.1)
+    for step in (2, 3):
+        ckpt.save_checkpoint(tmp_path, state(step), "steps: 3\n", keep=1, data={})
+    assert [p.name for p in ckpt.list_checkpoints(tmp_path)] == ["step_00000001", "step_00000003"]
+    assert ckpt.best_checkpoint(tmp_path) == first
