@@ -164,8 +164,8 @@ class OperatorClient(Node):
             raise Refused(f"{node} refused parameters {values}: {failed}")
 
     # --- lifecycle (the services every managed node offers) -----------------------------------------
-    def lifecycle_state(self, node: str) -> str:
-        return self.call(GetState, f"{node}/get_state", GetState.Request()).current_state.label
+    def lifecycle_state(self, node: str, timeout_s: float | None = None) -> str:
+        return self.call(GetState, f"{node}/get_state", GetState.Request(), timeout_s).current_state.label
 
     def lifecycle_transition(self, node: str, label: str) -> str:
         """Run the transition called ``label`` (configure, activate, ...); returns the new state."""
