@@ -31,7 +31,7 @@ from ros_helpers import wait_for  # noqa: E402
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 CLI = [sys.executable, "-m", "cosmos_policy_ros.cli"]
 VERB_TIMEOUT_S = "60"  # a verb waits this long for its service (the graph may still be starting)
-EPISODE_S = 3.0
+EPISODE_S = 5.0  # long enough for `episode end --failure` to land first on a loaded machine
 TASK = "reach the target"
 STOP_TIMEOUT_S = 30.0
 WAIT_S = 90.0
