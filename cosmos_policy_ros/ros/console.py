@@ -121,13 +121,15 @@ class OperatorConsole(App):
     def on_mount(self) -> None:
         self.title = "cosmos-policy console"
         self.set_interval(REFRESH_S, self.refresh_status)
-        self.run_worker(self._poll_lifecycle, thread=True, exclusive=False)
+        self.run_worker(self._poll_lifecycle, thread=True, exclusive=False, exit_on_error=False)
 
     def on_unmount(self) -> None:
         self._stop.set()
 
     def refresh_status(self) -> None:
-        self.query_one("#status", Static).update(self.view.render())
+        # a service answer may arrive after the widgets are gone (the console is closing)
+        for widget in self.query("#status").results(Static):
+            widget.update(self.view.render())
 
     def _poll_lifecycle(self) -> None:
         while not self._stop.is_set():
@@ -149,9 +151,10 @@ class OperatorConsole(App):
                 self.view.last_action = f"{what}: REFUSED: {err}"
             except Unavailable as err:
                 self.view.last_action = f"{what}: NO ANSWER: {err}"
-            self.call_from_thread(self.refresh_status)
+            if self.is_running:
+                self.call_from_thread(self.refresh_status)
 
-        self.run_worker(work, thread=True, exclusive=False)
+        self.run_worker(work, thread=True, exclusive=False, exit_on_error=False)
 
     def action_estop(self) -> None:
         self._act("e-stop", self.client.estop)
