@@ -24,6 +24,15 @@ SUBCOMMANDS = {
     "import_embeddings": "Import an official *_t5_embeddings.pkl into a checkpoint (restricted unpickler).",
     "embed_instructions": "Embed new instructions with a local T5 encoder into a checkpoint.",
     "doctor": "Check the installation: ROS 2, interfaces, DDS settings, torch, rendering.",
+    # Operating a running graph (cosmos_policy_ros.ros.operator_client): no ros2 CLI needed.
+    "console": "Operator console: live status and one-key actions (e-stop, modes, episodes).",
+    "mode": "Switch the command arbiter's mode (policy, teleop, hold); non-zero when it refuses.",
+    "estop": "Latch the e-stop (the arm holds until `cosmos-policy reset`).",
+    "reset": "Clear a latched e-stop; the arbiter goes to HOLD.",
+    "episode": "Start, end (with an outcome) or discard a recorded episode.",
+    "lifecycle": "Show or change a lifecycle node's state (configure, activate, ...).",
+    "instruction": "Give policy_node a new instruction (task text).",
+    "relabel": "Change the outcome label (success/failure) of recorded bags.",
 }
 
 

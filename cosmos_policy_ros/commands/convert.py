@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from pathlib import Path
 
 HELP = "Convert recorded bags into a training set (aligned samples, value targets, stats)."
@@ -31,6 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="keep episodes with gaps whole, or skip them")
     parser.add_argument("--lerobot", type=Path, default=None, metavar="DIR",
                         help="also export the converted set as a LeRobot v3.0 dataset into DIR")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing LeRobot dataset in the --lerobot folder")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,17 +49,27 @@ def run(args: argparse.Namespace) -> int:
     bags = find_episode_bags(inputs)
     if not bags:
         raise SystemExit(f"cosmos-policy convert: no bags (folders with a .mcap file) in {inputs}")
+    lerobot_taken = args.lerobot is not None and args.lerobot.exists() and (
+        not args.lerobot.is_dir() or any(args.lerobot.iterdir()))
+    if lerobot_taken and not args.overwrite:
+        raise SystemExit(f"cosmos-policy convert: {args.lerobot} exists and is not empty; nothing was "
+                         "written (choose another --lerobot folder or add --overwrite)")
     config = ConvertConfig(image_size=args.image_size, gamma=args.gamma, max_skew_s=args.max_skew_s,
                            val_fraction=args.val_fraction, seed=args.seed,
                            unknown_outcome=args.unknown_outcome, max_gap_s=args.max_gap_s,
                            on_gap=args.on_gap)
-    report = convert_bags(bags, out, load_preset(args.preset), config,
+    preset = load_preset(args.preset)
+    report = convert_bags(bags, out, preset, config,
                           progress=lambda items: tqdm(items, desc="convert", unit="episode"))
     print(report.format())
+    if not report.written:
+        print(f"cosmos-policy convert: no episode converted (reasons above); {out} left as it was",
+              file=sys.stderr)
+        return 1
     print(f"training set written to {out}")
-    if args.lerobot is not None and report.converted:
+    if args.lerobot is not None:
         from ..data.lerobot_export import export_lerobot
-        info = export_lerobot(out, args.lerobot)
+        info = export_lerobot(out, args.lerobot, preset=preset, overwrite=args.overwrite)
         print(f"LeRobot v3.0 dataset written to {args.lerobot} ({info['total_episodes']} episodes, "
-              f"{info['total_frames']} frames)")
-    return 0 if report.converted else 1
+              f"{info['total_frames']} frames at {info['fps']} fps)")
+    return 0

@@ -30,22 +30,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="YAML file of TrainConfig fields (config/train/*.yaml)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
                         help="override one field (value parsed as YAML), e.g. --set steps=100; repeatable")
+    parser.add_argument("--resume", nargs="?", const="latest", default=None, metavar="CHECKPOINT",
+                        help="continue the run in output_dir on purpose, even with other data or "
+                             "settings: its latest checkpoint, or the CHECKPOINT folder given "
+                             "(without it, a run continues only its own checkpoints)")
     parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..train.checkpoint import list_checkpoints
     from ..train.config import TrainConfig
     config = TrainConfig.from_yaml(args.config, args.overrides)
+    if args.resume:
+        found = list_checkpoints(config.output_dir)
+        if args.resume == "latest" and not found:
+            raise SystemExit(f"cosmos-policy train: --resume: no checkpoint in {config.output_dir}")
+        resume = str(found[-1]) if args.resume == "latest" else args.resume
+        config = TrainConfig.from_yaml(args.config, [*args.overrides, f"resume={resume}"])
     if args.print_config:
         print(config.to_yaml(), end="")
         return 0
     from ..train.distributed import shutdown_distributed
-    from ..train.trainer import Trainer
+    from ..train.trainer import RunMismatch, Trainer
     rank = int(os.environ.get("RANK", "0"))  # torchrun: only rank 0 logs progress
     logging.basicConfig(level=logging.INFO if rank == 0 else logging.WARNING,
                         format=f"%(levelname)s [rank {rank}] %(name)s: %(message)s")
     try:
         folder = Trainer(config).run()
+    except RunMismatch as err:
+        print(f"cosmos-policy train: {err}", file=sys.stderr)
+        return 2
     finally:
         shutdown_distributed()
     logging.getLogger(__name__).info("final model: %s", folder)

@@ -19,13 +19,13 @@ from PIL import Image as PILImage
 from rosbags.highlevel import AnyReader
 
 from .align import NS_PER_S, CommandedTrajectories
+from .bag_labels import OUTCOME_UNKNOWN, read_label
 from .bag_recovery import recover_bag
 
 LOG = logging.getLogger(__name__)
 
 # EpisodeEvent / PolicyStatus constants (cosmos_policy_msgs); ROS-free copies of the .msg values.
 EVENT_START, EVENT_END, EVENT_INTERVENTION_START, EVENT_INTERVENTION_END = 0, 1, 2, 3
-OUTCOME_UNKNOWN, OUTCOME_SUCCESS, OUTCOME_FAILURE = 0, 1, 2
 MODE_TELEOP, MODE_POLICY, MODE_HOLD, MODE_ESTOP = 0, 1, 2, 3
 CHANNELS_BY_ENCODING = {"rgb8": (3, False), "bgr8": (3, True), "rgba8": (4, False),
                         "bgra8": (4, True), "mono8": (1, False)}
@@ -57,10 +57,11 @@ class ImageStream:
     stamps_ns: np.ndarray
     messages: list = field(repr=False)
 
-    def frame(self, index: int, size: int) -> np.ndarray:
-        """Frame ``index`` as (size, size, 3) uint8 RGB (bicubic resize, PIL's default)."""
+    def frame(self, index: int, size: int | None) -> np.ndarray:
+        """Frame ``index`` as (size, size, 3) uint8 RGB (bicubic resize, PIL's default); ``size``
+        None keeps the camera's own (H, W)."""
         image = _to_pil(self.messages[index])
-        if image.size != (size, size):
+        if size is not None and image.size != (size, size):
             image = image.resize((size, size), PILImage.BICUBIC)
         return np.asarray(image, dtype=np.uint8)
 
@@ -89,10 +90,13 @@ class RecordedEpisode:
     events: list[EpisodeEventRecord]
     bag_start_ns: int
     bag_end_ns: int
+    label: int | None = None  # metadata.yaml's outcome (see .bag_labels)
 
     @property
     def outcome(self) -> int:
-        """Outcome of the last END event (OUTCOME_UNKNOWN when there is none)."""
+        """The bag's outcome label, else the outcome of the last END event, else OUTCOME_UNKNOWN."""
+        if self.label is not None:
+            return self.label
         ends = [e for e in self.events if e.event == EVENT_END]
         return ends[-1].outcome if ends else OUTCOME_UNKNOWN
 
@@ -242,7 +246,7 @@ def read_episode_bag(path: Path, topics: BagTopics, joints: Sequence[str]) -> Re
         commands=commands,
         mode_stamps_ns=np.asarray(c.mode_stamps, dtype=np.int64),
         modes=np.asarray(c.modes, dtype=np.uint8),
-        events=c.events, bag_start_ns=int(bag_start), bag_end_ns=int(bag_end))
+        events=c.events, bag_start_ns=int(bag_start), bag_end_ns=int(bag_end), label=read_label(path))
 
 
 def _sorted_stream(stamps: list[int], messages: list) -> ImageStream:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import shutil
 import threading
 import time
 from dataclasses import dataclass, field
@@ -108,7 +109,7 @@ class BagWriterThread:
         typestore: see :class:`EpisodeBagWriter`.
     """
 
-    _OPEN, _CLOSE, _STOP, _MESSAGE, _OBJECT, _CUSTOM = range(6)
+    _OPEN, _CLOSE, _STOP, _MESSAGE, _OBJECT, _CUSTOM, _DISCARD = range(7)
 
     def __init__(self, queue_size: int = 1000, flush_period_s: float = 1.0,
                  typestore: Typestore | None = None) -> None:
@@ -148,6 +149,10 @@ class BagWriterThread:
     def close_episode(self) -> None:
         self._queue.put((self._CLOSE, None))
 
+    def discard_episode(self, path: Path) -> None:
+        """Delete the bag at ``path`` once everything queued before is handled (closed first if open)."""
+        self._queue.put((self._DISCARD, Path(path)))
+
     def stop(self, timeout_s: float | None = None) -> None:
         """Write everything queued, close the open bag and end the thread."""
         self._queue.put((self._STOP, None))
@@ -176,6 +181,10 @@ class BagWriterThread:
             self._bag = EpisodeBagWriter(payload, self.typestore, self._flush_period_s)
         elif kind == self._CLOSE:
             self._close_bag()
+        elif kind == self._DISCARD:
+            if self._bag is not None and self._bag.path == payload:
+                self._close_bag()
+            shutil.rmtree(payload, ignore_errors=True)
         elif self._bag is None:
             return
         elif kind == self._CUSTOM:

@@ -25,7 +25,9 @@ from ..core.codec import DatasetStatistics, monte_carlo_returns
 from ..core.pretrained import STATISTICS_FILE
 from ..presets import RobotPreset
 from .align import NS_PER_S
-from .bag_reader import OUTCOME_FAILURE, OUTCOME_SUCCESS, BagTopics, read_episode_bag
+from .bag_labels import OUTCOME_FAILURE, OUTCOME_SUCCESS
+from .atomic_dir import staged
+from .bag_reader import BagTopics, RecordedEpisode, read_episode_bag
 from .episodes import AlignConfig, AlignedEpisode, align_episode
 from .training_set import write_episode_arrays, write_index
 
@@ -100,6 +102,7 @@ class EpisodeSummary:
 @dataclass
 class ConversionReport:
     episodes: list[EpisodeSummary] = field(default_factory=list)
+    written: bool = False  # the training set replaced the output folder
 
     @property
     def converted(self) -> list[EpisodeSummary]:
@@ -111,6 +114,9 @@ class ConversionReport:
                  f"{'dropped':>8} {'gaps':>5} split"]
         for e in self.episodes:
             kind = "rollout" if e.is_rollout else "demo"
+            if e.skipped:  # the reason in full, with the bag it concerns
+                lines.append(f"{e.episode_id[:28]:<28} {e.source}: {e.skipped}")
+                continue
             lines.append(f"{e.episode_id[:28]:<28} {e.length:>6} {e.duration_s:>7.2f} {e.outcome:>8} "
                          f"{kind:>8} {sum(e.dropped_ticks.values()):>8} {e.gaps:>5} "
                          f"{e.split or e.skipped}")
@@ -194,37 +200,63 @@ def _summary(source: Path, episode: AlignedEpisode, outcome: str, max_gap_s: flo
 
 def convert_bags(bags: Sequence[Path], out: Path, preset: RobotPreset, config: ConvertConfig,
                  progress: Callable[[Sequence[Path]], Sequence[Path]] = lambda x: x) -> ConversionReport:
-    """Convert episode bags into a training set at ``out``.
+    """Convert episode bags into a training set at ``out``, all or nothing.
+
+    Every bag is converted or skipped with a reason in the report; a bag that cannot be read is
+    skipped and named, never aborting the others. The set is written into a temporary folder and
+    replaces ``out`` only when at least one episode converted (``report.written``); otherwise a
+    previous set at ``out`` stays as it was.
 
     Args:
         bags: one bag folder per episode.
-        out: output folder (created; existing episode files are overwritten).
+        out: output folder (replaced as a whole).
         preset: robot preset (joints, cameras, topics, control rate, chunk length).
         config: conversion settings.
         progress: wraps the bag list (e.g. ``tqdm``) to show progress.
     """
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     topics = bag_topics(preset, config)
     align_config = AlignConfig(preset.control_rate_hz, config.max_skew_s, config.image_size)
     report, kept = ConversionReport(), []
-    for bag in progress(list(bags)):
-        episode = align_episode(read_episode_bag(Path(bag), topics, preset.joints), align_config)
-        summary = _summary(Path(bag), episode, OUTCOME_NAMES.get(episode.outcome, "unknown"),
-                           config.max_gap_s)
-        report.episodes.append(summary)
-        if summary.gaps:
-            LOG.warning("%s: %d gap(s) longer than %.2f s (longest %.2f s), on_gap=%s", bag,
-                        summary.gaps, config.max_gap_s, summary.longest_gap_s, config.on_gap)
-        if episode.length == 0:
-            summary.skipped = "skipped: no complete step"
-        elif summary.outcome == "unknown" and config.unknown_outcome == "skip":
-            summary.skipped = "skipped: no outcome"
-        elif summary.gaps and config.on_gap == "skip":
-            summary.skipped = "skipped: gap"
-        else:  # written now so only the small arrays stay in memory
-            kept.append(write_episode(out, len(kept), summary, episode.instruction, {
-                "images": episode.images, "proprio": episode.proprio, "actions": episode.actions,
-                "modes": episode.modes, "timestamps_ns": episode.timestamps_ns}, config.gamma))
-    finish_training_set(out, kept, preset, config)
+    with staged(Path(out)) as stage:
+        for bag in progress(list(bags)):
+            try:
+                recorded = read_episode_bag(Path(bag), topics, preset.joints)
+                episode = align_episode(recorded, align_config)
+            except Exception as err:  # noqa: BLE001 - any broken bag is reported, the rest converts
+                LOG.warning("%s: cannot be read: %s", bag, err)
+                report.episodes.append(EpisodeSummary(str(bag), Path(bag).name, 0, 0.0, "unknown", False, 0,
+                                                      {}, {}, skipped=f"skipped: unreadable bag: {err}"))
+                continue
+            summary = _summary(Path(bag), episode, OUTCOME_NAMES.get(episode.outcome, "unknown"),
+                               config.max_gap_s)
+            report.episodes.append(summary)
+            if summary.gaps:
+                LOG.warning("%s: %d gap(s) longer than %.2f s (longest %.2f s), on_gap=%s", bag,
+                            summary.gaps, config.max_gap_s, summary.longest_gap_s, config.on_gap)
+            if episode.length == 0:
+                summary.skipped = f"skipped: no complete step ({_why_no_step(recorded, episode)})"
+            elif summary.outcome == "unknown" and config.unknown_outcome == "skip":
+                summary.skipped = "skipped: no outcome (cosmos-policy relabel BAG success|failure)"
+            elif summary.gaps and config.on_gap == "skip":
+                summary.skipped = "skipped: gap"
+            else:  # written now so only the small arrays stay in memory
+                kept.append(write_episode(stage.path, len(kept), summary, episode.instruction, {
+                    "images": episode.images, "proprio": episode.proprio, "actions": episode.actions,
+                    "modes": episode.modes, "timestamps_ns": episode.timestamps_ns}, config.gamma))
+        if kept:
+            finish_training_set(stage.path, kept, preset, config)
+            stage.commit()
+            report.written = True
     return report
+
+
+def _why_no_step(recorded: RecordedEpisode, episode: AlignedEpisode) -> str:
+    """Name the likely cause when no tick had every stream: clocks that do not overlap (a
+    recorder on wall time next to a sim on /clock), else the streams that were missing."""
+    start_ns, end_ns = recorded.span_ns
+    stamps = recorded.joint_stamps_ns
+    if len(stamps) and (stamps[-1] < start_ns or stamps[0] > end_ns):
+        return ("the episode's START/END times and the sensor stamps lie on different clocks: "
+                "record with --use-sim-time when the graph runs on /clock")
+    missing = [name for name, count in episode.report.dropped_by_stream.items() if count]
+    return f"{episode.report.num_ticks} ticks, incomplete: {', '.join(missing) or 'no ticks in the span'}"

@@ -14,7 +14,8 @@ import numpy as np
 
 from .align import (NS_PER_S, AlignmentReport, commanded_reference, control_ticks, max_gap_s,
                     nearest_before)
-from .bag_reader import MODE_POLICY, MODE_TELEOP, OUTCOME_SUCCESS, RecordedEpisode
+from .bag_labels import OUTCOME_SUCCESS
+from .bag_reader import MODE_POLICY, MODE_TELEOP, RecordedEpisode
 
 
 @dataclass(frozen=True)
@@ -24,19 +25,20 @@ class AlignConfig:
     Args:
         control_rate_hz: tick rate (the preset's control rate).
         max_skew_s: largest accepted age of an image or joint state at its tick [s].
-        image_size: square side images are resized to [px].
+        image_size: square side images are resized to [px]; None keeps the cameras' own
+            resolution (which the cameras must then share).
     """
 
     control_rate_hz: float
     max_skew_s: float = 0.15
-    image_size: int = 224
+    image_size: int | None = 224
 
     def __post_init__(self) -> None:
         if not self.control_rate_hz > 0:
             raise ValueError(f"AlignConfig.control_rate_hz={self.control_rate_hz} must be > 0")
         if not self.max_skew_s > 0:
             raise ValueError(f"AlignConfig.max_skew_s={self.max_skew_s} must be > 0")
-        if self.image_size < 1:
+        if self.image_size is not None and self.image_size < 1:
             raise ValueError(f"AlignConfig.image_size={self.image_size} must be >= 1")
 
 
@@ -106,7 +108,7 @@ def align_episode(recorded: RecordedEpisode, config: AlignConfig) -> AlignedEpis
         np.stack([recorded.images[cam].frame(int(picks[cam][k]), config.image_size)
                   for cam in recorded.images])  # (n_cameras, S, S, 3)
         for k in np.flatnonzero(keep)]) if keep.any() else \
-        np.zeros((0, len(recorded.images), config.image_size, config.image_size, 3), np.uint8)
+        np.zeros((0, len(recorded.images), config.image_size or 0, config.image_size or 0, 3), np.uint8)
     mode_idx, mode_ok = nearest_before(recorded.mode_stamps_ns, ticks, np.iinfo(np.int64).max)
     modes = np.where(mode_ok, recorded.modes[mode_idx] if len(recorded.modes) else MODE_TELEOP,
                      MODE_TELEOP).astype(np.uint8)

@@ -13,6 +13,14 @@ The layout and field meanings follow LeRobot's own writer (huggingface/lerobot 7
     data/chunk-000/file-000.parquet             one row per frame, one row group per episode
     videos/observation.images.<camera>/chunk-000/file-000.mp4   every episode back to back
 
+Frames: given the robot preset, every episode is read again from the bag it was converted from
+and sampled at the cameras' own rate (the dataset's ``fps``) and resolution, as LeRobot records
+(one fps per dataset: each frame holds the joint state, the commanded reference and each
+camera's latest image at that tick). Without a preset, or when a source bag is gone (sim
+demonstrations are written straight into a training set), the training set's own steps and
+images are exported at the control rate. The dataset is written into a temporary folder and
+moved into place when complete; the SVT-AV1 encoder's banner is silenced (``SVT_LOG``).
+
 Frame features: ``observation.state`` (joint positions), ``action`` (commanded joint reference),
 ``observation.images.<camera>`` (video), ``timestamp`` (= frame_index / fps), ``frame_index``,
 ``episode_index``, ``index``, ``task_index``, ``next.reward`` (1 on the last frame of a successful
@@ -35,6 +43,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..presets import RobotPreset
+from .atomic_dir import staged
+from .bag_reader import read_episode_bag
+from .converter import ConvertConfig, bag_topics
+from .episodes import AlignConfig, align_episode
 from .training_set import read_episode_arrays, read_index
 
 LOG = logging.getLogger(__name__)
@@ -53,6 +66,7 @@ VIDEO_FILES_SIZE_IN_MB = 200
 QUANTILES = (0.01, 0.10, 0.50, 0.90, 0.99)  # LeRobot's DEFAULT_QUANTILES -> q01 ... q99
 IMAGE_STATS_FRAMES = 100  # frames per episode sampled for image statistics (LeRobot samples too)
 PIXEL_MAX = 255.0  # image statistics are in [0, 1]
+SVT_LOG_ERRORS = "1"  # SVT-AV1's log level (env SVT_LOG): errors only, no per-encoder banner
 
 OBS_STATE = "observation.state"
 ACTION = "action"
@@ -116,7 +130,7 @@ def _vector_type(width: int) -> pa.DataType:
     return pa.list_(pa.float32(), width)  # datasets.Sequence(length=width, Value("float32"))
 
 
-def build_features(index: dict, image_shape: tuple[int, int, int]) -> dict[str, dict]:
+def build_features(index: dict, image_shape: tuple[int, ...]) -> dict[str, dict]:
     """The ``features`` of info.json (dtype, shape, names) for a training-set index."""
     joints = list(index["joints"])
     features = {
@@ -149,7 +163,7 @@ class _VideoStream:
         options = {"g": str(config.gop_frames), "crf": str(config.crf)}
         self._stream = self._container.add_stream(config.vcodec, fps, options=options)
         self._stream.pix_fmt = config.pix_fmt
-        self._stream.height, self._stream.width = size
+        self._stream.height, self._stream.width = self.size = size
         self.num_frames = 0
 
     def write(self, frames: np.ndarray) -> None:
@@ -242,10 +256,9 @@ def _image_sample(images: np.ndarray) -> np.ndarray:
     return images[picks]
 
 
-def _export_episode(root: Path, entry: dict, episode_index: int, task_index: int, fps: int,
-                    video_keys: list[str], writer: pq.ParquetWriter, videos: dict[str, _VideoStream],
-                    acc: _Accumulator) -> None:
-    arrays = read_episode_arrays(root, entry["file"])
+def _export_episode(arrays: dict[str, np.ndarray], entry: dict, episode_index: int, task_index: int,
+                    fps: int, video_keys: list[str], writer: pq.ParquetWriter,
+                    videos: dict[str, _VideoStream], acc: _Accumulator) -> None:
     length = len(arrays["actions"])
     columns = _episode_columns(arrays, episode_index, acc.frames, task_index,
                                entry["outcome"] == "success", fps)
@@ -299,49 +312,101 @@ def _keep_scheduling_policy() -> Iterator[None]:
             os.sched_setscheduler(0, policy, param)
 
 
-def export_lerobot(training_set: Path, out: Path, config: LeRobotExportConfig | None = None) -> dict:
-    """Write the training set at ``training_set`` as a LeRobot v3.0 dataset at ``out`` (see ``_export``)."""
-    with _keep_scheduling_policy():
-        return _export(training_set, out, config)
+@contextlib.contextmanager
+def _quiet_encoder() -> Iterator[None]:
+    """SVT-AV1 prints ~25 lines per encoder to stderr at its default log level; errors only,
+    unless the user set SVT_LOG."""
+    previous = os.environ.get("SVT_LOG")
+    os.environ.setdefault("SVT_LOG", SVT_LOG_ERRORS)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("SVT_LOG", None)
 
 
-def _export(training_set: Path, out: Path, config: LeRobotExportConfig | None = None) -> dict:
+def export_lerobot(training_set: Path, out: Path, config: LeRobotExportConfig | None = None,
+                   preset: RobotPreset | None = None, overwrite: bool = False) -> dict:
     """Write the training set at ``training_set`` as a LeRobot v3.0 dataset at ``out``.
 
     Args:
         training_set: folder written by ``cosmos-policy convert``.
-        out: new dataset root (must not hold a dataset already).
+        out: dataset root; an existing non-empty folder is refused unless ``overwrite``, and is
+            replaced only once the new dataset is complete.
         config: video encoding settings.
+        preset: the robot preset the set was converted with: episodes are re-read from their
+            bags at the cameras' resolution and rate (see the module docstring).
+        overwrite: replace what ``out`` holds.
 
     Returns:
         The info.json content.
     """
-    config, root, out = config or LeRobotExportConfig(), Path(training_set), Path(out)
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
+        raise FileExistsError(f"{out} exists and is not empty (pass overwrite=True to replace it)")
+    with _keep_scheduling_policy(), _quiet_encoder(), staged(out) as stage:
+        info = _export(Path(training_set), stage.path, config or LeRobotExportConfig(), preset)
+        stage.commit()
+    LOG.info("LeRobot v3.0 dataset: %d episodes, %d frames at %d fps -> %s", info["total_episodes"],
+             info["total_frames"], info["fps"], out)
+    return info
+
+
+class _BagFrames:
+    """Episodes re-read from their source bags at the cameras' own rate and resolution."""
+
+    def __init__(self, preset: RobotPreset) -> None:
+        rates = {c.rate_hz for c in preset.cameras}
+        rate = rates.pop() if len(rates) == 1 else preset.control_rate_hz
+        if rates or rate != round(rate):  # cameras disagree, or LeRobot's integer fps cannot hold it
+            LOG.warning("cameras run at %s Hz: exporting at the control rate",
+                        sorted({c.rate_hz for c in preset.cameras}))
+            rate = preset.control_rate_hz
+        self.fps = rate
+        self.preset = preset
+        convert = ConvertConfig()
+        self._topics = bag_topics(preset, convert)
+        self._align = AlignConfig(rate, convert.max_skew_s, image_size=None)
+
+    def arrays(self, entry: dict) -> dict[str, np.ndarray]:
+        recorded = read_episode_bag(Path(entry["source"]), self._topics, self.preset.joints)
+        episode = align_episode(recorded, self._align)
+        return {"images": episode.images, "proprio": episode.proprio, "actions": episode.actions}
+
+
+def _export(root: Path, out: Path, config: LeRobotExportConfig, preset: RobotPreset | None) -> dict:
+    """Write the dataset into ``out`` (an empty folder); returns info.json's content."""
     index = read_index(root)
-    fps = int(round(index["control_rate_hz"]))
-    if abs(fps - index["control_rate_hz"]) > 1e-9:
-        raise ValueError(f"control_rate_hz={index['control_rate_hz']} is not an integer; LeRobot's fps is")
-    if (out / INFO_PATH).exists():
-        raise FileExistsError(f"{out} already holds a LeRobot dataset ({INFO_PATH})")
     episodes, splits = _ordered_episodes(index)
+    from_bags = preset is not None and all(Path(e.get("source", "")).is_dir() for e in episodes)
+    if preset is not None and not from_bags:
+        LOG.warning("some source bags are gone: exporting the training set's own %s px images",
+                    index["image_size"])
+    bag_frames = _BagFrames(preset) if from_bags else None
+    rate = bag_frames.fps if bag_frames else index["control_rate_hz"]
+    fps = int(round(rate))
+    if abs(fps - rate) > 1e-9:
+        raise ValueError(f"frame rate {rate} Hz is not an integer; LeRobot's fps is")
     tasks = list(dict.fromkeys(e["instruction"] for e in episodes))
-    size = int(index["image_size"])
-    features = build_features(index, (size, size, 3))
     video_keys = [f"{OBS_IMAGES}.{c}" for c in index["cameras"]]
-    videos = {key: _VideoStream(out / VIDEO_PATH.format(video_key=key, chunk_index=0, file_index=0),
-                                fps, (size, size), config) for key in video_keys}
     data_path = out / DATA_PATH.format(chunk_index=0, file_index=0)
     data_path.parent.mkdir(parents=True, exist_ok=True)
     acc = _Accumulator([], {name: [] for name in _data_schema(1).names}, {key: [] for key in video_keys})
+    videos: dict[str, _VideoStream] = {}
     with pq.ParquetWriter(data_path, _data_schema(len(index["joints"])), compression="snappy") as writer:
         for episode_index, entry in enumerate(episodes):
-            _export_episode(root, entry, episode_index, tasks.index(entry["instruction"]), fps,
+            arrays = bag_frames.arrays(entry) if bag_frames else read_episode_arrays(root, entry["file"])
+            if not videos:  # the first episode tells the frame size
+                height, width = arrays["images"].shape[2:4]
+                videos = {key: _VideoStream(out / VIDEO_PATH.format(video_key=key, chunk_index=0, file_index=0),
+                                            fps, (height, width), config) for key in video_keys}
+            _export_episode(arrays, entry, episode_index, tasks.index(entry["instruction"]), fps,
                             video_keys, writer, videos, acc)
+    features = build_features(index, (*next(iter(videos.values())).size, 3) if videos else (0, 0, 3))
     for key, stream in videos.items():
         stream.close()
         features[key]["info"] = video_info(stream.path, config)
     _write_meta(out, acc, tasks, features, splits, fps, config.robot_type or index["preset"])
-    LOG.info("LeRobot v3.0 dataset: %d episodes, %d frames -> %s", len(episodes), acc.frames, out)
     return json.loads((out / INFO_PATH).read_text(encoding="utf-8"))
 
 

@@ -16,7 +16,8 @@ from rosbags.typesys.store import Typestore
 from ..presets import RobotPreset
 from . import message_types as mt
 from .align import NS_PER_S
-from .bag_reader import EVENT_END, EVENT_START, MODE_POLICY, MODE_TELEOP, OUTCOME_SUCCESS
+from .bag_labels import OUTCOME_SUCCESS
+from .bag_reader import EVENT_END, EVENT_START, MODE_POLICY, MODE_TELEOP
 from .bag_writer import EpisodeBagWriter
 
 RECORDER_EVENTS_TOPIC = "/recorder/events"

@@ -175,7 +175,7 @@ class EpisodeRunner:
         self.client.set_mode(PolicyStatus.MODE_HOLD, "episode over")
         self.client.set_parameters(expert, {"enabled": False})
         if record:
-            self.client.end_episode(success, f"teleop {expert}")
+            self.client.end_episode_if_running(success, f"teleop {expert}")
         return self._result("teleop", seed, instruction, success, reset_s, end_s, 0)
 
     def policy_episode(self, seed: int, record: bool, capture_frames: bool = False) -> EpisodeResult:
@@ -193,7 +193,7 @@ class EpisodeRunner:
         self.client.capture_frames = False
         self.client.set_mode(PolicyStatus.MODE_HOLD, "episode over")
         if record:
-            self.client.end_episode(success, "policy rollout")
+            self.client.end_episode_if_running(success, "policy rollout")
         return self._result("policy", seed, instruction, success, reset_s, end_s, misses_before)
 
     def handoff_episode(self, seed: int) -> EpisodeResult:

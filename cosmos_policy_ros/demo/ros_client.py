@@ -1,40 +1,33 @@
 # SPDX-License-Identifier: Apache-2.0
 """The demo's own ROS node: drives episodes through services, watches topics, keeps what it measures.
 
-It plays the role of the person at the keyboard: reset the sim, pick the teleoperator, switch the
-arbiter's mode, start/end recorded episodes, set the instruction. Everything it reports comes from
-the running nodes (task events, arbiter status, the policy's chunks and plan candidates).
-Threads: the executor spins in a background thread; the caller's (episode runner's) thread
-blocks on service futures and on :meth:`wait_until`. Shared lists are guarded by one lock.
+It plays the role of the person at the keyboard (the operator client's service calls: reset the
+sim, pick the teleoperator, switch the arbiter's mode, start/end recorded episodes, set the
+instruction). Everything it reports comes from the running nodes (task events, arbiter status,
+the policy's chunks and plan candidates). Threads: the executor spins in a background thread; the
+caller's (episode runner's) thread blocks on service futures and on ``wait_until``. Shared lists
+are guarded by one lock.
 """
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import rclpy
-from rcl_interfaces.srv import SetParameters
-from rclpy.executors import MultiThreadedExecutor
-from rclpy.node import Node
-from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from std_srvs.srv import Trigger
 
 from cosmos_policy_msgs.msg import ActionChunk, EpisodeEvent, PlanCandidates, PolicyStatus
-from cosmos_policy_msgs.srv import EndEpisode, ResetTask, SetInstruction, SetMode, StartEpisode
+from cosmos_policy_msgs.srv import ResetTask
 
 from ..ros.conversions import image_to_numpy, stamp_to_seconds
-from ..ros.dds_env import apply_local_dds_defaults
-from ..ros.qos import COMMAND_QOS, EVENTS_QOS, LATCHED_QOS, SENSOR_QOS
+from ..ros.operator_client import OperatorClient, Refused
+from ..ros.qos import EVENTS_QOS, SENSOR_QOS
 
 NODE_NAME = "demo_driver"
 RELIABLE_10 = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-WAIT_POLL_S = 0.01
 
 
 @dataclass
@@ -69,8 +62,8 @@ class Observed:
     frames: list[np.ndarray] = field(default_factory=list)
 
 
-class DemoClient(Node):
-    """Service clients and topic monitors of the demo graph (names from docs/INTERFACES.md).
+class DemoClient(OperatorClient):
+    """The operator client plus the demo's topic monitors (names from docs/INTERFACES.md).
 
     Args:
         preset_camera_topic: topic of the camera recorded into the GIF (frames kept while
@@ -79,19 +72,11 @@ class DemoClient(Node):
     """
 
     def __init__(self, preset_camera_topic: str, service_timeout_s: float = 20.0) -> None:
-        super().__init__(NODE_NAME, parameter_overrides=[Parameter("use_sim_time", value=True)])
-        self.service_timeout_s = service_timeout_s
-        self._lock = threading.Lock()
+        super().__init__(NODE_NAME, service_timeout_s=service_timeout_s, use_sim_time=True)
         self.observed = Observed()
         self.capture_frames = False
-        self.last_arbiter_status: PolicyStatus | None = None
-        self.last_policy_status: PolicyStatus | None = None
-        self._service_clients: dict[str, Any] = {}
         self.create_subscription(EpisodeEvent, "task/events", self._keep("events"), EVENTS_QOS)
-        self.create_subscription(ActionChunk, "/policy_node/action_chunk", self._on_chunk, COMMAND_QOS)
         self.create_subscription(PlanCandidates, "/policy_node/plan_candidates", self._on_plan, RELIABLE_10)
-        self.create_subscription(PolicyStatus, "/command_arbiter/status", self._on_arbiter, LATCHED_QOS)
-        self.create_subscription(PolicyStatus, "/policy_node/status", self._on_policy_status, LATCHED_QOS)
         self.create_subscription(Image, preset_camera_topic, self._on_image, SENSOR_QOS)
 
     # --- topics ---------------------------------------------------------------------------------
@@ -106,6 +91,7 @@ class DemoClient(Node):
         return keep
 
     def _on_chunk(self, msg: ActionChunk) -> None:
+        super()._on_chunk(msg)
         record = ChunkRecord(stamp_to_seconds(msg.header.stamp), self.now_s(), float(msg.value),
                              float(msg.inference_time_ms), int(msg.num_candidates))
         with self._lock:
@@ -120,11 +106,8 @@ class DemoClient(Node):
 
     def _on_arbiter(self, msg: PolicyStatus) -> None:
         with self._lock:
-            self.last_arbiter_status = msg
+            super()._on_arbiter(msg)
             self.observed.arbiter.append((self.now_s(), msg))
-
-    def _on_policy_status(self, msg: PolicyStatus) -> None:
-        self.last_policy_status = msg
 
     def _on_image(self, msg: Image) -> None:
         if self.capture_frames:
@@ -142,100 +125,23 @@ class DemoClient(Node):
         with self._lock:
             return getter(self.observed)
 
-    # --- services -------------------------------------------------------------------------------
-    def call(self, service_type: Any, name: str, request: Any, timeout_s: float | None = None) -> Any:
-        """Call ``name`` and wait for the answer (the executor runs in another thread)."""
-        client = self._service_clients.get(name)
-        if client is None:
-            client = self._service_clients[name] = self.create_client(service_type, name)
-        timeout_s = self.service_timeout_s if timeout_s is None else timeout_s
-        if not client.wait_for_service(timeout_sec=timeout_s):
-            raise TimeoutError(f"service {name} is not available after {timeout_s} s")
-        future = client.call_async(request)
-        deadline = time.monotonic() + timeout_s
-        while not future.done():
-            if time.monotonic() > deadline:
-                client.remove_pending_request(future)
-                raise TimeoutError(f"service {name} did not answer within {timeout_s} s")
-            time.sleep(WAIT_POLL_S)
-        return future.result()
-
-    def set_mode(self, mode: int, reason: str) -> None:
-        response = self.call(SetMode, "/command_arbiter/set_mode", SetMode.Request(mode=mode, reason=reason))
-        if not response.success:
-            raise RuntimeError(f"arbiter refused mode {mode}: {response.message}")
-
+    # --- services the operator client does not have -----------------------------------------------
     def reset_task(self, task: str, seed: int, target: str = "") -> str:
         """Reset the sim to a new episode (``target``: another block of the seed's scene); returns
         its instruction."""
         response = self.call(ResetTask, "/sim_arm/reset_task", ResetTask.Request(task=task, seed=seed, target=target))
         if not response.success:
-            raise RuntimeError(f"sim reset failed: {response.message}")
+            raise Refused(f"sim reset failed: {response.message}")
         return response.message
-
-    def set_instruction(self, instruction: str) -> None:
-        response = self.call(SetInstruction, "/policy_node/set_instruction",
-                             SetInstruction.Request(instruction=instruction))
-        if not response.success:
-            raise RuntimeError(f"policy_node refused the instruction: {response.message}")
-
-    def set_parameters(self, node: str, values: dict[str, Any]) -> None:
-        request = SetParameters.Request(parameters=[Parameter(k, value=v).to_parameter_msg()
-                                                    for k, v in values.items()])
-        response = self.call(SetParameters, f"/{node}/set_parameters", request)
-        failed = [r.reason for r in response.results if not r.successful]
-        if failed:
-            raise RuntimeError(f"{node} refused parameters {values}: {failed}")
 
     def restart_expert(self, node: str, task: str, seed: int, enabled: bool) -> None:
         self.set_parameters(node, {"task": task, "seed": seed, "enabled": enabled})
         self.call(Trigger, f"/{node}/reset", Trigger.Request())
 
-    def start_episode(self, instruction: str, note: str) -> str:
-        """Start a recorded episode; ``instruction`` is the text the policy trains on."""
-        request = StartEpisode.Request(task=instruction, note=note)
-        response = self.call(StartEpisode, "/recorder/start_episode", request)
-        if not response.success:
-            raise RuntimeError(f"recorder refused to start an episode: {response.message}")
-        return response.episode_id
-
-    def end_episode(self, success: bool, note: str) -> None:
-        """End the recorded episode (already ended by the task's END event is fine)."""
-        outcome = EndEpisode.Request.OUTCOME_SUCCESS if success else EndEpisode.Request.OUTCOME_FAILURE
-        self.call(EndEpisode, "/recorder/end_episode", EndEpisode.Request(outcome=outcome, note=note))
-
-    def wait_until(self, predicate: Callable[[], bool], timeout_s: float,
-                   what: str | Callable[[], str]) -> None:
-        """Block (wall clock) until ``predicate()``; TimeoutError naming ``what`` (or ``what()``)."""
-        deadline = time.monotonic() + timeout_s
-        while not predicate():
-            if time.monotonic() > deadline:
-                waited_for = what() if callable(what) else what
-                raise TimeoutError(f"timed out after {timeout_s} s waiting for {waited_for}")
-            time.sleep(WAIT_POLL_S)
-
-
-class SpinningClient:
-    """Context manager: rclpy context + :class:`DemoClient` spun in a background thread."""
-
-    def __init__(self, camera_topic: str) -> None:
-        self.camera_topic = camera_topic
-        self.node: DemoClient | None = None
-        self._executor: MultiThreadedExecutor | None = None
-        self._thread: threading.Thread | None = None
-
-    def __enter__(self) -> DemoClient:
-        apply_local_dds_defaults()
-        rclpy.init()
-        self.node = DemoClient(self.camera_topic)
-        self._executor = MultiThreadedExecutor(num_threads=2)
-        self._executor.add_node(self.node)
-        self._thread = threading.Thread(target=self._executor.spin, daemon=True)
-        self._thread.start()
-        return self.node
-
-    def __exit__(self, *exc: object) -> None:
-        self._executor.shutdown()
-        self._thread.join()
-        self.node.destroy_node()
-        rclpy.try_shutdown()
+    def end_episode_if_running(self, success: bool, note: str) -> None:
+        """End the recorded episode; already ended by the task's END event is fine."""
+        outcome = EpisodeEvent.OUTCOME_SUCCESS if success else EpisodeEvent.OUTCOME_FAILURE
+        try:
+            self.end_episode(outcome, note)
+        except Refused:
+            pass

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from ..presets import load_preset
+from ..ros.operator_client import spinning
 from .episodes import CLEAN_EXPERT, EpisodeConfig, EpisodeResult, EpisodeRunner
 from .processes import GraphOptions, NodeProcesses, demo_graph
-from .ros_client import SpinningClient
+from .ros_client import DemoClient
 
 LOG = logging.getLogger(__name__)
 READY_TIMEOUT_S = 120.0  # wall time for the nodes to come up (model load, first render)
@@ -80,7 +81,8 @@ def run_setting(setting: Setting, episode_config: EpisodeConfig, log_dir: Path,
     camera_topic = next(c.topic for c in load_preset(setting.preset).cameras if c.name == "primary")
     results: list[EpisodeResult] = []
     graph = demo_graph(setting.graph_options())
-    with NodeProcesses(graph, log_dir / setting.name) as processes, SpinningClient(camera_topic) as client:
+    with (NodeProcesses(graph, log_dir / setting.name) as processes,
+          spinning(lambda: DemoClient(camera_topic)) as client):
         client.service_timeout_s = READY_TIMEOUT_S  # the first calls also wait for the nodes to start
         runner = EpisodeRunner(client, episode_config)
         for result in episodes(runner):

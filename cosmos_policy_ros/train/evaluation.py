@@ -57,9 +57,12 @@ class EvalReport:
     Args:
         num_samples / num_episodes: evaluated steps and episodes.
         action_mse: mean squared action error over everything (raw units squared).
-        mse_per_joint: (D,); mse_per_chunk_step: (K,).
+        mse_per_joint: (D,), in the order of ``joint_names``; mse_per_chunk_step: (K,).
         value_auc: ROC AUC of predicted values against episode success (NaN if one class only).
-        episodes: per episode: id, outcome, mean predicted value, steps, predicted values.
+        episodes: per episode: its id and source bag, outcome, mean predicted value, steps,
+            predicted values.
+        joint_names: the training set's joints.
+        value_auc_note: why ``value_auc`` is NaN (empty when it is a number).
     """
 
     num_samples: int
@@ -69,6 +72,19 @@ class EvalReport:
     mse_per_chunk_step: list[float]
     value_auc: float
     episodes: list[dict]
+    joint_names: list[str]
+    value_auc_note: str = ""
+
+    def summary(self) -> str:
+        """What the eval command prints: totals, error per joint by name, the AUC and why not."""
+        lines = [f"samples {self.num_samples} episodes {self.num_episodes} action_mse {self.action_mse:.6g} "
+                 f"value_auc {self.value_auc:.4f}" + (f" ({self.value_auc_note})" if self.value_auc_note else "")]
+        lines.append("mse per joint: " + ", ".join(f"{n} {v:.4g}" for n, v in zip(self.joint_names,
+                                                                                 self.mse_per_joint)))
+        for entry in self.episodes:
+            lines.append(f"  {entry['episode_id']:<28} {entry['outcome']:>8} mean value "
+                         f"{entry['mean_value']:.3f} ({len(entry['steps'])} steps) {entry['source']}")
+        return "\n".join(lines)
 
     def to_json(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
@@ -87,7 +103,9 @@ def evaluate(model: CosmosPolicy, dataset: EpisodeDataset, stride: int = 1, num_
                            seed=seed, num_steps=num_steps)
         errors.append((result.actions - sample[features.ACTIONS].numpy()) ** 2)  # (K, D)
         number = int(sample[features.EPISODE_INDEX])
-        entry = per_episode.setdefault(number, {"episode": number, "values": [], "steps": []})
+        listed = dataset.index["episodes"][number]
+        entry = per_episode.setdefault(number, {"episode": number, "episode_id": listed["episode_id"],
+                                                "source": listed.get("source", ""), "values": [], "steps": []})
         entry["values"].append(result.value)
         entry["steps"].append(int(sample[features.FRAME_INDEX]))
         values.append(result.value)
@@ -101,7 +119,19 @@ def evaluate(model: CosmosPolicy, dataset: EpisodeDataset, stride: int = 1, num_
                       mse_per_joint=squared.mean(axis=(0, 1)).tolist(),
                       mse_per_chunk_step=squared.mean(axis=(0, 2)).tolist(),
                       value_auc=roc_auc(np.array(values), np.array(labels)),
-                      episodes=list(per_episode.values()))
+                      episodes=list(per_episode.values()), joint_names=list(dataset.index["joints"]),
+                      value_auc_note=auc_note(labels))
+
+
+def auc_note(labels: list[bool]) -> str:
+    """Why the value AUC is undefined for these labels, or "" when it is defined."""
+    if not labels:
+        return "no evaluated steps"
+    if all(labels):
+        return "no failed episode among those evaluated: the AUC needs both outcomes"
+    if not any(labels):
+        return "no successful episode among those evaluated: the AUC needs both outcomes"
+    return ""
 
 
 def _outcome(dataset: EpisodeDataset, episode_number: int) -> str:
@@ -118,7 +148,8 @@ def plot_report(report: EvalReport, png_path: str | Path) -> Path:
     step_ax.plot(report.mse_per_chunk_step, marker=".")
     step_ax.set(xlabel="step of chunk", ylabel="action MSE", title="error along the chunk")
     joint_ax.bar(range(len(report.mse_per_joint)), report.mse_per_joint)
-    joint_ax.set(xlabel="joint", ylabel="action MSE", title="error per joint")
+    joint_ax.set_xticks(range(len(report.joint_names)), report.joint_names, rotation=30, ha="right")
+    joint_ax.set(ylabel="action MSE", title="error per joint")
     for entry in report.episodes:
         color = "tab:green" if entry["outcome"] == SUCCESS else "tab:red"
         value_ax.plot(entry["steps"], entry["values"], color=color, alpha=0.7)

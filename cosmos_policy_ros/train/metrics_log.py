@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Training metrics: one JSON record per line (``metrics.jsonl``) and a loss plot PNG.
+"""Training metrics: one JSON record per line (``metrics.jsonl``), TensorBoard event files
+(``tensorboard/``: ``tensorboard --logdir <output_dir>``) and a loss plot PNG.
 
 Records have ``kind`` ("train" or "val"), ``step`` and float metrics, e.g. ``loss``,
 ``loss_policy``, ``loss_world_model``, ``loss_value``, ``lr``, ``grad_norm``, ``step_time_s``
@@ -12,17 +13,21 @@ import math
 from pathlib import Path
 
 METRICS_FILE = "metrics.jsonl"
+TENSORBOARD_DIR = "tensorboard"
 PLOT_FILE = "loss.png"
 PLOT_SIZE_IN = (10, 4)
 PLOT_DPI = 100
 
 
 class MetricsLog:
-    """Appends records to ``<folder>/metrics.jsonl`` (rank 0 only writes)."""
+    """Appends records to ``<folder>/metrics.jsonl`` and TensorBoard as ``<kind>/<metric>`` scalars
+    (rank 0 only writes)."""
 
     def __init__(self, folder: str | Path, enabled: bool = True) -> None:
         self.path = Path(folder) / METRICS_FILE
         self.enabled = enabled
+        self._writer = None
+        self._purge_step: int | None = None
 
     def write(self, record: dict) -> None:
         if not self.enabled:
@@ -30,9 +35,17 @@ class MetricsLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(record) + "\n")
+        if self._writer is None:
+            from torch.utils.tensorboard import SummaryWriter
+            self._writer = SummaryWriter(str(self.path.parent / TENSORBOARD_DIR), purge_step=self._purge_step)
+        for key, value in record.items():
+            if key not in ("kind", "step") and isinstance(value, (int, float)):
+                self._writer.add_scalar(f"{record['kind']}/{key}", value, record["step"])
+        self._writer.flush()
 
     def truncate_after(self, step: int) -> None:
-        """Drop records past ``step`` (a resumed run re-logs them)."""
+        """Drop records past ``step`` (a resumed run re-logs them; TensorBoard purges them too)."""
+        self._purge_step = step + 1
         if not self.enabled or not self.path.is_file():
             return
         kept = [line for line in self.path.read_text(encoding="utf-8").splitlines()

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import torch
+import yaml
 from torch.utils.data import ConcatDataset, DataLoader, DistributedSampler
 from tqdm import tqdm
 
@@ -47,6 +48,17 @@ LOG = logging.getLogger(__name__)
 FINAL_DIR = "final"
 LATENT_CACHE_DIR = "latent_cache"
 TRAINED_ROLES = (Role.POLICY, Role.WORLD_MODEL, Role.VALUE, Role.VALUE_FUTURE)
+# Validation metrics that choose the best checkpoint, first present wins (lower is better): the
+# sampled-action error is what deployment sees; the policy loss when no chunk was sampled.
+BEST_METRICS = ("val_action_mse", "val_loss_policy")
+# Fields a run may change and still continue an existing run's checkpoints (auto resume).
+RESUMABLE_CHANGES = frozenset({"steps", "max_minutes", "resume", "log_every_steps", "val_every_steps",
+                               "checkpoint_every_steps", "keep_checkpoints", "num_workers",
+                               "latent_cache", "latent_cache_dir"})
+
+
+class RunMismatch(ValueError):
+    """output_dir holds checkpoints of a run with other data or settings."""
 
 
 class Trainer:
@@ -84,7 +96,9 @@ class Trainer:
         self.validator = self._validator(val_sets)
         self.step = 0
         self.steps_total = config.steps  # lowered when max_minutes ends the run early
+        self.data = ckpt.data_fingerprint(roots)
         self._resume()
+        self.best = ckpt.best_record(config.output_dir) if self.step else None
 
     # ------------------------------------------------------------------ set-up
     def _autocast_context(self):
@@ -128,6 +142,8 @@ class Trainer:
         if resume == RESUME_AUTO and not found:
             return
         folder = found[-1] if resume == RESUME_AUTO else Path(resume)
+        if resume == RESUME_AUTO:
+            self._check_same_run(folder)
         state = ckpt.load_checkpoint(folder)
         parallel.load_states(self.model, self.optimizer, state.transformer, state.optimizer)
         self.scheduler.load_state_dict(state.scheduler)
@@ -137,6 +153,20 @@ class Trainer:
         self.step = state.step
         self.log.truncate_after(self.step)
         LOG.info("resumed from %s at step %d", folder, self.step)
+
+    def _check_same_run(self, folder: Path) -> None:
+        """Auto resume continues only the same run: same data, same settings (but RESUMABLE_CHANGES)."""
+        config_yaml, data = ckpt.read_run_identity(folder)
+        theirs, ours = yaml.safe_load(config_yaml), yaml.safe_load(self.config.to_yaml())
+        changed = sorted(k for k in set(theirs) | set(ours)
+                         if k not in RESUMABLE_CHANGES and theirs.get(k) != ours.get(k))
+        if data != self.data:
+            changed.append("training data (data_roots' index.json)")
+        if changed:
+            raise RunMismatch(
+                f"{self.config.output_dir} holds checkpoints of another run ({folder.name}); it differs in: "
+                f"{', '.join(changed)}. Use a new output_dir, or continue that run on purpose with "
+                f"--resume (resume={folder}).")
 
     # ------------------------------------------------------------------ data
     def _loader(self, epoch: int, first_batch: int) -> DataLoader:
@@ -246,12 +276,30 @@ class Trainer:
         cfg = self.config
         at_end = self.step == self.steps_total
         val_due = bool(cfg.val_every_steps) and self.step % cfg.val_every_steps == 0
+        best = None
         if self.validator is not None and (val_due or at_end):
-            self.log.write({"kind": "val", "step": self.step, **self.validator.run()})
+            record = {"kind": "val", "step": self.step, **self.validator.run()}
+            self.log.write(record)
+            best = self._new_best(record)
             if self.ctx.is_main:
+                shown = ", ".join(f"{k} {v:.5g}" for k, v in record.items() if k.startswith("val_"))
+                LOG.info("validation at step %d: %s%s", self.step, shown, " (best so far)" if best else "")
                 plot_losses(self.log.path, Path(cfg.output_dir) / PLOT_FILE)
-        if self.step % cfg.checkpoint_every_steps == 0 or at_end:
-            self.save_checkpoint()
+        if self.step % cfg.checkpoint_every_steps == 0 or at_end or best:
+            folder = self.save_checkpoint()
+            if best:  # every rank keeps the best (the next decision is collective); rank 0 marks it
+                self.best = best
+                if folder is not None:
+                    ckpt.mark_best(cfg.output_dir, folder, best["metric"], best["value"])
+
+    def _new_best(self, record: dict) -> dict | None:
+        """{"metric", "value"} when ``record`` beats the best validation so far, else None."""
+        metric = next((m for m in BEST_METRICS if m in record), None)
+        if metric is None:
+            return None
+        if self.best and self.best["metric"] == metric and not record[metric] < self.best["value"]:
+            return None
+        return {"step": self.step, "metric": metric, "value": record[metric]}
 
     # ------------------------------------------------------------------ outputs
     def save_checkpoint(self) -> Path | None:
@@ -262,21 +310,30 @@ class Trainer:
                                    scheduler=self.scheduler.state_dict(), rng=ckpt.capture_rng())
         folder = None
         if self.ctx.is_main:
+            weights = state.ema or state.transformer
             folder = ckpt.save_checkpoint(self.config.output_dir, state, self.config.to_yaml(),
-                                          self.config.keep_checkpoints)
+                                          self.config.keep_checkpoints, self.data,
+                                          lambda tmp: self._write_pretrained(tmp, weights))
         self.ctx.barrier()
         return folder
+
+    def _write_pretrained(self, folder: Path, weights: dict[str, torch.Tensor]) -> None:
+        """A ``from_pretrained`` folder with ``weights`` as the transformer (rank 0)."""
+        exported = CosmosPolicy(self.model.config, self.statistics, self.model.text_cache)
+        exported.transformer.load_state_dict(weights, strict=True)
+        exported.vae.load_state_dict(self.model.vae.state_dict(), strict=True)
+        exported.save_pretrained(folder)
 
     def export(self) -> Path:
         """Write ``<output_dir>/final`` (EMA weights when EMA is on) on rank 0; returns its path."""
         weights = self.ema.state_dict() if self.ema else parallel.transformer_state(self.model)
         folder = Path(self.config.output_dir) / FINAL_DIR
         if self.ctx.is_main:
-            exported = CosmosPolicy(self.model.config, self.statistics, self.model.text_cache)
-            exported.transformer.load_state_dict(weights, strict=True)
-            exported.vae.load_state_dict(self.model.vae.state_dict(), strict=True)
-            exported.save_pretrained(folder)
+            self._write_pretrained(folder, weights)
             if self.log.path.is_file():
                 plot_losses(self.log.path, Path(self.config.output_dir) / PLOT_FILE)
+            if self.best:
+                LOG.info("best validation: step %d (%s %.5g): %s", self.best["step"], self.best["metric"],
+                         self.best["value"], ckpt.best_checkpoint(self.config.output_dir))
         self.ctx.barrier()
         return folder

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from cosmos_policy_ros.core import features as F
-from cosmos_policy_ros.data.bag_reader import OUTCOME_FAILURE, OUTCOME_SUCCESS
+from cosmos_policy_ros.data.bag_labels import OUTCOME_FAILURE, OUTCOME_SUCCESS
 from cosmos_policy_ros.data.converter import ConvertConfig, convert_bags, split_episodes
 from cosmos_policy_ros.data.dataset import EpisodeDataset
 from cosmos_policy_ros.core.pretrained import STATISTICS_FILE
@@ -33,7 +33,7 @@ def converted(tmp_path_factory):
 def test_report_counts_and_skips_unknown_outcome(converted):
     preset, _, report = converted
     assert [e.outcome for e in report.episodes] == ["success", "failure", "unknown"]
-    assert report.episodes[2].skipped == "skipped: no outcome"
+    assert report.episodes[2].skipped.startswith("skipped: no outcome (cosmos-policy relabel")
     for episode in report.converted:
         assert episode.length == DURATION_S * preset.control_rate_hz + 1  # inclusive span
         assert sum(episode.dropped_ticks.values()) == 0

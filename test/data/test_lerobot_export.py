@@ -160,28 +160,40 @@ def test_export_refuses_non_integer_fps_and_existing_dataset(exported, tmp_path)
     index = json.loads((out.parent / "set/index.json").read_text())
     write_index(tmp_path, {**{k: v for k, v in index.items() if k not in ("format", "version")},
                            "control_rate_hz": 7.5})
-    with pytest.raises(ValueError, match="control_rate_hz"):
+    with pytest.raises(ValueError, match="7.5 Hz is not an integer"):
         export_lerobot(tmp_path, tmp_path / "out")
+    assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.tmp-*"))  # nothing half-written
     with pytest.raises(ValueError, match="gop_frames"):
         LeRobotExportConfig(gop_frames=0)
 
 
-def test_convert_command_exports_lerobot(tmp_path, capsys):
+def test_convert_command_exports_lerobot(tmp_path, capfd):
+    """At the cameras' resolution and rate (not the training set's), quietly, and an existing
+    dataset folder is refused before anything is written, or replaced with --overwrite."""
     from cosmos_policy_ros.cli import main
     from cosmos_policy_ros.data.synthetic_bag import SyntheticEpisode, write_synthetic_episode
     from cosmos_policy_ros.presets import load_preset
     preset = load_preset("sim_arm")
+    camera_size, camera_rate = 48, preset.cameras[0].rate_hz
     for i in range(2):
         write_synthetic_episode(tmp_path / "bags" / f"ep{i}", preset,
-                                SyntheticEpisode(duration_s=1.0, image_size=32))
-    rc = main(["convert", str(tmp_path / "bags"), str(tmp_path / "set"), "--image-size", "32",
-               "--val-fraction", "0.5", "--lerobot", str(tmp_path / "lerobot")])
-    assert rc == 0 and "LeRobot v3.0 dataset written" in capsys.readouterr().out
+                                SyntheticEpisode(duration_s=1.0, image_size=camera_size))
+    command = ["convert", str(tmp_path / "bags"), str(tmp_path / "set"), "--image-size", "16",
+               "--val-fraction", "0.5", "--lerobot", str(tmp_path / "lerobot")]
+    assert main(command) == 0
+    out, err = capfd.readouterr()
+    assert "LeRobot v3.0 dataset written" in out and "Svt[" not in err
     info = json.loads((tmp_path / "lerobot/meta/info.json").read_text())
-    steps = 2 * (1.0 * preset.control_rate_hz + 1)  # inclusive span per episode
-    assert (info["total_episodes"], info["total_frames"]) == (2, steps)
+    frames = 2 * (1.0 * camera_rate + 1)  # inclusive span per episode, at the camera rate
+    assert (info["total_episodes"], info["total_frames"], info["fps"]) == (2, frames, camera_rate)
+    assert info["features"]["observation.images.wrist"]["shape"] == [camera_size, camera_size, 3]
     assert info["splits"] == {"train": "0:1", "val": "1:2"}
-    assert pq.read_table(tmp_path / "lerobot/data/chunk-000/file-000.parquet").num_rows == steps
+    assert pq.read_table(tmp_path / "lerobot/data/chunk-000/file-000.parquet").num_rows == frames
+    set_index = (tmp_path / "set/index.json").stat().st_mtime_ns
+    with pytest.raises(SystemExit, match="exists and is not empty; nothing was written"):
+        main(command)
+    assert (tmp_path / "set/index.json").stat().st_mtime_ns == set_index
+    assert main([*command, "--overwrite"]) == 0
 
 
 def test_export_leaves_the_process_scheduling_policy_unchanged(exported):

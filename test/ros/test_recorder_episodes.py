@@ -170,6 +170,37 @@ def test_services_task_end_and_interventions_make_one_bag_per_episode(tmp_path, 
     assert _custom_data(bags[second.episode_id])["outcome"] == str(EpisodeEvent.OUTCOME_SUCCESS)
 
 
+def test_automatic_episodes_time_out_reset_and_report_status(tmp_path, harness_factory):
+    """num_episodes back to back: each ends at max_episode_s with timeout_outcome, a reset period
+    separates them, and ~/status (latched) ends in "done" with the counts and the last bag's size."""
+    harness = harness_factory(tmp_path, num_episodes="2", max_episode_s="1.0", reset_period_s="1.2",
+                              autostart_task="auto task", timeout_outcome="failure")
+    statuses: list[dict[str, str]] = []
+    harness.node.create_subscription(DiagnosticStatus, "recorder/status",
+                                     lambda m: statuses.append({kv.key: kv.value for kv in m.values}),
+                                     LATCHED_QOS)
+    wait_for(lambda: statuses and statuses[-1]["state"] == "done", "the recorder to finish 2 episodes",
+             WAIT_S)
+    final = statuses[-1]
+    log = harness.stop()
+    assert harness.proc.returncode == 0, log
+    assert final["episodes_kept"] == "2" and final["last_outcome"] == "failure"
+    assert int(final["size_bytes"]) > 0 and final["last_episode"]
+    bags = sorted(p for p in tmp_path.iterdir() if p.is_dir())
+    assert [b.name for b in bags][-1] == final["last_episode"] and len(bags) == 2
+    events = [_bag_events(bag) for bag in bags]
+    for bag, (start, *_, end) in zip(bags, events):
+        assert start.event == EpisodeEvent.START and end.event == EpisodeEvent.END
+        assert end.outcome == EpisodeEvent.OUTCOME_FAILURE and "max_episode_s=1 reached" in end.note
+        assert _custom_data(bag)["task"] == "auto task"
+        assert _stamp_ns(end) - _stamp_ns(start) >= 1.0 * NS  # the limit, on the node clock
+    assert _stamp_ns(events[1][0]) - _stamp_ns(events[0][-1]) >= 1.2 * NS  # the reset period
+
+
+def _stamp_ns(event) -> int:
+    return event.header.stamp.sec * NS + event.header.stamp.nanosec
+
+
 def _recorder_writer_status(harness: RecorderHarness) -> DiagnosticStatus | None:
     mine = [s for s in harness.diagnostics if s.name.startswith("recorder")]
     return mine[-1] if mine else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from itertools import product
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +14,8 @@ from cosmos_policy_ros.cli import main as cli_main
 from cosmos_policy_ros.core.config import get_preset
 from cosmos_policy_ros.core.model import CosmosPolicy
 from cosmos_policy_ros.data.dataset import EpisodeDataset
-from cosmos_policy_ros.train.evaluation import REPORT_FILE, evaluate, roc_auc
+from cosmos_policy_ros.train.evaluation import REPORT_FILE, auc_note, evaluate, roc_auc
+from cosmos_policy_ros.train.trainer import Trainer
 from cosmos_policy_ros.train.model_init import data_layout, training_statistics
 
 
@@ -60,3 +62,33 @@ def test_eval_command_replays_episodes_open_loop(training_set, tmp_path):
     labels = [e["outcome"] == "success" for e in direct.episodes for _ in e["values"]]
     assert direct.value_auc == pytest.approx(roc_auc(np.array(values), np.array(labels)))
     assert (out / "eval.png").stat().st_size > 0
+
+
+def test_auc_note_says_why_the_auc_is_undefined():
+    assert "no failed episode" in auc_note([True, True])
+    assert "no successful episode" in auc_note([False])
+    assert auc_note([True, False]) == ""
+
+
+@pytest.mark.train
+def test_eval_of_a_mid_run_step_names_episodes_and_joints_and_keeps_earlier_results(
+        make_config, training_set, tmp_path, monkeypatch, capsys):
+    config = make_config("mid", steps=2, checkpoint_every_steps=1, keep_checkpoints=5)
+    Trainer(config).run()
+    step = Path(config.output_dir) / "checkpoints" / "step_00000001"
+    monkeypatch.chdir(tmp_path)
+    command = ["eval", "--checkpoint", str(step), "--data", str(training_set), "--split", "val", "--stride", "4"]
+    assert cli_main(command) == 0 and cli_main(command) == 0
+    first, second = tmp_path / "eval/mid-step_00000001", tmp_path / "eval/mid-step_00000001-2"
+    report = json.loads((first / REPORT_FILE).read_text())
+    assert (second / REPORT_FILE).is_file()  # the second run did not overwrite the first
+    index = json.loads((training_set / "index.json").read_text())
+    assert report["joint_names"] == index["joints"]
+    ids = {e["episode_id"] for e in index["episodes"]}
+    assert {e["episode_id"] for e in report["episodes"]} <= ids
+    printed = capsys.readouterr().out
+    assert "mse per joint: " + index["joints"][0] in printed
+    with pytest.raises(SystemExit, match="already holds a report"):
+        cli_main([*command, "--out", str(first)])
+    with pytest.raises(SystemExit, match="is not a model folder"):
+        cli_main(["eval", "--checkpoint", str(tmp_path), "--data", str(training_set)])
