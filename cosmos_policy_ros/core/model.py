@@ -195,15 +195,12 @@ class CosmosPolicy(nn.Module):
 
     @contextmanager
     def decision_context(self, encoded: EncodedObservation) -> Iterator[None]:
-        """Inside: the chosen SDPA kernels, and ``encoded``'s instruction K/V (computed on first use)."""
+        """Inside: the chosen SDPA kernels, and ``encoded``'s instruction K/V (computed by the first forward)."""
         with ExitStack() as stack:
             stack.enter_context(acceleration.attention_kernels(self.inference))
             if self.inference.text_kv_cache:
-                key = id(self.transformer)
-                if key not in encoded.text_kv:
-                    encoded.text_kv[key] = networks.text_keys_values(self.transformer,
-                                                                     encoded.text_embedding.to(self.device))
-                stack.enter_context(networks.cached_text_kv(self.transformer, encoded.text_kv[key]))
+                store = encoded.text_kv.setdefault(id(self.transformer), networks.empty_text_kv(self.transformer))
+                stack.enter_context(networks.cached_text_kv(self.transformer, store))
             yield
 
     def num_steps_for(self, role: Role) -> int:

@@ -9,8 +9,8 @@
 * Called with ``fps=None`` (no temporal RoPE rescale) and per-frame (B, 1, T, 1, 1) timesteps.
 * ``AutoencoderKLWan``: the posterior mode, normalized (mu - mean) / std per channel.
 * Cross-attention (``attn2``) runs ``TextKVProcessor``: diffusers' ``CosmosAttnProcessor2_0``
-  numerics, but it can take the instruction's keys/values precomputed (``text_keys_values``) so
-  one decision projects its text once instead of once per block per forward per sample.
+  numerics, but inside ``cached_text_kv`` one decision projects its instruction once instead of
+  once per block per forward per sample.
 """
 from __future__ import annotations
 
@@ -51,57 +51,59 @@ def build_transformer(config: DiTConfig, latent_channels: int) -> CosmosTransfor
     return transformer
 
 
-TextKV = list[tuple[torch.Tensor, torch.Tensor]]  # per block: key, value (1, heads, L, head_dim)
+TextKV = list[tuple[torch.Tensor, torch.Tensor] | None]  # per block: key, value (1, heads, L, head_dim)
 
 
 class TextKVProcessor(CosmosAttnProcessor2_0):
-    """Cross-attention that reads precomputed instruction keys/values when ``kv`` is set.
+    """Cross-attention that projects the instruction once and reuses its keys/values.
 
-    The text is the same for every sample and every sampler step of a decision, so its K/V (the
-    ``to_k``/``to_v`` projections and the k RMSNorm, as in ``CosmosAttnProcessor2_0``) are computed
-    once for a batch of one and broadcast. ``kv`` None: exactly diffusers' processor.
+    Inside ``cached_text_kv`` the text is the same for every sample and sampler step of a
+    decision: the first forward computes this block's K/V (``to_k``/``to_v`` and the k RMSNorm, as
+    ``CosmosAttnProcessor2_0``) for one row and stores them in the shared list, later forwards
+    broadcast them. Computed inside the block's own forward, so it also works where the weights
+    only exist there (FSDP shards) and under ``torch.compile``. Outside the context: exactly
+    diffusers' processor.
     """
 
     def __init__(self) -> None:
         super().__init__()
-        self.kv: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.store: TextKV | None = None
+        self.index = 0
 
     def __call__(self, attn: Attention, hidden_states: torch.Tensor,
                  encoder_hidden_states: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
                  image_rotary_emb: torch.Tensor | None = None) -> torch.Tensor:
-        if self.kv is None or attention_mask is not None:
+        if self.store is None or encoder_hidden_states is None or attention_mask is not None:
             return super().__call__(attn, hidden_states, encoder_hidden_states, attention_mask, image_rotary_emb)
+        if self.store[self.index] is None:
+            text = encoder_hidden_states[:1]
+            key = attn.norm_k(attn.to_k(text).unflatten(2, (attn.heads, -1)).transpose(1, 2))
+            self.store[self.index] = (key, attn.to_v(text).unflatten(2, (attn.heads, -1)).transpose(1, 2))
         query = attn.norm_q(attn.to_q(hidden_states).unflatten(2, (attn.heads, -1)).transpose(1, 2))
-        key, value = (t.expand(query.shape[0], -1, -1, -1) for t in self.kv)
+        key, value = (t.expand(query.shape[0], -1, -1, -1) for t in self.store[self.index])
         out = F.scaled_dot_product_attention(query, key, value, dropout_p=0.0, is_causal=False)
         out = out.transpose(1, 2).flatten(2, 3).type_as(query)
         return attn.to_out[1](attn.to_out[0](out))
 
 
-def text_keys_values(transformer: CosmosTransformer3DModel, text_embedding: torch.Tensor) -> TextKV:
-    """Every block's cross-attention K/V of one instruction (1, L, D), in the transformer's dtype."""
-    text = text_embedding[:1].to(transformer.dtype)
-    out = []
-    for block in transformer.transformer_blocks:
-        attn = block.attn2
-        key = attn.norm_k(attn.to_k(text).unflatten(2, (attn.heads, -1)).transpose(1, 2))
-        out.append((key, attn.to_v(text).unflatten(2, (attn.heads, -1)).transpose(1, 2)))
-    return out
+def empty_text_kv(transformer: CosmosTransformer3DModel) -> TextKV:
+    """A store for one instruction's K/V in every block, filled by the first forward."""
+    return [None] * len(transformer.transformer_blocks)
 
 
 @contextmanager
-def cached_text_kv(transformer: CosmosTransformer3DModel, kv: TextKV) -> Iterator[None]:
-    """Inside: cross-attention uses ``kv`` (from ``text_keys_values``) whatever text is passed."""
+def cached_text_kv(transformer: CosmosTransformer3DModel, store: TextKV) -> Iterator[None]:
+    """Inside: every sample of every forward shares one instruction, whose K/V live in ``store``."""
     processors = [block.attn2.processor for block in transformer.transformer_blocks]
     if not all(isinstance(p, TextKVProcessor) for p in processors):
         raise TypeError("transformer was not built by build_transformer (no TextKVProcessor)")
-    for processor, block_kv in zip(processors, kv, strict=True):
-        processor.kv = block_kv
+    for index, processor in enumerate(processors):
+        processor.store, processor.index = store, index
     try:
         yield
     finally:
         for processor in processors:
-            processor.kv = None
+            processor.store = None
 
 
 def set_qk_norm_eps(transformer: CosmosTransformer3DModel, eps: float) -> None:

@@ -129,7 +129,7 @@ class Trainer:
             return
         folder = found[-1] if resume == RESUME_AUTO else Path(resume)
         state = ckpt.load_checkpoint(folder)
-        parallel.load_states(self.model, self.optimizer, state.transformer, state.optimizer)
+        parallel.load_states(self.model, self.optimizer, state.transformer, state.optimizer, folder)
         self.scheduler.load_state_dict(state.scheduler)
         if self.ema is not None:
             self.ema.load_state_dict(state.ema)
@@ -255,8 +255,12 @@ class Trainer:
 
     # ------------------------------------------------------------------ outputs
     def save_checkpoint(self) -> Path | None:
-        """Every rank gathers (FSDP), rank 0 writes; returns the folder on rank 0."""
-        state = ckpt.TrainingState(step=self.step, transformer=parallel.transformer_state(self.model),
+        """Rank 0 writes (FSDP: every rank its shards first); returns the folder on rank 0."""
+        sharded = parallel.is_fsdp(self.model)
+        if sharded:
+            parallel.save_sharded(self.model, self.optimizer, ckpt.checkpoint_dir(self.config.output_dir, self.step))
+        state = ckpt.TrainingState(step=self.step,
+                                   transformer={} if sharded else parallel.transformer_state(self.model),
                                    ema=self.ema.state_dict() if self.ema else {},
                                    optimizer=parallel.optimizer_state(self.model, self.optimizer),
                                    scheduler=self.scheduler.state_dict(), rng=ckpt.capture_rng())
@@ -264,6 +268,7 @@ class Trainer:
         if self.ctx.is_main:
             folder = ckpt.save_checkpoint(self.config.output_dir, state, self.config.to_yaml(),
                                           self.config.keep_checkpoints)
+            parallel.prune_sharded(ckpt.list_checkpoints(self.config.output_dir))
         self.ctx.barrier()
         return folder
 
