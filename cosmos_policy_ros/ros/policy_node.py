@@ -45,6 +45,7 @@ from cosmos_policy_ros.ros.conversions import (
     seconds_to_duration,
     seconds_to_stamp,
 )
+from cosmos_policy_ros.ros.latest_message import SerializedMessage
 from cosmos_policy_ros.ros.node_main import run_node
 from cosmos_policy_ros.ros.params import NodeParams, ParamSpec
 from cosmos_policy_ros.ros.qos import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS
@@ -249,10 +250,10 @@ class PolicyNode(LifecycleNode):
     def _subscribe(self) -> None:
         topics = tuple(c.topic for c in self.preset.cameras) + (self.preset.joint_states_topic,)
         self._latest = LatestMessages(topics)
-        for camera in self.preset.cameras:
+        for camera in self.preset.cameras:  # raw: frames stay serialized until a decision reads one
             msg_type = CompressedImage if camera.compressed else Image
             self._sensor_subs.append(self.create_subscription(
-                msg_type, camera.topic, self._store_callback(camera.topic), SENSOR_QOS))
+                msg_type, camera.topic, self._store_raw_callback(camera.topic, msg_type), SENSOR_QOS, raw=True))
         self._sensor_subs.append(self.create_subscription(
             JointState, self.preset.joint_states_topic, self._store_callback(self.preset.joint_states_topic),
             SENSOR_QOS))
@@ -260,6 +261,16 @@ class PolicyNode(LifecycleNode):
     def _store_callback(self, topic: str):
         def store(message: Any) -> None:  # sensor callbacks only keep the newest message
             self._latest.store(topic, message, header_stamp_s(message))
+        return store
+
+    def _store_raw_callback(self, topic: str, msg_type: type):
+        def store(data: bytes) -> None:
+            try:
+                message = SerializedMessage.from_bytes(data, msg_type)
+            except ValueError as error:
+                self.get_logger().error(f"{topic}: {error}", throttle_duration_sec=LOG_THROTTLE_S)
+                return
+            self._latest.store(topic, message, message.stamp_s)
         return store
 
     def _release(self) -> None:
@@ -317,7 +328,7 @@ class PolicyNode(LifecycleNode):
     def _infer_and_publish(self, messages: dict[str, Any], stamp_s: float, age_s: float) -> None:
         started = time.perf_counter()
         try:
-            images = {c.name: image_message_to_rgb(messages[c.topic]) for c in self.preset.cameras}
+            images = {c.name: image_message_to_rgb(messages[c.topic].deserialize()) for c in self.preset.cameras}
             proprio = joint_state_to_vector(messages[self.preset.joint_states_topic], self.preset.joints)
             seed = self.params.seed + self._sequence * self.params.planning_num_candidates
             decision = self._runner.decide(images, proprio, self._instruction, seed, self._budget_s())
