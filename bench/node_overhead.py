@@ -191,43 +191,54 @@ def cpu_percent(pid: int, window_s: float) -> float:
 
 
 class AlohaStreams:
-    """Three 640x480 rgb8 cameras at 30 Hz and the 14 joint states at 100 Hz, stamped now, until stopped."""
+    """ALOHA's sensor load on ``node``: three 640x480 rgb8 cameras at 30 Hz and the 14 joint states at
+    100 Hz, stamped now and numbered per topic in ``header.frame_id`` (``offered`` counts them)."""
 
     def __init__(self, node: Node) -> None:
         preset = load_preset("aloha")
         self.node = node
-        rng = np.random.RandomState(0)
-        self.frames = [(node.create_publisher(Image, c.topic, SENSOR_QOS),
-                        numpy_to_image(rng.randint(0, 256, (*ALOHA_CAMERA_HW, 3), dtype=np.uint8)))
-                       for c in preset.cameras]
+        image = numpy_to_image(np.random.RandomState(0).randint(0, 256, (*ALOHA_CAMERA_HW, 3), dtype=np.uint8))
+        self.cameras = [(node.create_publisher(Image, c.topic, SENSOR_QOS), image) for c in preset.cameras]
         self.joints = JointState(name=list(preset.joints), position=[0.0] * len(preset.joints))
         self.joint_pub = node.create_publisher(JointState, preset.joint_states_topic, SENSOR_QOS)
-        self.published = 0
+        self.publishers = [p for p, _ in self.cameras] + [self.joint_pub]
+        self.offered = {p.topic_name: 0 for p in self.publishers}
+        self._camera_topics = [p.topic_name for p, _ in self.cameras]
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
         self._thread.start()
 
+    @property
+    def camera_frames(self) -> int:
+        return sum(self.offered[topic] for topic in self._camera_topics)
+
+    def _publish(self, publisher, message) -> None:
+        topic = publisher.topic_name
+        message.header.stamp = self.node.get_clock().now().to_msg()
+        message.header.frame_id = str(self.offered[topic])
+        publisher.publish(message)
+        self.offered[topic] += 1
+
     def _run(self) -> None:
-        camera_period, joint_period = 1.0 / ALOHA_CAMERA_HZ, 1.0 / ALOHA_JOINTS_HZ
         next_camera = next_joint = time.monotonic()
         while not self._stop.is_set():
             now = time.monotonic()
-            stamp = self.node.get_clock().now().to_msg()
             if now >= next_joint:
-                self.joints.header.stamp = stamp
-                self.joint_pub.publish(self.joints)
-                next_joint += joint_period
+                self._publish(self.joint_pub, self.joints)
+                next_joint += 1.0 / ALOHA_JOINTS_HZ
             if now >= next_camera:
-                for publisher, frame in self.frames:
-                    frame.header.stamp = stamp
-                    publisher.publish(frame)
-                self.published += len(self.frames)
-                next_camera += camera_period
+                for publisher, image in self.cameras:
+                    self._publish(publisher, image)
+                next_camera += 1.0 / ALOHA_CAMERA_HZ
             self._stop.wait(max(0.0, min(next_joint, next_camera) - time.monotonic()))
 
     def close(self) -> None:
+        """End the streams (idempotent; also before ``start``)."""
         self._stop.set()
-        self._thread.join()
+        if self._thread.is_alive():
+            self._thread.join()
 
 
 def run_aloha(args: argparse.Namespace) -> None:
@@ -243,6 +254,7 @@ def run_aloha(args: argparse.Namespace) -> None:
                                        lambda msg: in_node.append(msg.inference_time_ms - msg.model_time_ms),
                                        COMMAND_QOS)
         streams = AlohaStreams(robot.node)
+        streams.start()
         try:
             client = robot.node.create_client(SetInstruction, "/policy_node/set_instruction")
             if not client.wait_for_service(timeout_sec=START_TIMEOUT_S):
@@ -267,7 +279,7 @@ def run_aloha(args: argparse.Namespace) -> None:
     p50, p99 = np.percentile(timings, [50, 99])
     print(f"hardware: {_hardware()}")
     print(f"aloha load: 3 cameras {ALOHA_CAMERA_HW[1]}x{ALOHA_CAMERA_HW[0]} rgb8 at {ALOHA_CAMERA_HZ:.0f} Hz, "
-          f"joint states at {ALOHA_JOINTS_HZ:.0f} Hz ({streams.published} frames published)")
+          f"joint states at {ALOHA_JOINTS_HZ:.0f} Hz ({streams.camera_frames} frames published)")
     print(f"policy_node CPU: {cpu_sensors:.1f} % of a core taking inputs only, {cpu_deciding:.1f} % deciding "
           f"back-to-back (demo-small random model)")
     print(f"{len(timings)} decisions (after {WARMUP_SAMPLES} warm-up): node's own part ms p50 {p50:.2f}, "
