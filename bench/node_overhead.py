@@ -13,7 +13,16 @@ i.e. sensor transport, observation assembly, image/joint conversion, chunk publi
 transport, stitching + limit checks in the arbiter and the trajectory's transport: everything
 the nodes add to the model. Prints p50/p99 with the hardware named; the last line is
 ``node_overhead p50_ms=<x> p99_ms=<y>`` (goal: p99 < 5 ms). Finishes in under a minute.
-Usage: python bench/node_overhead.py [--samples 60] [--budget-s 40]
+
+``--preset aloha``: the sensor load of a real ALOHA instead of lockstep. Three 640x480 rgb8
+cameras at 30 Hz and 14-joint states at 100 Hz stream (stamped now) to policy_node alone
+(robot preset ``aloha``, random demo-small model). First with no instruction, so the node only takes
+its inputs: its CPU use then is the sensor path's cost. Then an instruction starts back-to-back
+decisions; per chunk ``inference_time_ms - model_time_ms`` is the node's own part of a decision
+(frame deserialization, conversion, assembly, message build). Prints its p50/p99 and the node's
+CPU in both phases (percent of one core, from /proc); last line ``node_overhead preset=aloha
+p50_ms=<x> p99_ms=<y> cpu_sensors_pct=<x> cpu_deciding_pct=<y>``.
+Usage: python bench/node_overhead.py [--preset sim_arm|aloha] [--samples 60] [--budget-s 40]
 """
 from __future__ import annotations
 
@@ -35,6 +44,7 @@ from sensor_msgs.msg import Image, JointState
 from trajectory_msgs.msg import JointTrajectory
 
 from cosmos_policy_msgs.msg import ActionChunk
+from cosmos_policy_msgs.srv import SetInstruction
 from cosmos_policy_ros.presets import load_preset
 from cosmos_policy_ros.ros.conversions import NANOSECONDS_PER_SECOND, numpy_to_image, stamp_to_seconds
 from cosmos_policy_ros.ros.dds_env import DomainLease, apply_local_dds_defaults
@@ -56,6 +66,14 @@ POLICY_PARAMS = {"robot": ROBOT, "allow_random_init": "true", "autostart": "true
                  "instruction": "'reach the block'", "random_init.action_center": str(ARM_POSE),
                  "random_init.action_half_range": "0.001", "timing.margin_s": str(BACK_TO_BACK_MARGIN_S)}
 ARBITER_PARAMS = {"robot": ROBOT, "start_mode": "policy"}
+ALOHA_CAMERA_HW = (480, 640)  # RealSense D405 colour as ALOHA publishes it; the node resizes to the model's
+ALOHA_CAMERA_HZ, ALOHA_JOINTS_HZ = 30.0, 100.0
+# demo-small: the tiny preset's 4x4 latent frame cannot hold a 50 x 14 ALOHA chunk.
+ALOHA_PARAMS = {"robot": "aloha", "allow_random_init": "true", "random_init.preset": "demo-small",
+                "autostart": "true", "instruction": "''",
+                "random_init.action_half_range": "0.001", "timing.margin_s": str(BACK_TO_BACK_MARGIN_S)}
+CPU_WINDOW_S = 20.0
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def _hardware() -> str:
@@ -158,12 +176,131 @@ def measure(robot: Robot, samples: int, budget_s: float) -> tuple[list[tuple[flo
     return timings[WARMUP_SAMPLES:], misses
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time [s] a process has used so far (/proc/<pid>/stat)."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime (fields 14, 15)
+
+
+def cpu_percent(pid: int, window_s: float) -> float:
+    """The process's CPU use over the next ``window_s`` seconds [% of one core]."""
+    start_cpu, start = cpu_seconds(pid), time.monotonic()
+    time.sleep(window_s)
+    return 100.0 * (cpu_seconds(pid) - start_cpu) / (time.monotonic() - start)
+
+
+class AlohaStreams:
+    """ALOHA's sensor load on ``node``: three 640x480 rgb8 cameras at 30 Hz and the 14 joint states at
+    100 Hz, stamped now and numbered per topic in ``header.frame_id`` (``offered`` counts them)."""
+
+    def __init__(self, node: Node) -> None:
+        preset = load_preset("aloha")
+        self.node = node
+        image = numpy_to_image(np.random.RandomState(0).randint(0, 256, (*ALOHA_CAMERA_HW, 3), dtype=np.uint8))
+        self.cameras = [(node.create_publisher(Image, c.topic, SENSOR_QOS), image) for c in preset.cameras]
+        self.joints = JointState(name=list(preset.joints), position=[0.0] * len(preset.joints))
+        self.joint_pub = node.create_publisher(JointState, preset.joint_states_topic, SENSOR_QOS)
+        self.publishers = [p for p, _ in self.cameras] + [self.joint_pub]
+        self.offered = {p.topic_name: 0 for p in self.publishers}
+        self._camera_topics = [p.topic_name for p, _ in self.cameras]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    @property
+    def camera_frames(self) -> int:
+        return sum(self.offered[topic] for topic in self._camera_topics)
+
+    def _publish(self, publisher, message) -> None:
+        topic = publisher.topic_name
+        message.header.stamp = self.node.get_clock().now().to_msg()
+        message.header.frame_id = str(self.offered[topic])
+        publisher.publish(message)
+        self.offered[topic] += 1
+
+    def _run(self) -> None:
+        next_camera = next_joint = time.monotonic()
+        while not self._stop.is_set():
+            now = time.monotonic()
+            if now >= next_joint:
+                self._publish(self.joint_pub, self.joints)
+                next_joint += 1.0 / ALOHA_JOINTS_HZ
+            if now >= next_camera:
+                for publisher, image in self.cameras:
+                    self._publish(publisher, image)
+                next_camera += 1.0 / ALOHA_CAMERA_HZ
+            self._stop.wait(max(0.0, min(next_joint, next_camera) - time.monotonic()))
+
+    def close(self) -> None:
+        """End the streams (idempotent; also before ``start``)."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+
+def run_aloha(args: argparse.Namespace) -> None:
+    """Sensor-path CPU with no decisions, then the node's own part of back-to-back decisions."""
+    with DomainLease() as lease:
+        env = lease.env()
+        env.setdefault("OMP_NUM_THREADS", "1")
+        os.environ.update(env)
+        proc = _start("cosmos_policy_ros.ros.policy_node", env, ALOHA_PARAMS, {})
+        robot = Robot()
+        in_node: list[float] = []
+        robot.node.create_subscription(ActionChunk, "/policy_node/action_chunk",
+                                       lambda msg: in_node.append(msg.inference_time_ms - msg.model_time_ms),
+                                       COMMAND_QOS)
+        streams = AlohaStreams(robot.node)
+        streams.start()
+        try:
+            client = robot.node.create_client(SetInstruction, "/policy_node/set_instruction")
+            if not client.wait_for_service(timeout_sec=START_TIMEOUT_S):
+                raise SystemExit("policy_node did not come up")
+            cpu_sensors = cpu_percent(proc.pid, args.cpu_window_s)
+            future = client.call_async(SetInstruction.Request(instruction="fold the towel"))
+            deadline = time.monotonic() + START_TIMEOUT_S
+            while not (future.done() and in_node) and time.monotonic() < deadline:
+                time.sleep(START_POLL_S)
+            start_cpu, started = cpu_seconds(proc.pid), time.monotonic()
+            while len(in_node) < args.samples + WARMUP_SAMPLES and time.monotonic() - started < args.budget_s:
+                time.sleep(START_POLL_S)
+            cpu_deciding = 100.0 * (cpu_seconds(proc.pid) - start_cpu) / (time.monotonic() - started)
+        finally:
+            streams.close()
+            robot.close()
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=20)
+    timings = in_node[WARMUP_SAMPLES:]
+    if not timings:
+        raise SystemExit("no chunk came back")
+    p50, p99 = np.percentile(timings, [50, 99])
+    print(f"hardware: {_hardware()}")
+    print(f"aloha load: 3 cameras {ALOHA_CAMERA_HW[1]}x{ALOHA_CAMERA_HW[0]} rgb8 at {ALOHA_CAMERA_HZ:.0f} Hz, "
+          f"joint states at {ALOHA_JOINTS_HZ:.0f} Hz ({streams.camera_frames} frames published)")
+    print(f"policy_node CPU: {cpu_sensors:.1f} % of a core taking inputs only, {cpu_deciding:.1f} % deciding "
+          f"back-to-back (demo-small random model)")
+    print(f"{len(timings)} decisions (after {WARMUP_SAMPLES} warm-up): node's own part ms p50 {p50:.2f}, "
+          f"p99 {p99:.2f}, max {max(timings):.2f} (goal p99 < 5 ms)")
+    print(f"node_overhead preset=aloha p50_ms={p50:.2f} p99_ms={p99:.2f} cpu_sensors_pct={cpu_sensors:.1f} "
+          f"cpu_deciding_pct={cpu_deciding:.1f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", choices=("sim_arm", "aloha"), default="sim_arm",
+                        help="sim_arm: lockstep end-to-end overhead; aloha: streamed ALOHA sensor load")
     parser.add_argument("--samples", type=int, default=60, help="observations to time after warm-up")
     parser.add_argument("--budget-s", type=float, default=40.0, help="stop collecting after this long [s]")
+    parser.add_argument("--cpu-window-s", type=float, default=CPU_WINDOW_S,
+                        help="aloha: how long the inputs-only CPU use is measured [s]")
     args = parser.parse_args()
     apply_local_dds_defaults()
+    if args.preset == "aloha":
+        run_aloha(args)
+        return
     with DomainLease() as lease:
         env = lease.env()
         env.setdefault("OMP_NUM_THREADS", "1")

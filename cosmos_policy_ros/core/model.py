@@ -17,15 +17,17 @@ Pictures of the predicted future (any role's latents; encode with ``keep_placeho
 from __future__ import annotations
 
 import time
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from cosmos_policy_ros.core import codec, diffusion, features, imagination, networks, sampler
+from cosmos_policy_ros.core import acceleration, codec, diffusion, features, imagination, networks, sampler
+from cosmos_policy_ros.core.acceleration import InferenceOptions
 from cosmos_policy_ros.core.codec import DatasetStatistics
 from cosmos_policy_ros.core.config import CosmosPolicyConfig
 from cosmos_policy_ros.core.imagination import DecodedImages
@@ -45,12 +47,15 @@ class EncodedObservation:
     placeholder_latents: (1, C, S, h, w) VAE latents of the pixel sequence's first S slots (through
         future proprio), nothing injected: what ``decode_images`` restores before decoding. None
         unless ``encode_observation(..., keep_placeholders=True)`` (then nothing can be decoded).
+    text_kv: per transformer (``id``), the instruction's cross-attention K/V, filled by the first
+        ``generate`` that uses it, so a decision projects its text once per model.
     """
 
     latents: torch.Tensor
     text_embedding: torch.Tensor
     proprio_normalized: np.ndarray
     placeholder_latents: torch.Tensor | None = None
+    text_kv: dict[int, networks.TextKV] = field(default_factory=dict, repr=False)
 
 
 @dataclass
@@ -85,6 +90,13 @@ class CosmosPolicy(nn.Module):
         self.transformer = networks.build_transformer(config.dit, config.vae.z_dim)
         self.vae = networks.build_vae(config.vae)
         self.vae.requires_grad_(False)  # frozen, as upstream
+        self.inference = InferenceOptions()
+
+    def accelerate(self, options: InferenceOptions) -> "CosmosPolicy":
+        """Use ``options``' inference levers (casts / compiles the transformer in place); returns self."""
+        acceleration.apply(self.transformer, options)
+        self.inference = options
+        return self
 
     def _check_statistics(self) -> None:
         dims = (self.statistics.actions.dim, self.statistics.proprio.dim)
@@ -170,9 +182,28 @@ class CosmosPolicy(nn.Module):
                 condition_mask: torch.Tensor, text_embeddings: torch.Tensor) -> torch.Tensor:
         """x0 estimate (B, C, T, h, w) float32 from the noisy state at per-sample sigma (B,)."""
         x_in, timesteps = diffusion.network_input(x_sigma, sigma, condition_latents, condition_mask)
-        velocity = networks.transformer_velocity(self.transformer, x_in, timesteps, condition_mask,
-                                                 text_embeddings)
+        velocity = self._velocity(x_in, timesteps, condition_mask, text_embeddings)
         return diffusion.x0_from_velocity(x_sigma, velocity, sigma, condition_latents, condition_mask)
+
+    def _velocity(self, x_in: torch.Tensor, timesteps: torch.Tensor, condition_mask: torch.Tensor,
+                  text_embeddings: torch.Tensor) -> torch.Tensor:
+        """``networks.transformer_velocity`` at the batch bucket's size (padding rows dropped)."""
+        batch = x_in.shape[0]
+        size = acceleration.bucket_size(batch, self.inference)
+        inputs = [acceleration.pad_batch(t, size) for t in (x_in, timesteps, condition_mask, text_embeddings)]
+        if acceleration.compile_mode(self.inference, self.device) == "reduce-overhead":
+            torch.compiler.cudagraph_mark_step_begin()  # the previous forward's graph outputs are consumed
+        return networks.transformer_velocity(self.transformer, *inputs)[:batch]
+
+    @contextmanager
+    def decision_context(self, encoded: EncodedObservation) -> Iterator[None]:
+        """Inside: the chosen SDPA kernels, and ``encoded``'s instruction K/V (computed by the first forward)."""
+        with ExitStack() as stack:
+            stack.enter_context(acceleration.attention_kernels(self.inference))
+            if self.inference.text_kv_cache:
+                store = encoded.text_kv.setdefault(id(self.transformer), networks.empty_text_kv(self.transformer))
+                stack.enter_context(networks.cached_text_kv(self.transformer, store))
+            yield
 
     def num_steps_for(self, role: Role) -> int:
         """The config's default number of denoiser evaluations for ``role``."""
@@ -216,7 +247,8 @@ class CosmosPolicy(nn.Module):
             sigma_b = torch.full((batch,), sigma, dtype=torch.float32, device=self.device)
             return self.denoise(x, sigma_b, cond, cond_mask, text)
 
-        return sampler.sample(x0_fn, noise, sigmas)
+        with self.decision_context(encoded):
+            return sampler.sample(x0_fn, noise, sigmas)
 
     def condition_from_generated(self, encoded: EncodedObservation, generated: torch.Tensor) -> torch.Tensor:
         """Conditioning latents for world-model / value roles from an earlier generation.

@@ -8,12 +8,20 @@
 * q/k RMSNorm eps is set to the official 1e-6 after construction (diffusers default 1e-5).
 * Called with ``fps=None`` (no temporal RoPE rescale) and per-frame (B, 1, T, 1, 1) timesteps.
 * ``AutoencoderKLWan``: the posterior mode, normalized (mu - mean) / std per channel.
+* Cross-attention (``attn2``) runs ``TextKVProcessor``: diffusers' ``CosmosAttnProcessor2_0``
+  numerics, but inside ``cached_text_kv`` one decision projects its instruction once instead of
+  once per block per forward per sample.
 """
 from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
 
 import torch
 import torch.nn.functional as F
 from diffusers import AutoencoderKLWan, CosmosTransformer3DModel
+from diffusers.models.attention_processor import Attention
+from diffusers.models.transformers.transformer_cosmos import CosmosAttnProcessor2_0
 
 from cosmos_policy_ros.core.config import DiTConfig, VAEConfig
 
@@ -38,7 +46,64 @@ def build_transformer(config: DiTConfig, latent_channels: int) -> CosmosTransfor
         extra_pos_embed_type="learnable" if config.absolute_pos_embed else None,
     )
     set_qk_norm_eps(transformer, config.qk_norm_eps)
+    for block in transformer.transformer_blocks:
+        block.attn2.set_processor(TextKVProcessor())
     return transformer
+
+
+TextKV = list[tuple[torch.Tensor, torch.Tensor] | None]  # per block: key, value (1, heads, L, head_dim)
+
+
+class TextKVProcessor(CosmosAttnProcessor2_0):
+    """Cross-attention that projects the instruction once and reuses its keys/values.
+
+    Inside ``cached_text_kv`` the text is the same for every sample and sampler step of a
+    decision: the first forward computes this block's K/V (``to_k``/``to_v`` and the k RMSNorm, as
+    ``CosmosAttnProcessor2_0``) for one row and stores them in the shared list, later forwards
+    broadcast them. Computed inside the block's own forward, so it also works where the weights
+    only exist there (FSDP shards) and under ``torch.compile``. Outside the context: exactly
+    diffusers' processor.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.store: TextKV | None = None
+        self.index = 0
+
+    def __call__(self, attn: Attention, hidden_states: torch.Tensor,
+                 encoder_hidden_states: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
+                 image_rotary_emb: torch.Tensor | None = None) -> torch.Tensor:
+        if self.store is None or encoder_hidden_states is None or attention_mask is not None:
+            return super().__call__(attn, hidden_states, encoder_hidden_states, attention_mask, image_rotary_emb)
+        if self.store[self.index] is None:
+            text = encoder_hidden_states[:1]
+            key = attn.norm_k(attn.to_k(text).unflatten(2, (attn.heads, -1)).transpose(1, 2))
+            self.store[self.index] = (key, attn.to_v(text).unflatten(2, (attn.heads, -1)).transpose(1, 2))
+        query = attn.norm_q(attn.to_q(hidden_states).unflatten(2, (attn.heads, -1)).transpose(1, 2))
+        key, value = (t.expand(query.shape[0], -1, -1, -1) for t in self.store[self.index])
+        out = F.scaled_dot_product_attention(query, key, value, dropout_p=0.0, is_causal=False)
+        out = out.transpose(1, 2).flatten(2, 3).type_as(query)
+        return attn.to_out[1](attn.to_out[0](out))
+
+
+def empty_text_kv(transformer: CosmosTransformer3DModel) -> TextKV:
+    """A store for one instruction's K/V in every block, filled by the first forward."""
+    return [None] * len(transformer.transformer_blocks)
+
+
+@contextmanager
+def cached_text_kv(transformer: CosmosTransformer3DModel, store: TextKV) -> Iterator[None]:
+    """Inside: every sample of every forward shares one instruction, whose K/V live in ``store``."""
+    processors = [block.attn2.processor for block in transformer.transformer_blocks]
+    if not all(isinstance(p, TextKVProcessor) for p in processors):
+        raise TypeError("transformer was not built by build_transformer (no TextKVProcessor)")
+    for index, processor in enumerate(processors):
+        processor.store, processor.index = store, index
+    try:
+        yield
+    finally:
+        for processor in processors:
+            processor.store = None
 
 
 def set_qk_norm_eps(transformer: CosmosTransformer3DModel, eps: float) -> None:

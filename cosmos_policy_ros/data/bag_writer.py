@@ -6,8 +6,10 @@ summary (and ``metadata.yaml``) only on ``close()``. :class:`EpisodeBagWriter` c
 pending chunk and flushes the file every ``flush_period_s``, so a ``kill -9`` loses at most that
 much data; the file then lacks only its summary/footer, which :mod:`.bag_recovery` rebuilds.
 
-:class:`BagWriterThread` owns the writer on a dedicated thread behind a bounded queue: a
-producer (a ROS callback) never blocks on disk, and a full queue is counted, never silent.
+:class:`BagWriterThread` owns the writer on a dedicated thread behind a queue bounded in messages
+and in bytes: a producer (a ROS callback) never blocks on disk, memory stays bounded when the disk
+falls behind (three ALOHA cameras are ~80 MB/s; 2000 queued frames would be 1.8 GB), and a full
+queue is counted, never silent.
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from .message_types import build_typestore
 LOG = logging.getLogger(__name__)
 BAG_VERSION = 9  # rosbag2 format written by Jazzy and later
 QUEUE_POLL_S = 0.05  # how often an idle writer thread checks its flush deadline
+DEFAULT_QUEUE_BYTES = 256 * 2**20  # ~3 s of ALOHA camera frames waiting for the disk
 
 
 class EpisodeBagWriter:
@@ -107,18 +110,25 @@ class BagWriterThread:
         queue_size: bound of the queue; a message that does not fit is dropped and counted.
         flush_period_s: see :class:`EpisodeBagWriter`.
         typestore: see :class:`EpisodeBagWriter`.
+        queue_bytes: bound of the serialized bytes waiting in the queue; a message that would
+            exceed it is dropped and counted like a full queue.
     """
 
     _OPEN, _CLOSE, _STOP, _MESSAGE, _OBJECT, _CUSTOM, _DISCARD = range(7)
 
     def __init__(self, queue_size: int = 1000, flush_period_s: float = 1.0,
-                 typestore: Typestore | None = None) -> None:
+                 typestore: Typestore | None = None, queue_bytes: int = DEFAULT_QUEUE_BYTES) -> None:
         if queue_size < 1:
             raise ValueError(f"queue_size={queue_size} must be >= 1")
+        if queue_bytes < 1:
+            raise ValueError(f"queue_bytes={queue_bytes} must be >= 1")
         self.stats = WriterStats()
         self.typestore = typestore or build_typestore()
         self._flush_period_s = flush_period_s
         self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
+        self._queue_bytes = queue_bytes
+        self._queued_bytes = 0
+        self._bytes_lock = threading.Lock()
         self._bag: EpisodeBagWriter | None = None
         self._thread = threading.Thread(target=self._run, name="bag_writer", daemon=True)
         self._thread.start()
@@ -129,12 +139,22 @@ class BagWriterThread:
 
     def enqueue(self, topic: str, msgtype: str, timestamp_ns: int, cdr: bytes) -> bool:
         """Queue one serialized message; False (and counted) when the queue is full."""
+        with self._bytes_lock:
+            if self._queued_bytes + len(cdr) > self._queue_bytes:
+                self.stats.dropped_queue_full += 1
+                return False
+            self._queued_bytes += len(cdr)
         try:
             self._queue.put_nowait((self._MESSAGE, (topic, msgtype, timestamp_ns, cdr)))
         except queue.Full:
+            self._release_bytes(len(cdr))
             self.stats.dropped_queue_full += 1
             return False
         return True
+
+    def _release_bytes(self, size: int) -> None:
+        with self._bytes_lock:
+            self._queued_bytes -= size
 
     def enqueue_object(self, topic: str, msgtype: str, timestamp_ns: int, message: object) -> None:
         """Queue a rosbags message object (control events: blocks rather than drop)."""
@@ -174,6 +194,9 @@ class BagWriterThread:
             except Exception:  # noqa: BLE001 - one bad message must not stop the recording
                 self.stats.write_errors += 1
                 LOG.exception("bag writer: could not handle a %s item", kind)
+            finally:
+                if kind == self._MESSAGE:
+                    self._release_bytes(len(payload[3]))
 
     def _handle(self, kind: int, payload: object) -> None:
         if kind == self._OPEN:

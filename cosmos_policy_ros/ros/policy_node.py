@@ -50,6 +50,7 @@ from cosmos_policy_ros.ros.conversions import (
     seconds_to_duration,
     seconds_to_stamp,
 )
+from cosmos_policy_ros.ros.latest_message import SerializedMessage
 from cosmos_policy_ros.ros.node_main import run_node
 from cosmos_policy_ros.ros.plan_markers import candidate_path_markers
 from cosmos_policy_ros.ros.params import NodeParams, ParamSpec
@@ -180,6 +181,14 @@ def chunk_message(decision: Decision, preset: RobotPreset, stamp_s: float, seque
     return msg
 
 
+def _deserialized(message: SerializedMessage, topic: str) -> Any:
+    """The camera message a decision reads, built from its bytes now (MessageError if they are not one)."""
+    try:
+        return message.deserialize()
+    except ValueError as err:
+        raise MessageError(f"{topic}: {err}") from err
+
+
 class PolicyNode(LifecycleNode):
     """Lifecycle node running Cosmos Policy (plain or plan-and-select) on the preset's sensors."""
 
@@ -279,10 +288,10 @@ class PolicyNode(LifecycleNode):
     def _subscribe(self) -> None:
         topics = tuple(c.topic for c in self.preset.cameras) + (self.preset.joint_states_topic,)
         self._latest = LatestMessages(topics)
-        for camera in self.preset.cameras:
+        for camera in self.preset.cameras:  # raw: frames stay serialized until a decision reads one
             msg_type = CompressedImage if camera.compressed else Image
             self._sensor_subs.append(self.create_subscription(
-                msg_type, camera.topic, self._store_callback(camera.topic), SENSOR_QOS))
+                msg_type, camera.topic, self._store_raw_callback(camera.topic, msg_type), SENSOR_QOS, raw=True))
         self._sensor_subs.append(self.create_subscription(
             JointState, self.preset.joint_states_topic, self._store_callback(self.preset.joint_states_topic),
             SENSOR_QOS))
@@ -290,6 +299,16 @@ class PolicyNode(LifecycleNode):
     def _store_callback(self, topic: str):
         def store(message: Any) -> None:  # sensor callbacks only keep the newest message
             self._latest.store(topic, message, header_stamp_s(message))
+        return store
+
+    def _store_raw_callback(self, topic: str, msg_type: type):
+        def store(data: bytes) -> None:
+            try:
+                message = SerializedMessage.from_bytes(data, msg_type)
+            except ValueError as error:
+                self.get_logger().error(f"{topic}: {error}", throttle_duration_sec=LOG_THROTTLE_S)
+                return
+            self._latest.store(topic, message, message.stamp_s)
         return store
 
     def _release(self) -> None:
@@ -390,7 +409,8 @@ class PolicyNode(LifecycleNode):
 
     def _validated_inputs(self, messages: dict[str, Any]) -> tuple[dict[str, Any], Any]:
         """Images and proprio of one observation, every message validated (MessageError otherwise)."""
-        images = {c.name: camera_rgb(messages[c.topic], c.topic, c.height, c.width) for c in self.preset.cameras}
+        images = {c.name: camera_rgb(_deserialized(messages[c.topic], c.topic), c.topic, c.height, c.width)
+                  for c in self.preset.cameras}
         topic = self.preset.joint_states_topic
         return images, policy_joint_positions(messages[topic], topic, self.preset.joints)
 

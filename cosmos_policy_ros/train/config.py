@@ -70,7 +70,10 @@ class TrainConfig:
             (validation, checkpoint, final folder). For jobs with a wall-clock limit.
         seed: seeds data order, roles, noise and augmentation (same on every rank).
         precision: ``auto`` (bf16 autocast on CUDA, fp32 on CPU), ``fp32``, ``bf16`` (CUDA only).
-        parallel: ``ddp`` or ``fsdp`` (GPU, shards the transformer; for the 2B model).
+        parallel: ``ddp`` or ``fsdp`` (shards the transformer per block; for the 2B model; CUDA or
+            CPU/gloo).
+        activation_checkpointing: recompute each transformer block's activations in the backward
+            pass (less memory, about a third more compute; for the 2B model's larger batches).
         num_workers: DataLoader worker processes per rank.
         checkpoint_every_steps / keep_checkpoints: checkpoint period and how many to keep.
         resume: ``auto`` (latest checkpoint in output_dir if any), ``never``, or a checkpoint folder.
@@ -118,6 +121,7 @@ class TrainConfig:
     seed: int = 0
     precision: str = "auto"
     parallel: str = "ddp"
+    activation_checkpointing: bool = False
     num_workers: int = 0
     # Checkpoints, logs, validation
     checkpoint_every_steps: int = 500

@@ -2,7 +2,7 @@
 """Process group set-up for ``torchrun`` (rank and world size from the environment).
 
 A plain ``python -m ...`` start is one process (rank 0 of 1) without a process group. Under
-torchrun: gloo on CPU, nccl on CUDA; ``LOCAL_RANK`` picks the GPU.
+torchrun: gloo on CPU, nccl on CUDA (both carry DDP and FSDP); ``LOCAL_RANK`` picks the GPU.
 """
 from __future__ import annotations
 
@@ -63,8 +63,6 @@ def init_distributed(config: TrainConfig) -> DistContext:
     device = _pick_device(config, local_rank)
     if world_size > 1 and not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    if config.parallel == "fsdp" and device.type != "cuda":
-        raise ValueError("train config parallel=fsdp needs CUDA (use ddp on CPU)")
     if config.global_batch_size % world_size:
         raise ValueError(f"train config global_batch_size={config.global_batch_size} is not divisible by "
                          f"the world size {world_size}")

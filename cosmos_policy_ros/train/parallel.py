@@ -1,19 +1,31 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Data parallelism: DDP around the objective, or FSDP around the transformer (2B on GPUs).
+"""Data parallelism: DDP around the objective, or FSDP2 around the transformer (the 2B model).
 
-DDP keeps a full replica per rank and averages gradients. FSDP (GPU only) shards the transformer
-per block (``use_orig_params`` so the frozen VAE and the optimizer see ordinary parameters);
-checkpoints gather a full state dict on every rank's call and rank 0 writes it, so a checkpoint
-loads into any world size and into ``from_pretrained``. EMA with FSDP is not supported (the
-official recipe runs without EMA).
+DDP keeps a full replica per rank and averages gradients. FSDP (``fully_shard``, the FSDP torch
+2.13 recommends; runs on CUDA/nccl and on CPU/gloo, which is how CI tests it) shards each
+transformer block and then the rest of the transformer, so a rank holds 1/world of the weights,
+gradients and AdamW state and gathers one block at a time. On CUDA with bf16 precision the
+gathered parameters are bf16 and gradients reduce in fp32 (``MixedPrecisionPolicy``);
+``activation_checkpointing`` recomputes each block's activations in the backward pass.
+
+Checkpoints: DDP writes full state dicts (rank 0). FSDP writes its shards with
+``torch.distributed.checkpoint`` into ``step_<n>.sharded/`` beside the step folder, every rank its
+own part, no gather; resume needs the same ``parallel=fsdp`` (any world size: DCP reshards). The
+exported model gathers a full state dict on rank 0. EMA with FSDP is not supported (the official
+recipe runs without EMA).
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Iterator
+import shutil
+from pathlib import Path
 
 import torch
+import torch.distributed.checkpoint as dcp
 from torch import nn
+from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict,
+                                                     get_optimizer_state_dict, set_model_state_dict,
+                                                     set_optimizer_state_dict)
+from torch.distributed.fsdp import FSDPModule, MixedPrecisionPolicy, fully_shard
 from torch.nn.parallel import DistributedDataParallel
 
 from ..core.model import CosmosPolicy
@@ -21,22 +33,25 @@ from .config import TrainConfig
 from .distributed import DistContext
 from .objective import TrainingObjective
 
-
-def _fsdp():
-    from torch.distributed.fsdp import FullyShardedDataParallel
-    return FullyShardedDataParallel
+SHARDED_SUFFIX = ".sharded"
+DCP_METADATA = ".metadata"  # written last by ``dcp.save``: its presence marks a complete sharded state
+FULL_ON_RANK0 = StateDictOptions(full_state_dict=True, cpu_offload=True)
 
 
 def wrap(model: CosmosPolicy, config: TrainConfig, ctx: DistContext) -> nn.Module:
     """The module to call for the per-sample loss: the objective, wrapped for the run."""
     model.to(ctx.device)
+    if config.activation_checkpointing:
+        model.transformer.enable_gradient_checkpointing()
     if config.parallel == "fsdp":
         if config.ema_decay > 0:
             raise ValueError("train config ema_decay > 0 is not supported with parallel=fsdp")
-        from torch.distributed.fsdp.wrap import ModuleWrapPolicy
-        block = type(model.transformer.transformer_blocks[0])
-        model.transformer = _fsdp()(model.transformer, auto_wrap_policy=ModuleWrapPolicy({block}),
-                                    use_orig_params=True, device_id=ctx.device)
+        bf16 = ctx.device.type == "cuda" and config.precision in ("auto", "bf16")
+        policy = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32) if bf16 \
+            else MixedPrecisionPolicy()
+        for block in model.transformer.transformer_blocks:
+            fully_shard(block, mp_policy=policy)
+        fully_shard(model.transformer, mp_policy=policy)
         return TrainingObjective(model)
     objective = TrainingObjective(model)
     if not ctx.distributed:
@@ -46,48 +61,66 @@ def wrap(model: CosmosPolicy, config: TrainConfig, ctx: DistContext) -> nn.Modul
 
 
 def is_fsdp(model: CosmosPolicy) -> bool:
-    return type(model.transformer).__name__ == "FullyShardedDataParallel"
-
-
-@contextmanager
-def full_state(model: CosmosPolicy) -> Iterator[None]:
-    """Inside: FSDP state dicts are full (gathered, on CPU); a no-op for plain modules."""
-    if not is_fsdp(model):
-        yield
-        return
-    from torch.distributed.fsdp import FullOptimStateDictConfig, FullStateDictConfig, StateDictType
-    with _fsdp().state_dict_type(model.transformer, StateDictType.FULL_STATE_DICT,
-                                 FullStateDictConfig(offload_to_cpu=True, rank0_only=False),
-                                 FullOptimStateDictConfig(offload_to_cpu=True, rank0_only=False)):
-        yield
+    return isinstance(model.transformer, FSDPModule)
 
 
 def transformer_state(model: CosmosPolicy) -> dict[str, torch.Tensor]:
-    """Full transformer state dict on CPU (every rank must call it under FSDP)."""
-    with full_state(model):
-        return {k: v.detach().cpu() for k, v in model.transformer.state_dict().items()}
+    """Full transformer state dict on CPU (under FSDP: every rank must call; only rank 0 gets it)."""
+    if is_fsdp(model):
+        return get_model_state_dict(model.transformer, options=FULL_ON_RANK0)
+    return {k: v.detach().cpu() for k, v in model.transformer.state_dict().items()}
 
 
 def optimizer_state(model: CosmosPolicy, optimizer: torch.optim.Optimizer) -> dict:
-    with full_state(model):
-        if is_fsdp(model):
-            return _fsdp().optim_state_dict(model.transformer, optimizer)
-        return optimizer.state_dict()
+    """The optimizer's full state dict (empty under FSDP: its shards go to ``save_sharded``)."""
+    return {} if is_fsdp(model) else optimizer.state_dict()
+
+
+def sharded_dir(checkpoint: str | Path) -> Path:
+    """Where FSDP's shards of the checkpoint folder ``checkpoint`` live."""
+    checkpoint = Path(checkpoint)
+    return checkpoint.with_name(checkpoint.name + SHARDED_SUFFIX)
+
+
+def save_sharded(model: CosmosPolicy, optimizer: torch.optim.Optimizer, checkpoint: str | Path) -> None:
+    """Every rank writes its transformer and optimizer shards (collective; FSDP only)."""
+    target = sharded_dir(checkpoint)
+    shutil.rmtree(target, ignore_errors=True)
+    dcp.save({"transformer": get_model_state_dict(model.transformer),
+              "optimizer": get_optimizer_state_dict(model.transformer, optimizer)}, checkpoint_id=target)
+
+
+def prune_sharded(checkpoints: list[Path]) -> None:
+    """Delete shard folders whose step folder is no longer among ``checkpoints`` (rank 0)."""
+    if not checkpoints:
+        return
+    kept = {sharded_dir(c) for c in checkpoints}
+    for folder in checkpoints[0].parent.glob(f"*{SHARDED_SUFFIX}"):
+        if folder not in kept:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def load_states(model: CosmosPolicy, optimizer: torch.optim.Optimizer, transformer: dict[str, torch.Tensor],
-                optim_state: dict) -> None:
-    """Load full transformer and optimizer states (saved by the two functions above)."""
-    with full_state(model):
-        model.transformer.load_state_dict(transformer, strict=True)
-        if is_fsdp(model):
-            optim_state = _fsdp().optim_state_dict_to_load(model.transformer, optimizer, optim_state)
-        optimizer.load_state_dict(optim_state)
+                optim_state: dict, checkpoint: str | Path) -> None:
+    """Resume the weights and optimizer: FSDP from its shards, DDP from the full states saved above."""
+    if is_fsdp(model):
+        source = sharded_dir(checkpoint)
+        if not (source / DCP_METADATA).is_file():
+            raise FileNotFoundError(f"{checkpoint} has no sharded FSDP state {source} (written by "
+                                    "parallel=ddp? resume it with parallel=ddp)")
+        state = {"transformer": get_model_state_dict(model.transformer),
+                 "optimizer": get_optimizer_state_dict(model.transformer, optimizer)}
+        dcp.load(state, checkpoint_id=source)
+        set_model_state_dict(model.transformer, state["transformer"])
+        set_optimizer_state_dict(model.transformer, optimizer, state["optimizer"])
+        return
+    if not transformer:
+        raise ValueError(f"{checkpoint} holds sharded FSDP state only; resume it with parallel=fsdp")
+    model.transformer.load_state_dict(transformer, strict=True)
+    optimizer.load_state_dict(optim_state)
 
 
 def clip_gradients(model: CosmosPolicy, max_norm: float) -> torch.Tensor:
     """Global gradient-norm clip (the norm over all shards under FSDP); returns the norm before clipping."""
-    if is_fsdp(model):
-        return model.transformer.clip_grad_norm_(max_norm)
-    return torch.nn.utils.clip_grad_norm_(model.transformer.parameters(), max_norm)
-
+    norm = torch.nn.utils.clip_grad_norm_(model.transformer.parameters(), max_norm)
+    return norm.full_tensor() if isinstance(norm, torch.distributed.tensor.DTensor) else norm

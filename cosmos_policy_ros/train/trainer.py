@@ -145,7 +145,7 @@ class Trainer:
         if resume == RESUME_AUTO:
             self._check_same_run(folder)
         state = ckpt.load_checkpoint(folder)
-        parallel.load_states(self.model, self.optimizer, state.transformer, state.optimizer)
+        parallel.load_states(self.model, self.optimizer, state.transformer, state.optimizer, folder)
         self.scheduler.load_state_dict(state.scheduler)
         if self.ema is not None:
             self.ema.load_state_dict(state.ema)
@@ -303,19 +303,31 @@ class Trainer:
 
     # ------------------------------------------------------------------ outputs
     def save_checkpoint(self) -> Path | None:
-        """Every rank gathers (FSDP), rank 0 writes; returns the folder on rank 0."""
-        state = ckpt.TrainingState(step=self.step, transformer=parallel.transformer_state(self.model),
+        """Rank 0 writes (FSDP: every rank its shards first); returns the folder on rank 0."""
+        sharded = parallel.is_fsdp(self.model)
+        if sharded:
+            parallel.save_sharded(self.model, self.optimizer, ckpt.checkpoint_dir(self.config.output_dir, self.step))
+        full = {} if sharded else parallel.transformer_state(self.model)
+        weights = self._exported_weights(full)  # every rank: a collective under FSDP
+        state = ckpt.TrainingState(step=self.step, transformer=full,
                                    ema=self.ema.state_dict() if self.ema else {},
                                    optimizer=parallel.optimizer_state(self.model, self.optimizer),
                                    scheduler=self.scheduler.state_dict(), rng=ckpt.capture_rng())
         folder = None
         if self.ctx.is_main:
-            weights = state.ema or state.transformer
             folder = ckpt.save_checkpoint(self.config.output_dir, state, self.config.to_yaml(),
                                           self.config.keep_checkpoints, self.data,
                                           lambda tmp: self._write_pretrained(tmp, weights))
+            parallel.prune_sharded(ckpt.list_checkpoints(self.config.output_dir))
         self.ctx.barrier()
         return folder
+
+    def _exported_weights(self, full: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """What a ``from_pretrained`` folder holds: the EMA weights when EMA is on, else the model's
+        full state (``full`` when already gathered; gathered here otherwise, on every rank)."""
+        if self.ema is not None:
+            return self.ema.state_dict()
+        return full or parallel.transformer_state(self.model)
 
     def _write_pretrained(self, folder: Path, weights: dict[str, torch.Tensor]) -> None:
         """A ``from_pretrained`` folder with ``weights`` as the transformer (rank 0)."""
@@ -326,7 +338,7 @@ class Trainer:
 
     def export(self) -> Path:
         """Write ``<output_dir>/final`` (EMA weights when EMA is on) on rank 0; returns its path."""
-        weights = self.ema.state_dict() if self.ema else parallel.transformer_state(self.model)
+        weights = self._exported_weights({})
         folder = Path(self.config.output_dir) / FINAL_DIR
         if self.ctx.is_main:
             self._write_pretrained(folder, weights)

@@ -1,0 +1,155 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Recorder soak: the ALOHA sensor load into recorder_node for minutes; offered vs written, memory, CPU.
+
+recorder_node (robot preset ``aloha``, an episode autostarted) runs as a process on a leased ROS
+domain over real DDS. This process publishes three 640x480 rgb8 cameras at 30 Hz and the 14 joint
+states at 100 Hz (~80 MB/s), every message numbered in ``header.frame_id`` per topic. Every
+``--sample-s`` the recorder's resident memory (/proc VmRSS) is sampled. At the end the recorder is
+stopped (SIGINT: it closes the bag) and the bag is read back as raw CDR: a message counts as
+written when its topic's sequence number is in the bag (duplicates are not double-counted).
+Prints offered / written / dropped per topic, the RSS series (flat is the goal: growth is
+measured from the first sample after ``--warmup-s`` to the last), the recorder's CPU over the
+load (percent of one core), the recorder's own count of messages it dropped with its writer
+queue full (the rest of the drops happened before its callback: DDS), the hardware; the bag is
+deleted unless ``--keep``. Last line:
+``recorder_soak offered=<n> written=<n> drops=<n> rss_growth_mb=<x>``.
+``--dds-profile config/dds/fastdds_large_frames.xml`` runs both processes with that Fast DDS
+profile (FASTDDS_DEFAULT_PROFILES_FILE); without it, the stock transports.
+Usage: python bench/recorder_soak.py [--minutes 10] [--sample-s 10] [--warmup-s 20] [--keep DIR]
+    [--dds-profile XML]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import rclpy
+from rclpy.context import Context
+from rclpy.node import Node
+from rosbags.rosbag2 import Reader
+
+from cosmos_policy_ros.data.bag_recovery import recover_bag
+from cosmos_policy_ros.ros.dds_env import DomainLease, apply_local_dds_defaults
+from node_overhead import ALOHA_CAMERA_HW, ALOHA_CAMERA_HZ, ALOHA_JOINTS_HZ, AlohaStreams, _hardware, cpu_seconds
+
+START_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 120.0  # the recorder writes out its queue and closes the bag
+DRAIN_S = 2.0  # after the last message: let DDS deliver what is in flight
+HEADER_FRAME_ID_OFFSET = 12  # CDR: 4-byte encapsulation, stamp (8), then the frame_id string
+CDR_LITTLE_ENDIAN = 1
+MIB = 2**20
+PAGE_KIB = 1024
+FASTDDS_PROFILE_VAR = "FASTDDS_DEFAULT_PROFILES_FILE"
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of a process [MiB] (/proc/<pid>/status VmRSS)."""
+    with open(f"/proc/{pid}/status", encoding="ascii") as f:
+        kib = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+    return kib / PAGE_KIB
+
+
+def frame_id(cdr: bytes) -> str:
+    """``header.frame_id`` of a serialized message that starts with std_msgs/Header."""
+    order = "<" if cdr[1] == CDR_LITTLE_ENDIAN else ">"
+    (length,) = struct.unpack_from(order + "I", cdr, HEADER_FRAME_ID_OFFSET)
+    start = HEADER_FRAME_ID_OFFSET + 4
+    return cdr[start:start + length - 1].decode("ascii")  # CDR strings carry their NUL
+
+
+def written_sequences(bag_root: Path) -> dict[str, set[int]]:
+    """Per topic, the sequence numbers found in the episode bag(s) under ``bag_root``."""
+    found: dict[str, set[int]] = {}
+    for mcap in sorted(bag_root.rglob("*.mcap")):
+        bag = mcap.parent
+        if not (bag / "metadata.yaml").is_file():
+            recover_bag(bag)
+        with Reader(bag) as reader:
+            for connection, _timestamp, cdr in reader.messages():
+                if connection.msgtype in ("sensor_msgs/msg/Image", "sensor_msgs/msg/JointState"):
+                    found.setdefault(connection.topic, set()).add(int(frame_id(cdr)))
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=10.0, help="how long the load runs")
+    parser.add_argument("--sample-s", type=float, default=10.0, help="RSS sampling period [s]")
+    parser.add_argument("--warmup-s", type=float, default=20.0, help="RSS growth is measured after this")
+    parser.add_argument("--keep", type=Path, default=None, help="write the bag here and keep it")
+    parser.add_argument("--dds-profile", type=Path, default=None, help="Fast DDS XML profile for both processes")
+    args = parser.parse_args()
+    apply_local_dds_defaults()
+    if args.dds_profile:
+        os.environ[FASTDDS_PROFILE_VAR] = str(args.dds_profile.resolve())
+    output = args.keep or Path(tempfile.mkdtemp(prefix="recorder_soak_"))
+    log = tempfile.NamedTemporaryFile(prefix="recorder_soak_", suffix=".log")
+    with DomainLease() as lease:
+        env = {**lease.env(), "OMP_NUM_THREADS": "1"}
+        os.environ.update(env)
+        params = {"robot": "aloha", "output_dir": str(output), "autostart_episode": "true",
+                  "autostart_task": "'soak'"}
+        proc = subprocess.Popen([sys.executable, "-m", "cosmos_policy_ros.ros.recorder_node", "--ros-args",
+                                 *[a for k, v in params.items() for a in ("-p", f"{k}:={v}")]],
+                                env=env, stdout=log, stderr=subprocess.STDOUT)
+        context = Context()
+        rclpy.init(context=context)
+        node = Node("recorder_soak", context=context)
+        load = AlohaStreams(node)
+        try:
+            deadline = time.monotonic() + START_TIMEOUT_S
+            while not all(p.get_subscription_count() for p in load.publishers):
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise SystemExit("recorder_node did not subscribe to the ALOHA topics")
+                time.sleep(0.1)
+            start_cpu, started = cpu_seconds(proc.pid), time.monotonic()
+            load.start()
+            samples: list[tuple[float, float]] = []
+            while time.monotonic() - started < 60.0 * args.minutes:
+                samples.append((time.monotonic() - started, rss_mib(proc.pid)))
+                time.sleep(min(args.sample_s, max(0.0, 60.0 * args.minutes - (time.monotonic() - started))))
+            load.close()
+            time.sleep(DRAIN_S)
+            cpu_pct = 100.0 * (cpu_seconds(proc.pid) - start_cpu) / (time.monotonic() - started)
+            samples.append((time.monotonic() - started, rss_mib(proc.pid)))
+        finally:
+            load.close()
+            node.destroy_node()
+            rclpy.try_shutdown(context=context)
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=STOP_TIMEOUT_S)
+    found = written_sequences(output)
+    log.seek(0)
+    stopped = [line for line in log.read().decode(errors="replace").splitlines() if "recorder stopped" in line]
+    log.close()
+    print(f"hardware: {_hardware()}")
+    print(f"load: 3 cameras {ALOHA_CAMERA_HW[1]}x{ALOHA_CAMERA_HW[0]} rgb8 at {ALOHA_CAMERA_HZ:.0f} Hz + joint "
+          f"states at {ALOHA_JOINTS_HZ:.0f} Hz for {args.minutes:g} min; recorder CPU {cpu_pct:.1f} % of a core; "
+          f"DDS profile {args.dds_profile or 'stock'}")
+    total_offered = total_written = 0
+    for topic, offered in load.offered.items():
+        written = len({s for s in found.get(topic, set()) if s < offered})
+        total_offered, total_written = total_offered + offered, total_written + written
+        print(f"  {topic}: offered {offered}, written {written}, dropped {offered - written}")
+    print("recorder's own count: " + (stopped[-1].split(": ", 1)[-1] if stopped else "missing (no clean stop)"))
+    print("recorder RSS MiB over time: " + ", ".join(f"{t:.0f}s {m:.0f}" for t, m in samples))
+    after_warmup = [m for t, m in samples if t >= args.warmup_s] or [samples[-1][1]]
+    growth = after_warmup[-1] - after_warmup[0]
+    bag_bytes = sum(f.stat().st_size for f in output.rglob("*") if f.is_file())
+    print(f"bag size {bag_bytes / MIB:.0f} MiB in {output}" + ("" if args.keep else " (deleted)"))
+    if not args.keep:
+        shutil.rmtree(output, ignore_errors=True)
+    print(f"recorder_soak offered={total_offered} written={total_written} drops={total_offered - total_written} "
+          f"rss_growth_mb={growth:.1f}")
+
+
+if __name__ == "__main__":
+    main()
