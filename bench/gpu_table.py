@@ -124,9 +124,12 @@ def inference_rows(model: CosmosPolicy, repeats: int) -> list[Row]:
     proprio = np.zeros(layout.proprio_dim)
     encoded = model.encode_observation(images, proprio, INSTRUCTION)
     per_row = flops.forward_flops(model.config, text_kv_cached=model.inference.text_kv_cache)
-    planners = {mode: Planner(model, config=PlannerConfig(num_candidates=NUM_CANDIDATES, mode=mode,
-                                                          policy_num_steps=CHUNK_STEPS))
-                for mode in ("fast", "full")}
+    # fast: one one-evaluation future and value per candidate (as bench/plan_select.py times it)
+    planners = {"fast": Planner(model, config=PlannerConfig(num_candidates=NUM_CANDIDATES, mode="fast",
+                                                            policy_num_steps=CHUNK_STEPS, future_max_num_steps=1,
+                                                            value_max_num_steps=1)),
+                "full": Planner(model, config=PlannerConfig(num_candidates=NUM_CANDIDATES, mode="full",
+                                                            policy_num_steps=CHUNK_STEPS))}
     return [
         _timed(model, "forward, batch 1", "forward", lambda: model.generate(encoded, Role.POLICY, 1, [0]),
                repeats, per_row),

@@ -101,7 +101,8 @@ class _Messages:
         return self.t[mt.POLICY_STATUS](
             header=self.header(t_ns), mode=mode, reason="", source="command_arbiter",
             last_value=float("nan"), observation_age_s=float("nan"), deadline_misses=0,
-            rejected_chunks=0, call_for_teleop=False, model_name="", instruction="")
+            rejected_chunks=0, call_for_teleop=False, model_name="", instruction="", inputs_received=0,
+            rejected_inputs=0)
 
 
 def _times_ns(start_ns: int, duration_s: float, rate_hz: float) -> np.ndarray:

@@ -54,7 +54,7 @@ def test_fsdp_follows_ddp_and_resumes_exactly_from_its_shards(make_config, tmp_p
     _torchrun(interrupted, tmp_path)
     [step2] = list_checkpoints(interrupted.output_dir)
     assert (sharded_dir(step2) / DCP_METADATA).is_file()
-    assert sorted(p.name for p in step2.parent.iterdir()) == [step2.name, sharded_dir(step2).name]
+    assert sorted(p.name for p in step2.parent.glob("step_*")) == [step2.name, sharded_dir(step2).name]
     resumed = make_config("interrupted", steps=4, **fsdp)
     _torchrun(resumed, tmp_path)
     assert _losses(resumed.output_dir) == sharded  # bit-exact continuation
@@ -63,8 +63,9 @@ def test_fsdp_follows_ddp_and_resumes_exactly_from_its_shards(make_config, tmp_p
 def test_a_sharded_checkpoint_refuses_a_ddp_resume_by_name(make_config, tmp_path: Path) -> None:
     fsdp = make_config("fsdp", steps=1, parallel="fsdp", checkpoint_every_steps=1)
     _torchrun(fsdp, tmp_path)
-    with pytest.raises(ValueError, match="parallel=fsdp"):
-        Trainer(make_config("fsdp", steps=2))
+    [step1] = list_checkpoints(fsdp.output_dir)
+    with pytest.raises(ValueError, match="parallel=fsdp"):  # resumed by name: the run check is skipped
+        Trainer(make_config("fsdp", steps=2, resume=str(step1)))
 
 
 def test_activation_checkpointing_recomputes_blocks_with_the_same_gradients(make_config) -> None:
