@@ -12,7 +12,7 @@ runs bf16 autocast on fp32 weights (as the trainer does) on one device; FLOPs = 
 Last line: ``gpu_table device=<name> dtype=<d> forward_ms=<x> chunk_ms=<x> fast_plan_ms=<x>
 full_plan_ms=<x> train_step_ms=<x> train_mfu=<x|n/a>``.
 ``--lever-sweep`` first times the batch-1 forward with the levers added one by one (plain fp32,
-bf16 weights, text K/V once, SDPA backend priority, compile, CUDA graphs), lines
+bf16 weights, text K/V once, per-frame modulation, SDPA backend priority, compile, CUDA graphs), lines
 ``sweep=<lever> forward_ms=<x> speedup=<x>`` (speedup over plain).
 Usage: python bench/gpu_table.py [--tiny] [--repeats 3] [--compile] [--cuda-graphs]
     [--attention cudnn,flash] [--buckets 1,8,32] [--dtype float32] [--markdown PATH] [--lever-sweep]
@@ -143,8 +143,9 @@ def _forward_row(model: CosmosPolicy, repeats: int) -> Row:
 def lever_sweep(preset: str, device: torch.device, repeats: int) -> None:
     """The batch-1 forward with the levers added one at a time (each a fresh model)."""
     backends = ("cudnn", "flash", "efficient") if device.type == "cuda" else ("flash", "math")
-    steps = [("plain fp32", InferenceOptions(text_kv_cache=False))]
+    steps = [("plain fp32", InferenceOptions(text_kv_cache=False, frame_modulation=False))]
     for label, change in (("+ bf16 weights", dict(dtype="bfloat16")), ("+ text K/V once", dict(text_kv_cache=True)),
+                          ("+ per-frame modulation", dict(frame_modulation=True)),
                           (f"+ SDPA {','.join(backends)}", dict(attention_backends=backends)),
                           ("+ compile", dict(compile=True)),
                           ("+ CUDA graphs" + ("" if device.type == "cuda" else " (skipped on CPU)"),

@@ -19,7 +19,8 @@ def test_tiny_table_prints_every_row_with_hardware_dtype_and_mfu(repo_root: Path
     lines = result.stdout.splitlines()
     assert lines[0].startswith("hardware: ")
     sweep = [line.split()[0] for line in lines if line.startswith("sweep=")]
-    assert sweep == ["sweep=plain_fp32", "sweep=+_bf16_weights", "sweep=+_text_K/V_once", "sweep=+_SDPA_flash,math",
+    assert sweep == ["sweep=plain_fp32", "sweep=+_bf16_weights", "sweep=+_text_K/V_once",
+                     "sweep=+_per-frame_modulation", "sweep=+_SDPA_flash,math",
                      "sweep=+_compile", "sweep=+_CUDA_graphs_(skipped_on_CPU)"]
     for key in ROWS:
         row = next(line for line in lines if line.startswith(f"row={key} "))
