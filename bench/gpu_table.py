@@ -11,13 +11,17 @@ when cached); MFU = FLOP/s over the chip's dense bf16 peak (none for a CPU). The
 runs bf16 autocast on fp32 weights (as the trainer does) on one device; FLOPs = 3 x forward.
 Last line: ``gpu_table device=<name> dtype=<d> forward_ms=<x> chunk_ms=<x> fast_plan_ms=<x>
 full_plan_ms=<x> train_step_ms=<x> train_mfu=<x|n/a>``.
+``--lever-sweep`` first times the batch-1 forward with the levers added one by one (plain fp32,
+bf16 weights, text K/V once, per-frame modulation, SDPA backend priority, compile, CUDA graphs), lines
+``sweep=<lever> forward_ms=<x> speedup=<x>`` (speedup over plain).
 Usage: python bench/gpu_table.py [--tiny] [--repeats 3] [--compile] [--cuda-graphs]
-    [--attention cudnn,flash] [--buckets 1,8,32] [--dtype float32] [--markdown PATH]
+    [--attention cudnn,flash] [--buckets 1,8,32] [--dtype float32] [--markdown PATH] [--lever-sweep]
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -39,6 +43,9 @@ INSTRUCTION = "put the cube in the bowl"
 GPU_PRESET, TINY_PRESET = "cosmos-predict2-2b", "tiny"
 CHUNK_STEPS = 10  # issue 22: a policy chunk is 10 evaluations
 NUM_CANDIDATES = 8
+# Compiled blocks trace twice (the first forward of a decision also projects the text K/V) and
+# CUDA graph trees record on a later call: three calls reach the steady state.
+WARMUP_CALLS = 3
 # Dense bf16 peak FLOP/s (NVIDIA data sheets, SXM parts); matched by substring of the device name.
 BF16_PEAK_FLOPS = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12}
 
@@ -67,6 +74,7 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--buckets", default="", help="batch buckets, e.g. 1,8,32")
     parser.add_argument("--train-batch", type=int, default=None, help="training batch (default 4 GPU, 2 tiny)")
     parser.add_argument("--markdown", type=Path, default=None, help="also write the table to this file")
+    parser.add_argument("--lever-sweep", action="store_true", help="first time the forward lever by lever")
     return parser.parse_args()
 
 
@@ -101,8 +109,9 @@ def _counting_rows(model: CosmosPolicy) -> Iterator[list[int]]:
 
 def _timed(model: CosmosPolicy, what: str, key: str, fn: Callable[[], object], repeats: int,
            per_row_flop: float) -> Row:
-    """Mean time of ``fn`` after a warm-up, and its DiT FLOPs from the rows it ran."""
-    fn()
+    """Mean time of ``fn`` after warm-up calls, and its DiT FLOPs from the rows it ran."""
+    for _ in range(WARMUP_CALLS):
+        fn()
     sync(model.device)
     with _counting_rows(model) as rows:
         start = time.perf_counter()
@@ -115,14 +124,43 @@ def _timed(model: CosmosPolicy, what: str, key: str, fn: Callable[[], object], r
                f"{sum(rows) // repeats} sample-forwards{padded}")
 
 
-def inference_rows(model: CosmosPolicy, repeats: int) -> list[Row]:
-    """Forward, chunk and both planning schemes of one model."""
+def _observation(model: CosmosPolicy) -> tuple[dict[str, np.ndarray], np.ndarray]:
     layout = model.config.layout
     rng = np.random.RandomState(0)
     images = {c: rng.randint(0, 256, (layout.image_height, layout.image_width, 3), dtype=np.uint8)
               for c in layout.camera_names}
-    proprio = np.zeros(layout.proprio_dim)
+    return images, np.zeros(layout.proprio_dim)
+
+
+def _forward_row(model: CosmosPolicy, repeats: int) -> Row:
+    images, proprio = _observation(model)
     encoded = model.encode_observation(images, proprio, INSTRUCTION)
+    per_row = flops.forward_flops(model.config, text_kv_cached=model.inference.text_kv_cache)
+    return _timed(model, "forward, batch 1", "forward", lambda: model.generate(encoded, Role.POLICY, 1, [0]),
+                  repeats, per_row)
+
+
+def lever_sweep(preset: str, device: torch.device, repeats: int) -> None:
+    """The batch-1 forward with the levers added one at a time (each a fresh model)."""
+    backends = ("cudnn", "flash", "efficient") if device.type == "cuda" else ("flash", "math")
+    steps = [("plain fp32", InferenceOptions(text_kv_cache=False, frame_modulation=False))]
+    for label, change in (("+ bf16 weights", dict(dtype="bfloat16")), ("+ text K/V once", dict(text_kv_cache=True)),
+                          ("+ per-frame modulation", dict(frame_modulation=True)),
+                          (f"+ SDPA {','.join(backends)}", dict(attention_backends=backends)),
+                          ("+ compile", dict(compile=True)),
+                          ("+ CUDA graphs" + ("" if device.type == "cuda" else " (skipped on CPU)"),
+                           dict(cuda_graphs=True))):
+        steps.append((label, dataclasses.replace(steps[-1][1], **change)))
+    plain_ms = None
+    for label, options in steps:
+        ms = _forward_row(_model(preset, device, options), repeats).ms
+        plain_ms = plain_ms or ms
+        print(f"sweep={label.replace(' ', '_')} forward_ms={ms:.2f} speedup={plain_ms / ms:.2f}", flush=True)
+
+
+def inference_rows(model: CosmosPolicy, repeats: int) -> list[Row]:
+    """Forward, chunk and both planning schemes of one model."""
+    images, proprio = _observation(model)
     per_row = flops.forward_flops(model.config, text_kv_cached=model.inference.text_kv_cache)
     # fast: one one-evaluation future and value per candidate (as bench/plan_select.py times it)
     planners = {"fast": Planner(model, config=PlannerConfig(num_candidates=NUM_CANDIDATES, mode="fast",
@@ -131,8 +169,7 @@ def inference_rows(model: CosmosPolicy, repeats: int) -> list[Row]:
                 "full": Planner(model, config=PlannerConfig(num_candidates=NUM_CANDIDATES, mode="full",
                                                             policy_num_steps=CHUNK_STEPS))}
     return [
-        _timed(model, "forward, batch 1", "forward", lambda: model.generate(encoded, Role.POLICY, 1, [0]),
-               repeats, per_row),
+        _forward_row(model, repeats),
         _timed(model, f"policy chunk, VAE encode + {CHUNK_STEPS} evaluations", "chunk",
                lambda: model.act(images, proprio, INSTRUCTION, num_steps=CHUNK_STEPS), repeats, per_row),
         _timed(model, f"fast plan-and-select N={NUM_CANDIDATES}", "fast_plan",
@@ -172,6 +209,8 @@ def main() -> None:
     hardware = hardware_line()
     print(hardware)
     print(f"preset={preset} layout={'aloha' if preset == GPU_PRESET else 'tiny'} options={options}")
+    if args.lever_sweep:
+        lever_sweep(preset, device, args.repeats)
     model = _model(preset, device, options)
     rows = inference_rows(model, args.repeats)
     del model

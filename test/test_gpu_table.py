@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
-"""``bench/gpu_table.py --tiny`` runs on CPU and prints every row of issue 22's table (not timings)."""
+"""``bench/gpu_table.py --tiny`` runs on CPU and prints every row of issue 22's table and every lever of
+the sweep (not timings)."""
 from __future__ import annotations
 
 import re
@@ -13,10 +14,14 @@ ROWS = ("forward", "chunk", "fast_plan", "full_plan", "train_step")
 def test_tiny_table_prints_every_row_with_hardware_dtype_and_mfu(repo_root: Path, tmp_path: Path) -> None:
     markdown = tmp_path / "table.md"
     result = subprocess.run([sys.executable, "bench/gpu_table.py", "--tiny", "--repeats", "1",
-                             "--markdown", str(markdown)],
+                             "--markdown", str(markdown), "--lever-sweep"],
                             cwd=repo_root, capture_output=True, text=True, timeout=600, check=True)
     lines = result.stdout.splitlines()
     assert lines[0].startswith("hardware: ")
+    sweep = [line.split()[0] for line in lines if line.startswith("sweep=")]
+    assert sweep == ["sweep=plain_fp32", "sweep=+_bf16_weights", "sweep=+_text_K/V_once",
+                     "sweep=+_per-frame_modulation", "sweep=+_SDPA_flash,math",
+                     "sweep=+_compile", "sweep=+_CUDA_graphs_(skipped_on_CPU)"]
     for key in ROWS:
         row = next(line for line in lines if line.startswith(f"row={key} "))
         assert re.search(r" dtype=float32 ms=[\d.]+ tflop=[\d.e+-]+ tflops=[\d.e+-]+ mfu=n/a ", row), row

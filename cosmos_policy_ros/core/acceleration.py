@@ -6,7 +6,9 @@
 * ``attention_backends``: the SDPA kernels allowed, in priority order
   (``torch.nn.attention.sdpa_kernel(..., set_priority=True)``); empty = torch's own choice.
 * ``text_kv_cache`` (default on): the instruction's cross-attention K/V once per decision
-  (``networks.text_keys_values``), reused by every sampler step and candidate.
+  (``networks.cached_text_kv``), reused by every sampler step and candidate.
+* ``frame_modulation`` (default on): the blocks' adaLN-LoRA linears once per latent frame instead
+  of once per token (``networks.per_frame_modulation``).
 * ``compile``: ``torch.compile`` of each transformer block (regional: the repeated block compiles
   once, and hooks on the transformer, e.g. the planner's forward counter, still run), static shapes
   (``dynamic=False``); with ``batch_buckets`` a call's batch is padded up to the next bucket so a
@@ -37,6 +39,7 @@ class InferenceOptions:
         dtype: transformer weight dtype, "float32" or "bfloat16".
         attention_backends: names from ``ATTENTION_BACKENDS`` in priority order; () = torch's choice.
         text_kv_cache: reuse the instruction's cross-attention K/V within a decision.
+        frame_modulation: compute the adaLN-LoRA modulation per latent frame, not per token.
         compile: ``torch.compile`` every transformer block with static shapes.
         cuda_graphs: capture the compiled blocks as CUDA graphs (CUDA only; needs ``compile``).
         batch_buckets: increasing batch sizes a call is padded up to (static shapes); () = none.
@@ -45,6 +48,7 @@ class InferenceOptions:
     dtype: str = "float32"
     attention_backends: tuple[str, ...] = ()
     text_kv_cache: bool = True
+    frame_modulation: bool = True
     compile: bool = False
     cuda_graphs: bool = False
     batch_buckets: tuple[int, ...] = ()

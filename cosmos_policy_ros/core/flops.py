@@ -38,7 +38,7 @@ def forward_flops(config: CosmosPolicyConfig, text_kv_cached: bool = False, adal
     """FLOPs of one sample's DiT forward.
 
     Args:
-        text_kv_cached: the text K/V were computed before (``networks.text_keys_values``).
+        text_kv_cached: the text K/V were computed before (``networks.cached_text_kv``).
         adaln_per_token: count the adaLN-LoRA modulation per token, as diffusers computes it.
     """
     dit = config.dit

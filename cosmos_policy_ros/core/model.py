@@ -197,9 +197,13 @@ class CosmosPolicy(nn.Module):
 
     @contextmanager
     def decision_context(self, encoded: EncodedObservation) -> Iterator[None]:
-        """Inside: the chosen SDPA kernels, and ``encoded``'s instruction K/V (computed by the first forward)."""
+        """Inside: the chosen SDPA kernels, ``encoded``'s instruction K/V (computed by the first forward)
+        and per-frame modulation, as ``self.inference`` says."""
         with ExitStack() as stack:
             stack.enter_context(acceleration.attention_kernels(self.inference))
+            if self.inference.frame_modulation:
+                per_frame = networks.tokens_per_latent_frame(self.transformer, self.frame_shape[1:])
+                stack.enter_context(networks.per_frame_modulation(self.transformer, per_frame))
             if self.inference.text_kv_cache:
                 store = encoded.text_kv.setdefault(id(self.transformer), networks.empty_text_kv(self.transformer))
                 stack.enter_context(networks.cached_text_kv(self.transformer, store))

@@ -20,7 +20,7 @@ from cosmos_policy_ros.core.planning import Planner, PlannerConfig
 
 INSTRUCTION = "put the cube in the bowl"
 SEEDS = [4, 5, 6]
-PLAIN = InferenceOptions(text_kv_cache=False)
+PLAIN = InferenceOptions(text_kv_cache=False, frame_modulation=False)
 FP32_TOLERANCE = 1e-4      # the same math in another order (broadcast K/V, padded batch, fused kernels)
 BF16_RELATIVE_TOLERANCE = 0.05  # bf16 weights: 8 mantissa bits through 2 blocks and 3 sampler steps
 SMALL_PLAN = dict(num_candidates=3, policy_num_steps=2, future_ensemble_size=2, future_max_num_steps=2,
@@ -62,7 +62,7 @@ def _counting_calls(module: torch.nn.Module) -> Iterator[list[torch.Size]]:
 
 
 def test_text_kv_cache_matches_the_plain_cross_attention_and_projects_the_text_once_per_decision() -> None:
-    plain, cached = _model(PLAIN), _model(InferenceOptions(text_kv_cache=True))
+    plain, cached = _model(PLAIN), _model(dataclasses.replace(PLAIN, text_kv_cache=True))
     torch.testing.assert_close(_policy_sample(cached), _policy_sample(plain), atol=FP32_TOLERANCE, rtol=0)
 
     config = PlannerConfig(**SMALL_PLAN)
@@ -79,6 +79,21 @@ def test_text_kv_cache_matches_the_plain_cross_attention_and_projects_the_text_o
     assert plain_k == plain_forwards  # once per forward (per block) without the cache
     assert cached_k == 1  # once per decision with it
     np.testing.assert_allclose(cached_result.candidate_actions, plain_result.candidate_actions, atol=1e-3)
+
+
+def test_per_frame_modulation_matches_per_token_and_runs_once_per_frame() -> None:
+    plain, per_frame = _model(PLAIN), _model(dataclasses.replace(PLAIN, frame_modulation=True))
+    counts = {}
+    for name, model in (("plain", plain), ("per_frame", per_frame)):
+        with _counting_calls(model.transformer.transformer_blocks[0].norm1.linear_1) as rows:
+            sample = _policy_sample(model, seeds=[4])
+        counts[name] = (rows[0], sample)
+    (token_shape, reference), (frame_shape, sample) = counts.values()
+    frames = per_frame.layout.num_frames
+    assert token_shape[:2] == (1, frames * 4) and frame_shape[:2] == (1, frames)  # tiny: 2x2 patches per frame
+    torch.testing.assert_close(sample, reference, atol=FP32_TOLERANCE, rtol=0)
+    assert not any(norm.tokens_per_frame for block in per_frame.transformer.transformer_blocks
+                   for norm in (block.norm1, block.norm2, block.norm3))  # training sees diffusers' path
 
 
 def test_one_vae_encode_per_decision(monkeypatch: pytest.MonkeyPatch) -> None:
