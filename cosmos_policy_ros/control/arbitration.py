@@ -72,6 +72,11 @@ from .stitching import (DeadlineMissError, StitchConfig, StitchedTrajectory, ble
 from .watchdog import CommandWatchdog, ValueGate
 
 
+# A measured joint further outside its bounds than this is reported (below: the numerical noise of a
+# joint resting on its stop, e.g. the sim's open gripper at 0.04 + 1e-6 m).
+OUTSIDE_REPORT_THRESHOLD = 1e-4
+
+
 @dataclass(frozen=True)
 class ArbiterConfig:
     """Settings of the arbiter logic (the node fills it from its parameter table).
@@ -88,7 +93,8 @@ class ArbiterConfig:
             the joint's range are set to the bound (``limits.saturate_positions``); 0 = none.
         teleop_target_lead_s: a JointState teleop target is commanded to be reached this long
             after it arrives.
-        hold_time_from_start_s: time_from_start of the rest point of a stop from standstill.
+        hold_time_from_start_s: a stop's last point holds the rest position this long after its
+            deceleration (late enough never to arrive at the controller in the past).
         stop_step_s: time between the points of a controlled stop.
         max_chunk_dt_s: largest accepted ActionChunk.dt_s.
         measured_tolerance: how far a measured joint may lie outside its bounds (sensor noise,
@@ -104,7 +110,7 @@ class ArbiterConfig:
     max_start_jump: float = 0.3
     position_saturation: float = 0.05
     teleop_target_lead_s: float = 0.1
-    hold_time_from_start_s: float = 0.1
+    hold_time_from_start_s: float = 0.5
     stop_step_s: float = 0.02
     max_chunk_dt_s: float = 1.0
     measured_tolerance: float = 0.01
@@ -287,7 +293,7 @@ class Arbiter:
         """Say (once per joint) that a measured joint is outside its bounds, within the tolerance."""
         excess = bounds_excess(positions, self.config.limits)
         col = int(np.argmax(excess))
-        joint = self.config.joint_names[col] if excess[col] > 1e-6 else ""
+        joint = self.config.joint_names[col] if excess[col] > OUTSIDE_REPORT_THRESHOLD else ""
         if joint and joint != self._outside_joint:
             self._set_reason(f"joint {joint} measured {positions[col]:.6g}, {excess[col]:.4g} outside its "
                              f"bounds (within the sensor tolerance {self.config.measured_tolerance}); "
@@ -429,15 +435,19 @@ class Arbiter:
         bumpless start) the last plausible measured state."""
         if not measured and self.commanded is not None and now_s <= self.commanded.end_time_s:
             position, velocity = self.commanded.sample(now_s)
-            return _Seam(position, velocity, self.commanded.sample_position, measured=False)
+            return _Seam(position, velocity, self._continued(position, velocity, now_s), measured=False)
         latest = self.states.latest
         if latest is None:
             raise ValueError("no joint state received yet")
-        lower, upper = self.config.limits.lower, self.config.limits.upper
         velocity = latest.velocities if latest.velocities is not None else np.zeros_like(latest.positions)
-        # the measured motion, continued at its velocity (inside the bounds), to blend from
-        return _Seam(latest.positions, velocity,
-                     lambda t: np.clip(latest.positions + velocity * (t - now_s), lower, upper), measured=True)
+        return _Seam(latest.positions, velocity, self._continued(latest.positions, velocity, now_s), measured=True)
+
+    def _continued(self, position: np.ndarray, velocity: np.ndarray, now_s: float) -> Callable[[float], np.ndarray]:
+        """The motion at the seam continued at its velocity (inside the bounds): what a new command
+        is blended from. Not the previous command's own path: that may bend or end right after the
+        seam (an old chunk's last step), which no blend could then follow within the limits."""
+        lower, upper = self.config.limits.lower, self.config.limits.upper
+        return lambda t: np.clip(position + velocity * (t - now_s), lower, upper)
 
     def _joined(self, trajectory: StitchedTrajectory, seam: "_Seam") -> StitchedTrajectory:
         """The trajectory joined onto the seam within the limits (see the module docstring).
@@ -451,7 +461,7 @@ class Arbiter:
             raise ValueError(f"{own} (steps counted from the first kept step)")
         tolerance = self.config.measured_tolerance if seam.measured else 0.0
         trajectory = dataclasses.replace(trajectory, start_velocity=seam.velocity)
-        first_reason = ""
+        reasons = []
         for blend_points in range(len(trajectory.positions) - 1):
             candidate = blend_seam(trajectory, seam.previous, blend_points)
             reason = check_trajectory(candidate.positions, candidate.times_from_start_s, limits,
@@ -459,8 +469,9 @@ class Arbiter:
                                       start_bounds_tolerance=tolerance)
             if not reason:
                 return candidate
-            first_reason = first_reason or reason
-        raise ValueError(first_reason)
+            reasons.append(reason)
+        blended = f"; blended over {len(reasons) - 1} steps: {reasons[-1]}" if len(reasons) > 1 else ""
+        raise ValueError(f"{reasons[0]}{blended}")
 
     def _command(self, trajectory: StitchedTrajectory) -> Command:
         self.commanded = trajectory
@@ -514,16 +525,22 @@ class Arbiter:
         """A controlled stop from the seam state to rest (see the module docstring); none before
         anything was measured or commanded.
 
-        A stop from the measured state starts at rest where the arm is (clipped into the bounds:
-        the reading lies within ``measured_tolerance`` of them), so it moves by at most that.
+        Once the last command has ended, the controller holds its last point and the arm settles
+        there: the stop holds that point too (nothing changes), unless the arm is measured further
+        from it than ``max_start_jump`` (something else moved it: a sim reset, another controller);
+        then it holds where the arm is, clipped into the bounds (the reading lies within
+        ``measured_tolerance`` of them).
         """
         try:
             seam = self._seam(now_s, measured=False)
         except ValueError:
             return []
         position, velocity = seam.positions, seam.velocity
-        if seam.measured:  # the arm is not being moved by a command: hold it where it is
+        if seam.measured:  # no command is running: hold, at rest
             position, velocity = seam.previous(now_s), np.zeros_like(position)
+            last = None if self.commanded is None else self.commanded.positions[-1]
+            if last is not None and np.max(np.abs(last - seam.positions)) <= self.config.max_start_jump:
+                position = last
         stop = controlled_stop(position, velocity, now_s, self.config.limits.acceleration,
                                self.config.stop_step_s, self.config.hold_time_from_start_s)
         return [self._command(stop)]

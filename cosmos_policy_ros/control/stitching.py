@@ -118,10 +118,6 @@ class StitchedTrajectory:
         """Absolute time of the last point (after it the controller holds that point)."""
         return self.stamp_s + float(self.times_from_start_s[-1])
 
-    def sample_position(self, time_s: float) -> np.ndarray:
-        """Commanded position at ``time_s`` (see :meth:`sample`)."""
-        return self.sample(time_s)[0]
-
     def sample(self, time_s: float) -> tuple[np.ndarray, np.ndarray]:
         """Commanded position and velocity at ``time_s``, as a controller interpolating linearly.
 
@@ -201,8 +197,10 @@ def controlled_stop(position: np.ndarray, velocity: np.ndarray, stamp_s: float, 
     Segment k (of n) moves at ``velocity * (n - k - 1/2) / n``: each segment differs from the
     previous one (and the first from ``velocity``, the last from rest) by ``velocity / n``, within
     ``acceleration * step_s`` when ``n >= max |velocity| / (acceleration * step_s)``, so the stop
-    passes :func:`~.limits.check_trajectory` with ``start_velocity=velocity``. At rest: two
-    points, ``position`` now and again ``rest_s`` later.
+    passes :func:`~.limits.check_trajectory` with ``start_velocity=velocity``. A last point holds
+    the rest position ``rest_s`` after the deceleration ends: a controller rejects a trajectory
+    whose points are all in the past on arrival (JTC, the sim's follower), and a stop must never be
+    dropped for arriving a few steps late. At rest: ``position`` now and again ``rest_s`` later.
 
     Returns:
         The stop, stamped ``stamp_s`` (row 0 at time_from_start 0), its last point at rest.
@@ -219,7 +217,8 @@ def controlled_stop(position: np.ndarray, velocity: np.ndarray, stamp_s: float, 
     fractions = (num - np.arange(num) - 0.5) / num  # (n,)
     segment_velocity = fractions[:, None] * velocity[None, :]  # (n, D)
     positions = position + np.cumsum(segment_velocity * step_s, axis=0)
-    return StitchedTrajectory(stamp_s, np.vstack([position, positions]), np.arange(num + 1) * step_s, 0,
+    times = np.append(np.arange(num + 1) * step_s, num * step_s + rest_s)
+    return StitchedTrajectory(stamp_s, np.vstack([position, positions, positions[-1]]), times, 0,
                               start_velocity=velocity)
 
 
@@ -229,9 +228,8 @@ def blend_seam(trajectory: StitchedTrajectory, previous: Callable[[float], np.nd
 
     Point i (1..blend_points) becomes ``(1 - w_i) * previous(t_i) + w_i * new_i`` with ``w_i`` the
     smoothstep of ``i / (blend_points + 1)``; later points are unchanged. ``previous`` gives the
-    position the previous command would have at absolute time t (the commanded trajectory, or the
-    seam held at rest), so the arm joins the new plan gradually instead of at the seam's velocity
-    step.
+    position of the motion at the seam at absolute time t (continued at its velocity), so the arm
+    joins the new plan gradually instead of at the seam's velocity step.
     """
     if blend_points <= 0:
         return trajectory

@@ -81,7 +81,8 @@ class ArbiterParams(NodeParams):
         ParamSpec("start_mode", "hold", "Mode at start.", read_only=True, choices=("teleop", "policy", "hold")),
         ParamSpec("teleop.target_lead_s", 0.1, "A teleop JointState target is reached this long after it "
                   "arrives [s].", read_only=True, min_value=0.001, max_value=5.0),
-        ParamSpec("hold.time_from_start_s", 0.1, "time_from_start of the rest point of a stop from standstill [s].",
+        ParamSpec("hold.time_from_start_s", 0.5, "A stop's last point holds the rest position this long after "
+                  "the deceleration (late enough never to arrive in the past) [s].",
                   read_only=True, min_value=0.001, max_value=5.0),
         ParamSpec("hold.stop_step_s", 0.02, "Time between the points of a controlled stop (HOLD/ESTOP from motion) [s].",
                   read_only=True, min_value=0.001, max_value=1.0),

@@ -123,8 +123,17 @@ def test_watchdog_without_execute_steps_holds_at_the_trajectory_end():
     assert arbiter.on_tick(0.75) == []
     (hold,) = arbiter.on_tick(0.81)
     assert arbiter.starved and "watchdog" in arbiter.reason and "starved" in arbiter.reason
-    # the trajectory had ended: the stop is at rest where the arm is measured (this test's arm never moved)
-    _assert_stop_at(hold, [0.0, 0.0, 0.02])
+    # the trajectory had ended: the controller holds its last point, and so does the stop
+    _assert_stop_at(hold, _chunk(stamp=0.0).actions[-1])
+
+
+def test_stop_after_the_arm_was_moved_elsewhere_holds_where_it_is():
+    arbiter = _arbiter(Mode.TELEOP)
+    arbiter.on_teleop_targets(JOINTS, [0.05, 0.0, 0.02], 0.0)  # commanded 0.05, ended at 0.1 s
+    for k in range(3):  # something else (a sim reset, another controller) put the arm 0.5 rad away
+        arbiter.on_joint_state(1.0 + 0.01 * k, JOINTS, [0.55, 0.0, 0.02], [])
+    _, (stop,) = arbiter.request_mode(Mode.HOLD, "x", 1.1)
+    _assert_stop_at(stop, [0.55, 0.0, 0.02])  # not back to the stale 0.05
 
 
 def test_watchdog_deadline_is_the_execution_horizon_not_the_look_ahead():
@@ -152,12 +161,12 @@ def test_starvation_stays_in_policy_and_next_chunk_resumes_from_where_the_arm_st
     (hold,) = arbiter.on_tick(0.55)
     assert arbiter.modes.mode == Mode.POLICY and arbiter.starved and "starved" in arbiter.reason
     # once the stop has ended, the seam is the measured state where the arm came to rest
-    arbiter.on_joint_state(0.6, JOINTS, [0.051, -0.049, 0.02], [0.0, 0.0, 0.0])
-    assert hold.trajectory.end_time_s < 0.65
-    (cmd,) = arbiter.on_policy_chunk(_chunk(stamp=0.6, start=(0.05, -0.05), execute_steps=4), now_s=0.65)
+    arbiter.on_joint_state(1.1, JOINTS, [0.051, -0.049, 0.02], [0.0, 0.0, 0.0])
+    assert hold.trajectory.end_time_s < 1.15
+    (cmd,) = arbiter.on_policy_chunk(_chunk(stamp=1.1, start=(0.05, -0.05), execute_steps=4), now_s=1.15)
     np.testing.assert_allclose(cmd.trajectory.positions[0], [0.051, -0.049, 0.02])
     assert not arbiter.starved and arbiter.modes.mode == Mode.POLICY and "resumed" in arbiter.reason
-    assert arbiter.watchdog.deadline_s == pytest.approx(1.0 + arbiter.config.watchdog_margin_s)
+    assert arbiter.watchdog.deadline_s == pytest.approx(1.5 + arbiter.config.watchdog_margin_s)
 
 
 def test_after_starvation_a_bad_chunk_is_still_a_fault():
@@ -390,3 +399,7 @@ def test_stop_from_moving_decelerates_within_the_limits():
     assert traj.times_from_start_s[-1] >= 1.5 / 10.0  # it takes v/a to stop
     np.testing.assert_allclose(traj.point_velocities()[-1], 0.0)
     assert traj.positions[-1][0] == pytest.approx(0.75 + 1.5 ** 2 / 20, abs=0.02)  # v^2 / 2a further
+    # the last point holds the rest position well after the deceleration: a late stop is never dropped
+    np.testing.assert_allclose(traj.positions[-1], traj.positions[-2])
+    assert traj.times_from_start_s[-1] - traj.times_from_start_s[-2] == pytest.approx(
+        arbiter.config.hold_time_from_start_s)
