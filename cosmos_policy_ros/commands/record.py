@@ -9,7 +9,7 @@ HELP = "Record the preset's topics to rosbag2 MCAP, one bag per episode."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--preset", default="sim_arm", help="robot preset name or YAML path")
+    parser.add_argument("--robot", default="sim_arm", help="robot preset name or YAML path")
     parser.add_argument("--out", type=Path, default=Path("bags"), help="folder for the episode bags")
     parser.add_argument("--start", metavar="TASK", default=None,
                         help="start an episode right away with this task text (else wait for "
@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def ros_arguments(args: argparse.Namespace) -> list[str]:
     """The --ros-args the recorder node is started with."""
-    ros_args = ["--ros-args", "-p", f"robot:={args.preset}", "-p", f"output_dir:={args.out}"]
+    ros_args = ["--ros-args", "-p", f"robot:={args.robot}", "-p", f"output_dir:={args.out}"]
     if args.params_file:
         ros_args += ["--params-file", str(args.params_file)]
     if args.start is not None:

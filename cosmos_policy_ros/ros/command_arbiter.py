@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from dataclasses import dataclass
 from typing import ClassVar
 
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
+from std_msgs.msg import String
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
@@ -41,6 +44,7 @@ from cosmos_policy_ros.ros.qos import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS
 
 NODE_NAME = "command_arbiter"
 CONTROLLER_TOPIC = "arm_controller/joint_trajectory"  # launch remaps it to the preset's controller_topic
+ROBOT_DESCRIPTION_TOPIC = "robot_description"  # robot_state_publisher's topic, namespace-relative
 
 
 @dataclass(frozen=True)
@@ -50,8 +54,12 @@ class ArbiterParams(NodeParams):
     SPECS: ClassVar[tuple[ParamSpec, ...]] = (
         ParamSpec("robot", "sim_arm", "Robot preset: a name under config/robots or a preset YAML path.",
                   read_only=True),
-        ParamSpec("limits.urdf_path", "", "URDF that gives the joint limits; empty = the preset's urdf.",
+        ParamSpec("limits.urdf_path", "", "URDF that gives the joint limits; empty = the preset's urdf, and "
+                  "when the preset has none, the robot_description topic (robot_state_publisher).",
                   read_only=True),
+        ParamSpec("limits.robot_description_timeout_s", 10.0, "How long to wait at start for the "
+                  "robot_description topic when no URDF file is given [s].", read_only=True,
+                  min_value=0.1, max_value=600.0),
         ParamSpec("limits.acceleration", [10.0], "Acceleration limits (URDF has none) [rad/s^2 or m/s^2]: "
                   "one value for every joint or one per preset joint; 0 = not checked.", read_only=True),
         ParamSpec("limits.velocity_scale", 1.0, "Fraction of the URDF velocity limits to allow.",
@@ -92,6 +100,7 @@ class ArbiterParams(NodeParams):
     )
     robot: str
     limits_urdf_path: str
+    limits_robot_description_timeout_s: float
     limits_acceleration: tuple[float, ...]
     limits_velocity_scale: float
     limits_check_gripper_rates: bool
@@ -112,11 +121,13 @@ class ArbiterParams(NodeParams):
     ee_rotation_scale_rad: float
 
 
-def build_arbiter(params: ArbiterParams, preset: RobotPreset) -> Arbiter:
+def urdf_file(params: ArbiterParams, preset: RobotPreset) -> str:
+    """The URDF file that gives the limits: the parameter, else the preset's; "" = neither."""
+    return params.limits_urdf_path or (str(preset.urdf_path) if preset.urdf else "")
+
+
+def build_arbiter(params: ArbiterParams, preset: RobotPreset, urdf_xml: str) -> Arbiter:
     """The arbiter logic for a preset: URDF limits + configured accelerations, action space, margins."""
-    urdf_path = params.limits_urdf_path or str(preset.urdf_path)
-    with open(urdf_path, encoding="utf-8") as f:
-        urdf_xml = f.read()
     accel = params.limits_acceleration
     if len(accel) not in (1, preset.num_joints):
         raise ValueError(f"limits.acceleration has {len(accel)} values; need 1 or {preset.num_joints}")
@@ -176,7 +187,8 @@ class CommandArbiterNode(Node):
         super().__init__(NODE_NAME, **kwargs)
         ArbiterParams.declare(self)
         self.params = ArbiterParams.from_node(self)
-        self.arbiter = build_arbiter(self.params, load_preset(self.params.robot))
+        preset = load_preset(self.params.robot)
+        self.arbiter = build_arbiter(self.params, preset, self._robot_description(preset))
         self._lock = threading.Lock()
         self._published_version = -1
         self._published_mode = self.arbiter.modes.mode
@@ -203,6 +215,45 @@ class CommandArbiterNode(Node):
         self.get_logger().info(f"{NODE_NAME}: robot {self.params.robot}, {len(cfg.joint_names)} joints, "
                                f"action space {self.arbiter.converter.action_space}, mode "
                                f"{self.arbiter.modes.mode.name}, shadow {cfg.shadow_mode}")
+
+    def _robot_description(self, preset: RobotPreset) -> str:
+        """URDF text: from the file when one is given, else the latched robot_description topic.
+
+        robot_state_publisher offers std_msgs/String on ``robot_description`` reliable and transient
+        local (robot_state_publisher.cpp, ``rclcpp::QoS(1).transient_local()``), so a late
+        subscriber with LATCHED_QOS still gets it. Waits here, before any command can be sent.
+        """
+        path = urdf_file(self.params, preset)
+        if path:
+            try:
+                with open(path, encoding="utf-8") as f:
+                    return f.read()
+            except OSError as error:
+                raise RuntimeError(f"{NODE_NAME}: cannot read the URDF {path!r} (limits.urdf_path or the "
+                                   f"preset's urdf): {error}") from error
+        received: list[str] = []
+        sub = self.create_subscription(String, ROBOT_DESCRIPTION_TOPIC, lambda m: received.append(m.data),
+                                       LATCHED_QOS)
+        topic = sub.topic_name
+        self.get_logger().info(f"waiting for the robot description on {topic} (preset {preset.name} "
+                               f"names no URDF file)")
+        executor = SingleThreadedExecutor(context=self.context)
+        executor.add_node(self)
+        deadline = time.monotonic() + self.params.limits_robot_description_timeout_s
+        try:
+            while not received and time.monotonic() < deadline and self.context.ok():
+                executor.spin_once(timeout_sec=0.1)
+        finally:
+            executor.remove_node(self)
+            executor.shutdown()
+            self.destroy_subscription(sub)
+        if not received:
+            raise RuntimeError(
+                f"{NODE_NAME}: no joint limits for preset {preset.name!r}: it names no URDF file, the parameter "
+                f"limits.urdf_path is empty, and nothing was published on {topic} within "
+                f"{self.params.limits_robot_description_timeout_s:g} s (start robot_state_publisher, or set "
+                f"limits.urdf_path)")
+        return received[0]
 
     def _now_s(self) -> float:
         return self.get_clock().now().nanoseconds / NANOSECONDS_PER_SECOND

@@ -38,6 +38,7 @@ from cosmos_policy_ros.control.observation import LatestMessages, ObservationLim
 from cosmos_policy_ros.control.policy_runner import Decision, ModelSource, PolicyRunner, load_runner
 from cosmos_policy_ros.core.planning.config import DEPTH_AGGREGATIONS
 from cosmos_policy_ros.presets import RobotPreset, load_preset
+from cosmos_policy_ros.ros.compat import add_parameter_callbacks
 from cosmos_policy_ros.ros.conversions import (
     NANOSECONDS_PER_SECOND,
     image_message_to_rgb,
@@ -183,13 +184,15 @@ class PolicyNode(LifecycleNode):
         self._status_pub = self.create_publisher(PolicyStatus, "~/status", LATCHED_QOS)
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", RELIABLE_10)
         self.create_service(SetInstruction, "~/set_instruction", self._on_set_instruction)
-        self.add_on_set_parameters_callback(self._validate_instruction)
-        self.add_post_set_parameters_callback(self._on_parameters_set)
+        add_parameter_callbacks(self, self._validate_instruction, self._on_parameters_set)
         self.create_timer(self.params.status_period_s, self._on_status_timer)
         self._publish_status()
         if self.params.autostart:
             self.trigger_configure()
             self.trigger_activate()
+        else:
+            self.get_logger().info(f"unconfigured (autostart false): waiting for a lifecycle manager, e.g. "
+                                   f"`ros2 lifecycle set {self.get_fully_qualified_name()} configure`")
 
     # -- lifecycle ------------------------------------------------------------------------------
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -219,7 +222,8 @@ class PolicyNode(LifecycleNode):
             self._set_reason(f"warm-up failed: {error}")
             self.get_logger().error(self._reason)
             return TransitionCallbackReturn.FAILURE
-        self.get_logger().info(f"warm-up inference took {warmup_ms:.0f} ms")
+        self.get_logger().info(f"active (warm-up inference took {warmup_ms:.0f} ms); chunks start with an "
+                               f"instruction and fresh sensors, ~/status says what is missing")
         result = super().on_activate(state)
         self._start_worker()
         return result
