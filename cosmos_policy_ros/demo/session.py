@@ -15,17 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from ..presets import load_preset
+from ..ros.graph import DEMO_ARBITER_PARAMS
 from .episodes import CLEAN_EXPERT, EpisodeConfig, EpisodeResult, EpisodeRunner
 from .processes import GraphOptions, NodeProcesses, demo_graph
 from .ros_client import SpinningClient
 
 LOG = logging.getLogger(__name__)
 READY_TIMEOUT_S = 120.0  # wall time for the nodes to come up (model load, first render)
-# The sim arm's URDF has no acceleration limits, and the arbiter's default check (10 rad/s^2)
-# rejects the scripted expert, which limits velocity only (its first step from rest measured
-# 10-40 rad/s^2): acceleration is left unchecked (0), positions, velocities and jumps are checked.
-# The 50 ms latency margin drops one-point teleop commands on a loaded CPU; 20 ms here.
-ARBITER_LIMITS = {"limits.acceleration": [0.0], "stitching.latency_margin_s": 0.02}
 
 
 @dataclass(frozen=True)
@@ -66,7 +62,7 @@ class Setting:
                         "scene": self.scene},
             CLEAN_EXPERT: {"enabled": False, **({} if self.expert_speed_mps is None
                                                  else {"speed_mps": self.expert_speed_mps})},
-            "command_arbiter": {"start_mode": "hold", **ARBITER_LIMITS},
+            "command_arbiter": {"start_mode": "hold", **DEMO_ARBITER_PARAMS},
         }
         if self.checkpoint:
             params["policy_node"] = {"autostart": True, "planning.num_candidates": self.num_candidates,

@@ -35,6 +35,12 @@ DEMO_SCENE = "config/demo/scene_32.yaml"
 
 ParamValue = Union[bool, int, float, str, list]
 WILDCARD_SECTION = "/**"
+# The demo's arbiter settings (sim_demo's defaults and cosmos-policy demo). The sim arm's URDF has
+# no acceleration limits, and the arbiter's default check (10 rad/s^2) rejects the scripted expert
+# and the demo policy's first step from rest (10-40 rad/s^2 measured): acceleration is left
+# unchecked (0); positions, velocities and jumps are checked. The 50 ms latency margin drops
+# one-point teleop commands on a loaded CPU; 20 ms here.
+DEMO_ARBITER_PARAMS: dict[str, ParamValue] = {"limits.acceleration": [0.0], "stitching.latency_margin_s": 0.02}
 
 
 @dataclass(frozen=True)
@@ -250,7 +256,8 @@ def build_graph(scenario: str, args: GraphArgs | None = None) -> NodeGraph:
         node(ARBITER, _remaps((ARBITER_CONTROLLER_TOPIC, preset.controller_topic),
                               (ARBITER_CHUNK_TOPIC, POLICY_CHUNK_TOPIC),
                               (JOINT_STATES_TOPIC, preset.joint_states_topic),
-                              (TELEOP_TOPIC, preset.teleop_topic))),
+                              (TELEOP_TOPIC, preset.teleop_topic)),
+             **(DEMO_ARBITER_PARAMS if demo_defaults else {})),
     ]
     if scenario == "sim_demo":
         scene = {"scene": str(share_path(DEMO_SCENE))} if demo_defaults else {}

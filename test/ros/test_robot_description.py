@@ -17,18 +17,10 @@ from cosmos_policy_msgs.msg import PolicyStatus  # noqa: E402
 from cosmos_policy_ros.presets import load_preset  # noqa: E402
 from cosmos_policy_ros.ros.qos import LATCHED_QOS  # noqa: E402
 
-from ros_helpers import SpinningNode, start_node_process, stop_process, wait_for  # noqa: E402
+from ros_helpers import SpinningNode, start_node_process, stop_process, urdf_for, wait_for  # noqa: E402
 
 pytestmark = pytest.mark.ros
 ARBITER = "cosmos_policy_ros.ros.command_arbiter"
-
-
-def urdf_for(joints: tuple[str, ...]) -> str:
-    """A chain with one revolute joint per preset joint (what a robot_state_publisher offers)."""
-    links = "".join(f'<link name="l{i}"/>' for i in range(len(joints) + 1))
-    chain = "".join(f'<joint name="{j}" type="revolute"><parent link="l{i}"/><child link="l{i + 1}"/>'
-                    f'<limit lower="-2" upper="2" velocity="2" effort="10"/></joint>' for i, j in enumerate(joints))
-    return f'<robot name="stand_in">{links}{chain}</robot>'
 
 
 def test_limits_come_from_the_latched_robot_description(ros_domain):
