@@ -69,7 +69,7 @@ class UpArgs:
     dtype: str = ""
     no_autostart: bool = False
     namespace: str = ""
-    use_sim_time: bool = False
+    use_sim_time: bool | None = None
     no_expert: bool = False
     params_file: str = ""
     param: tuple[str, ...] = ()
@@ -219,7 +219,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-autostart", action="store_true", help="Leave policy_node unconfigured "
                         "(a lifecycle manager configures it).")
     parser.add_argument("--namespace", default="", help="ROS namespace of every node.")
-    parser.add_argument("--use-sim-time", action="store_true", help="Every node follows /clock.")
+    parser.add_argument("--use-sim-time", action="store_true", default=None,
+                        help="Every node follows /clock (default: only the sim_demo demo).")
     parser.add_argument("--no-expert", action="store_true", help="sim_demo without the scripted expert.")
     parser.add_argument("--params-file", default="", help="ROS parameter YAML for every node (wins over the "
                         "shipped config/*.yaml, loses to the options above).")

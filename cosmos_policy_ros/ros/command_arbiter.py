@@ -14,6 +14,7 @@ the controller sees them in decision order.
 """
 from __future__ import annotations
 
+import functools
 import math
 import threading
 import time
@@ -32,6 +33,7 @@ from cosmos_policy_msgs.msg import ActionChunk, PolicyStatus
 from cosmos_policy_msgs.srv import SetMode
 from cosmos_policy_ros.control.action_spaces import ActionSpaceConverter, EndEffectorKinematics, IkConfig
 from cosmos_policy_ros.control.arbitration import Arbiter, ArbiterConfig, Command, PolicyChunk
+from cosmos_policy_ros.control.joint_map import JointStateMerger
 from cosmos_policy_ros.control.limits import LimitArrays, apply_limit_overrides, parse_joint_limits
 from cosmos_policy_ros.control.modes import Mode, RequestResult
 from cosmos_policy_ros.control.stitching import StitchConfig
@@ -41,9 +43,9 @@ from cosmos_policy_ros.ros.conversions import (NANOSECONDS_PER_SECOND, duration_
 from cosmos_policy_ros.ros.node_main import run_node
 from cosmos_policy_ros.ros.params import NodeParams, ParamSpec
 from cosmos_policy_ros.ros.qos import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS
+from cosmos_policy_ros.ros.sinks import make_sinks
 
 NODE_NAME = "command_arbiter"
-CONTROLLER_TOPIC = "arm_controller/joint_trajectory"  # launch remaps it to the preset's controller_topic
 ROBOT_DESCRIPTION_TOPIC = "robot_description"  # robot_state_publisher's topic, namespace-relative
 
 
@@ -189,12 +191,13 @@ class CommandArbiterNode(Node):
         self.params = ArbiterParams.from_node(self)
         preset = load_preset(self.params.robot)
         self.arbiter = build_arbiter(self.params, preset, self._robot_description(preset))
-        self._lock = threading.Lock()
+        self._states = JointStateMerger(preset.joints, preset.state_sources)
+        self._lock = threading.RLock()  # a sink may report a failure while a command is being sent
         self._published_version = -1
         self._published_mode = self.arbiter.modes.mode
         inputs = MutuallyExclusiveCallbackGroup()
         watchdog = MutuallyExclusiveCallbackGroup()
-        self._controller_pub = self.create_publisher(JointTrajectory, CONTROLLER_TOPIC, COMMAND_QOS)
+        self._sinks = make_sinks(self, preset.command_groups, self._on_controller_failure)
         self._shadow_pub = self.create_publisher(JointTrajectory, "~/shadow_trajectory", COMMAND_QOS)
         self._status_pub = self.create_publisher(PolicyStatus, "~/status", LATCHED_QOS)
         self.create_subscription(ActionChunk, "action_chunk", self._on_chunk, COMMAND_QOS,
@@ -203,8 +206,9 @@ class CommandArbiterNode(Node):
                                  COMMAND_QOS, callback_group=inputs)
         self.create_subscription(JointState, "teleop/joint_targets", self._on_teleop_targets, SENSOR_QOS,
                                  callback_group=inputs)
-        self.create_subscription(JointState, "joint_states", self._on_joint_state, SENSOR_QOS,
-                                 callback_group=inputs)
+        for source in preset.state_sources:
+            self.create_subscription(JointState, source.topic, functools.partial(self._on_joint_state, source.topic),
+                                     SENSOR_QOS, callback_group=inputs)
         self.create_service(SetMode, "~/set_mode", self._on_set_mode, callback_group=inputs)
         self.create_service(Trigger, "~/estop", self._on_estop, callback_group=inputs)
         self.create_service(Trigger, "~/reset", self._on_reset, callback_group=inputs)
@@ -214,7 +218,8 @@ class CommandArbiterNode(Node):
         cfg = self.arbiter.config
         self.get_logger().info(f"{NODE_NAME}: robot {self.params.robot}, {len(cfg.joint_names)} joints, "
                                f"action space {self.arbiter.converter.action_space}, mode "
-                               f"{self.arbiter.modes.mode.name}, shadow {cfg.shadow_mode}")
+                               f"{self.arbiter.modes.mode.name}, shadow {cfg.shadow_mode}; commands: "
+                               f"{'; '.join(sink.describe() for sink in self._sinks)}")
 
     def _robot_description(self, preset: RobotPreset) -> str:
         """URDF text: from the file when one is given, else the latched robot_description topic.
@@ -261,8 +266,19 @@ class CommandArbiterNode(Node):
     def _publish(self, commands: list[Command]) -> None:
         """Publish commands and, if anything changed, the status (caller holds the lock)."""
         for command in commands:
-            (self._shadow_pub if command.shadow else self._controller_pub).publish(command_to_msg(command))
+            msg = command_to_msg(command)
+            if command.shadow:
+                self._shadow_pub.publish(msg)
+            else:
+                for sink in self._sinks:
+                    sink.send(msg)
         self._publish_status()
+
+    def _on_controller_failure(self, group: str, reason: str) -> None:
+        """A controller refused or failed a command: HOLD, with its reason in ~/status."""
+        if self.arbiter.modes.mode in (Mode.HOLD, Mode.ESTOP):
+            return
+        self._apply(lambda now_s: self.arbiter.request_mode(Mode.HOLD, f"controller {group}: {reason}", now_s))
 
     def _publish_status(self, force: bool = False) -> None:
         arbiter = self.arbiter
@@ -287,10 +303,12 @@ class CommandArbiterNode(Node):
         self._status_pub.publish(msg)
 
     # -- callbacks ----------------------------------------------------------------------------
-    def _on_joint_state(self, msg: JointState) -> None:
+    def _on_joint_state(self, topic: str, msg: JointState) -> None:
+        """Merge the preset's joints of every state source (others ignored), then the arbiter."""
         stamp_s = stamp_to_seconds(msg.header.stamp) or self._now_s()
         with self._lock:
-            self.arbiter.on_joint_state(stamp_s, msg.name, msg.position, msg.velocity)
+            if self._states.update(topic, msg.name, msg.position, msg.velocity):
+                self.arbiter.on_joint_state(stamp_s, *self._states.state())
 
     def _on_chunk(self, msg: ActionChunk) -> None:
         chunk = PolicyChunk(stamp_s=stamp_to_seconds(msg.header.stamp),

@@ -22,16 +22,12 @@ from typing import Any, Union
 
 import yaml
 
+from cosmos_policy_ros.demo.config import DemoConfig
 from cosmos_policy_ros.presets import CONFIG_DIR, RobotPreset, load_preset
 
 PACKAGE = "cosmos_policy_ros"
 SCENARIOS = ("bringup", "sim_demo", "record")
 DEFAULT_ROBOT = "sim_arm"
-# sim_demo with no robot/checkpoint chosen: the shipped demo model and the 32 px scene it was
-# trained in (config/demo/demo.yaml), share-relative, installed with the package.
-DEMO_ROBOT = "config/demo/sim_arm_32.yaml"
-DEMO_CHECKPOINT = "checkpoints/demo_reach"
-DEMO_SCENE = "config/demo/scene_32.yaml"
 
 ParamValue = Union[bool, int, float, str, list]
 WILDCARD_SECTION = "/**"
@@ -60,7 +56,6 @@ RECORDER = NodeKind("recorder", "recorder_node", f"{PACKAGE}.ros.recorder_node")
 NODE_KINDS = (POLICY, ARBITER, SIM, EXPERT, RECORDER)
 
 # Names the nodes use in code, remapped to the preset's topics.
-ARBITER_CONTROLLER_TOPIC = "arm_controller/joint_trajectory"
 ARBITER_CHUNK_TOPIC = "action_chunk"
 POLICY_CHUNK_TOPIC = f"{POLICY.name}/action_chunk"  # policy_node's ~/action_chunk, namespace-relative
 SIM_CONTROLLER_TOPIC = "/arm_controller/joint_trajectory"
@@ -77,15 +72,16 @@ class GraphArgs:
 
     Args:
         robot: robot preset name (``config/robots``) or preset YAML path; empty = the scenario's
-            default (``sim_arm``; ``sim_demo``: the shipped demo's 32 px sim arm).
-        checkpoint: policy checkpoint folder for policy_node (``sim_demo`` with no robot chosen:
-            the shipped demo checkpoint).
+            default (``sim_arm``; ``sim_demo``: the demo of ``config/demo/demo.yaml``, its 32 px
+            sim arm, checkpoint, scene and sim pacing, as ``cosmos-policy demo`` runs it).
+        checkpoint: policy checkpoint folder for policy_node.
         planning_checkpoint: checkpoint that scores plan-and-select candidates (policy_node).
         instruction: task instruction of policy_node.
         device / dtype: torch device and transformer dtype of policy_node.
         autostart: policy_node configures and activates itself (the arbiter still starts in HOLD).
         namespace: ROS namespace pushed onto every node; empty = root.
-        use_sim_time: every node follows ``/clock``.
+        use_sim_time: every node follows ``/clock``; None = the scenario decides (the sim_demo
+            demo runs on sim time, everything else on wall time).
         with_expert: sim_demo also starts the scripted expert teleoperator.
         params_file: a ROS parameter YAML for every node: wins over the shipped defaults, loses
             to the other arguments. Sections apply as rcl applies them (``/**``, node name, ...).
@@ -100,7 +96,7 @@ class GraphArgs:
     dtype: str = ""
     autostart: bool = True
     namespace: str = ""
-    use_sim_time: bool = False
+    use_sim_time: bool | None = None
     with_expert: bool = True
     params_file: str = ""
     extra_params: Mapping[str, Mapping[str, ParamValue]] = field(default_factory=dict)
@@ -207,9 +203,10 @@ def _fully_qualified(namespace: str, name: str) -> str:
     return f"/{namespace}/{name}" if namespace else f"/{name}"
 
 
-def _argument_parameters(kind: NodeKind, args: GraphArgs, robot: str, checkpoint: str) -> dict[str, ParamValue]:
+def _argument_parameters(kind: NodeKind, args: GraphArgs, robot: str, checkpoint: str,
+                         use_sim_time: bool) -> dict[str, ParamValue]:
     """What the launch arguments set on ``kind`` (only arguments the user chose, plus robot/time)."""
-    values: dict[str, ParamValue] = {"robot": robot, "use_sim_time": args.use_sim_time}
+    values: dict[str, ParamValue] = {"robot": robot, "use_sim_time": use_sim_time}
     if kind is POLICY:
         chosen = {"checkpoint": checkpoint, "planning_checkpoint": args.planning_checkpoint,
                   "instruction": args.instruction, "device": args.device, "dtype": args.dtype}
@@ -242,26 +239,27 @@ def build_graph(scenario: str, args: GraphArgs | None = None) -> NodeGraph:
     args = args or GraphArgs()
     if scenario not in SCENARIOS:
         raise ValueError(f"scenario={scenario!r} must be one of {SCENARIOS}")
-    demo_defaults = scenario == "sim_demo" and not args.robot
-    robot = str(share_path(DEMO_ROBOT)) if demo_defaults else (args.robot or DEFAULT_ROBOT)
-    checkpoint = args.checkpoint or (str(share_path(DEMO_CHECKPOINT)) if demo_defaults else "")
+    demo = DemoConfig.from_yaml() if scenario == "sim_demo" and not args.robot else None
+    robot = DemoConfig.resolve_optional(demo.preset) if demo else (args.robot or DEFAULT_ROBOT)
+    checkpoint = args.checkpoint or (DemoConfig.resolve_optional(demo.checkpoint) if demo else "")
+    use_sim_time = args.use_sim_time if args.use_sim_time is not None else demo is not None
     preset = load_preset(robot)
 
     def node(kind: NodeKind, remappings: tuple[tuple[str, str], ...] = (),
              **extra: ParamValue) -> NodeSpec:
-        return _node(kind, args, {**_argument_parameters(kind, args, robot, checkpoint), **extra}, remappings)
+        arguments = _argument_parameters(kind, args, robot, checkpoint, use_sim_time)
+        return _node(kind, args, {**arguments, **extra}, remappings)
 
     nodes = [
         node(POLICY, _remaps((JOINT_STATES_TOPIC, preset.joint_states_topic))),
-        node(ARBITER, _remaps((ARBITER_CONTROLLER_TOPIC, preset.controller_topic),
-                              (ARBITER_CHUNK_TOPIC, POLICY_CHUNK_TOPIC),
-                              (JOINT_STATES_TOPIC, preset.joint_states_topic),
-                              (TELEOP_TOPIC, preset.teleop_topic)),
-             **(DEMO_ARBITER_PARAMS if demo_defaults else {})),
+        # The arbiter reads the preset's state sources and command groups itself (ros/sinks.py).
+        node(ARBITER, _remaps((ARBITER_CHUNK_TOPIC, POLICY_CHUNK_TOPIC), (TELEOP_TOPIC, preset.teleop_topic)),
+             **(DEMO_ARBITER_PARAMS if demo else {})),
     ]
     if scenario == "sim_demo":
-        scene = {"scene": str(share_path(DEMO_SCENE))} if demo_defaults else {}
-        nodes.append(node(SIM, _remaps((SIM_CONTROLLER_TOPIC, preset.controller_topic)), **scene))
+        pacing = ({"scene": DemoConfig.resolve_optional(demo.scene), "real_time_factor": demo.real_time_factor_n1,
+                   "camera_rate_hz": demo.camera_rate_hz} if demo else {})
+        nodes.append(node(SIM, _remaps((SIM_CONTROLLER_TOPIC, preset.controller_topic)), **pacing))
         if args.with_expert:
             nodes.append(node(EXPERT))
     elif scenario == "record":
@@ -270,7 +268,7 @@ def build_graph(scenario: str, args: GraphArgs | None = None) -> NodeGraph:
     if unknown:
         raise ValueError(f"extra_params name node(s) {unknown} that scenario {scenario} does not start; "
                          f"nodes: {[n.name for n in nodes]}")
-    return NodeGraph(scenario, preset, args.namespace, args.use_sim_time, tuple(nodes))
+    return NodeGraph(scenario, preset, args.namespace, use_sim_time, tuple(nodes))
 
 
 def unflatten_parameters(flat: Mapping[str, ParamValue]) -> dict[str, Any]:

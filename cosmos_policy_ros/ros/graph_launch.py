@@ -32,9 +32,10 @@ HEADLESS_GL = ("MUJOCO_GL", "egl")
 # (name, default, description) of every launch argument; all scenarios share them.
 LAUNCH_ARGUMENTS = (
     ("robot", "", "Robot preset: a name under config/robots (sim_arm, fr3, ur, aloha) or the path of a "
-                  "preset YAML; empty = sim_arm (sim_demo: the shipped demo's 32 px sim arm)."),
+                  "preset YAML; empty = sim_arm (sim_demo: the shipped demo of config/demo/demo.yaml: "
+                  "its sim arm, checkpoint, scene and sim-time pacing)."),
     ("checkpoint", "", "Policy checkpoint folder (from_pretrained layout) for policy_node; empty = "
-                       "params_file / config/policy_node.yaml (sim_demo: the shipped demo checkpoint)."),
+                       "params_file / config/policy_node.yaml (sim_demo: the demo's checkpoint)."),
     ("planning_checkpoint", "", "Checkpoint that scores plan-and-select candidates; empty = not set."),
     ("instruction", "", "Task instruction of policy_node; empty = not set (also ~/set_instruction)."),
     ("device", "", "Torch device of policy_node (cpu, cuda, cuda:1); empty = not set."),
@@ -42,7 +43,8 @@ LAUNCH_ARGUMENTS = (
     ("autostart", "true", "true: policy_node configures and activates itself (the arbiter still starts "
                           "in HOLD); false: it waits unconfigured for a lifecycle manager."),
     ("namespace", "", "ROS namespace for every node of the scenario; empty = root namespace."),
-    ("use_sim_time", "false", "true: every node follows /clock (simulation, bag replay)."),
+    ("use_sim_time", "", "true: every node follows /clock (simulation, bag replay); empty = false, "
+                         "except the sim_demo demo (sim time)."),
     ("params_file", "", "ROS parameter YAML for every node: wins over the shipped config/*.yaml, loses "
                         "to the arguments above."),
     ("expert", "true", "sim_demo only: also start the scripted expert teleoperator."),
@@ -58,10 +60,11 @@ def graph_args(context: LaunchContext) -> GraphArgs:
     """The launch arguments' values as :class:`GraphArgs`."""
     value = {name: LaunchConfiguration(name).perform(context) for name, _, _ in LAUNCH_ARGUMENTS}
     flag = {name: value[name].lower() in TRUE_WORDS for name in ("autostart", "use_sim_time", "expert")}
+    use_sim_time = flag["use_sim_time"] if value["use_sim_time"] else None
     return GraphArgs(robot=value["robot"], checkpoint=value["checkpoint"],
                      planning_checkpoint=value["planning_checkpoint"], instruction=value["instruction"],
                      device=value["device"], dtype=value["dtype"], autostart=flag["autostart"],
-                     namespace=value["namespace"], use_sim_time=flag["use_sim_time"],
+                     namespace=value["namespace"], use_sim_time=use_sim_time,
                      with_expert=flag["expert"], params_file=value["params_file"])
 
 

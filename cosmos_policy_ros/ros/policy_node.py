@@ -34,6 +34,7 @@ from trajectory_msgs.msg import JointTrajectoryPoint
 from cosmos_policy_msgs.msg import ActionChunk, PlanCandidates, PolicyStatus
 from cosmos_policy_msgs.srv import SetInstruction
 from cosmos_policy_ros.control.inference_schedule import InferenceSchedule, ScheduleConfig
+from cosmos_policy_ros.control.joint_map import JointStateMerger
 from cosmos_policy_ros.control.observation import LatestMessages, ObservationLimits, header_stamp_s
 from cosmos_policy_ros.control.policy_runner import Decision, ModelSource, PolicyRunner, load_runner
 from cosmos_policy_ros.core.planning.config import DEPTH_AGGREGATIONS
@@ -257,9 +258,18 @@ class PolicyNode(LifecycleNode):
             msg_type = CompressedImage if camera.compressed else Image
             self._sensor_subs.append(self.create_subscription(
                 msg_type, camera.topic, self._store_callback(camera.topic), SENSOR_QOS))
-        self._sensor_subs.append(self.create_subscription(
-            JointState, self.preset.joint_states_topic, self._store_callback(self.preset.joint_states_topic),
-            SENSOR_QOS))
+        merger = JointStateMerger(self.preset.joints, self.preset.state_sources)
+        for source in self.preset.state_sources:  # ALOHA: one per arm; extra joints are ignored
+            self._sensor_subs.append(self.create_subscription(
+                JointState, source.topic, self._merge_callback(merger, source.topic), SENSOR_QOS))
+
+    def _merge_callback(self, merger: JointStateMerger, topic: str):
+        def merge(message: JointState) -> None:  # stored under joint_states_topic once complete
+            if merger.update(topic, message.name, message.position, message.velocity):
+                names, positions, velocities = merger.state()
+                merged = JointState(header=message.header, name=names, position=positions, velocity=velocities)
+                self._latest.store(self.preset.joint_states_topic, merged, header_stamp_s(message))
+        return merge
 
     def _store_callback(self, topic: str):
         def store(message: Any) -> None:  # sensor callbacks only keep the newest message

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from cosmos_policy_ros.commands.up import build_children
+from cosmos_policy_ros.demo.config import DemoConfig
 from cosmos_policy_ros.ros import graph
 from cosmos_policy_ros.ros.graph import SCENARIOS, GraphArgs, build_graph
 
@@ -31,11 +32,9 @@ def test_scenarios_start_the_documented_nodes():
 def test_arbiter_is_wired_to_the_preset_topics():
     aloha = build_graph("bringup", GraphArgs(robot="aloha"))
     remaps = dict(aloha.node("command_arbiter").remappings)
-    assert remaps["arm_controller/joint_trajectory"] == "/bimanual_controller/joint_trajectory"
-    assert remaps["action_chunk"] == "policy_node/action_chunk"
-    assert "joint_states" not in remaps  # identity remaps are left out
-    sim = build_graph("sim_demo", GraphArgs(robot="aloha")).node("sim_arm")
-    assert dict(sim.remappings) == {"/arm_controller/joint_trajectory": "/bimanual_controller/joint_trajectory"}
+    assert remaps == {"action_chunk": "policy_node/action_chunk"}  # identity remaps are left out
+    ur = build_graph("sim_demo", GraphArgs(robot="ur")).node("sim_arm")
+    assert dict(ur.remappings) == {"/arm_controller/joint_trajectory": "/scaled_joint_trajectory_controller/joint_trajectory"}
 
 
 def test_every_argument_reaches_its_node():
@@ -82,14 +81,19 @@ def test_precedence_shipped_then_user_file_then_arguments(tmp_path):
 
 
 def test_sim_demo_defaults_to_the_shipped_demo():
+    """Nothing chosen: config/demo/demo.yaml's model, sim arm, scene and sim-time pacing."""
+    demo = DemoConfig.from_yaml()
     g = build_graph("sim_demo")
     policy = g.node("policy_node").parameters
-    assert Path(policy["checkpoint"]) == graph.share_path(graph.DEMO_CHECKPOINT)
+    assert Path(policy["checkpoint"]) == DemoConfig.resolve(demo.checkpoint)
     assert (Path(policy["checkpoint"]) / "model.safetensors").is_file()
-    assert g.node("sim_arm").parameters["scene"] == str(graph.share_path(graph.DEMO_SCENE))
+    sim = g.node("sim_arm").parameters
+    assert (sim["scene"], sim["real_time_factor"]) == (str(DemoConfig.resolve(demo.scene)), demo.real_time_factor_n1)
+    assert g.use_sim_time and all(n.parameters["use_sim_time"] is True for n in g.nodes)
     assert g.preset.cameras[0].height == 32
-    chosen = build_graph("sim_demo", GraphArgs(robot="sim_arm")).node("policy_node").parameters
-    assert chosen["checkpoint"] == ""  # a chosen robot gets no demo checkpoint it was not trained for
+    chosen = build_graph("sim_demo", GraphArgs(robot="sim_arm"))
+    assert chosen.node("policy_node").parameters["checkpoint"] == ""  # not trained for a chosen robot
+    assert chosen.use_sim_time is False and "real_time_factor" not in chosen.node("sim_arm").parameters
 
 
 def test_parameter_file_is_typed_and_reaches_exactly_one_node(tmp_path):
