@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+import ros2_kit as kit
 
 from cosmos_policy_ros.ros.dds_env import DOMAIN_VAR, DomainLease, apply_local_dds_defaults
 
@@ -29,3 +30,22 @@ def ros_domain(monkeypatch: pytest.MonkeyPatch):
 @pytest.fixture
 def repo_root() -> Path:
     return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def ros2_kit_prefix(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """cosmos_policy_ros colcon-built into a temporary ament prefix, once per session (needs the kit)."""
+    reason = kit.missing_reason()
+    if reason:
+        pytest.skip(reason)
+    return kit.build_prefix(tmp_path_factory.mktemp("ros2_kit"))
+
+
+@pytest.fixture
+def ros2_kit(ros2_kit_prefix: Path, ros_domain: DomainLease):
+    """The real ``ros2`` CLI on this test's leased domain; launches are SIGINT-stopped at teardown."""
+    ros2 = kit.Ros2Kit(ros2_kit_prefix, kit.kit_env(ros2_kit_prefix, ros_domain.domain_id))
+    try:
+        yield ros2
+    finally:
+        ros2.close()
