@@ -29,8 +29,8 @@ def test_ros2_launch_starts_the_graph_of_up(ros2_kit, scenario, tmp_path):
     expected = {f"/{NAMESPACE}/{n.name}" for n in build_graph(scenario, GraphArgs(robot=PRESET,
                                                                                   namespace=NAMESPACE)).nodes}
     # cwd: the recorder's relative output_dir lands in tmp_path.
-    launch = ros2_kit.launch(PACKAGE, f"{scenario}.launch.py", f"robot:={PRESET}", "autostart:=false", f"namespace:={NAMESPACE}",
-                             cwd=tmp_path)
+    launch = ros2_kit.launch(PACKAGE, f"{scenario}.launch.py", f"robot:={PRESET}", "autostart:=false",
+                             f"namespace:={NAMESPACE}", cwd=tmp_path)
     seen: set[str] = set()
 
     def all_nodes_up() -> bool:

@@ -11,12 +11,10 @@ topics. Policy: random tiny weights (``allow_random_init``), centred on the stan
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("rclpy", reason="needs the ROS 2 Python wheels")
-pytest.importorskip("launch_ros", reason="needs ros2cli-kit (ros2 launch) in the venv")
 pytest.importorskip("control_msgs.action", reason="needs control_msgs (scripts/setup.sh builds it)")
 pytest.importorskip("interbotix_xs_msgs.msg", reason="needs interbotix_xs_msgs (scripts/setup.sh builds it)")
 
@@ -28,10 +26,11 @@ from std_msgs.msg import String  # noqa: E402
 
 from cosmos_policy_msgs.msg import PolicyStatus  # noqa: E402
 from cosmos_policy_ros.presets import RobotPreset, load_preset  # noqa: E402
+from cosmos_policy_ros.ros.graph import PACKAGE  # noqa: E402
 from cosmos_policy_ros.ros.qos import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS  # noqa: E402
 
-from ros2_launch import LAUNCH_WAIT_S, Launch, build_prefix, require_kit  # noqa: E402
 from ros_helpers import SpinningNode, urdf_for, wait_for  # noqa: E402
+from test_launch_kit import LAUNCH_WAIT_S, param, set_policy_mode, wait_for_state  # noqa: E402
 
 pytestmark = pytest.mark.ros
 STATE_PERIOD_S = 0.02
@@ -39,12 +38,6 @@ CAMERA_PERIOD_S = 0.1
 # The tiny model's latent frame holds 256 action values; ALOHA's 50 x 14 chunk needs demo-small's.
 RANDOM_MODEL = {"fr3": "tiny", "ur": "tiny", "aloha": "demo-small"}
 EXTRA_JOINTS = {"fr3": ("fr3_finger_joint2",), "ur": (), "aloha": ("left_finger", "right_finger")}
-
-
-@pytest.fixture(scope="module")
-def prefix(tmp_path_factory) -> Path:
-    require_kit()
-    return build_prefix(tmp_path_factory.mktemp("colcon"))
 
 
 class RobotStackStandIn:
@@ -122,38 +115,36 @@ class RobotStackStandIn:
 
 
 @pytest.mark.parametrize("robot", ["fr3", "ur", "aloha"])
-def test_bringup_drives_the_robot_stack(robot, prefix, ros_domain, tmp_path):
+def test_bringup_drives_the_robot_stack(robot, ros2_kit, tmp_path):
     preset = load_preset(robot)
     params = tmp_path / "tiny_policy.yaml"
     params.write_text("/**:\n  ros__parameters:\n    allow_random_init: true\n    random_init:\n"
                       f"      preset: {RANDOM_MODEL[robot]}\n")
     stand_in = RobotStackStandIn(preset, EXTRA_JOINTS[robot])
-    launch = Launch(prefix, ros_domain.env(), tmp_path / "launch.log", "bringup.launch.py", robot=robot,
-                    params_file=str(params), instruction="pick up the block")
+    launch = ros2_kit.launch(PACKAGE, "bringup.launch.py", f"robot:={robot}", f"params_file:={params}",
+                             "instruction:=pick up the block")
     try:
-        launch.wait_for_log("active (warm-up")
-        launch.wait_for_log("command_arbiter: robot " + robot)
-        assert launch.param("/command_arbiter", "robot") == f"String value is: {robot}"
-        assert launch.param("/policy_node", "instruction") == "String value is: pick up the block"
-        reply = launch.ros2("service", "call", "/command_arbiter/set_mode", "cosmos_policy_msgs/srv/SetMode",
-                            "{mode: 1, reason: acceptance}")
-        assert "success=True" in reply, reply + launch.log()
+        wait_for_state(ros2_kit, launch, "/policy_node", "active")
+        assert param(ros2_kit, "/command_arbiter", "robot") == f"String value is: {robot}"
+        assert param(ros2_kit, "/policy_node", "instruction") == "String value is: pick up the block"
+        reply = set_policy_mode(ros2_kit)
+        assert "success=True" in reply, reply
         if robot == "aloha":
             targets = {g.target.lstrip("/") for g in preset.command_groups}
             wait_for(lambda: targets <= {t.lstrip("/") for t in stand_in.topic_commands},
                      f"commands on every interbotix topic {sorted(targets)}", LAUNCH_WAIT_S)
-            return
-        wait_for(lambda: stand_in.trajectory_goals, "an accepted FollowJointTrajectory goal", LAUNCH_WAIT_S)
-        arm = preset.command_groups[0]
-        assert sorted(stand_in.trajectory_goals[0]) == sorted(arm.joints)  # no finger joint in it
-        if robot == "fr3":
-            wait_for(lambda: stand_in.gripper_goals, "a GripperCommand goal", LAUNCH_WAIT_S)
-            assert all(math.isfinite(p) for p in stand_in.gripper_goals)
-        stand_in.reject_all = True  # the controller now refuses: the arbiter must HOLD and say why
-        wait_for(lambda: stand_in.statuses and stand_in.statuses[-1].mode == PolicyStatus.MODE_HOLD,
-                 "HOLD after the controller's rejection", LAUNCH_WAIT_S)
-        assert "rejected" in stand_in.statuses[-1].reason and arm.target in stand_in.statuses[-1].reason
+        else:
+            wait_for(lambda: stand_in.trajectory_goals, "an accepted FollowJointTrajectory goal", LAUNCH_WAIT_S)
+            arm = preset.command_groups[0]
+            assert sorted(stand_in.trajectory_goals[0]) == sorted(arm.joints)  # no finger joint in it
+            if robot == "fr3":
+                wait_for(lambda: stand_in.gripper_goals, "a GripperCommand goal", LAUNCH_WAIT_S)
+                assert all(math.isfinite(p) for p in stand_in.gripper_goals)
+            stand_in.reject_all = True  # the controller now refuses: the arbiter must HOLD and say why
+            wait_for(lambda: stand_in.statuses and stand_in.statuses[-1].mode == PolicyStatus.MODE_HOLD,
+                     "HOLD after the controller's rejection", LAUNCH_WAIT_S)
+            assert "rejected" in stand_in.statuses[-1].reason and arm.target in stand_in.statuses[-1].reason
     finally:
         stand_in.close()
-        output = launch.stop()
-    assert launch.proc.returncode == 0, output
+        code, output = ros2_kit.stop_launch(launch)
+    assert code == 0, output[-4000:]
