@@ -103,10 +103,28 @@ trap 'rm -f "$TORCH_PIN"' EXIT
 "$PY" -c 'import torch; print(f"torch=={torch.__version__}")' > "$TORCH_PIN"
 
 # --- 5. Everything else, from the lock ---------------------------------------------------------
+LOCK="$ROOT/requirements/lock.txt"
 if [ "$ROS_MODE" = wheels ]; then
   "${PIP[@]}" -r "$WHEELS_FILE" -c "$TORCH_PIN"
+  if [ "$ROS_WHEELS" != kilted ]; then
+    # lock.txt also pins the Python distributions the Kilted wheels bring (rclpy==9.1.2, ...):
+    # another wheel set brings its own versions of those, so they are left to it.
+    LOCK="$(mktemp)"
+    trap 'rm -f "$TORCH_PIN" "$LOCK"' EXIT
+    "$PY" - "$ROOT/requirements/lock.txt" "$LOCK" <<'PYEOF'
+import re, sys
+from importlib import metadata
+installed = {re.sub(r"[-_.]+", "-", d.metadata["Name"]).lower() for d in metadata.distributions()}
+with open(sys.argv[1]) as src, open(sys.argv[2], "w") as out:
+    for line in src:
+        name = re.split(r"[=<>\[ ;]", line.strip(), 1)[0]
+        if not line.startswith("#") and re.sub(r"[-_.]+", "-", name).lower() in installed:
+            continue
+        out.write(line)
+PYEOF
+  fi
 fi
-"${PIP[@]}" -r "$ROOT/requirements/lock.txt" -c "$TORCH_PIN"
+"${PIP[@]}" -r "$LOCK" -c "$TORCH_PIN"
 if [ "$TORCH_VARIANT" = cpu ] && ! "$PY" -c 'import torch, sys; sys.exit(torch.version.cuda is not None)'; then
   die "torch in $VENV is a CUDA build; remove the venv or set COSMOS_TORCH=cuda"
 fi

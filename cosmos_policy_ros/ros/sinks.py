@@ -87,7 +87,7 @@ class FollowJointTrajectorySink(Sink):
 
     def deliver(self, part: JointTrajectory) -> None:
         if not self._client.server_is_ready():
-            self.on_failure(self.group.name, f"action server {self._client._action_name} is not available")
+            self.on_failure(self.group.name, f"action server {self.group.target} is not available")
             return
         self._sequence += 1
         sequence = self._sequence
