@@ -198,6 +198,9 @@ class CommandArbiterNode(Node):
         inputs = MutuallyExclusiveCallbackGroup()
         watchdog = MutuallyExclusiveCallbackGroup()
         self._sinks = make_sinks(self, preset.command_groups, self._on_controller_failure)
+        # Every executed trajectory, whole and in preset names, whatever the sinks make of it: what
+        # the recorder records for presets whose controllers take actions or vendor messages.
+        self._trajectory_pub = self.create_publisher(JointTrajectory, "~/trajectory", COMMAND_QOS)
         self._shadow_pub = self.create_publisher(JointTrajectory, "~/shadow_trajectory", COMMAND_QOS)
         self._status_pub = self.create_publisher(PolicyStatus, "~/status", LATCHED_QOS)
         self.create_subscription(ActionChunk, "action_chunk", self._on_chunk, COMMAND_QOS,
@@ -270,6 +273,7 @@ class CommandArbiterNode(Node):
             if command.shadow:
                 self._shadow_pub.publish(msg)
             else:
+                self._trajectory_pub.publish(msg)
                 for sink in self._sinks:
                     sink.send(msg)
         self._publish_status()

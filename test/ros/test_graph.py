@@ -35,7 +35,7 @@ def test_arbiter_is_wired_to_the_preset_topics():
     remaps = dict(aloha.node("command_arbiter").remappings)
     assert remaps == {"action_chunk": "policy_node/action_chunk"}  # identity remaps are left out
     ur = build_graph("sim_demo", GraphArgs(robot="ur")).node("sim_arm")
-    assert dict(ur.remappings) == {"/arm_controller/joint_trajectory": "/scaled_joint_trajectory_controller/joint_trajectory"}
+    assert dict(ur.remappings) == {"/arm_controller/joint_trajectory": "command_arbiter/trajectory"}
 
 
 def test_every_argument_reaches_its_node():

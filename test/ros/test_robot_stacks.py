@@ -23,6 +23,7 @@ from interbotix_xs_msgs.msg import JointSingleCommand, JointTrajectoryCommand  #
 from rclpy.action import ActionServer, GoalResponse  # noqa: E402
 from sensor_msgs.msg import Image, JointState  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
+from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 
 from cosmos_policy_msgs.msg import PolicyStatus  # noqa: E402
 from cosmos_policy_ros.presets import RobotPreset, load_preset  # noqa: E402
@@ -49,6 +50,7 @@ class RobotStackStandIn:
         self.gripper_goals: list[float] = []
         self.topic_commands: list[str] = []
         self.statuses: list[PolicyStatus] = []
+        self.executed: list[JointTrajectory] = []
         self.spinner = SpinningNode("robot_stack_stand_in")
         node = self.spinner.node
         node.create_publisher(String, "robot_description", LATCHED_QOS).publish(
@@ -71,6 +73,7 @@ class RobotStackStandIn:
                 node.create_subscription(JointSingleCommand, group.target,
                                          lambda m, t=group.target: self.topic_commands.append(t), COMMAND_QOS)
         node.create_subscription(PolicyStatus, "command_arbiter/status", self.statuses.append, LATCHED_QOS)
+        node.create_subscription(JointTrajectory, preset.controller_topic, self.executed.append, COMMAND_QOS)
         node.create_timer(STATE_PERIOD_S, self._publish_states)
         node.create_timer(CAMERA_PERIOD_S, self._publish_images)
 
@@ -129,6 +132,9 @@ def test_bringup_drives_the_robot_stack(robot, ros2_kit, tmp_path):
         assert param(ros2_kit, "/policy_node", "instruction") == "String value is: pick up the block"
         reply = set_policy_mode(ros2_kit)
         assert "success=True" in reply, reply
+        # What is recorded (preset.controller_topic): the whole trajectory in the preset's names.
+        wait_for(lambda: stand_in.executed, f"the executed trajectory on {preset.controller_topic}", LAUNCH_WAIT_S)
+        assert list(stand_in.executed[-1].joint_names) == list(preset.joints)
         if robot == "aloha":
             targets = {g.target.lstrip("/") for g in preset.command_groups}
             wait_for(lambda: targets <= {t.lstrip("/") for t in stand_in.topic_commands},
