@@ -134,6 +134,9 @@ fi
 
 # --- 6. cosmos_policy_msgs -------------------------------------------------------------------
 mkdir -p "$ROOT/build"
+# CMake caches hold the venv's paths: one build folder per venv (a Kilted and a Jazzy venv side by
+# side would otherwise link one's typesupport against the other's Fast CDR).
+WHEELS_BUILD="$VENV/.colcon-build"
 if [ "$ROS_MODE" = wheels ]; then
   # The wheels' CMake exports hard-code the build container's Python paths (ROS_WHEELS.md 3.2).
   "$PY" "$ROOT/scripts/fix_ros_wheel_cmake.py"
@@ -141,7 +144,7 @@ if [ "$ROS_MODE" = wheels ]; then
     cd "$ROOT"
     export AMENT_PREFIX_PATH="$VENV" CMAKE_PREFIX_PATH="$VENV" PATH="$VENV/bin:$PATH"
     "$VENV/bin/colcon" --log-base build/colcon-log build --base-paths cosmos_policy_msgs \
-      --build-base build --install-base "$VENV" --merge-install \
+      --build-base "$WHEELS_BUILD" --install-base "$VENV" --merge-install \
       --cmake-args -DPython3_EXECUTABLE="$PY" -DBUILD_TESTING=OFF >build/colcon.log 2>&1 \
       || { tail -40 build/colcon.log >&2; die "colcon build of cosmos_policy_msgs failed (log: build/colcon.log)"; }
   )
@@ -169,7 +172,7 @@ for iface in control_msgs interbotix_xs_msgs; do
     if [ "$ROS_MODE" = wheels ]; then
       export AMENT_PREFIX_PATH="$VENV" CMAKE_PREFIX_PATH="$VENV" PATH="$VENV/bin:$PATH"
       "$VENV/bin/colcon" --log-base build/colcon-log build --base-paths "third_party/$iface" \
-        --build-base build --install-base "$VENV" --merge-install \
+        --build-base "$WHEELS_BUILD" --install-base "$VENV" --merge-install \
         --cmake-args -DPython3_EXECUTABLE="$PY" -DBUILD_TESTING=OFF >"build/colcon-$iface.log" 2>&1
     else
       colcon --log-base build/colcon-log build --base-paths "third_party/$iface" --build-base build \
