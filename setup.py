@@ -25,6 +25,10 @@ setup(
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
         (f"share/{PACKAGE}/config", glob("config/*.yaml")),
         (f"share/{PACKAGE}/config/robots", glob("config/robots/*.yaml")),
+        # sim_demo's defaults: the demo model, the scene and preset it was trained with.
+        (f"share/{PACKAGE}/config/demo", glob("config/demo/*")),
+        (f"share/{PACKAGE}/config/train", glob("config/train/*")),
+        (f"share/{PACKAGE}/checkpoints/demo_reach", glob("checkpoints/demo_reach/*")),
         (f"share/{PACKAGE}/urdf", glob("urdf/*")),
     ],
     python_requires=">=3.10",

@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from cosmos_policy_ros.control.joint_map import CommandGroup, StateSource, check_groups
 from cosmos_policy_ros.validation import check_field, reject_unknown_fields
 
 PACKAGE = "cosmos_policy_ros"
@@ -82,6 +83,12 @@ class RobotPreset:
         urdf: path of the robot description, relative to the package share (one source of limits).
         max_joint_jump_rad: largest allowed distance between the arm's state and a chunk's first
             executed step (larger chunks are rejected whole).
+        state_sources: JointState topics merged into the arm's state (``{topic, prefix}``; the
+            preset name of a source's joint is prefix + its name; joints outside ``joints`` are
+            ignored). Default: ``joint_states_topic`` alone.
+        command_groups: where the arbiter's trajectory goes, one controller interface per group
+            (:class:`~cosmos_policy_ros.control.joint_map.CommandGroup`); together they cover each
+            joint once. Default: every joint to the JointTrajectory topic ``controller_topic``.
         extra: free-form, preset-specific settings.
     """
 
@@ -98,6 +105,8 @@ class RobotPreset:
     action_space: str = "joint_position"
     urdf: str = ""
     max_joint_jump_rad: float = 0.15
+    state_sources: tuple[StateSource, ...] = ()
+    command_groups: tuple[CommandGroup, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -115,6 +124,15 @@ class RobotPreset:
         _check(self.action_space in ACTION_SPACES, "action_space", self.action_space,
                f"must be one of {ACTION_SPACES}")
         _check(self.max_joint_jump_rad > 0, "max_joint_jump_rad", self.max_joint_jump_rad, "must be > 0")
+        if not self.state_sources:
+            object.__setattr__(self, "state_sources", (StateSource(self.joint_states_topic),))
+        if not self.command_groups:
+            object.__setattr__(self, "command_groups", (CommandGroup(
+                "arm", self.joints, "joint_trajectory_topic", self.controller_topic),))
+        try:
+            check_groups(self.command_groups, self.joints)
+        except ValueError as error:
+            _check(False, "command_groups", [g.name for g in self.command_groups], str(error))
 
     @property
     def dt_s(self) -> float:
@@ -138,12 +156,18 @@ class RobotPreset:
         data["joints"] = tuple(data.get("joints", ()))
         data["gripper_joints"] = tuple(data.get("gripper_joints", ()))
         data["cameras"] = tuple(CameraSpec(**c) for c in data.get("cameras", ()))
+        data["state_sources"] = tuple(StateSource(**s) for s in data.get("state_sources", ()))
+        data["command_groups"] = tuple(CommandGroup.from_dict(g) for g in data.get("command_groups", ()))
         return cls(**data)
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         out["joints"], out["gripper_joints"] = list(self.joints), list(self.gripper_joints)
         out["cameras"] = [dataclasses.asdict(c) for c in self.cameras]
+        out["state_sources"] = [dataclasses.asdict(s) for s in self.state_sources]
+        out["command_groups"] = [{"name": g.name, "joints": list(g.joints), "interface": g.interface,
+                                  "target": g.target, "robot_joints": list(g.robot_joints), **g.options}
+                                 for g in self.command_groups]
         return out
 
 

@@ -12,6 +12,8 @@
 #   COSMOS_VENV   venv folder (default: <repo>/.venv)
 #   COSMOS_TORCH  cpu (default) | cuda   -- pip never pulls a CUDA torch unless asked here
 #   PYTHON        interpreter used to create the venv (default: python3; 3.10-3.13)
+#   COSMOS_ROS_WHEELS  kilted (default) | jazzy: which ROS 2 wheel set a venv without a sourced
+#                 ROS 2 gets (requirements/ros-wheels.txt | ros-wheels-jazzy.txt); one venv per set
 # Flags:
 #   --force       redo every step even when nothing changed
 #   --relock      rewrite requirements/lock.txt from the venv after installing
@@ -20,6 +22,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${COSMOS_VENV:-$ROOT/.venv}"
 TORCH_VARIANT="${COSMOS_TORCH:-cpu}"
+ROS_WHEELS="${COSMOS_ROS_WHEELS:-kilted}"
 TORCH_VERSION="2.13.0"
 PYTHON="${PYTHON:-python3}"
 FORCE=0
@@ -36,6 +39,11 @@ say() { printf '[setup] %s\n' "$*" >&2; }
 die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
 
 case "$TORCH_VARIANT" in cpu|cuda) ;; *) die "COSMOS_TORCH must be 'cpu' or 'cuda', got '$TORCH_VARIANT'" ;; esac
+case "$ROS_WHEELS" in
+  kilted) WHEELS_FILE="$ROOT/requirements/ros-wheels.txt" ;;
+  jazzy) WHEELS_FILE="$ROOT/requirements/ros-wheels-jazzy.txt" ;;
+  *) die "COSMOS_ROS_WHEELS must be 'kilted' or 'jazzy', got '$ROS_WHEELS'" ;;
+esac
 
 # --- 1. Which ROS 2? -----------------------------------------------------------------------
 ROS_MODE=wheels
@@ -47,9 +55,9 @@ fi
 inputs_hash() {
   (
     cd "$ROOT"
-    echo "$ROS_MODE $TORCH_VARIANT $TORCH_VERSION $("$PYTHON" -c 'import sys; print(sys.version)')"
-    cat requirements/lock.txt requirements/ros-wheels.txt setup.py setup.cfg package.xml scripts/setup.sh
-    find cosmos_policy_msgs -type f | LC_ALL=C sort | xargs cat
+    echo "$ROS_MODE $ROS_WHEELS $TORCH_VARIANT $TORCH_VERSION $("$PYTHON" -c 'import sys; print(sys.version)')"
+    cat requirements/lock.txt "$WHEELS_FILE" setup.py setup.cfg package.xml scripts/setup.sh
+    find cosmos_policy_msgs third_party -type f | LC_ALL=C sort | xargs cat
   ) | sha256sum | cut -d' ' -f1
 }
 STAMP="$VENV/.cosmos_setup_stamp"
@@ -95,10 +103,28 @@ trap 'rm -f "$TORCH_PIN"' EXIT
 "$PY" -c 'import torch; print(f"torch=={torch.__version__}")' > "$TORCH_PIN"
 
 # --- 5. Everything else, from the lock ---------------------------------------------------------
+LOCK="$ROOT/requirements/lock.txt"
 if [ "$ROS_MODE" = wheels ]; then
-  "${PIP[@]}" -r "$ROOT/requirements/ros-wheels.txt" -c "$TORCH_PIN"
+  "${PIP[@]}" -r "$WHEELS_FILE" -c "$TORCH_PIN"
+  if [ "$ROS_WHEELS" != kilted ]; then
+    # lock.txt also pins the Python distributions the Kilted wheels bring (rclpy==9.1.2, ...):
+    # another wheel set brings its own versions of those, so they are left to it.
+    LOCK="$(mktemp)"
+    trap 'rm -f "$TORCH_PIN" "$LOCK"' EXIT
+    "$PY" - "$ROOT/requirements/lock.txt" "$LOCK" <<'PYEOF'
+import re, sys
+from importlib import metadata
+installed = {re.sub(r"[-_.]+", "-", d.metadata["Name"]).lower() for d in metadata.distributions()}
+with open(sys.argv[1]) as src, open(sys.argv[2], "w") as out:
+    for line in src:
+        name = re.split(r"[=<>\[ ;]", line.strip(), 1)[0]
+        if not line.startswith("#") and re.sub(r"[-_.]+", "-", name).lower() in installed:
+            continue
+        out.write(line)
+PYEOF
+  fi
 fi
-"${PIP[@]}" -r "$ROOT/requirements/lock.txt" -c "$TORCH_PIN"
+"${PIP[@]}" -r "$LOCK" -c "$TORCH_PIN"
 if [ "$TORCH_VARIANT" = cpu ] && ! "$PY" -c 'import torch, sys; sys.exit(torch.version.cuda is not None)'; then
   die "torch in $VENV is a CUDA build; remove the venv or set COSMOS_TORCH=cuda"
 fi
@@ -108,6 +134,9 @@ fi
 
 # --- 6. cosmos_policy_msgs -------------------------------------------------------------------
 mkdir -p "$ROOT/build"
+# CMake caches hold the venv's paths: one build folder per venv (a Kilted and a Jazzy venv side by
+# side would otherwise link one's typesupport against the other's Fast CDR).
+WHEELS_BUILD="$VENV/.colcon-build"
 if [ "$ROS_MODE" = wheels ]; then
   # The wheels' CMake exports hard-code the build container's Python paths (ROS_WHEELS.md 3.2).
   "$PY" "$ROOT/scripts/fix_ros_wheel_cmake.py"
@@ -115,7 +144,7 @@ if [ "$ROS_MODE" = wheels ]; then
     cd "$ROOT"
     export AMENT_PREFIX_PATH="$VENV" CMAKE_PREFIX_PATH="$VENV" PATH="$VENV/bin:$PATH"
     "$VENV/bin/colcon" --log-base build/colcon-log build --base-paths cosmos_policy_msgs \
-      --build-base build --install-base "$VENV" --merge-install \
+      --build-base "$WHEELS_BUILD" --install-base "$VENV" --merge-install \
       --cmake-args -DPython3_EXECUTABLE="$PY" -DBUILD_TESTING=OFF >build/colcon.log 2>&1 \
       || { tail -40 build/colcon.log >&2; die "colcon build of cosmos_policy_msgs failed (log: build/colcon.log)"; }
   )
@@ -128,13 +157,38 @@ else
   )
 fi
 
+# --- 6b. Robot stacks' interfaces the ROS 2 in use lacks ----------------------------------------
+# control_msgs (FollowJointTrajectory, GripperCommand) and interbotix_xs_msgs (Trossen's ALOHA
+# driver) are no PyPI wheels; third_party/ holds the definitions we use, verbatim from their
+# repositories (commits in each file). Built like cosmos_policy_msgs, only where missing: a
+# sourced ROS 2 that ships them keeps its own.
+for iface in control_msgs interbotix_xs_msgs; do
+  if "$PY" -c "import importlib, sys; importlib.import_module('$iface.msg')" >/dev/null 2>&1 \
+      && ! grep -qx "$iface" "$VENV/.cosmos_third_party" 2>/dev/null; then
+    continue  # provided by the user's ROS 2
+  fi
+  (
+    cd "$ROOT"
+    if [ "$ROS_MODE" = wheels ]; then
+      export AMENT_PREFIX_PATH="$VENV" CMAKE_PREFIX_PATH="$VENV" PATH="$VENV/bin:$PATH"
+      "$VENV/bin/colcon" --log-base build/colcon-log build --base-paths "third_party/$iface" \
+        --build-base "$WHEELS_BUILD" --install-base "$VENV" --merge-install \
+        --cmake-args -DPython3_EXECUTABLE="$PY" -DBUILD_TESTING=OFF >"build/colcon-$iface.log" 2>&1
+    else
+      colcon --log-base build/colcon-log build --base-paths "third_party/$iface" --build-base build \
+        --install-base install --merge-install --cmake-args -DBUILD_TESTING=OFF >"build/colcon-$iface.log" 2>&1
+    fi
+  ) || { tail -40 "$ROOT/build/colcon-$iface.log" >&2; die "colcon build of $iface failed (log: build/colcon-$iface.log)"; }
+  grep -qx "$iface" "$VENV/.cosmos_third_party" 2>/dev/null || echo "$iface" >> "$VENV/.cosmos_third_party"
+done
+
 # --- 7. The package itself, editable ---------------------------------------------------------
 "${PIP[@]}" --no-deps --no-build-isolation -e "$ROOT"
 
 # --- 8. Check it works -----------------------------------------------------------------------
 if [ "$ROS_MODE" = wheels ]; then
   ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST "$PY" -c \
-    'import rclpy, cosmos_policy_msgs.msg, cosmos_policy_msgs.srv, cosmos_policy_ros, torch, diffusers, mujoco' \
+    'import rclpy, cosmos_policy_msgs.msg, cosmos_policy_msgs.srv, control_msgs.action, interbotix_xs_msgs.msg, cosmos_policy_ros, torch, diffusers, mujoco' \
     || die "the set-up venv cannot import the suite"
 fi
 if [ "$RELOCK" = 1 ]; then

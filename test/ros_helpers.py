@@ -117,3 +117,11 @@ class SpinningNode:
         self._thread.join()
         self.node.destroy_node()
         rclpy.try_shutdown(context=self.context)
+
+
+def urdf_for(joints: tuple[str, ...]) -> str:
+    """A chain with one revolute joint per preset joint (what a robot_state_publisher offers)."""
+    links = "".join(f'<link name="l{i}"/>' for i in range(len(joints) + 1))
+    chain = "".join(f'<joint name="{j}" type="revolute"><parent link="l{i}"/><child link="l{i + 1}"/>'
+                    f'<limit lower="-2" upper="2" velocity="2" effort="10"/></joint>' for i, j in enumerate(joints))
+    return f'<robot name="stand_in">{links}{chain}</robot>'

@@ -15,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = ConvertConfig()
     parser.add_argument("paths", nargs="+", type=Path,
                         help="episode bag folders (or folders of them), then the output folder")
-    parser.add_argument("--preset", default="sim_arm", help="robot preset name or YAML path")
+    parser.add_argument("--robot", default="sim_arm", help="robot preset name or YAML path")
     parser.add_argument("--image-size", type=int, default=defaults.image_size,
                         help="square side of stored images [px] (the model's image size)")
     parser.add_argument("--gamma", type=float, default=defaults.gamma, help="value-target discount")
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
                            val_fraction=args.val_fraction, seed=args.seed,
                            unknown_outcome=args.unknown_outcome, max_gap_s=args.max_gap_s,
                            on_gap=args.on_gap)
-    preset = load_preset(args.preset)
+    preset = load_preset(args.robot)
     report = convert_bags(bags, out, preset, config,
                           progress=lambda items: tqdm(items, desc="convert", unit="episode"))
     print(report.format())

@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stride", type=int, default=1, help="evaluate every n-th step")
     parser.add_argument("--num-steps", type=int, default=0, help="denoiser evaluations (0 = model default)")
     parser.add_argument("--seed", type=int, default=0, help="sampler seed")
-    parser.add_argument("--preset", default="sim_arm", help="robot preset for converting bags")
+    parser.add_argument("--robot", default="sim_arm", help="robot preset for converting bags")
 
 
 def _training_set(args: argparse.Namespace, image_size: int) -> Path:
@@ -45,7 +45,7 @@ def _training_set(args: argparse.Namespace, image_size: int) -> Path:
     out = args.out / "converted"
     # every episode is evaluated, so nothing is held out
     config = ConvertConfig(image_size=image_size, val_fraction=0.0)
-    report = convert_bags(bags, out, load_preset(args.preset), config)
+    report = convert_bags(bags, out, load_preset(args.robot), config)
     logging.getLogger(__name__).info("converted bags:\n%s", report.format())
     if not report.written:
         raise SystemExit(f"cosmos-policy eval: no episode of {args.data} converted:\n{report.format()}")

@@ -13,13 +13,13 @@ from pathlib import Path
 
 HELP = "Record the preset's topics to rosbag2 MCAP, one bag per episode."
 # flag -> recorder parameter, for the options that are plain parameters
-PARAMETER_FLAGS = {"preset": "robot", "out": "output_dir", "num_episodes": "num_episodes",
+PARAMETER_FLAGS = {"robot": "robot", "out": "output_dir", "num_episodes": "num_episodes",
                    "max_episode_s": "max_episode_s", "reset_period_s": "reset_period_s",
                    "timeout_outcome": "timeout_outcome"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--preset", default=None, help="robot preset name or YAML path (default sim_arm)")
+    parser.add_argument("--robot", default=None, help="robot preset name or YAML path (default sim_arm)")
     parser.add_argument("--out", type=Path, default=None, help="folder for the episode bags (default bags/)")
     parser.add_argument("--start", metavar="TASK", default=None,
                         help="start an episode right away with this task text (else wait for "

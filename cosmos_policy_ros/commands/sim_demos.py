@@ -15,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..sim.demo_generation import SimDemoConfig
     defaults = SimDemoConfig()
     parser.add_argument("out", type=Path, help="output folder (a training set, as cosmos-policy convert writes)")
-    parser.add_argument("--preset", default=str(CONFIG_DIR / "demo" / "sim_arm_32.yaml"),
+    parser.add_argument("--robot", default=str(CONFIG_DIR / "demo" / "sim_arm_32.yaml"),
                         help="robot preset name or YAML path (cameras, their size, control rate)")
     parser.add_argument("--scene", default=str(CONFIG_DIR / "demo" / "scene_32.yaml"),
                         help="scene YAML ('' = default scene)")
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
                            targets_per_scene=args.targets_per_scene, noisy_share=args.noisy_share,
                            time_limit_s=args.time_limit_s, scene=args.scene, workers=args.workers,
                            val_fraction=args.val_fraction)
-    summaries = generate_sim_demos(load_preset(args.preset), config, args.out,
+    summaries = generate_sim_demos(load_preset(args.robot), config, args.out,
                                    progress=lambda items: tqdm(items, total=config.episodes, desc="sim demos",
                                                                unit="episode"))
     successes = sum(s.outcome == "success" for s in summaries)

@@ -2,8 +2,8 @@
 """``cosmos-policy up <scenario>``: start a scenario's node set as subprocesses, without ros2 launch.
 
 The node set is :func:`cosmos_policy_ros.ros.graph.build_graph`, the same one the launch files
-use. Each node runs as ``python -m <module> --ros-args -r __node:=... -r __ns:=... --params-file
-... -p ... -r from:=to`` in its own process group, with localhost-only DDS unless the user chose
+use. Each node runs as ``python -m <module> --ros-args -r __node:=... -r __ns:=... -p ... -r
+from:=to`` (its parameters already merged by the graph) in its own process group, with localhost-only DDS unless the user chose
 otherwise. SIGINT/SIGTERM are forwarded to every node; when a node dies on its own, the others
 are stopped, the report says which node died and how, and ``up`` exits non-zero.
 """
@@ -24,15 +24,7 @@ from typing import Any
 import yaml
 
 from cosmos_policy_ros.ros.dds_env import apply_local_dds_defaults
-from cosmos_policy_ros.ros.graph import (
-    DEFAULT_PRESET,
-    SCENARIOS,
-    GraphArgs,
-    NodeGraph,
-    NodeSpec,
-    build_graph,
-    share_path,
-)
+from cosmos_policy_ros.ros.graph import SCENARIOS, GraphArgs, NodeGraph, NodeSpec, build_graph
 
 HELP = "Start a node set (bringup, sim_demo, record) without ros2 launch."
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -55,8 +47,10 @@ class UpArgs:
 
     Args:
         scenario: bringup | sim_demo | record.
-        preset: robot preset name or YAML path.
-        checkpoint: policy checkpoint folder for policy_node.
+        robot: robot preset name or YAML path; empty = the scenario's default.
+        checkpoint / planning_checkpoint / instruction / device / dtype: policy_node settings;
+            empty = not set (as the launch arguments of the same names).
+        no_autostart: leave policy_node unconfigured for a lifecycle manager.
         namespace: ROS namespace of every node.
         use_sim_time: every node follows /clock.
         no_expert: sim_demo without the scripted expert teleoperator.
@@ -67,10 +61,15 @@ class UpArgs:
     """
 
     scenario: str
-    preset: str = DEFAULT_PRESET
+    robot: str = ""
     checkpoint: str = ""
+    planning_checkpoint: str = ""
+    instruction: str = ""
+    device: str = ""
+    dtype: str = ""
+    no_autostart: bool = False
     namespace: str = ""
-    use_sim_time: bool = False
+    use_sim_time: bool | None = None
     no_expert: bool = False
     params_file: str = ""
     param: tuple[str, ...] = ()
@@ -96,14 +95,11 @@ def ros_value(value: Any) -> str:
 
 
 def node_argv(spec: NodeSpec, graph: NodeGraph, python: str = sys.executable) -> tuple[str, ...]:
-    """The command line that starts ``spec``: files first, then ``-p`` (later values win), then remaps."""
+    """The command line that starts ``spec``: its merged parameters as ``-p``, then remaps."""
     ros_args = ["-r", f"__node:={spec.name}"]
     if graph.namespace:
         ros_args += ["-r", f"__ns:=/{graph.namespace.strip('/')}"]
-    for path in spec.param_files:
-        ros_args += ["--params-file", str(share_path(path))]
-    parameters = {"use_sim_time": graph.use_sim_time, **spec.parameters}
-    for name, value in parameters.items():
+    for name, value in spec.parameters.items():
         ros_args += ["-p", f"{name}:={ros_value(value)}"]
     for src, dst in spec.remappings:
         ros_args += ["-r", f"{src}:={dst}"]
@@ -202,19 +198,32 @@ def build_children(graph: NodeGraph, python: str = sys.executable) -> list[Child
 
 def graph_from_args(args: UpArgs) -> NodeGraph:
     return build_graph(args.scenario, GraphArgs(
-        preset=args.preset, checkpoint=args.checkpoint, namespace=args.namespace,
+        robot=args.robot, checkpoint=args.checkpoint, planning_checkpoint=args.planning_checkpoint,
+        instruction=args.instruction, device=args.device, dtype=args.dtype,
+        autostart=not args.no_autostart, namespace=args.namespace,
         use_sim_time=args.use_sim_time, with_expert=not args.no_expert, params_file=args.params_file,
         extra_params=parse_param_overrides(args.param)))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("scenario", choices=SCENARIOS, help="Which node set to start.")
-    parser.add_argument("--preset", default=DEFAULT_PRESET, help="Robot preset name or YAML path.")
-    parser.add_argument("--checkpoint", default="", help="Policy checkpoint folder for policy_node.")
+    parser.add_argument("--robot", default="", help="Robot preset name (sim_arm, fr3, ur, aloha) or YAML "
+                        "path; default sim_arm (sim_demo: the shipped demo's sim arm).")
+    parser.add_argument("--checkpoint", default="", help="Policy checkpoint folder for policy_node "
+                        "(sim_demo default: the shipped demo checkpoint).")
+    parser.add_argument("--planning-checkpoint", default="", help="Checkpoint that scores plan-and-select "
+                        "candidates.")
+    parser.add_argument("--instruction", default="", help="Task instruction of policy_node.")
+    parser.add_argument("--device", default="", help="Torch device of policy_node (cpu, cuda, cuda:1).")
+    parser.add_argument("--dtype", default="", help="Transformer dtype of policy_node.")
+    parser.add_argument("--no-autostart", action="store_true", help="Leave policy_node unconfigured "
+                        "(a lifecycle manager configures it).")
     parser.add_argument("--namespace", default="", help="ROS namespace of every node.")
-    parser.add_argument("--use-sim-time", action="store_true", help="Every node follows /clock.")
+    parser.add_argument("--use-sim-time", action="store_true", default=None,
+                        help="Every node follows /clock (default: only the sim_demo demo).")
     parser.add_argument("--no-expert", action="store_true", help="sim_demo without the scripted expert.")
-    parser.add_argument("--params-file", default="", help="Extra ROS parameter YAML for every node.")
+    parser.add_argument("--params-file", default="", help="ROS parameter YAML for every node (wins over the "
+                        "shipped config/*.yaml, loses to the options above).")
     parser.add_argument("-p", "--param", action="append", default=[], metavar="NODE.PARAM:=VALUE",
                         help="Parameter override for one node (value parsed as YAML); repeatable.")
     parser.add_argument("--print-config", action="store_true",

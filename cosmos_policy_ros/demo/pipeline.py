@@ -242,7 +242,7 @@ def collect_rollouts(config: RetrainConfig, checkpoint: Path, bags: Path, logs: 
 
 
 def convert(bags: Path, out: Path, config: RetrainConfig, image_size: int) -> None:
-    _cli("convert", str(bags), str(out), "--preset", str(DemoConfig.resolve(config.preset)),
+    _cli("convert", str(bags), str(out), "--robot", str(DemoConfig.resolve(config.preset)),
          "--image-size", str(image_size), "--seed", str(config.seed))
 
 

@@ -49,14 +49,14 @@ def demo_graph(options: GraphOptions) -> NodeGraph:
     """The shared ``sim_demo`` description (+ recorder, + noisy expert, - policy when no checkpoint)."""
     node_params = {name: dict(values) for name, values in options.params.items()}
     noisy_params = node_params.pop(NOISY_EXPERT.name, {})
-    args = GraphArgs(preset=options.preset, checkpoint=options.checkpoint, use_sim_time=True,
+    args = GraphArgs(robot=options.preset, checkpoint=options.checkpoint, use_sim_time=True,
                      extra_params={k: v for k, v in node_params.items() if k != RECORDER.name})
     graph = build_graph("sim_demo", args)
     nodes = [n for n in graph.nodes if options.checkpoint or n.name != "policy_node"]
     if options.with_noisy_expert:
         expert = graph.node(EXPERT.name)
         nodes.append(NodeSpec(NOISY_EXPERT, {**expert.parameters, "enabled": False, **noisy_params},
-                              expert.remappings, expert.param_files))
+                              expert.remappings))
     if options.record_dir:
         record_args = dataclasses.replace(args, extra_params={RECORDER.name: {
             "output_dir": options.record_dir, **node_params.get(RECORDER.name, {})}})

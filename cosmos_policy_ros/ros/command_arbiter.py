@@ -14,14 +14,18 @@ the controller sees them in decision order.
 """
 from __future__ import annotations
 
+import functools
 import math
 import threading
+import time
 from dataclasses import dataclass
 from typing import ClassVar
 
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
+from std_msgs.msg import String
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
@@ -30,6 +34,7 @@ from cosmos_policy_msgs.srv import SetMode
 from cosmos_policy_ros.control.action_spaces import ActionSpaceConverter, EndEffectorKinematics, IkConfig
 from cosmos_policy_ros.control.arbitration import Arbiter, ArbiterConfig, Command, PolicyChunk
 from cosmos_policy_ros.control.input_validation import InputError, check_duration_fields
+from cosmos_policy_ros.control.joint_map import JointStateMerger
 from cosmos_policy_ros.control.limits import LimitArrays, apply_limit_overrides, parse_joint_limits
 from cosmos_policy_ros.control.modes import Mode, RequestResult
 from cosmos_policy_ros.control.stitching import StitchConfig
@@ -39,9 +44,10 @@ from cosmos_policy_ros.ros.conversions import (NANOSECONDS_PER_SECOND, seconds_t
 from cosmos_policy_ros.ros.node_main import run_node
 from cosmos_policy_ros.ros.params import NodeParams, ParamSpec
 from cosmos_policy_ros.ros.qos import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS
+from cosmos_policy_ros.ros.sinks import make_sinks
 
 NODE_NAME = "command_arbiter"
-CONTROLLER_TOPIC = "arm_controller/joint_trajectory"  # launch remaps it to the preset's controller_topic
+ROBOT_DESCRIPTION_TOPIC = "robot_description"  # robot_state_publisher's topic, namespace-relative
 
 
 @dataclass(frozen=True)
@@ -51,8 +57,12 @@ class ArbiterParams(NodeParams):
     SPECS: ClassVar[tuple[ParamSpec, ...]] = (
         ParamSpec("robot", "sim_arm", "Robot preset: a name under config/robots or a preset YAML path.",
                   read_only=True),
-        ParamSpec("limits.urdf_path", "", "URDF that gives the joint limits; empty = the preset's urdf.",
+        ParamSpec("limits.urdf_path", "", "URDF that gives the joint limits; empty = the preset's urdf, and "
+                  "when the preset has none, the robot_description topic (robot_state_publisher).",
                   read_only=True),
+        ParamSpec("limits.robot_description_timeout_s", 10.0, "How long to wait at start for the "
+                  "robot_description topic when no URDF file is given [s].", read_only=True,
+                  min_value=0.1, max_value=600.0),
         ParamSpec("limits.acceleration", [10.0], "Acceleration limits (URDF has none) [rad/s^2 or m/s^2]: "
                   "one value for every joint or one per preset joint; 0 = not checked.", read_only=True),
         ParamSpec("limits.velocity_scale", 1.0, "Fraction of the URDF velocity limits to allow.",
@@ -101,6 +111,7 @@ class ArbiterParams(NodeParams):
     )
     robot: str
     limits_urdf_path: str
+    limits_robot_description_timeout_s: float
     limits_acceleration: tuple[float, ...]
     limits_velocity_scale: float
     limits_check_gripper_rates: bool
@@ -124,11 +135,13 @@ class ArbiterParams(NodeParams):
     ee_rotation_scale_rad: float
 
 
-def build_arbiter(params: ArbiterParams, preset: RobotPreset) -> Arbiter:
+def urdf_file(params: ArbiterParams, preset: RobotPreset) -> str:
+    """The URDF file that gives the limits: the parameter, else the preset's; "" = neither."""
+    return params.limits_urdf_path or (str(preset.urdf_path) if preset.urdf else "")
+
+
+def build_arbiter(params: ArbiterParams, preset: RobotPreset, urdf_xml: str) -> Arbiter:
     """The arbiter logic for a preset: URDF limits + configured accelerations, action space, margins."""
-    urdf_path = params.limits_urdf_path or str(preset.urdf_path)
-    with open(urdf_path, encoding="utf-8") as f:
-        urdf_xml = f.read()
     accel = params.limits_acceleration
     if len(accel) not in (1, preset.num_joints):
         raise ValueError(f"limits.acceleration has {len(accel)} values; need 1 or {preset.num_joints}")
@@ -206,13 +219,18 @@ class CommandArbiterNode(Node):
         super().__init__(NODE_NAME, **kwargs)
         ArbiterParams.declare(self)
         self.params = ArbiterParams.from_node(self)
-        self.arbiter = build_arbiter(self.params, load_preset(self.params.robot))
-        self._lock = threading.Lock()
+        preset = load_preset(self.params.robot)
+        self.arbiter = build_arbiter(self.params, preset, self._robot_description(preset))
+        self._states = JointStateMerger(preset.joints, preset.state_sources)
+        self._lock = threading.RLock()  # a sink may report a failure while a command is being sent
         self._published_version = -1
         self._published_mode = self.arbiter.modes.mode
         inputs = MutuallyExclusiveCallbackGroup()
         watchdog = MutuallyExclusiveCallbackGroup()
-        self._controller_pub = self.create_publisher(JointTrajectory, CONTROLLER_TOPIC, COMMAND_QOS)
+        self._sinks = make_sinks(self, preset.command_groups, self._on_controller_failure)
+        # Every executed trajectory, whole and in preset names, whatever the sinks make of it: what
+        # the recorder records for presets whose controllers take actions or vendor messages.
+        self._trajectory_pub = self.create_publisher(JointTrajectory, "~/trajectory", COMMAND_QOS)
         self._shadow_pub = self.create_publisher(JointTrajectory, "~/shadow_trajectory", COMMAND_QOS)
         self._status_pub = self.create_publisher(PolicyStatus, "~/status", LATCHED_QOS)
         self.create_subscription(ActionChunk, "action_chunk", self._on_chunk, COMMAND_QOS,
@@ -221,8 +239,9 @@ class CommandArbiterNode(Node):
                                  COMMAND_QOS, callback_group=inputs)
         self.create_subscription(JointState, "teleop/joint_targets", self._on_teleop_targets, SENSOR_QOS,
                                  callback_group=inputs)
-        self.create_subscription(JointState, "joint_states", self._on_joint_state, SENSOR_QOS,
-                                 callback_group=inputs)
+        for source in preset.state_sources:
+            self.create_subscription(JointState, source.topic, functools.partial(self._on_joint_state, source.topic),
+                                     SENSOR_QOS, callback_group=inputs)
         self.create_service(SetMode, "~/set_mode", self._on_set_mode, callback_group=inputs)
         self.create_service(Trigger, "~/estop", self._on_estop, callback_group=inputs)
         self.create_service(Trigger, "~/reset", self._on_reset, callback_group=inputs)
@@ -232,7 +251,47 @@ class CommandArbiterNode(Node):
         cfg = self.arbiter.config
         self.get_logger().info(f"{NODE_NAME}: robot {self.params.robot}, {len(cfg.joint_names)} joints, "
                                f"action space {self.arbiter.converter.action_space}, mode "
-                               f"{self.arbiter.modes.mode.name}, shadow {cfg.shadow_mode}")
+                               f"{self.arbiter.modes.mode.name}, shadow {cfg.shadow_mode}; commands: "
+                               f"{'; '.join(sink.describe() for sink in self._sinks)}")
+
+    def _robot_description(self, preset: RobotPreset) -> str:
+        """URDF text: from the file when one is given, else the latched robot_description topic.
+
+        robot_state_publisher offers std_msgs/String on ``robot_description`` reliable and transient
+        local (robot_state_publisher.cpp, ``rclcpp::QoS(1).transient_local()``), so a late
+        subscriber with LATCHED_QOS still gets it. Waits here, before any command can be sent.
+        """
+        path = urdf_file(self.params, preset)
+        if path:
+            try:
+                with open(path, encoding="utf-8") as f:
+                    return f.read()
+            except OSError as error:
+                raise RuntimeError(f"{NODE_NAME}: cannot read the URDF {path!r} (limits.urdf_path or the "
+                                   f"preset's urdf): {error}") from error
+        received: list[str] = []
+        sub = self.create_subscription(String, ROBOT_DESCRIPTION_TOPIC, lambda m: received.append(m.data),
+                                       LATCHED_QOS)
+        topic = sub.topic_name
+        self.get_logger().info(f"waiting for the robot description on {topic} (preset {preset.name} "
+                               f"names no URDF file)")
+        executor = SingleThreadedExecutor(context=self.context)
+        executor.add_node(self)
+        deadline = time.monotonic() + self.params.limits_robot_description_timeout_s
+        try:
+            while not received and time.monotonic() < deadline and self.context.ok():
+                executor.spin_once(timeout_sec=0.1)
+        finally:
+            executor.remove_node(self)
+            executor.shutdown()
+            self.destroy_subscription(sub)
+        if not received:
+            raise RuntimeError(
+                f"{NODE_NAME}: no joint limits for preset {preset.name!r}: it names no URDF file, the parameter "
+                f"limits.urdf_path is empty, and nothing was published on {topic} within "
+                f"{self.params.limits_robot_description_timeout_s:g} s (start robot_state_publisher, or set "
+                f"limits.urdf_path)")
+        return received[0]
 
     def _now_s(self) -> float:
         return self.get_clock().now().nanoseconds / NANOSECONDS_PER_SECOND
@@ -240,8 +299,20 @@ class CommandArbiterNode(Node):
     def _publish(self, commands: list[Command]) -> None:
         """Publish commands and, if anything changed, the status (caller holds the lock)."""
         for command in commands:
-            (self._shadow_pub if command.shadow else self._controller_pub).publish(command_to_msg(command))
+            msg = command_to_msg(command)
+            if command.shadow:
+                self._shadow_pub.publish(msg)
+            else:
+                self._trajectory_pub.publish(msg)
+                for sink in self._sinks:
+                    sink.send(msg)
         self._publish_status()
+
+    def _on_controller_failure(self, group: str, reason: str) -> None:
+        """A controller refused or failed a command: HOLD, with its reason in ~/status."""
+        if self.arbiter.modes.mode in (Mode.HOLD, Mode.ESTOP):
+            return
+        self._apply(lambda now_s: self.arbiter.request_mode(Mode.HOLD, f"controller {group}: {reason}", now_s))
 
     def _publish_status(self, force: bool = False) -> None:
         arbiter = self.arbiter
@@ -268,11 +339,18 @@ class CommandArbiterNode(Node):
         self._status_pub.publish(msg)
 
     # -- callbacks ----------------------------------------------------------------------------
-    def _on_joint_state(self, msg: JointState) -> None:
+    def _on_joint_state(self, topic: str, msg: JointState) -> None:
+        """Merge the preset's joints of every state source (others ignored), then the arbiter."""
         now_s = self._now_s()
         stamp_s = stamp_to_seconds(msg.header.stamp) or now_s
         with self._lock:
-            self.arbiter.on_joint_state(stamp_s, msg.name, msg.position, msg.velocity, now_s)
+            try:
+                complete = self._states.update(topic, msg.name, msg.position, msg.velocity)
+            except ValueError as err:
+                self.arbiter.reject_input(f"joint state ignored: {err}")
+                complete = False
+            if complete:
+                self.arbiter.on_joint_state(stamp_s, *self._states.state(), now_s)
             self._publish_status()
 
     def _on_chunk(self, msg: ActionChunk) -> None:

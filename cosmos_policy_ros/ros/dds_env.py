@@ -3,8 +3,9 @@
 
 Fast DDS (Kilted) multicasts discovery out of every network interface unless
 ``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST`` is set (``ROS_LOCALHOST_ONLY`` is ignored
-since Jazzy). Every entry point of the project (nodes, launcher, demo, bench, tests)
-calls :func:`apply_local_dds_defaults` before ``rclpy.init``; a user's own setting wins.
+since Jazzy). The project's own launchers (launch files, ``up``, demo, benches, tests) call
+:func:`apply_local_dds_defaults` for the processes they start; a user's own setting wins. The
+nodes themselves never touch discovery: on a robot, the controller often runs on another PC.
 This module imports no ROS, so it is safe to call before rclpy is loaded.
 """
 from __future__ import annotations

@@ -8,32 +8,45 @@ what ``cosmos-policy up`` starts.
 """
 from __future__ import annotations
 
-from typing import Any
+import os
+import tempfile
+from pathlib import Path
 
 from launch import LaunchContext, LaunchDescription
-from launch.actions import DeclareLaunchArgument, GroupAction, OpaqueFunction
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
-from launch_ros.actions import Node, SetParameter
-from launch_ros.substitutions import FindPackageShare
+from launch.actions import DeclareLaunchArgument, GroupAction, OpaqueFunction, SetEnvironmentVariable
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
 
 try:  # Jazzy and later
     from launch_ros.actions import PushROSNamespace
 except ImportError:  # Humble
     from launch_ros.actions import PushRosNamespace as PushROSNamespace
 
-from cosmos_policy_ros.ros.graph import DEFAULT_PRESET, PACKAGE, GraphArgs, NodeGraph, NodeSpec, build_graph
+from cosmos_policy_ros.ros.dds_env import DEFAULT_DISCOVERY_RANGE, DISCOVERY_RANGE_VAR
+from cosmos_policy_ros.ros.graph import PACKAGE, GraphArgs, NodeGraph, build_graph, write_parameter_file
 
 TRUE_WORDS = ("true", "1", "yes")
+# MuJoCo renders headless through EGL unless the user chose a backend (sim_demo's cameras).
+HEADLESS_GL = ("MUJOCO_GL", "egl")
 
 # (name, default, description) of every launch argument; all scenarios share them.
 LAUNCH_ARGUMENTS = (
-    ("preset", DEFAULT_PRESET, "Robot preset: a name under config/robots (sim_arm, aloha, franka) "
-                               "or the path of a preset YAML."),
-    ("checkpoint", "", "Policy checkpoint folder (from_pretrained layout) for policy_node; "
-                       "empty = policy_node's default."),
+    ("robot", "", "Robot preset: a name under config/robots (sim_arm, fr3, ur, aloha) or the path of a "
+                  "preset YAML; empty = sim_arm (sim_demo: the shipped demo of config/demo/demo.yaml: "
+                  "its sim arm, checkpoint, scene and sim-time pacing)."),
+    ("checkpoint", "", "Policy checkpoint folder (from_pretrained layout) for policy_node; empty = "
+                       "params_file / config/policy_node.yaml (sim_demo: the demo's checkpoint)."),
+    ("planning_checkpoint", "", "Checkpoint that scores plan-and-select candidates; empty = not set."),
+    ("instruction", "", "Task instruction of policy_node; empty = not set (also ~/set_instruction)."),
+    ("device", "", "Torch device of policy_node (cpu, cuda, cuda:1); empty = not set."),
+    ("dtype", "", "Transformer dtype of policy_node (float32, bfloat16, float16); empty = not set."),
+    ("autostart", "true", "true: policy_node configures and activates itself (the arbiter still starts "
+                          "in HOLD); false: it waits unconfigured for a lifecycle manager."),
     ("namespace", "", "ROS namespace for every node of the scenario; empty = root namespace."),
-    ("use_sim_time", "false", "true: every node follows /clock (simulation, bag replay)."),
-    ("params_file", "", "Extra ROS parameter YAML given to every node after the shipped config/*.yaml."),
+    ("use_sim_time", "", "true: every node follows /clock (simulation, bag replay); empty = false, "
+                         "except the sim_demo demo (sim time)."),
+    ("params_file", "", "ROS parameter YAML for every node: wins over the shipped config/*.yaml, loses "
+                        "to the arguments above."),
     ("expert", "true", "sim_demo only: also start the scripted expert teleoperator."),
 )
 
@@ -46,35 +59,38 @@ def declare_arguments() -> list[DeclareLaunchArgument]:
 def graph_args(context: LaunchContext) -> GraphArgs:
     """The launch arguments' values as :class:`GraphArgs`."""
     value = {name: LaunchConfiguration(name).perform(context) for name, _, _ in LAUNCH_ARGUMENTS}
-    return GraphArgs(preset=value["preset"], checkpoint=value["checkpoint"],
-                     namespace=value["namespace"],
-                     use_sim_time=value["use_sim_time"].lower() in TRUE_WORDS,
-                     with_expert=value["expert"].lower() in TRUE_WORDS,
-                     params_file=value["params_file"])
+    flag = {name: value[name].lower() in TRUE_WORDS for name in ("autostart", "use_sim_time", "expert")}
+    use_sim_time = flag["use_sim_time"] if value["use_sim_time"] else None
+    return GraphArgs(robot=value["robot"], checkpoint=value["checkpoint"],
+                     planning_checkpoint=value["planning_checkpoint"], instruction=value["instruction"],
+                     device=value["device"], dtype=value["dtype"], autostart=flag["autostart"],
+                     namespace=value["namespace"], use_sim_time=use_sim_time,
+                     with_expert=flag["expert"], params_file=value["params_file"])
 
 
-def _parameter_entries(spec: NodeSpec) -> list[Any]:
-    """Param files (share-relative ones through FindPackageShare) then the explicit values."""
-    files = [path if path.startswith("/") else PathJoinSubstitution([FindPackageShare(PACKAGE), path])
-             for path in spec.param_files]
-    return [*files, dict(spec.parameters)]
-
-
-def node_actions(graph: NodeGraph) -> list[Node]:
+def node_actions(graph: NodeGraph, parameter_dir: Path) -> list[Node]:
+    """One Node per spec; its merged parameters travel in one file (no launch_ros type guessing)."""
     return [Node(package=PACKAGE, executable=spec.kind.executable, name=spec.name, output="screen",
-                 parameters=_parameter_entries(spec), remappings=list(spec.remappings))
+                 parameters=[write_parameter_file(spec, parameter_dir)], remappings=list(spec.remappings))
             for spec in graph.nodes]
+
+
+def environment_actions(scenario: str) -> list[SetEnvironmentVariable]:
+    """Our launchers keep DDS on this machine and MuJoCo headless unless the user chose otherwise."""
+    defaults = [(DISCOVERY_RANGE_VAR, DEFAULT_DISCOVERY_RANGE)]
+    if scenario == "sim_demo":
+        defaults.append(HEADLESS_GL)
+    return [SetEnvironmentVariable(name, value) for name, value in defaults if name not in os.environ]
 
 
 def _launch_setup(context: LaunchContext, scenario: str) -> list[GroupAction]:
     graph = build_graph(scenario, graph_args(context))
-    scoped = [SetParameter(name="use_sim_time", value=graph.use_sim_time)]
-    if graph.namespace:
-        scoped.append(PushROSNamespace(graph.namespace))
-    return [GroupAction([*scoped, *node_actions(graph)])]
+    parameter_dir = Path(tempfile.mkdtemp(prefix=f"{PACKAGE}_{scenario}_"))
+    scoped = [PushROSNamespace(graph.namespace)] if graph.namespace else []
+    return [GroupAction([*scoped, *node_actions(graph, parameter_dir)])]
 
 
 def scenario_launch_description(scenario: str) -> LaunchDescription:
     """Launch arguments plus the scenario's nodes (built when the arguments are known)."""
-    return LaunchDescription([*declare_arguments(),
+    return LaunchDescription([*declare_arguments(), *environment_actions(scenario),
                               OpaqueFunction(function=_launch_setup, args=[scenario])])

@@ -26,8 +26,6 @@ from rclpy.lifecycle import LifecycleNodeMixin
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
-from cosmos_policy_ros.ros.dds_env import apply_local_dds_defaults
-
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 STOP_POLL_S = 0.1  # longest wait of one spin step: the delay between a stop signal and shutdown
 LIFECYCLE_LIVE_STATES = ("unconfigured", "inactive", "active")  # states with a shutdown transition
@@ -96,7 +94,6 @@ def run_node(node_factory: Callable[[], Node], args: Sequence[str] | None = None
     """
     if num_threads < 1:
         raise ValueError(f"num_threads={num_threads} must be >= 1")
-    apply_local_dds_defaults()
     rclpy.init(args=None if args is None else list(args),
                signal_handler_options=SignalHandlerOptions.NO)
     stop = threading.Event()

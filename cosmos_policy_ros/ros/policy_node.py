@@ -37,10 +37,12 @@ from cosmos_policy_msgs.msg import ActionChunk, PlanCandidates, PolicyStatus
 from cosmos_policy_msgs.srv import SetInstruction
 from cosmos_policy_ros.control.candidate_paths import EndEffectorPaths
 from cosmos_policy_ros.control.inference_schedule import InferenceSchedule, ScheduleConfig
+from cosmos_policy_ros.control.joint_map import JointStateMerger
 from cosmos_policy_ros.control.observation import LatestMessages, ObservationLimits, header_stamp_s
 from cosmos_policy_ros.control.policy_runner import VALUE_ROLES, Decision, ModelSource, PolicyRunner, load_runner
 from cosmos_policy_ros.core.planning.config import DEPTH_AGGREGATIONS
 from cosmos_policy_ros.presets import RobotPreset, load_preset
+from cosmos_policy_ros.ros.compat import add_parameter_callbacks
 from cosmos_policy_ros.ros.conversions import (
     NANOSECONDS_PER_SECOND,
     MessageError,
@@ -220,13 +222,15 @@ class PolicyNode(LifecycleNode):
         self._status_pub = self.create_publisher(PolicyStatus, "~/status", LATCHED_QOS)
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", RELIABLE_10)
         self.create_service(SetInstruction, "~/set_instruction", self._on_set_instruction)
-        self.add_on_set_parameters_callback(self._validate_instruction)
-        self.add_post_set_parameters_callback(self._on_parameters_set)
+        add_parameter_callbacks(self, self._validate_instruction, self._on_parameters_set)
         self.create_timer(self.params.status_period_s, self._on_status_timer)
         self._publish_status()
         if self.params.autostart:
             self.trigger_configure()
             self.trigger_activate()
+        else:
+            self.get_logger().info(f"unconfigured (autostart false): waiting for a lifecycle manager, e.g. "
+                                   f"`ros2 lifecycle set {self.get_fully_qualified_name()} configure`")
 
     # -- lifecycle ------------------------------------------------------------------------------
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -258,7 +262,8 @@ class PolicyNode(LifecycleNode):
             self._set_reason(f"warm-up failed: {error}")
             self.get_logger().error(self._reason)
             return TransitionCallbackReturn.FAILURE
-        self.get_logger().info(f"warm-up inference took {warmup_ms:.0f} ms")
+        self.get_logger().info(f"active (warm-up inference took {warmup_ms:.0f} ms); chunks start with an "
+                               f"instruction and fresh sensors, ~/status says what is missing")
         result = super().on_activate(state)
         self._start_worker()
         return result
@@ -292,21 +297,30 @@ class PolicyNode(LifecycleNode):
             msg_type = CompressedImage if camera.compressed else Image
             self._sensor_subs.append(self.create_subscription(
                 msg_type, camera.topic, self._store_raw_callback(camera.topic, msg_type), SENSOR_QOS, raw=True))
-        self._sensor_subs.append(self.create_subscription(
-            JointState, self.preset.joint_states_topic, self._store_callback(self.preset.joint_states_topic),
-            SENSOR_QOS))
+        merger = JointStateMerger(self.preset.joints, self.preset.state_sources)
+        for source in self.preset.state_sources:  # ALOHA: one per arm; extra joints are ignored
+            self._sensor_subs.append(self.create_subscription(
+                JointState, source.topic, self._merge_callback(merger, source.topic), SENSOR_QOS))
 
-    def _store_callback(self, topic: str):
-        def store(message: Any) -> None:  # sensor callbacks only keep the newest message
-            self._latest.store(topic, message, header_stamp_s(message))
-        return store
+    def _merge_callback(self, merger: JointStateMerger, topic: str):
+        def merge(message: JointState) -> None:  # stored under joint_states_topic once complete
+            try:
+                complete = merger.update(topic, message.name, message.position, message.velocity)
+            except ValueError as error:
+                self._reject_input(f"input rejected, no inference: {error}")
+                return
+            if complete:
+                names, positions, velocities = merger.state()
+                merged = JointState(header=message.header, name=names, position=positions, velocity=velocities)
+                self._latest.store(self.preset.joint_states_topic, merged, header_stamp_s(message))
+        return merge
 
     def _store_raw_callback(self, topic: str, msg_type: type):
         def store(data: bytes) -> None:
             try:
                 message = SerializedMessage.from_bytes(data, msg_type)
             except ValueError as error:
-                self.get_logger().error(f"{topic}: {error}", throttle_duration_sec=LOG_THROTTLE_S)
+                self._reject_input(f"input rejected, no inference: {topic}: {error}")
                 return
             self._latest.store(topic, message, message.stamp_s)
         return store
@@ -371,11 +385,7 @@ class PolicyNode(LifecycleNode):
         try:
             images, proprio = self._validated_inputs(messages)
         except MessageError as error:
-            with self._lock:
-                self._rejected_inputs += 1
-            self._set_reason(f"input rejected, no inference: {error}")
-            self.get_logger().warning(self._reason, throttle_duration_sec=LOG_THROTTLE_S)
-            self._publish_diagnostics()
+            self._reject_input(f"input rejected, no inference: {error}")
             return
         try:
             seed = self.params.seed + self._sequence * self.params.planning_num_candidates
@@ -405,6 +415,14 @@ class PolicyNode(LifecycleNode):
         self._warn_on_fallback(decision)
         self._sequence += 1
         self._set_reason(self._runner.status_note, producing=True)
+        self._publish_diagnostics()
+
+    def _reject_input(self, reason: str) -> None:
+        """A sensor message that failed validation: counted, in status and diagnostics, WARNed."""
+        with self._lock:
+            self._rejected_inputs += 1
+        self._set_reason(reason)
+        self.get_logger().warning(reason, throttle_duration_sec=LOG_THROTTLE_S)
         self._publish_diagnostics()
 
     def _validated_inputs(self, messages: dict[str, Any]) -> tuple[dict[str, Any], Any]:

@@ -20,6 +20,18 @@ from rclpy.qos import (
 # A best-effort subscription also matches reliable publishers (cameras, ros2_control).
 SENSOR_QOS: QoSProfile = qos_profile_sensor_data
 
+# Joint states we publish (the sim arm): what ros2_control's joint_state_broadcaster offers,
+# ``create_publisher<JointState>("joint_states", rclcpp::SystemDefaultsQoS())``
+# (ros-controls/ros2_controllers joint_state_broadcaster/src/joint_state_broadcaster.cpp), which is
+# reliable + volatile on every shipped RMW. Reliable subscribers (MoveIt, lab scripts) need it;
+# best-effort subscribers (ours, SENSOR_QOS) match it too.
+STATE_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST,
+    depth=10,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.VOLATILE,
+)
+
 # Commands to a controller and action chunks: the newest command replaces the previous one, so
 # depth 1; reliable so a chunk is never silently lost; volatile because a command must never be
 # replayed to a late joiner. This is what joint_trajectory_controller subscribes with
@@ -50,4 +62,4 @@ EVENTS_QOS = QoSProfile(
     durability=DurabilityPolicy.VOLATILE,
 )
 
-__all__ = ["COMMAND_QOS", "EVENTS_QOS", "LATCHED_QOS", "SENSOR_QOS"]
+__all__ = ["COMMAND_QOS", "EVENTS_QOS", "LATCHED_QOS", "SENSOR_QOS", "STATE_QOS"]

@@ -40,7 +40,7 @@ from cosmos_policy_ros.ros.conversions import (NANOSECONDS_PER_SECOND, duration_
                                                seconds_to_stamp, stamp_to_seconds)
 from cosmos_policy_ros.ros.node_main import run_node
 from cosmos_policy_ros.ros.params import NodeParams, ParamSpec
-from cosmos_policy_ros.ros.qos import COMMAND_QOS, EVENTS_QOS, SENSOR_QOS
+from cosmos_policy_ros.ros.qos import COMMAND_QOS, EVENTS_QOS, SENSOR_QOS, STATE_QOS
 from cosmos_policy_ros.sim.arm_sim import ArmSim
 from cosmos_policy_ros.sim.scene import build_scene_config
 from cosmos_policy_ros.sim.session import EpisodeEnd, SimSession
@@ -111,7 +111,7 @@ class SimArmNode(Node):
             for camera in self.preset.cameras:
                 sim.render(camera.name)  # create the render contexts now, in the spinning thread
         self.session.reset(self.params.task, self.params.seed, self._fresh_epoch_s())
-        self._joint_state_pub = self.create_publisher(JointState, self.preset.joint_states_topic, SENSOR_QOS)
+        self._joint_state_pub = self.create_publisher(JointState, self.preset.joint_states_topic, STATE_QOS)
         self._image_pubs = {c.name: self.create_publisher(Image, c.topic, SENSOR_QOS)
                             for c in self.preset.cameras}
         self._pose_pub = self.create_publisher(PoseArray, "sim/object_poses", SENSOR_QOS)

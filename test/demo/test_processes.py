@@ -14,7 +14,7 @@ PRESET = str(DemoConfig.resolve("config/demo/sim_arm_32.yaml"))
 def test_policy_setting_is_the_sim_demo_graph_with_the_settings_parameters():
     setting = Setting("plan", PRESET, 0.25, 10.0, checkpoint="/ckpt", num_candidates=8)
     graph = demo_graph(setting.graph_options())
-    shared = build_graph("sim_demo", GraphArgs(preset=PRESET, checkpoint="/ckpt", use_sim_time=True))
+    shared = build_graph("sim_demo", GraphArgs(robot=PRESET, checkpoint="/ckpt", use_sim_time=True))
     assert [n.name for n in graph.nodes] == [n.name for n in shared.nodes]
     assert graph.use_sim_time
     policy = graph.node("policy_node")

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 import ros2_kit
+import yaml
 
 from cosmos_policy_ros.commands.up import build_children
+from cosmos_policy_ros.demo.config import DemoConfig
 from cosmos_policy_ros.ros import graph
 from cosmos_policy_ros.ros.graph import SCENARIOS, GraphArgs, build_graph
 
@@ -29,34 +31,83 @@ def test_scenarios_start_the_documented_nodes():
 
 
 def test_arbiter_is_wired_to_the_preset_topics():
-    franka = build_graph("bringup", GraphArgs(preset="franka"))
-    remaps = dict(franka.node("command_arbiter").remappings)
-    assert remaps["arm_controller/joint_trajectory"] == "/panda_arm_controller/joint_trajectory"
-    assert remaps["action_chunk"] == "policy_node/action_chunk"
-    assert "joint_states" not in remaps  # identity remaps are left out
-    sim = build_graph("sim_demo", GraphArgs(preset="franka")).node("sim_arm")
-    assert dict(sim.remappings) == {"/arm_controller/joint_trajectory": "/panda_arm_controller/joint_trajectory"}
+    aloha = build_graph("bringup", GraphArgs(robot="aloha"))
+    remaps = dict(aloha.node("command_arbiter").remappings)
+    assert remaps == {"action_chunk": "policy_node/action_chunk"}  # identity remaps are left out
+    ur = build_graph("sim_demo", GraphArgs(robot="ur")).node("sim_arm")
+    assert dict(ur.remappings) == {"/arm_controller/joint_trajectory": "command_arbiter/trajectory"}
 
 
-def test_preset_checkpoint_and_overrides_reach_the_nodes():
-    g = build_graph("record", GraphArgs(preset="aloha", checkpoint="/ckpt", use_sim_time=True, namespace="lab",
+def test_every_argument_reaches_its_node():
+    g = build_graph("record", GraphArgs(robot="aloha", checkpoint="/ckpt", planning_checkpoint="/plan",
+                                        instruction="fold", device="cuda:1", dtype="bfloat16", autostart=False,
+                                        use_sim_time=True, namespace="lab",
                                         extra_params={"command_arbiter": {"shadow_mode": True}}))
-    assert g.node("policy_node").parameters == {"robot": "aloha", "checkpoint": "/ckpt"}
-    assert g.node("command_arbiter").parameters == {"robot": "aloha", "shadow_mode": True}
-    assert g.node("recorder").parameters == {"robot": "aloha"}
-    assert (g.use_sim_time, g.namespace, g.preset.num_joints) == (True, "lab", 14)
+    policy = g.node("policy_node").parameters
+    assert {k: policy[k] for k in ("robot", "checkpoint", "planning_checkpoint", "instruction", "device",
+                                   "dtype", "autostart", "use_sim_time")} == {
+        "robot": "aloha", "checkpoint": "/ckpt", "planning_checkpoint": "/plan", "instruction": "fold",
+        "device": "cuda:1", "dtype": "bfloat16", "autostart": False, "use_sim_time": True}
+    assert g.node("command_arbiter").parameters["shadow_mode"] is True
+    assert all(n.parameters["robot"] == "aloha" and n.parameters["use_sim_time"] is True for n in g.nodes)
+    assert (g.namespace, g.preset.num_joints, g.fully_qualified_name(g.node("recorder"))) == ("lab", 14,
+                                                                                              "/lab/recorder")
 
 
-def test_shipped_param_files_come_first_and_a_user_file_after():
-    g = build_graph("record", GraphArgs(params_file="/tmp/mine.yaml"))
-    assert g.node("command_arbiter").param_files == ("config/command_arbiter.yaml", "/tmp/mine.yaml")
-    assert g.node("recorder").param_files == ("config/recorder.yaml", "/tmp/mine.yaml")
-    assert all(graph.share_path(f).is_file() for f in g.node("recorder").param_files[:1])
+def test_unchosen_arguments_leave_the_files_in_charge():
+    policy = build_graph("bringup").node("policy_node").parameters
+    assert (policy["checkpoint"], policy["device"], policy["autostart"]) == ("", "cpu", True)
+    assert "planning_checkpoint" not in policy  # never set unless chosen
+
+
+def test_precedence_shipped_then_user_file_then_arguments(tmp_path):
+    """Shipped config/<node>.yaml < the user's params_file (any section rcl would apply) < arguments,
+    in the root namespace and under one (the shipped node-name keys would not match /lab/...)."""
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(yaml.safe_dump({
+        "/**": {"ros__parameters": {"device": "cuda", "seed": 3}},
+        "policy_node": {"ros__parameters": {"dtype": "float16", "timing": {"margin_s": 0.2}}},
+        "/lab/policy_node": {"ros__parameters": {"dtype": "bfloat16"}},
+        "/other/command_arbiter": {"ros__parameters": {"shadow_mode": True}},
+    }))
+    for namespace, dtype in (("", "float16"), ("lab", "bfloat16")):
+        g = build_graph("bringup", GraphArgs(params_file=str(mine), namespace=namespace, checkpoint="/c",
+                                             device="cuda:2"))
+        policy = g.node("policy_node").parameters
+        assert policy["seed"] == 3 and policy["dtype"] == dtype          # user file beats shipped
+        assert policy["timing.margin_s"] == (0.2 if not namespace else 0.1)
+        assert policy["device"] == "cuda:2" and policy["checkpoint"] == "/c"  # arguments beat both
+        assert policy["observation.max_age_s"] == 0.5                     # shipped, under any namespace
+        assert g.node("command_arbiter").parameters["shadow_mode"] is False
+
+
+def test_sim_demo_defaults_to_the_shipped_demo():
+    """Nothing chosen: config/demo/demo.yaml's model, sim arm, scene and sim-time pacing."""
+    demo = DemoConfig.from_yaml()
+    g = build_graph("sim_demo")
+    policy = g.node("policy_node").parameters
+    assert Path(policy["checkpoint"]) == DemoConfig.resolve(demo.checkpoint)
+    assert (Path(policy["checkpoint"]) / "model.safetensors").is_file()
+    sim = g.node("sim_arm").parameters
+    assert (sim["scene"], sim["real_time_factor"]) == (str(DemoConfig.resolve(demo.scene)), demo.real_time_factor_n1)
+    assert g.use_sim_time and all(n.parameters["use_sim_time"] is True for n in g.nodes)
+    assert g.preset.cameras[0].height == 32
+    chosen = build_graph("sim_demo", GraphArgs(robot="sim_arm"))
+    assert chosen.node("policy_node").parameters["checkpoint"] == ""  # not trained for a chosen robot
+    assert chosen.use_sim_time is False and "real_time_factor" not in chosen.node("sim_arm").parameters
+
+
+def test_parameter_file_is_typed_and_reaches_exactly_one_node(tmp_path):
+    spec = build_graph("bringup", GraphArgs(instruction="true", checkpoint="1.0")).node("policy_node")
+    path = graph.write_parameter_file(spec, tmp_path)
+    body = yaml.safe_load(path.read_text())["/**"]["ros__parameters"]
+    assert body["instruction"] == "true" and body["checkpoint"] == "1.0"  # strings stay strings
+    assert graph.flatten_parameters(body) == dict(spec.parameters)
 
 
 @pytest.mark.parametrize("scenario, args, match", [
     ("demo", GraphArgs(), "scenario='demo'"),
-    ("bringup", GraphArgs(preset="no_such_robot"), "unknown robot preset"),
+    ("bringup", GraphArgs(robot="no_such_robot"), "unknown robot preset"),
     ("bringup", GraphArgs(extra_params={"sim_arm": {"seed": 1}}), r"\['sim_arm'\]"),
 ])
 def test_bad_arguments_are_rejected(scenario, args, match):
@@ -126,7 +177,7 @@ def test_launch_description_matches_up(scenario):
     spec.loader.exec_module(module)
     description = module.generate_launch_description()
     context = LaunchContext()
-    context.launch_configurations.update({"preset": "franka", "namespace": "lab"})
+    context.launch_configurations.update({"robot": "aloha", "namespace": "lab"})
     for entity in description.entities:
         if not isinstance(entity, OpaqueFunction):
             entity.visit(context)  # applies the argument defaults
@@ -134,6 +185,6 @@ def test_launch_description_matches_up(scenario):
     [group] = opaque.execute(context)
     assert isinstance(group, GroupAction)
     launched = [(e.node_package, e.node_executable) for e in group.get_sub_entities() if isinstance(e, Node)]
-    started = build_graph(scenario, GraphArgs(preset="franka", namespace="lab"))
+    started = build_graph(scenario, GraphArgs(robot="aloha", namespace="lab"))
     assert launched == [("cosmos_policy_ros", n.kind.executable) for n in started.nodes]
     assert [c.name for c in build_children(started)] == [n.name for n in started.nodes]

@@ -21,7 +21,7 @@ NAMESPACE = "lab"
 # diffusers spends 2-5 s in interpreter exit alone on this loaded 2-core machine (measured:
 # import + os._exit 8.4 s vs import + normal exit 16.7 s), after its clean shutdown; 5 s raced it.
 SIGTERM_TIMEOUT_S = 30
-PRESET = "sim_arm"  # franka/aloha need a URDF path that is not shipped
+PRESET = "sim_arm"  # fr3/ur/aloha: test_robot_stacks.py, against a stand-in of their stacks
 
 
 def listed_nodes(ros2_kit) -> set[str]:
@@ -30,11 +30,11 @@ def listed_nodes(ros2_kit) -> set[str]:
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_ros2_launch_starts_the_graph_of_up(ros2_kit, scenario, tmp_path):
-    expected = {f"/{NAMESPACE}/{n.name}" for n in build_graph(scenario, GraphArgs(preset=PRESET,
+    expected = {f"/{NAMESPACE}/{n.name}" for n in build_graph(scenario, GraphArgs(robot=PRESET,
                                                                                   namespace=NAMESPACE)).nodes}
     # cwd: the recorder's relative output_dir lands in tmp_path.
-    launch = ros2_kit.launch(PACKAGE, f"{scenario}.launch.py", f"preset:={PRESET}", f"namespace:={NAMESPACE}",
-                             f"sigterm_timeout:={SIGTERM_TIMEOUT_S}", cwd=tmp_path)
+    launch = ros2_kit.launch(PACKAGE, f"{scenario}.launch.py", f"robot:={PRESET}", "autostart:=false",
+                             f"namespace:={NAMESPACE}", f"sigterm_timeout:={SIGTERM_TIMEOUT_S}", cwd=tmp_path)
     seen: set[str] = set()
 
     def all_nodes_up() -> bool:

@@ -134,7 +134,7 @@ def test_param_overrides_are_typed_and_checked():
 def test_print_config_lists_the_commands(capsys):
     parser = __import__("argparse").ArgumentParser()
     up.add_arguments(parser)
-    assert up.run(parser.parse_args(["record", "--preset", "aloha", "--print-config"])) == 0
+    assert up.run(parser.parse_args(["record", "--robot", "aloha", "--print-config"])) == 0
     config = yaml.safe_load(capsys.readouterr().out)
     assert [n["name"] for n in config["nodes"]] == ["policy_node", "command_arbiter", "recorder"]
     assert config["commands"]["recorder"][:3] == [sys.executable, "-m", "cosmos_policy_ros.ros.recorder_node"]
@@ -158,7 +158,7 @@ def test_real_node_gets_name_namespace_params_and_remaps(ros_domain, tmp_path):
     preset.update(name="remapped_arm", controller_topic="/remapped_controller/joint_trajectory")
     preset_path = tmp_path / "remapped_arm.yaml"
     preset_path.write_text(yaml.safe_dump(preset))
-    graph = build_graph("bringup", GraphArgs(preset=str(preset_path), namespace="robot1",
+    graph = build_graph("bringup", GraphArgs(robot=str(preset_path), namespace="robot1",
                                              extra_params={"command_arbiter": {"status_period_s": 0.5}}))
     proc = subprocess.Popen(node_argv(graph.node("command_arbiter"), graph), env=up.child_env(ros_domain.env()),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

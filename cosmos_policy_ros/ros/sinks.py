@@ -1,0 +1,188 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Where the command arbiter's trajectories go: one sink per command group of the preset.
+
+The arbiter decides (``control/arbitration.py``); a sink only delivers its group's columns of
+each trajectory, in the form that group's controller takes, and reports a refusal back. What
+each real interface does, and so what a sink must expect:
+
+* ``joint_trajectory_topic``: a joint_trajectory_controller's ``~/joint_trajectory``
+  (trajectory_msgs/JointTrajectory, reliable). A topic has no answer: a refused message is lost
+  silently, so presets of real arms prefer the action.
+* ``follow_joint_trajectory``: control_msgs/FollowJointTrajectory. JTC rejects a goal whose joints
+  do not match its own (``goal_received_callback``: "Joints on incoming goal don't match the
+  controller joints"), aborts on path/goal tolerance violations with ``error_code`` and
+  ``error_string`` in the result, and cancels the active goal when a newer one arrives (its result
+  is then not a failure). Rejections and failed results go to ``on_failure`` (the arbiter HOLDs).
+* ``gripper_command``: control_msgs/GripperCommand (franka_gripper's ``~/gripper_action``:
+  ``command.position`` is one finger's travel, the width is twice it; gripper_action_controller:
+  the joint position). A goal is sent when the target moves by more than ``tolerance``.
+* ``interbotix_trajectory`` / ``interbotix_single``: Trossen's interbotix_xs_sdk, one driver per arm,
+  subscribing ``commands/joint_trajectory`` (JointTrajectoryCommand, ``cmd_type`` group + the
+  motor group name) and ``commands/joint_single`` (JointSingleCommand, e.g. the gripper), in its
+  namespace (Interbotix/interbotix_ros_core humble, interbotix_xs_sdk/src/xs_sdk_obj.cpp).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from rclpy.action import ActionClient
+from rclpy.node import Node
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+from cosmos_policy_ros.control.joint_map import CommandGroup, group_columns
+from cosmos_policy_ros.ros.qos import COMMAND_QOS
+
+OnFailure = Callable[[str, str], None]  # (group name, reason)
+GRIPPER_TOLERANCE = 1e-3  # [preset units] smaller target changes send no new gripper goal
+
+
+def select_columns(msg: JointTrajectory, columns: Sequence[int], names: Sequence[str]) -> JointTrajectory:
+    """The same trajectory over a subset of its joints (every per-joint field that is filled)."""
+    out = JointTrajectory(header=msg.header, joint_names=list(names))
+    for point in msg.points:
+        part = JointTrajectoryPoint(time_from_start=point.time_from_start)
+        for name in ("positions", "velocities", "accelerations", "effort"):
+            values = getattr(point, name)
+            if len(values):
+                setattr(part, name, [float(values[c]) for c in columns])
+        out.points.append(part)
+    return out
+
+
+class Sink:
+    """Delivers one group's part of every trajectory."""
+
+    def __init__(self, node: Node, group: CommandGroup, on_failure: OnFailure) -> None:
+        self.node, self.group, self.on_failure = node, group, on_failure
+
+    def send(self, msg: JointTrajectory) -> None:
+        self.deliver(select_columns(msg, group_columns(self.group, msg.joint_names), self.group.names_on_robot))
+
+    def deliver(self, part: JointTrajectory) -> None:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        return f"{self.group.name} -> {self.group.interface} {self.group.target}"
+
+
+class TrajectoryTopicSink(Sink):
+    def __init__(self, node: Node, group: CommandGroup, on_failure: OnFailure) -> None:
+        super().__init__(node, group, on_failure)
+        self._pub = node.create_publisher(JointTrajectory, group.target, COMMAND_QOS)
+
+    def deliver(self, part: JointTrajectory) -> None:
+        self._pub.publish(part)
+
+
+class FollowJointTrajectorySink(Sink):
+    def __init__(self, node: Node, group: CommandGroup, on_failure: OnFailure) -> None:
+        super().__init__(node, group, on_failure)
+        from control_msgs.action import FollowJointTrajectory
+
+        self._action = FollowJointTrajectory
+        self._client = ActionClient(node, FollowJointTrajectory, group.target)
+        self._sequence = 0
+
+    def deliver(self, part: JointTrajectory) -> None:
+        if not self._client.server_is_ready():
+            self.on_failure(self.group.name, f"action server {self.group.target} is not available")
+            return
+        self._sequence += 1
+        sequence = self._sequence
+        future = self._client.send_goal_async(self._action.Goal(trajectory=part))
+        future.add_done_callback(lambda f: self._on_goal_response(f, sequence))
+
+    def _on_goal_response(self, future: Any, sequence: int) -> None:
+        handle = future.result()
+        if not handle.accepted:
+            self.on_failure(self.group.name, f"{self.group.target} rejected the trajectory goal")
+            return
+        handle.get_result_async().add_done_callback(lambda f: self._on_result(f, sequence))
+
+    def _on_result(self, future: Any, sequence: int) -> None:
+        from action_msgs.msg import GoalStatus
+
+        response = future.result()
+        if response.status == GoalStatus.STATUS_CANCELED and sequence != self._sequence:
+            return  # superseded by our own newer goal, as JTC does on every new goal
+        code, text = response.result.error_code, response.result.error_string
+        if response.status != GoalStatus.STATUS_SUCCEEDED or code != self._action.Result.SUCCESSFUL:
+            self.on_failure(self.group.name, f"{self.group.target} failed (status {response.status}, "
+                                             f"error_code {code}): {text or 'no error string'}")
+
+
+class GripperCommandSink(Sink):
+    def __init__(self, node: Node, group: CommandGroup, on_failure: OnFailure) -> None:
+        super().__init__(node, group, on_failure)
+        from control_msgs.action import GripperCommand
+
+        self._action = GripperCommand
+        self._client = ActionClient(node, GripperCommand, group.target)
+        self._scale = float(group.options.get("scale", 1.0))
+        self._max_effort = float(group.options.get("max_effort", 0.0))
+        self._last = math.nan
+
+    def deliver(self, part: JointTrajectory) -> None:
+        if not part.points:
+            return
+        target = part.points[-1].positions[0] * self._scale
+        if abs(target - self._last) <= GRIPPER_TOLERANCE:
+            return
+        if not self._client.server_is_ready():
+            self.on_failure(self.group.name, f"gripper action {self.group.target} is not available")
+            return
+        self._last = target
+        goal = self._action.Goal()
+        goal.command.position, goal.command.max_effort = target, self._max_effort
+        future = self._client.send_goal_async(goal)
+        future.add_done_callback(self._on_goal_response)
+
+    def _on_goal_response(self, future: Any) -> None:
+        if not future.result().accepted:
+            self._last = math.nan
+            self.on_failure(self.group.name, f"{self.group.target} rejected the gripper goal")
+
+
+class InterbotixTrajectorySink(Sink):
+    def __init__(self, node: Node, group: CommandGroup, on_failure: OnFailure) -> None:
+        super().__init__(node, group, on_failure)
+        from interbotix_xs_msgs.msg import JointTrajectoryCommand
+
+        self._msg = JointTrajectoryCommand
+        self._pub = node.create_publisher(JointTrajectoryCommand, group.target, COMMAND_QOS)
+
+    def deliver(self, part: JointTrajectory) -> None:
+        self._pub.publish(self._msg(cmd_type="group", name=str(self.group.options.get("group", "arm")), traj=part))
+
+
+class InterbotixSingleSink(Sink):
+    def __init__(self, node: Node, group: CommandGroup, on_failure: OnFailure) -> None:
+        super().__init__(node, group, on_failure)
+        from interbotix_xs_msgs.msg import JointSingleCommand
+
+        self._msg = JointSingleCommand
+        self._pub = node.create_publisher(JointSingleCommand, group.target, COMMAND_QOS)
+        self._scale = float(group.options.get("scale", 1.0))
+
+    def deliver(self, part: JointTrajectory) -> None:
+        if part.points:
+            self._pub.publish(self._msg(name=part.joint_names[0], cmd=float(part.points[-1].positions[0] * self._scale)))
+
+
+SINKS = {"joint_trajectory_topic": TrajectoryTopicSink, "follow_joint_trajectory": FollowJointTrajectorySink,
+         "gripper_command": GripperCommandSink, "interbotix_trajectory": InterbotixTrajectorySink,
+         "interbotix_single": InterbotixSingleSink}
+
+
+def make_sinks(node: Node, groups: Sequence[CommandGroup], on_failure: OnFailure) -> list[Sink]:
+    """One sink per group; a missing message package is a clear error naming it and setup.sh."""
+    sinks = []
+    for group in groups:
+        try:
+            sinks.append(SINKS[group.interface](node, group, on_failure))
+        except ImportError as error:
+            raise RuntimeError(f"command group {group.name!r} ({group.interface}) needs {error.name}: install it "
+                               f"with your ROS 2 or run scripts/setup.sh (builds it from third_party/)") from error
+    return sinks
