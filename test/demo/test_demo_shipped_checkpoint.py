@@ -65,5 +65,6 @@ def test_shortened_demo_with_the_shipped_checkpoint(ros_domain, tmp_path):
     called_s = next(t for t, name in record["events"] if name == "call for teleop")
     gated = [v for t, v in record["values"] if forced_s <= t <= called_s]  # chunks since the threshold was raised
     assert any(v < config.forced_threshold for v in gated), (gated, config.forced_threshold)
-    hold_s = next(t for t, mode in record["modes"] if mode == "HOLD" and t >= called_s)
+    # the arbiter holds on the flagged chunk by itself, before the driver logs the call
+    hold_s = next(t for t, mode in record["modes"] if mode == "HOLD" and t >= forced_s)
     assert any(mode == "TELEOP" and t >= hold_s for t, mode in record["modes"]), record["modes"]
