@@ -63,7 +63,11 @@ def test_shortened_demo_with_the_shipped_checkpoint(ros_domain, tmp_path):
     assert "operator takes over" not in events, events
     forced_s = next(t for t, name in record["events"] if name == forced)
     called_s = next(t for t, name in record["events"] if name == "call for teleop")
-    gated = [v for t, v in record["values"] if forced_s <= t <= called_s]  # chunks since the threshold was raised
+    # the chunks published between the threshold change and the call: those stamped (observed) after
+    # the change, and the one whose inference was under way then (stamped just before it)
+    stamps = [t for t, _ in record["values"]]
+    first = max([i for i, t in enumerate(stamps) if t < forced_s], default=0)
+    gated = [v for t, v in record["values"][first:] if t <= called_s]
     assert any(v < config.forced_threshold for v in gated), (gated, config.forced_threshold)
     # the arbiter holds on the flagged chunk by itself, before the driver logs the call
     hold_s = next(t for t, mode in record["modes"] if mode == "HOLD" and t >= forced_s)
