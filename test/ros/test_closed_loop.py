@@ -68,7 +68,7 @@ TIMING_HORIZON_STEPS = 14
 TIMING_MARGIN_S = 0.3  # the policy aims to deliver this long before the horizon ends
 WATCHDOG_MARGIN_S = 0.1  # command_arbiter's default watchdog.margin_s
 START_TIMEOUT_S = 90.0  # torch/diffusers import + model build + warm-up on a shared CPU
-RUN_CHUNKS = 20  # closed-loop chunks judged
+RUN_CHUNKS = 20  # closed-loop transitions judged
 SIM_STALL_S = 0.2  # a jump of the sim's 100 Hz joint-state stamps this long = it was starved of CPU
 # Random chunks are independent noise: successive ones disagree at the seam, which the arbiter's
 # acceleration check (10 rad/s^2 over a >= 50 ms seam segment) rightly rejects at the node's
@@ -284,8 +284,9 @@ def test_closed_loop_within_limits_never_starved_with_diagnostics(graph, tmp_pat
     graph.check_alive()
     first = len(graph.commands) - 1
     first_chunk = graph.chunks[-1].sequence
-    wait_for(lambda: graph.chunks[-1].sequence >= first_chunk + RUN_CHUNKS, f"{RUN_CHUNKS} chunks in closed loop",
-             RUN_CHUNKS * horizon_s * 4)
+    # run until RUN_CHUNKS transitions could be judged (the sim kept running through them)
+    wait_for(lambda: len(_starvation_report(graph, graph.commands[first:], horizon_s)[0]) >= RUN_CHUNKS,
+             f"{RUN_CHUNKS} judged transitions in closed loop", RUN_CHUNKS * horizon_s * 8)
     graph.check_alive()
     window = graph.commands[first:]
     chunks = [c for c in graph.chunks if c.sequence >= first_chunk]
@@ -301,7 +302,6 @@ def test_closed_loop_within_limits_never_starved_with_diagnostics(graph, tmp_pat
     status = graph.arbiter_status[-1]
     assert status.rejected_chunks == 0 and status.mode == PolicyStatus.MODE_POLICY, status.reason
     assert latency_s.max() < horizon_s, "inference took longer than the horizon: starvation is allowed then"
-    assert len(gaps) >= RUN_CHUNKS // 2, f"the sim stalled in {len(stalled_gaps)} transitions: too few judged"
     assert all(early <= 0.0 for early in early_holds), f"watchdog fired early by {max(early_holds):.3f} s"
     # a late chunk, and every starvation hold outside a sim stall (a hold comes after horizon + margin)
     assert max(gaps) <= 0.0, f"a chunk came {max(gaps):.3f} s after the previous horizon ended; gaps {gaps}"
@@ -344,11 +344,13 @@ def test_kill_9_policy_node_arbiter_holds_before_the_chunk_runs_out(graph):
     wait_for(lambda: len(graph.policy_commands()) > count, "a fresh policy trajectory")
     graph.procs["policy"].send_signal(signal.SIGKILL)  # right after a chunk: the watchdog is armed
     graph.procs["policy"].wait()
-    killed_s = graph.now_s()
-    wait_for(lambda: graph.commands[-1].is_hold and graph.commands[-1].arrival_s > killed_s,
-             "the arbiter's hold", 10.0)
-    hold = graph.commands[-1]
-    last = [c for c in graph.commands if not c.is_hold][-1]
+    # the hold after the last policy trajectory (one may still have been in flight at the kill; under
+    # load the watchdog may even have fired before the kill, after a late chunk)
+    def held_after_the_last_trajectory() -> bool:
+        return graph.commands[-1].is_hold and graph.commands[-1].arrival_s > graph.policy_commands()[-1].arrival_s
+    wait_for(held_after_the_last_trajectory, "the arbiter's hold after the last policy trajectory")
+    last = graph.policy_commands()[-1]
+    hold = next(c for c in graph.commands if c.is_hold and c.arrival_s > last.arrival_s)
     horizon_end_s = last.start_s + PRESET.execute_steps * PRESET.dt_s
     print(f"hold {hold.start_s - horizon_end_s:.3f} s after the horizon, "
           f"{last.end_s - hold.start_s:.3f} s before the chunk's end")

@@ -175,8 +175,14 @@ def test_real_node_gets_name_namespace_params_and_remaps(ros_domain, tmp_path):
         executor.shutdown()
         period, robot, sim_time = future.result().values
         assert (period.double_value, robot.string_value, sim_time.bool_value) == (0.5, str(preset_path), False)
-        publishers = node.get_publishers_info_by_topic("/remapped_controller/joint_trajectory")
-        assert [(p.node_name, p.node_namespace) for p in publishers] == [("command_arbiter", "/robot1")]
+        # the endpoint may be discovered before its node's name ("_NODE_NAME_UNKNOWN_"): wait for it
+        def publishers() -> list[tuple[str, str]]:
+            infos = node.get_publishers_info_by_topic("/remapped_controller/joint_trajectory")
+            return [(p.node_name, p.node_namespace) for p in infos]
+        deadline = time.monotonic() + WAIT_TIMEOUT_S
+        while publishers() != [("command_arbiter", "/robot1")] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert publishers() == [("command_arbiter", "/robot1")]
     finally:
         node.destroy_node()
         context.try_shutdown()
