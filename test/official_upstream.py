@@ -3,8 +3,7 @@
 official test-time image transform (spec 5.1).
 
 Released layout:
-Official key names from ``official_dit_keys.tsv`` (``test/fixtures/`` when present, else the
-shared spec beside the repository), ``net.`` regular weights in bf16 plus a ``net_ema.`` copy with
+Official key names from ``official_dit_keys.tsv`` (``fixture_paths.OFFICIAL_DIT_KEYS``), ``net.`` regular weights in bf16 plus a ``net_ema.`` copy with
 other values, the bookkeeping buffers, and TransformerEngine ``_extra_state`` on every TE norm in
 each form a TE version writes (see ``core/convert_official.py``): uint8 tensor, empty uint8
 tensor, ``io.BytesIO`` of a ``torch.save``, ``None``.
@@ -21,24 +20,16 @@ import torch.nn.functional as F
 
 from cosmos_policy_ros.core.convert_official import official_to_diffusers_name
 from cosmos_policy_ros.core.model import CosmosPolicy
+from fixture_paths import OFFICIAL_DIT_KEYS
 
-KEYS_NAME = "official_dit_keys.tsv"
 RELEASED_DTYPE = torch.bfloat16
 TE_NORMS = ("self_attn.q_norm", "self_attn.k_norm", "cross_attn.q_norm", "cross_attn.k_norm")
-
-
-def official_keys_path() -> Path:
-    """The official key list: test/fixtures/, else <repo>/../shared/spec/."""
-    fixture = Path(__file__).resolve().parent / "fixtures" / KEYS_NAME
-    if fixture.exists():
-        return fixture
-    return Path(__file__).resolve().parents[2] / "shared" / "spec" / KEYS_NAME
 
 
 def official_rows(num_layers: int) -> list[tuple[str, list[int]]]:
     """(name, shape) of the official DiT keys, blocks limited to ``num_layers``."""
     rows = []
-    for line in official_keys_path().read_text().splitlines()[1:]:
+    for line in OFFICIAL_DIT_KEYS.read_text().splitlines()[1:]:
         name, shape = line.split("\t")
         if name.startswith("blocks.") and int(name.split(".")[1]) >= num_layers:
             continue
