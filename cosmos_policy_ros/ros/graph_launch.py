@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 from launch import LaunchContext, LaunchDescription
-from launch.actions import DeclareLaunchArgument, GroupAction, OpaqueFunction, SetEnvironmentVariable
+from launch.actions import DeclareLaunchArgument, GroupAction, LogInfo, OpaqueFunction, SetEnvironmentVariable
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
@@ -75,12 +75,17 @@ def node_actions(graph: NodeGraph, parameter_dir: Path) -> list[Node]:
             for spec in graph.nodes]
 
 
-def environment_actions(scenario: str) -> list[SetEnvironmentVariable]:
-    """Our launchers keep DDS on this machine and MuJoCo headless unless the user chose otherwise."""
+def environment_actions(scenario: str) -> list[SetEnvironmentVariable | LogInfo]:
+    """Our launchers keep DDS on this machine and MuJoCo headless unless the user chose otherwise,
+    and say so: a controller on another PC is invisible under LOCALHOST discovery."""
     defaults = [(DISCOVERY_RANGE_VAR, DEFAULT_DISCOVERY_RANGE)]
     if scenario == "sim_demo":
         defaults.append(HEADLESS_GL)
-    return [SetEnvironmentVariable(name, value) for name, value in defaults if name not in os.environ]
+    unset = [(name, value) for name, value in defaults if name not in os.environ]
+    return [action for name, value in unset
+            for action in (SetEnvironmentVariable(name, value), LogInfo(msg=f"{name} unset: using {value}"
+                           + (" (set it, e.g. SUBNET, to reach a controller on another machine)"
+                              if name == DISCOVERY_RANGE_VAR else "")))]
 
 
 def _launch_setup(context: LaunchContext, scenario: str) -> list[GroupAction]:
