@@ -12,6 +12,7 @@ from cosmos_policy_ros.core.config import get_preset
 from cosmos_policy_ros.core.layout import Role
 from cosmos_policy_ros.core.model import CosmosPolicy, EncodedObservation
 from cosmos_policy_ros.core.planning import Planner, PlannerConfig
+from planner_clock import ClockedModel, PlannerClock
 
 INSTRUCTION = "put the cube in the bowl"
 SCORER_TRIALS = 50
@@ -133,39 +134,12 @@ def test_low_value_calls_for_teleop() -> None:
     assert result.call_for_teleop and "call for teleop" in result.reason
 
 
-class _PlannerClock:
-    """The planner module's ``time`` on a clock that only DiT calls advance, so the budget check is
-    exact on any machine: one generated sample-step costs ``SAMPLE_STEP_S`` (load spikes never count)."""
-
-    SAMPLE_STEP_S = 0.05
-
-    def __init__(self) -> None:
-        self.now_s = 0.0
-
-    def perf_counter(self) -> float:
-        return self.now_s
-
-
-class _ClockedModel(CosmosPolicy):
-    """A policy whose every ``generate`` call advances ``clock`` by its sample-steps' cost."""
-
-    clock: _PlannerClock
-
-    def generate(self, encoded: EncodedObservation, role: Role, num_steps: int | None, seeds: Sequence[int],
-                 condition_latents: torch.Tensor | None = None) -> torch.Tensor:
-        self.clock.now_s += self.clock.SAMPLE_STEP_S * len(seeds) * (num_steps or 1)
-        return super().generate(encoded, role, num_steps, seeds, condition_latents)
-
-
 def test_budget_too_small_for_eight_returns_fewer_candidates_in_time(monkeypatch) -> None:
     """On the DiT-cost clock the planner stays within its budget, and evaluates fewer candidates than
     the unbudgeted plan (which costs 2.5x the budget: an overrun cannot hide in slack)."""
-    from cosmos_policy_ros.core.planning import planner as planner_module
-
-    clock = _PlannerClock()
-    monkeypatch.setattr(planner_module, "time", clock)
+    clock = PlannerClock().install(monkeypatch)
     torch.manual_seed(0)
-    model = _ClockedModel(get_preset("tiny")).eval()
+    model = ClockedModel(get_preset("tiny")).eval()
     model.clock = clock
     planner = Planner(model, config=PlannerConfig(**SMALL))
     images, proprio = _observation(planner.policy_model)

@@ -1,42 +1,33 @@
 # SPDX-License-Identifier: Apache-2.0
-"""One slow decision (an injected delay in every DiT forward) must not degrade the planner for good.
+"""One slow decision (an injected cost on every DiT call) must not degrade the planner for good.
 
 The slow decision measures its costs with the delay; the next decisions fall back to fewer
 candidates and say so; once the stale measurements expire (``cost_max_age`` decisions) the planner
-plans all N again, re-measures them and keeps planning all N.
+plans all N again, re-measures them and keeps planning all N. Time is the DiT-cost clock
+(``planner_clock``), so machine load cannot decide the outcome.
 """
 from __future__ import annotations
-
-import time
 
 import numpy as np
 import torch
 
 from cosmos_policy_ros.core.config import get_preset
-from cosmos_policy_ros.core.model import CosmosPolicy
 from cosmos_policy_ros.core.planning import Planner, PlannerConfig
+from planner_clock import ClockedModel, PlannerClock
 
 INSTRUCTION = "put the cube in the bowl"
 SMALL = dict(policy_num_steps=2, future_ensemble_size=2, future_max_num_steps=3, value_ensemble_size=3,
              value_max_num_steps=3)
-# The delay makes the slow decision's measured cost many times the budget; the budget is many
-# times an undelayed decision (measured in the test), so shared-CPU load does not decide the outcome.
-BUDGET_OVER_NORMAL = 8.0
-DELAY_OVER_BUDGET = 1.0  # each delayed forward alone takes a whole budget
+BUDGET_OVER_NORMAL = 2.0  # the budget fits an undelayed decision of all 8 twice over
+DELAY_OVER_BUDGET = 1.0  # each delayed DiT call alone costs a whole budget
 AFTER_DELAY_DECISIONS = 6
 
 
-class DelayedForwards:
-    """Forward pre-hook that sleeps ``delay_s`` while switched on (a GPU warm-up, a busy machine)."""
-
-    def __init__(self, module: torch.nn.Module) -> None:
-        self.delay_s = 0.0
-        module.register_forward_pre_hook(lambda *_: time.sleep(self.delay_s) if self.delay_s else None)
-
-
-def test_budget_recovers_after_one_slow_decision() -> None:
+def test_budget_recovers_after_one_slow_decision(monkeypatch) -> None:
+    clock = PlannerClock().install(monkeypatch)
     torch.manual_seed(0)
-    model = CosmosPolicy(get_preset("tiny")).eval()
+    model = ClockedModel(get_preset("tiny")).eval()
+    model.clock = clock
     rng = np.random.RandomState(3)
     images = {c: rng.randint(0, 256, (32, 32, 3), dtype=np.uint8) for c in model.config.layout.camera_names}
     proprio = rng.uniform(-1, 1, model.config.layout.proprio_dim)
@@ -47,11 +38,10 @@ def test_budget_recovers_after_one_slow_decision() -> None:
     budget_s = BUDGET_OVER_NORMAL * normal_s
 
     planner = Planner(model, None, config)
-    delay = DelayedForwards(model.transformer)
-    delay.delay_s = DELAY_OVER_BUDGET * budget_s
+    clock.extra_s_per_call = DELAY_OVER_BUDGET * budget_s
     slow = planner.plan(images, proprio, INSTRUCTION, base_seed=0)  # the warm-up: no budget, all slow
     assert slow.num_evaluated == 8
-    delay.delay_s = 0.0
+    clock.extra_s_per_call = 0.0
 
     results = [planner.plan(images, proprio, INSTRUCTION, base_seed=0, budget_s=budget_s)
                for _ in range(AFTER_DELAY_DECISIONS)]
