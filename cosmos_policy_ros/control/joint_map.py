@@ -115,10 +115,10 @@ class JointStateMerger:
     def update(self, topic: str, names: Sequence[str], positions: Sequence[float],
                velocities: Sequence[float]) -> bool:
         """Store the preset joints of one message (others are ignored); True once all are known."""
-        for field, values, allowed in (("position", positions, (len(names),)),
-                                       ("velocity", velocities, (0, len(names)))):
+        for vector, values, allowed in (("position", positions, (len(names),)),
+                                        ("velocity", velocities, (0, len(names)))):
             if len(values) not in allowed:
-                raise ValueError(f"{topic}: JointState.{field} has {len(values)} values but JointState.name "
+                raise ValueError(f"{topic}: JointState.{vector} has {len(values)} values but JointState.name "
                                  f"has {len(names)}")
         if len(set(names)) != len(names):
             duplicates = sorted({n for n in names if list(names).count(n) > 1})

@@ -121,16 +121,20 @@ class Harness:
         node.create_subscription(ActionChunk, "/policy_node/action_chunk", self.chunks.append, COMMAND_QOS)
         node.create_subscription(PlanCandidates, "/policy_node/plan_candidates", self.plans.append, 10)
         node.create_subscription(PolicyStatus, "/policy_node/status", self.statuses.append, LATCHED_QOS)
-        self._joints = node.create_publisher(JointState, PRESET.joint_states_topic, SENSOR_QOS)
+        # as Trossen's stack: one interbotix driver per arm, each with its own names (no prefix)
+        self._arms = {source: node.create_publisher(JointState, source.topic, SENSOR_QOS)
+                      for source in PRESET.state_sources}
         self._cameras = {c.name: node.create_publisher(Image, c.topic, SENSOR_QOS) for c in PRESET.cameras}
         self._images = _images()
         node.create_timer(SENSOR_PERIOD_S, self._publish)
 
     def _publish(self) -> None:
         stamp = self.spinner.node.get_clock().now().to_msg()
-        joints = JointState(name=list(PRESET.joints), position=[0.0] * len(PRESET.joints))
-        joints.header.stamp = stamp
-        self._joints.publish(joints)
+        for source, publisher in self._arms.items():
+            names = [j[len(source.prefix):] for j in PRESET.joints if j.startswith(source.prefix)]
+            joints = JointState(name=names, position=[0.0] * len(names))
+            joints.header.stamp = stamp
+            publisher.publish(joints)
         for name, publisher in self._cameras.items():
             msg = numpy_to_image(self._images[name])
             msg.header.stamp = stamp
