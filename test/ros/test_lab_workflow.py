@@ -102,7 +102,7 @@ def _episode(lab: Lab, out: str) -> Path:
 def test_record_convert_train_eval_and_operate(lab):
     root = lab.root
     # 1. real time: four kept episodes (one failed, one re-recorded), one relabelled
-    lab.start("up_record", "up", "sim_demo")
+    lab.start("up_record", "up", "sim_demo", "--robot", "sim_arm")  # real time (the demo preset runs on /clock)
     _record(lab, "bags")
     lab.verb("mode", "teleop")
     first = _episode(lab, "bags")
@@ -125,7 +125,7 @@ def test_record_convert_train_eval_and_operate(lab):
     lab.stop_all()
 
     # 2. sim time: the sim publishes /clock, every node (and the recorder) follows it
-    lab.start("up_sim_time", "up", "sim_demo", "--use-sim-time")
+    lab.start("up_sim_time", "up", "sim_demo", "--robot", "sim_arm", "--use-sim-time")
     _record(lab, "bags_sim", "--use-sim-time")
     lab.verb("mode", "teleop")
     sim_time = _episode(lab, "bags_sim")
@@ -134,7 +134,7 @@ def test_record_convert_train_eval_and_operate(lab):
 
     # 3. convert everything, train a few steps, evaluate a mid-run checkpoint
     report = lab.verb("convert", "bags", "bags_sim", "data/set", "--image-size", "32", "--val-fraction", "0.2")
-    assert "5 episode(s) converted, 0 skipped" in report
+    assert "5 episode(s) converted, 0 skipped" in report, report
     index = json.loads((root / "data/set/index.json").read_text())
     outcomes = {Path(e["source"]).name: e["outcome"] for e in index["episodes"]}
     assert outcomes == {first.name: "success", failed.name: "failure", again.name: "success",
@@ -152,7 +152,8 @@ def test_record_convert_train_eval_and_operate(lab):
     assert "mse per joint: shoulder_pan_joint" in evaluated
 
     # 4. the trained step as the policy: start it, POLICY and back, e-stop, refusal, reset
-    up_log = lab.start("up_policy", "up", "sim_demo", "--checkpoint", str(step))
+    up_log = lab.start("up_policy", "up", "sim_demo", "--robot", "sim_arm", "--no-autostart", "--checkpoint",
+                       str(step))  # the lifecycle verbs below configure and activate it
     assert "policy_node: active" in lab.verb("lifecycle", "policy_node", "configure", "activate")
     lab.verb("instruction", TASK)
     lab.verb("mode", "policy")
