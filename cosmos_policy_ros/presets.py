@@ -23,6 +23,8 @@ from cosmos_policy_ros.validation import check_field, reject_unknown_fields
 
 PACKAGE = "cosmos_policy_ros"
 SOURCE_CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
+# The model's action columns in the ee_delta action space (control.action_spaces converts them).
+EE_DELTA_NAMES = ("dx", "dy", "dz", "rx", "ry", "rz", "gripper")
 
 
 def find_config_dir() -> Path:
@@ -142,6 +144,11 @@ class RobotPreset:
     @property
     def num_joints(self) -> int:
         return len(self.joints)
+
+    @property
+    def action_names(self) -> tuple[str, ...]:
+        """Column names of the model's actions in this preset's action space."""
+        return EE_DELTA_NAMES if self.action_space == "ee_delta" else tuple(self.joints)
 
     @property
     def urdf_path(self) -> Path:

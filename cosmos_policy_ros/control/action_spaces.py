@@ -27,9 +27,7 @@ import mujoco
 import numpy as np
 from transforms3d.axangles import axangle2mat, mat2axangle
 
-from cosmos_policy_ros.presets import ACTION_SPACES
-
-EE_DELTA_NAMES = ("dx", "dy", "dz", "rx", "ry", "rz", "gripper")
+from cosmos_policy_ros.presets import ACTION_SPACES, EE_DELTA_NAMES
 # MuJoCo refuses moving bodies without mass; links without <inertial> get this tiny one
 # (kinematics does not depend on it).
 PLACEHOLDER_MASS_KG = 1e-3

@@ -146,11 +146,21 @@ class LayoutConfig:
             _check(getattr(self, name) >= 1, f"layout.{name}", getattr(self, name), "must be >= 1")
 
     @classmethod
+    def for_robot(cls, camera_names: tuple[str, ...], num_joints: int, chunk_length: int,
+                  image_size: tuple[int, int], action_dim: int | None = None) -> "LayoutConfig":
+        """The one robot -> latent-layout rule (deployment presets and training sets both use it):
+        a ``custom`` platform, the cameras in order, proprio = the joint positions, one action per
+        joint unless the action space says otherwise (``ee_delta``: 7)."""
+        return cls(platform="custom", camera_names=tuple(camera_names), proprio_dim=num_joints,
+                   action_dim=num_joints if action_dim is None else action_dim, chunk_length=chunk_length,
+                   image_height=image_size[0], image_width=image_size[1])
+
+    @classmethod
     def from_robot_preset(cls, preset: Any, image_size: tuple[int, int] | None = None) -> "LayoutConfig":
-        """Layout of a ``cosmos_policy_ros.presets.RobotPreset``: joints -> proprio/action dims.
+        """Layout of a ``cosmos_policy_ros.presets.RobotPreset`` (:meth:`for_robot`, its action names).
 
         Args:
-            preset: the robot preset (cameras in model order, joints, chunk_length).
+            preset: the robot preset (cameras in model order, joints, action space, chunk_length).
             image_size: (height, width) the model sees; default: the cameras' (all must agree).
         """
         sizes = {(c.height, c.width) for c in preset.cameras}
@@ -158,9 +168,8 @@ class LayoutConfig:
             _check(len(sizes) == 1, "preset.cameras[].height/width", sorted(sizes),
                    "differ; pass image_size explicitly")
             image_size = sizes.pop()
-        return cls(platform="custom", camera_names=tuple(c.name for c in preset.cameras),
-                   proprio_dim=preset.num_joints, action_dim=preset.num_joints,
-                   chunk_length=preset.chunk_length, image_height=image_size[0], image_width=image_size[1])
+        return cls.for_robot(tuple(c.name for c in preset.cameras), preset.num_joints, preset.chunk_length,
+                             image_size, action_dim=len(preset.action_names))
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Message <-> numpy conversions for the nodes: images, compressed images, joint states, stamps/durations.
+"""Message <-> numpy conversions for the nodes: images, compressed images, joint states, stamps/durations,
+and the one place a serving :class:`~cosmos_policy_ros.serving.decision.Decision` becomes messages.
 
 Every check names the offending message field, and nothing is ever reshaped silently: an Image
 whose ``data`` disagrees with ``height * step``, an unknown ``encoding`` or a JointState missing a
@@ -23,6 +24,10 @@ import numpy as np
 from builtin_interfaces.msg import Duration, Time
 from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import Header
+from trajectory_msgs.msg import JointTrajectoryPoint
+
+from cosmos_policy_msgs.msg import ActionChunk, PlanCandidates
+from cosmos_policy_ros.serving.decision import Decision, PlanSummary
 
 NANOSECONDS_PER_SECOND = 1_000_000_000
 JOINT_STATE_FIELDS = ("position", "velocity", "effort")
@@ -324,3 +329,30 @@ __all__ = [
     "ENCODINGS", "MessageError", "camera_rgb", "compressed_to_numpy", "policy_joint_positions", "duration_to_seconds", "image_to_numpy", "joint_state_to_vector",
     "numpy_to_compressed", "numpy_to_image", "seconds_to_duration", "seconds_to_stamp", "stamp_to_seconds",
 ]
+
+
+def chunk_message(decision: Decision, dt_s: float, execute_steps: int, stamp_s: float, sequence: int,
+                  model_name: str, joint_names: Sequence[str]) -> ActionChunk:
+    """An ActionChunk stamped with the observation time; point k is due at stamp + k * dt."""
+    msg = ActionChunk(joint_names=list(joint_names), dt_s=dt_s, execute_steps=execute_steps,
+                      value=float(decision.value), candidate_index=decision.candidate_index,
+                      num_candidates=decision.num_candidates, model_time_ms=float(decision.model_ms),
+                      sequence=sequence, model_name=model_name)
+    msg.header.stamp = seconds_to_stamp(stamp_s)
+    msg.trajectory.header.stamp = msg.header.stamp
+    msg.trajectory.joint_names = list(joint_names)
+    msg.trajectory.points = [JointTrajectoryPoint(positions=row.tolist(),
+                                                  time_from_start=seconds_to_duration(k * dt_s))
+                             for k, row in enumerate(decision.actions)]
+    return msg
+
+
+def plan_candidates_message(plan: PlanSummary, header: Header, chunk_sequence: int,
+                            call_for_teleop: bool) -> PlanCandidates:
+    """The PlanCandidates message of one decision (published beside its chunk, same header)."""
+    return PlanCandidates(
+        header=header, chunk_sequence=chunk_sequence, values=list(plan.values),
+        value_spreads=list(plan.value_spreads), num_value_samples=list(plan.num_value_samples),
+        seeds=list(plan.seeds), selected_index=plan.selected_index, reason=plan.reason,
+        num_requested=plan.num_requested, num_evaluated=plan.num_evaluated, budget_ms=plan.budget_ms,
+        elapsed_ms=plan.elapsed_ms, aggregation=plan.aggregation, call_for_teleop=call_for_teleop)

@@ -5,7 +5,7 @@ Cameras publish 30 frames/s each (ALOHA: three 640x480 rgb8, ~80 MB/s) and a dec
 frame per camera. With ``create_subscription(..., raw=True)`` rclpy hands the callback the CDR bytes
 and skips building a Python message (about 0.6 ms per 640x480 frame here); this module keeps
 those bytes with the header stamp read straight from them, so the observation's age and skew
-checks (``control.observation``) need no message, and ``deserialize()`` builds the one message a
+checks (``serving.observation``) need no message, and ``deserialize()`` builds the one message a
 decision uses, whose ``data`` the conversions then view with ``np.frombuffer`` (no further copy).
 """
 from __future__ import annotations

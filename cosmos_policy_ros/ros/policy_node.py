@@ -2,9 +2,9 @@
 """policy_node: cameras + joint states -> Cosmos Policy -> ActionChunk (docs/INTERFACES.md).
 
 A lifecycle node and a thin adapter: parameters -> :class:`PolicyNodeParams`; sensor callbacks
-only store the newest message (:class:`~cosmos_policy_ros.control.observation.LatestMessages`); one
+only store the newest message (:class:`~cosmos_policy_ros.serving.observation.LatestMessages`); one
 worker thread owns the model and runs the inference loop timed by
-:class:`~cosmos_policy_ros.control.inference_schedule.InferenceSchedule` (timeline diagram there).
+:class:`~cosmos_policy_ros.serving.inference_schedule.InferenceSchedule` (timeline diagram there).
 Nothing heavy leaves the node: only chunks, plan scores, status and diagnostics go on the wire.
 
 Lifecycle: ``configure`` loads the model (and the planner when ``planning.num_candidates`` > 1)
@@ -30,16 +30,17 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image, JointState
-from trajectory_msgs.msg import JointTrajectoryPoint
 from visualization_msgs.msg import MarkerArray
 
 from cosmos_policy_msgs.msg import ActionChunk, PlanCandidates, PolicyStatus
 from cosmos_policy_msgs.srv import SetInstruction
 from cosmos_policy_ros.control.candidate_paths import EndEffectorPaths
-from cosmos_policy_ros.control.inference_schedule import InferenceSchedule, ScheduleConfig
+from cosmos_policy_ros.serving.inference_schedule import InferenceSchedule, ScheduleConfig
 from cosmos_policy_ros.control.joint_map import JointStateMerger
-from cosmos_policy_ros.control.observation import LatestMessages, ObservationLimits, header_stamp_s
-from cosmos_policy_ros.control.policy_runner import VALUE_ROLES, Decision, ModelSource, PolicyRunner, load_runner
+from cosmos_policy_ros.serving.observation import LatestMessages, ObservationLimits, header_stamp_s
+from cosmos_policy_ros.serving.decision import Decision
+from cosmos_policy_ros.serving.policy_runner import VALUE_ROLES, ModelSource, PolicyRunner, ServedModel, load_runner
+from cosmos_policy_ros.serving.random_model import RandomInit, random_model
 from cosmos_policy_ros.core.planning.config import DEPTH_AGGREGATIONS
 from cosmos_policy_ros.presets import RobotPreset, load_preset
 from cosmos_policy_ros.ros.compat import add_parameter_callbacks
@@ -47,10 +48,10 @@ from cosmos_policy_ros.ros.conversions import (
     NANOSECONDS_PER_SECOND,
     MessageError,
     camera_rgb,
+    chunk_message,
     numpy_to_image,
+    plan_candidates_message,
     policy_joint_positions,
-    seconds_to_duration,
-    seconds_to_stamp,
 )
 from cosmos_policy_ros.ros.latest_message import SerializedMessage
 from cosmos_policy_ros.ros.node_main import run_node
@@ -158,29 +159,20 @@ class PolicyNodeParams(NodeParams):
 
     def model_source(self) -> ModelSource:
         return ModelSource(
-            checkpoint=self.checkpoint, allow_random_init=self.allow_random_init,
-            random_preset=self.random_init_preset, action_center=self.random_init_action_center,
-            action_half_range=self.random_init_action_half_range, device=self.device, dtype=self.dtype,
+            checkpoint=self.checkpoint, device=self.device, dtype=self.dtype,
             num_steps=self.num_denoising_steps, num_candidates=self.planning_num_candidates,
             planning_mode=self.planning_mode, search_depth=self.planning_search_depth,
             depth_aggregation=self.planning_depth_aggregation, planning_checkpoint=self.planning_checkpoint,
             value_role=self.planning_value_role, imagination=self.imagination_enabled)
 
-
-def chunk_message(decision: Decision, preset: RobotPreset, stamp_s: float, sequence: int,
-                  model_name: str, joint_names: tuple[str, ...]) -> ActionChunk:
-    """An ActionChunk stamped with the observation time; point k is due at stamp + k * dt."""
-    msg = ActionChunk(joint_names=list(joint_names), dt_s=preset.dt_s, execute_steps=preset.execute_steps,
-                      value=float(decision.value), candidate_index=decision.candidate_index,
-                      num_candidates=decision.num_candidates, model_time_ms=float(decision.model_ms),
-                      sequence=sequence, model_name=model_name)
-    msg.header.stamp = seconds_to_stamp(stamp_s)
-    msg.trajectory.header.stamp = msg.header.stamp
-    msg.trajectory.joint_names = list(joint_names)
-    msg.trajectory.points = [JointTrajectoryPoint(positions=row.tolist(),
-                                                  time_from_start=seconds_to_duration(k * preset.dt_s))
-                             for k, row in enumerate(decision.actions)]
-    return msg
+    def served_model(self, preset: RobotPreset) -> ServedModel | None:
+        """The explicitly allowed random model for an empty checkpoint; None = serve the checkpoint."""
+        if self.checkpoint:
+            return None
+        if not self.allow_random_init:
+            raise ValueError("checkpoint is empty and allow_random_init is false: give a from_pretrained folder")
+        init = RandomInit(self.random_init_preset, self.random_init_action_center, self.random_init_action_half_range)
+        return random_model(init, preset, self.device, self.dtype)
 
 
 def _deserialized(message: SerializedMessage, topic: str) -> Any:
@@ -237,14 +229,15 @@ class PolicyNode(LifecycleNode):
         """Load the model (+ planner), subscribe the sensors. FAILURE (with the reason) if it cannot."""
         self.params = PolicyNodeParams.from_node(self)
         try:
-            self._runner = load_runner(self.params.model_source(), self.preset)
+            source = self.params.model_source()
+            self._runner = load_runner(source, self.preset, self.params.served_model(self.preset))
             if self.params.imagination_enabled:
                 self._create_imagination_outputs()
         except (OSError, ValueError, KeyError, ImportError, RuntimeError) as error:
             self._set_reason(f"configure failed: {error}")
             self.get_logger().error(self._reason)
             return TransitionCallbackReturn.FAILURE
-        if self._runner.random_weights:
+        if not self.params.checkpoint:
             self.get_logger().warning("RANDOM WEIGHTS (allow_random_init): the chunks are noise around "
                                       "random_init.action_center; for tests and timing only")
         self._subscribe()
@@ -396,8 +389,8 @@ class PolicyNode(LifecycleNode):
             return
         if self._stop.is_set():
             return  # deactivated while inferring: never publish a chunk after deactivate returns
-        chunk = chunk_message(decision, self.preset, stamp_s, self._sequence, self._runner.model_name,
-                              self._runner.action_names)
+        chunk = chunk_message(decision, self.preset.dt_s, self.preset.execute_steps, stamp_s, self._sequence,
+                              self._runner.model_name, self._runner.action_names)
         chunk.call_for_teleop = self._below_threshold(decision.value)
         chunk.inference_time_ms = float((time.perf_counter() - started) * MS_PER_S)
         self._chunk_pub.publish(chunk)
@@ -435,12 +428,12 @@ class PolicyNode(LifecycleNode):
     def _warn_on_fallback(self, decision: Decision) -> None:
         """Fewer candidates than asked (the budget did not fit them): WARN (rate-limited) and count."""
         plan = decision.plan
-        if plan["num_evaluated"] >= plan["num_requested"]:
+        if not plan.fell_back:
             return
         with self._lock:
             self._planner_fallbacks += 1
-        self.get_logger().warning(f"chunk {self._sequence}: planned {plan['num_evaluated']} of "
-                                  f"{plan['num_requested']} candidates ({plan['reason']})",
+        self.get_logger().warning(f"chunk {self._sequence}: planned {plan.num_evaluated} of "
+                                  f"{plan.num_requested} candidates ({plan.reason})",
                                   throttle_duration_sec=LOG_THROTTLE_S)
 
     def _budget_s(self) -> float:
@@ -450,10 +443,8 @@ class PolicyNode(LifecycleNode):
         return max(self._schedule.config.horizon_s - self.params.timing_margin_s, self.preset.dt_s)
 
     def _publish_plan(self, decision: Decision, chunk: ActionChunk) -> None:
-        plan = decision.plan
-        msg = PlanCandidates(header=chunk.header, chunk_sequence=chunk.sequence, **plan)
-        msg.call_for_teleop = chunk.call_for_teleop
-        self._plan_pub.publish(msg)
+        self._plan_pub.publish(plan_candidates_message(decision.plan, chunk.header, chunk.sequence,
+                                                       chunk.call_for_teleop))
 
     def _create_imagination_outputs(self) -> None:
         """~/imagined/<camera> for each camera; ~/candidate_paths when chunks are joint positions of
@@ -479,7 +470,7 @@ class PolicyNode(LifecycleNode):
             self._imagined_pubs[camera].publish(numpy_to_image(image, header=chunk.header))
         if self._ee_paths is not None:
             paths = self._ee_paths.positions(decision.candidate_actions)
-            self._paths_pub.publish(candidate_path_markers(paths, np.asarray(decision.plan["values"]),
+            self._paths_pub.publish(candidate_path_markers(paths, np.asarray(decision.plan.values),
                                                            decision.candidate_index, self._ee_paths.root_link,
                                                            chunk.header.stamp))
         return (time.perf_counter() - started) * MS_PER_S

@@ -32,12 +32,9 @@ def data_layout(data_roots: Sequence[str]) -> LayoutConfig:
     layouts = []
     for root in data_roots:
         index = read_index(Path(root))
-        joints = len(index["joints"])
         size = int(index["image_size"])
-        layouts.append(LayoutConfig(platform="custom", camera_names=tuple(index["cameras"]),
-                                    proprio_dim=joints,
-                                    action_dim=joints, chunk_length=int(index["chunk_length"]),
-                                    image_height=size, image_width=size))
+        layouts.append(LayoutConfig.for_robot(tuple(index["cameras"]), len(index["joints"]),
+                                              int(index["chunk_length"]), (size, size)))
     for root, layout in zip(data_roots[1:], layouts[1:]):
         if layout != layouts[0]:
             raise ValueError(f"training set {root} has layout {layout}, unlike {data_roots[0]}: {layouts[0]}")

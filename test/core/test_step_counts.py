@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from cosmos_policy_ros.control.policy_runner import ModelSource, PolicyRunner, planner_config
+from cosmos_policy_ros.serving.policy_runner import ModelSource, PolicyRunner, ServedModel, planner_config
 from cosmos_policy_ros.core.config import get_preset
 from cosmos_policy_ros.core.model import CosmosPolicy
 from cosmos_policy_ros.core.planning import Planner, PlannerConfig, aggregate_values
@@ -47,14 +47,13 @@ def _forwards(model: CosmosPolicy, run: Callable[[], object]) -> int:
 
 
 def _source(num_steps: int = 0, num_candidates: int = 2, mode: str = "fast") -> ModelSource:
-    return ModelSource(checkpoint="unused", allow_random_init=False, random_preset="tiny", action_center=(0.0,),
-                       action_half_range=0.005, device="cpu", dtype="float32", num_steps=num_steps,
+    return ModelSource(checkpoint="unused", device="cpu", dtype="float32", num_steps=num_steps,
                        num_candidates=num_candidates, planning_mode=mode)
 
 
 def _runner_forwards(model: CosmosPolicy, source: ModelSource) -> int:
     planner = Planner(model, None, planner_config(source, model, model)) if source.num_candidates > 1 else None
-    runner = PolicyRunner(model, source, load_preset("sim_arm"), planner)
+    runner = PolicyRunner(ServedModel(model, "test"), source, load_preset("sim_arm"), planner)
     images, proprio = _observation(model)
     return _forwards(model, lambda: runner.decide(images, proprio, INSTRUCTION, seed=5, budget_s=float("inf")))
 

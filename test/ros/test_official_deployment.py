@@ -26,7 +26,7 @@ from sensor_msgs.msg import Image, JointState  # noqa: E402
 
 from cosmos_policy_msgs.msg import ActionChunk, PlanCandidates, PolicyStatus  # noqa: E402
 from cosmos_policy_ros.cli import main as cli  # noqa: E402
-from cosmos_policy_ros.control.policy_runner import ModelSource, load_runner  # noqa: E402
+from cosmos_policy_ros.serving.policy_runner import ModelSource, load_runner  # noqa: E402
 from cosmos_policy_ros.core.codec import DatasetStatistics  # noqa: E402
 from cosmos_policy_ros.core.config import CosmosPolicyConfig, get_preset  # noqa: E402
 from cosmos_policy_ros.core.convert_official import convert_checkpoint, official_layout  # noqa: E402
@@ -90,8 +90,7 @@ def test_converted_checkpoint_carries_the_official_deployment(checkpoints) -> No
 
 def test_decision_path_sees_centre_cropped_frames(checkpoints) -> None:
     policy, planning = checkpoints
-    runner = load_runner(ModelSource(checkpoint=str(policy), allow_random_init=False, random_preset="tiny",
-                                     action_center=(0.0,), action_half_range=0.005, device="cpu", dtype="float32",
+    runner = load_runner(ModelSource(checkpoint=str(policy), device="cpu", dtype="float32",
                                      num_steps=0, num_candidates=NUM_CANDIDATES, planning_mode="auto",
                                      planning_checkpoint=str(planning)), PRESET)
     assert runner.planner.config.mode == "full" and runner.planner.planner_model is not runner.model
@@ -102,7 +101,7 @@ def test_decision_path_sees_centre_cropped_frames(checkpoints) -> None:
     decision = runner.decide(images, np.zeros(14), INSTRUCTION, seed=0, budget_s=float("inf"))
     expected = official_apply_image_transforms(np.stack([images[c.name] for c in PRESET.cameras]))
     assert np.array_equal(seen[0][0].numpy(), expected)
-    assert decision.plan["num_value_samples"] == [FULL_MODE_SAMPLES] * NUM_CANDIDATES
+    assert decision.plan.num_value_samples == (FULL_MODE_SAMPLES,) * NUM_CANDIDATES
 
 
 class Harness:

@@ -1,37 +1,34 @@
-# SPDX-License-Identifier: Apache-2.0
-"""The model side of policy_node: load the checkpoint (or a random model), decide one chunk.
+"""The model side of policy_node: serve a loaded model, decide one chunk.
 
 ROS-free (numpy in, numpy out), so it is tested without rclpy. :class:`PolicyRunner` is the only
 object that touches the model; policy_node calls it from its single inference thread. With more
-than one candidate it runs plan-and-select (``core.planning.Planner``), else ``model.act``.
+than one candidate it runs plan-and-select (``core.planning.Planner``), else ``model.act``. It
+serves the :class:`ServedModel` it is given: a checkpoint (:func:`checkpoint_model`) or, asked
+for explicitly, :func:`~cosmos_policy_ros.serving.random_model.random_model`.
 """
 from __future__ import annotations
 
-import dataclasses
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Mapping
 
 import numpy as np
 import torch
 
-from cosmos_policy_ros.control.action_spaces import EE_DELTA_NAMES
-from cosmos_policy_ros.core.codec import DatasetStatistics, NormalizationStats
-from cosmos_policy_ros.core.config import LayoutConfig, get_preset
+from cosmos_policy_ros.core.config import LayoutConfig
 from cosmos_policy_ros.core.convert_official import OFFICIAL_POLICY_NUM_STEPS
 from cosmos_policy_ros.core.layout import Role
 from cosmos_policy_ros.core.model import CosmosPolicy
 from cosmos_policy_ros.core.planning import Planner, PlanResult, PlannerConfig
 from cosmos_policy_ros.core.text_cache import missing_instruction_message
 from cosmos_policy_ros.presets import RobotPreset
+from cosmos_policy_ros.serving.decision import Decision, PlanSummary
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 MS_PER_S = 1000.0
 VALUE_ROLES = {"V(s')": Role.VALUE_FUTURE, "V(s,a,s')": Role.VALUE, "Q(s,a)": Role.Q_VALUE}
 AUTO_MODE = "auto"
-RANDOM_WEIGHTS_NOTE = "RANDOM WEIGHTS (allow_random_init): chunks are noise, for tests and timing only"
 
 
 @dataclass(frozen=True)
@@ -39,11 +36,7 @@ class ModelSource:
     """Where the model comes from and how it runs (policy_node's parameters, without ROS).
 
     Args:
-        checkpoint: ``from_pretrained`` folder; empty = random weights (needs ``allow_random_init``).
-        allow_random_init: permit the random-weight model.
-        random_preset: model preset of the random model (its layout follows the robot preset).
-        action_center: random model's action centre (1 value or one per action dimension).
-        action_half_range: random model's normalization half range around the centre.
+        checkpoint: ``from_pretrained`` folder (empty when the node serves a random model).
         device / dtype: torch device and transformer dtype.
         num_steps: denoiser evaluations per chunk (0 = the model's default).
         num_candidates / planning_mode: plan-and-select (1 = plain policy); mode ``auto`` = the
@@ -59,10 +52,6 @@ class ModelSource:
     """
 
     checkpoint: str
-    allow_random_init: bool
-    random_preset: str
-    action_center: tuple[float, ...]
-    action_half_range: float
     device: str
     dtype: str
     num_steps: int
@@ -81,30 +70,15 @@ class ModelSource:
             raise ValueError(f"value_role={self.value_role!r} must be one of {sorted(VALUE_ROLES)}")
         if self.planning_checkpoint and self.num_candidates < 2:
             raise ValueError("planning_checkpoint needs plan-and-select (num_candidates > 1)")
-        if not self.checkpoint and not self.allow_random_init:
-            raise ValueError("checkpoint is empty and allow_random_init is false: give a from_pretrained folder")
 
 
-@dataclass
-class Decision:
-    """One chosen chunk: actions (K, A) raw, its value, which candidate, model time; ``plan`` holds
-    the PlanCandidates fields (values, seeds, reason, ...), one candidate for the plain policy.
-    With imagination: ``candidate_actions`` (n, K, A) raw and ``imagine`` (call after acting on the
-    chunk: decodes camera -> uint8 image of the selected candidate's predicted future)."""
+@dataclass(frozen=True)
+class ServedModel:
+    """A loaded model with what the node says about it: its name and a status note ('' = none)."""
 
-    actions: np.ndarray
-    value: float
-    candidate_index: int
-    num_candidates: int
-    model_ms: float
-    plan: dict[str, Any]
-    candidate_actions: np.ndarray | None = None
-    imagine: Callable[[], dict[str, np.ndarray]] | None = None
-
-
-def action_names(preset: RobotPreset) -> tuple[str, ...]:
-    """Column names of the model's actions for the preset's action space."""
-    return EE_DELTA_NAMES if preset.action_space == "ee_delta" else preset.joints
+    model: CosmosPolicy
+    name: str
+    note: str = ""
 
 
 def check_layout(layout: LayoutConfig, preset: RobotPreset) -> None:
@@ -113,8 +87,8 @@ def check_layout(layout: LayoutConfig, preset: RobotPreset) -> None:
     problems = []
     if tuple(layout.camera_names) != expected_cameras:
         problems.append(f"cameras {list(layout.camera_names)} != preset {list(expected_cameras)}")
-    if layout.action_dim != len(action_names(preset)):
-        problems.append(f"action_dim {layout.action_dim} != {len(action_names(preset))} ({preset.action_space})")
+    if layout.action_dim != len(preset.action_names):
+        problems.append(f"action_dim {layout.action_dim} != {len(preset.action_names)} ({preset.action_space})")
     if layout.proprio_dim != preset.num_joints:
         problems.append(f"proprio_dim {layout.proprio_dim} != {preset.num_joints} joints")
     if layout.chunk_length < preset.execute_steps:
@@ -123,47 +97,31 @@ def check_layout(layout: LayoutConfig, preset: RobotPreset) -> None:
         raise ValueError(f"model layout does not fit robot preset {preset.name!r}: {'; '.join(problems)}")
 
 
-def random_statistics(source: ModelSource, action_dim: int, proprio_dim: int) -> DatasetStatistics:
-    """Random model statistics: actions within +-half_range (x the network's output spread) of the centre."""
-    center = np.asarray(source.action_center, dtype=np.float64)
-    if center.size not in (1, action_dim):
-        raise ValueError(f"random_init.action_center has {center.size} values; need 1 or {action_dim}")
-    center = np.broadcast_to(center, (action_dim,))
-    half = np.full(action_dim, source.action_half_range)
-    actions = NormalizationStats(min=center - half, max=center + half, mean=center.copy(),
-                                 std=half.copy(), median=center.copy())
-    return DatasetStatistics(actions=actions, proprio=DatasetStatistics.identity(action_dim, proprio_dim).proprio)
+def pretrained_model(folder: str, source: ModelSource, preset: RobotPreset) -> CosmosPolicy:
+    """A from_pretrained folder on the source's device and dtype, checked against the robot preset."""
+    model = CosmosPolicy.from_pretrained(folder, device=source.device, dtype=DTYPES[source.dtype])
+    check_layout(model.config.layout, preset)
+    return model
 
 
-def build_model(source: ModelSource, preset: RobotPreset) -> CosmosPolicy:
-    """The checkpoint, or (allowed explicitly) a random-weight model with the preset's layout."""
-    if source.checkpoint:
-        model = CosmosPolicy.from_pretrained(source.checkpoint, device=source.device, dtype=DTYPES[source.dtype])
-        check_layout(model.config.layout, preset)
-        return model
-    base = get_preset(source.random_preset)
-    layout = LayoutConfig.from_robot_preset(preset, image_size=(base.layout.image_height, base.layout.image_width))
-    layout = dataclasses.replace(layout, action_dim=len(action_names(preset)))
-    config = base.replace(layout=layout)
-    model = CosmosPolicy(config, random_statistics(source, layout.action_dim, layout.proprio_dim))
-    model.to(device=source.device)
-    model.transformer.to(dtype=DTYPES[source.dtype])
-    return model.eval()
+def checkpoint_model(source: ModelSource, preset: RobotPreset) -> ServedModel:
+    """The policy checkpoint of ``source``, named after its folder."""
+    if not source.checkpoint:
+        raise ValueError("checkpoint is empty: give a from_pretrained folder")
+    return ServedModel(pretrained_model(source.checkpoint, source, preset), Path(source.checkpoint).name)
 
 
 class PolicyRunner:
     """Owns the model (and planner); every call comes from the node's one inference thread."""
 
-    def __init__(self, model: CosmosPolicy, source: ModelSource, preset: RobotPreset,
+    def __init__(self, served: ServedModel, source: ModelSource, preset: RobotPreset,
                  planner: Planner | None = None) -> None:
-        self.model = model
+        self.model = served.model
         self.source = source
         self.planner = planner
-        self.action_names = action_names(preset)
-        self.random_weights = not source.checkpoint
-        self.model_name = (f"random-{source.random_preset}" if self.random_weights
-                           else Path(source.checkpoint).name)
-        self.status_note = RANDOM_WEIGHTS_NOTE if self.random_weights else ""
+        self.action_names = preset.action_names
+        self.model_name = served.name
+        self.status_note = served.note
 
     @property
     def device_name(self) -> str:
@@ -195,7 +153,7 @@ class PolicyRunner:
                                     num_steps=self.source.num_steps or None)
             model_ms = (time.perf_counter() - started) * MS_PER_S
             return Decision(np.asarray(result.actions, dtype=np.float64), float(result.value), 0, 1, model_ms,
-                            plain_plan(float(result.value), seed, model_ms))
+                            PlanSummary.plain(float(result.value), seed, model_ms))
         plan = self.planner.plan(images, proprio, instruction, base_seed=seed, budget_s=budget_s,
                                  imagine=self.source.imagination)
         model_ms = (time.perf_counter() - started) * MS_PER_S
@@ -220,49 +178,33 @@ class PolicyRunner:
             torch.cuda.empty_cache()
 
 
-def plain_plan(value: float, seed: int, model_ms: float) -> dict[str, Any]:
-    """The PlanCandidates fields of a plain policy decision (N=1): one candidate, its own value."""
-    return {"values": [value], "value_spreads": [0.0], "num_value_samples": [1], "seeds": [seed],
-            "selected_index": 0, "reason": "plain policy (num_candidates 1)", "num_requested": 1,
-            "num_evaluated": 1, "budget_ms": math.nan, "elapsed_ms": model_ms, "aggregation": "none"}
-
-
 def plan_decision(plan: PlanResult, model_ms: float) -> Decision:
-    """A core.planning PlanResult as a Decision whose ``plan`` holds the PlanCandidates fields.
-
-    ``call_for_teleop`` is left to the node (its ``value_threshold`` parameter can change at run
-    time); an unlimited budget is published as NaN.
-    """
-    budget_ms = math.nan if plan.budget_s is None else plan.budget_s * MS_PER_S
-    fields = {
-        "values": [float(v) for v in plan.values],
-        "value_spreads": [float(v) for v in plan.value_spreads],
-        "num_value_samples": [int(n) for n in plan.num_value_samples],
-        "seeds": [int(s) for s in plan.seeds],
-        "selected_index": int(plan.selected_index),
-        "reason": str(plan.reason),
-        "num_requested": int(plan.num_requested),
-        "num_evaluated": int(plan.num_evaluated),
-        "budget_ms": float(budget_ms),
-        "elapsed_ms": float(plan.elapsed_s * MS_PER_S),
-        "aggregation": str(plan.aggregation),
-    }
+    """A core.planning PlanResult as a Decision; an unlimited budget becomes NaN."""
+    budget_ms = float("nan") if plan.budget_s is None else plan.budget_s * MS_PER_S
+    summary = PlanSummary(
+        values=tuple(float(v) for v in plan.values),
+        value_spreads=tuple(float(v) for v in plan.value_spreads),
+        num_value_samples=tuple(int(n) for n in plan.num_value_samples),
+        seeds=tuple(int(s) for s in plan.seeds),
+        selected_index=int(plan.selected_index), reason=str(plan.reason),
+        num_requested=int(plan.num_requested), num_evaluated=int(plan.num_evaluated),
+        budget_ms=float(budget_ms), elapsed_ms=float(plan.elapsed_s * MS_PER_S), aggregation=str(plan.aggregation))
     return Decision(np.asarray(plan.actions, dtype=np.float64), plan.selected_value, int(plan.selected_index),
-                    int(plan.num_evaluated), model_ms, fields)
+                    int(plan.num_evaluated), model_ms, summary)
 
 
-def load_runner(source: ModelSource, preset: RobotPreset) -> PolicyRunner:
-    """Build the model and, for more than one candidate, the plan-and-select planner."""
-    model = build_model(source, preset)
+def load_runner(source: ModelSource, preset: RobotPreset, served: ServedModel | None = None) -> PolicyRunner:
+    """Serve ``served`` (default: the source's checkpoint) with, for more than one candidate (or
+    imagination), the plan-and-select planner."""
+    served = served or checkpoint_model(source, preset)
+    model = served.model
     planner = None
     if source.num_candidates > 1 or source.imagination:
         planning_model = model
         if source.planning_checkpoint:
-            planning_model = CosmosPolicy.from_pretrained(source.planning_checkpoint, device=source.device,
-                                                          dtype=DTYPES[source.dtype])
-            check_layout(planning_model.config.layout, preset)
+            planning_model = pretrained_model(source.planning_checkpoint, source, preset)
         planner = Planner(model, planning_model, planner_config(source, model, planning_model))
-    return PolicyRunner(model, source, preset, planner)
+    return PolicyRunner(served, source, preset, planner)
 
 
 def planning_mode(source: ModelSource, planning_model: CosmosPolicy) -> str:

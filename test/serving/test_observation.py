@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from cosmos_policy_ros.control.observation import LatestMessages, ObservationLimits
+from cosmos_policy_ros.serving.observation import LatestMessages, ObservationLimits
 
 TOPICS = ("wrist_camera/image_raw", "scene_camera/image_raw", "joint_states")
 LIMITS = ObservationLimits(max_age_s=0.5, max_skew_s=0.1)

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from cosmos_policy_ros.control.inference_schedule import InferenceSchedule, ScheduleConfig
+from cosmos_policy_ros.serving.inference_schedule import InferenceSchedule, ScheduleConfig
 
 
 def test_schedule_starts_so_the_next_chunk_lands_before_the_horizon():
