@@ -27,6 +27,7 @@ import mujoco
 import numpy as np
 from transforms3d.axangles import axangle2mat, mat2axangle
 
+from cosmos_policy_ros.control.limits import LimitArrays
 from cosmos_policy_ros.presets import ACTION_SPACES, EE_DELTA_NAMES
 # MuJoCo refuses moving bodies without mass; links without <inertial> get this tiny one
 # (kinematics does not depend on it).
@@ -69,7 +70,7 @@ class IkConfig:
             and rejects the chunk.
     """
 
-    ee_link: str
+    ee_link: str = "tool_link"
     translation_scale_m: float = 0.05
     rotation_scale_rad: float = 0.5
     damping: float = 0.05
@@ -247,3 +248,21 @@ class ActionSpaceConverter:
             closing = (np.clip(row[6], -1.0, 1.0) + 1.0) / 2.0
             targets[k, self._gripper_cols] = open_pos + closing * (closed_pos - open_pos)
         return targets
+
+
+def converter_for_robot(action_space: str, joints: Sequence[str], gripper_joints: Sequence[str], urdf_xml: str,
+                        limits: LimitArrays, ik: IkConfig) -> ActionSpaceConverter:
+    """The converter of a robot's action space; ``ee_delta`` gets IK on the URDF and the gripper convention.
+
+    Gripper convention of ``ee_delta``: -1 = open = the gripper joint's upper bound, +1 = closed =
+    its lower bound (the sim arm's URDF: gripper_joint is the finger travel, 0 = closed).
+    """
+    if action_space != "ee_delta":
+        return ActionSpaceConverter(action_space, joints, gripper_joints)
+    if len(gripper_joints) > 1:
+        raise ValueError(f"ee_delta maps one gripper command; preset has {tuple(gripper_joints)}")
+    arm = [j for j in joints if j not in gripper_joints]
+    col = list(joints).index(gripper_joints[0]) if gripper_joints else 0
+    gripper_range = (float(limits.upper[col]), float(limits.lower[col]))
+    return ActionSpaceConverter("ee_delta", joints, gripper_joints, EndEffectorKinematics(urdf_xml, arm, ik),
+                                gripper_range)

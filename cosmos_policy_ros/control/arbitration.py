@@ -58,13 +58,16 @@ import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from .action_spaces import ActionSpaceConverter
+from cosmos_policy_ros.presets import RobotPreset
+
+from .action_spaces import ActionSpaceConverter, IkConfig, converter_for_robot
 from .input_validation import (InputError, check_chunk_dt, check_chunk_step_times, check_finite,
                                check_name_lists, check_optional_vector, check_stamp, check_trajectory_times)
-from .limits import LimitArrays, bounds_excess, check_trajectory, saturate_positions
+from .limits import LimitArrays, LimitSettings, bounds_excess, check_trajectory, saturate_positions
 from .modes import Mode, ModeMachine, RequestResult
 from .state_buffer import JointSample, JointStateBuffer, PlausibilityFilter
 from .stitching import (DeadlineMissError, StitchConfig, StitchedTrajectory, blend_seam, controlled_stop,
@@ -254,6 +257,24 @@ class Arbiter:
         self.last_value = math.nan
         self.model_name = ""
         self.status_version = 0  # bumped on every status change, so the node publishes on change
+
+    @classmethod
+    def from_settings(cls, preset: RobotPreset, urdf_xml: str, limits: LimitSettings = LimitSettings(),
+                      ik: IkConfig = IkConfig(), **config: Any) -> "Arbiter":
+        """The arbiter of a robot: the URDF's limits (tightened by ``limits``), the preset's action
+        space (``ik`` for ee_delta) and largest start jump, and the other :class:`ArbiterConfig`
+        fields from ``config`` (their defaults where not given).
+
+        Raises:
+            ValueError: a setting out of range, joints missing from the URDF, unknown fields.
+        """
+        settable = {f.name for f in dataclasses.fields(ArbiterConfig)} - {"limits", "max_start_jump"}
+        unknown = sorted(set(config) - settable)
+        if unknown:
+            raise ValueError(f"Arbiter.from_settings: {unknown} are not ArbiterConfig settings (or come from the robot)")
+        arrays = limits.limit_arrays(urdf_xml, preset.joints, preset.gripper_joints)
+        converter = converter_for_robot(preset.action_space, preset.joints, preset.gripper_joints, urdf_xml, arrays, ik)
+        return cls(ArbiterConfig(limits=arrays, max_start_jump=preset.max_joint_jump_rad, **config), converter)
 
     # -- inputs -------------------------------------------------------------------------------
     def on_joint_state(self, stamp_s: float, names: Sequence[str], positions: Sequence[float],

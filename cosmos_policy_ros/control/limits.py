@@ -171,6 +171,41 @@ class LimitArrays:
         return dataclasses.replace(self, velocity=velocity, acceleration=acceleration)
 
 
+@dataclass(frozen=True)
+class LimitSettings:
+    """What the URDF cannot say about a robot's limits (the command_arbiter's ``limits.*``).
+
+    Args:
+        acceleration: acceleration limits, one for every joint or one per preset joint; 0 = not
+            checked (URDF has no acceleration limits).
+        velocity_scale: fraction of the URDF velocity limits to allow.
+        check_gripper_rates: also check gripper joints' velocity/acceleration (off: their
+            controller saturates speed; positions are always checked).
+    """
+
+    acceleration: tuple[float, ...] = (10.0,)
+    velocity_scale: float = 1.0
+    check_gripper_rates: bool = False
+
+    def __post_init__(self) -> None:
+        if not all(math.isfinite(a) and a >= 0 for a in self.acceleration) or not self.acceleration:
+            raise ValueError(f"LimitSettings.acceleration={self.acceleration!r} needs finite values >= 0")
+        if not 0.0 < self.velocity_scale <= 1.0:
+            raise ValueError(f"LimitSettings.velocity_scale={self.velocity_scale!r} must be in (0, 1]")
+
+    def limit_arrays(self, urdf_xml: str, joints: Sequence[str], gripper_joints: Sequence[str] = ()) -> LimitArrays:
+        """The URDF's limits of ``joints`` (in order) with these accelerations and velocity scale."""
+        accel = self.acceleration
+        if len(accel) not in (1, len(joints)):
+            raise ValueError(f"limits.acceleration has {len(accel)} values; need 1 or {len(joints)}")
+        per_joint = accel * len(joints) if len(accel) == 1 else accel
+        urdf_limits = parse_joint_limits(urdf_xml)
+        overrides = {j: {"acceleration": a if a > 0 else None, "velocity": urdf_limits[j].velocity * self.velocity_scale}
+                     for j, a in zip(joints, per_joint) if j in urdf_limits}
+        limits = LimitArrays.from_limits(apply_limit_overrides(urdf_limits, overrides), joints)
+        return limits if self.check_gripper_rates else limits.without_rate_limits(gripper_joints)
+
+
 def saturate_positions(positions: np.ndarray, limits: LimitArrays, range_fraction: float) -> np.ndarray:
     """Copy of (n, D) ``positions`` where values past a bound by at most ``range_fraction`` of that
     joint's range (upper - lower) are set to the bound; values further out are kept, so that

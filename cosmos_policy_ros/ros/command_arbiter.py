@@ -31,11 +31,11 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from cosmos_policy_msgs.msg import ActionChunk, PolicyStatus
 from cosmos_policy_msgs.srv import SetMode
-from cosmos_policy_ros.control.action_spaces import ActionSpaceConverter, EndEffectorKinematics, IkConfig
-from cosmos_policy_ros.control.arbitration import Arbiter, ArbiterConfig, Command, PolicyChunk
+from cosmos_policy_ros.control.action_spaces import IkConfig
+from cosmos_policy_ros.control.arbitration import Arbiter, Command, PolicyChunk
 from cosmos_policy_ros.control.input_validation import InputError, check_duration_fields
 from cosmos_policy_ros.control.joint_map import JointStateMerger
-from cosmos_policy_ros.control.limits import LimitArrays, apply_limit_overrides, parse_joint_limits
+from cosmos_policy_ros.control.limits import LimitSettings
 from cosmos_policy_ros.control.modes import Mode, RequestResult
 from cosmos_policy_ros.control.stitching import StitchConfig
 from cosmos_policy_ros.presets import RobotPreset, load_preset
@@ -134,55 +134,25 @@ class ArbiterParams(NodeParams):
     ee_translation_scale_m: float
     ee_rotation_scale_rad: float
 
+    def arbiter(self, preset: RobotPreset, urdf_xml: str) -> Arbiter:
+        """The arbiter these parameters describe (``Arbiter.from_settings``)."""
+        return Arbiter.from_settings(
+            preset, urdf_xml,
+            limits=LimitSettings(self.limits_acceleration, self.limits_velocity_scale, self.limits_check_gripper_rates),
+            ik=IkConfig(ee_link=self.ee_link, translation_scale_m=self.ee_translation_scale_m,
+                        rotation_scale_rad=self.ee_rotation_scale_rad),
+            stitch=StitchConfig(self.stitching_latency_margin_s, self.stitching_max_stamp_ahead_s,
+                                self.stitching_min_seam_s),
+            watchdog_margin_s=self.watchdog_margin_s, value_threshold=self.value_threshold,
+            position_saturation=self.limits_position_saturation, teleop_target_lead_s=self.teleop_target_lead_s,
+            hold_time_from_start_s=self.hold_time_from_start_s, stop_step_s=self.hold_stop_step_s,
+            max_chunk_dt_s=self.limits_max_chunk_dt_s, measured_tolerance=self.limits_measured_tolerance,
+            shadow_mode=self.shadow_mode, start_mode=Mode.parse(self.start_mode))
+
 
 def urdf_file(params: ArbiterParams, preset: RobotPreset) -> str:
     """The URDF file that gives the limits: the parameter, else the preset's; "" = neither."""
     return params.limits_urdf_path or (str(preset.urdf_path) if preset.urdf else "")
-
-
-def build_arbiter(params: ArbiterParams, preset: RobotPreset, urdf_xml: str) -> Arbiter:
-    """The arbiter logic for a preset: URDF limits + configured accelerations, action space, margins."""
-    accel = params.limits_acceleration
-    if len(accel) not in (1, preset.num_joints):
-        raise ValueError(f"limits.acceleration has {len(accel)} values; need 1 or {preset.num_joints}")
-    per_joint = accel * preset.num_joints if len(accel) == 1 else accel
-    urdf_limits = parse_joint_limits(urdf_xml)
-    overrides = {j: {"acceleration": a if a > 0 else None,
-                     "velocity": urdf_limits[j].velocity * params.limits_velocity_scale}
-                 for j, a in zip(preset.joints, per_joint) if j in urdf_limits}
-    limits = LimitArrays.from_limits(apply_limit_overrides(urdf_limits, overrides), preset.joints)
-    if not params.limits_check_gripper_rates:
-        limits = limits.without_rate_limits(preset.gripper_joints)
-    converter = _converter(params, preset, urdf_xml, limits)
-    config = ArbiterConfig(
-        limits=limits,
-        stitch=StitchConfig(params.stitching_latency_margin_s, params.stitching_max_stamp_ahead_s,
-                            params.stitching_min_seam_s),
-        watchdog_margin_s=params.watchdog_margin_s, value_threshold=params.value_threshold,
-        max_start_jump=preset.max_joint_jump_rad, position_saturation=params.limits_position_saturation,
-        teleop_target_lead_s=params.teleop_target_lead_s,
-        hold_time_from_start_s=params.hold_time_from_start_s, stop_step_s=params.hold_stop_step_s,
-        max_chunk_dt_s=params.limits_max_chunk_dt_s, measured_tolerance=params.limits_measured_tolerance,
-        shadow_mode=params.shadow_mode,
-        start_mode=Mode.parse(params.start_mode))
-    return Arbiter(config, converter)
-
-
-def _converter(params: ArbiterParams, preset: RobotPreset, urdf_xml: str,
-               limits: LimitArrays) -> ActionSpaceConverter:
-    if preset.action_space != "ee_delta":
-        return ActionSpaceConverter(preset.action_space, preset.joints, preset.gripper_joints)
-    if len(preset.gripper_joints) > 1:
-        raise ValueError(f"ee_delta maps one gripper command; preset has {preset.gripper_joints}")
-    arm = [j for j in preset.joints if j not in preset.gripper_joints]
-    kinematics = EndEffectorKinematics(urdf_xml, arm, IkConfig(
-        ee_link=params.ee_link, translation_scale_m=params.ee_translation_scale_m,
-        rotation_scale_rad=params.ee_rotation_scale_rad))
-    # -1 = open = the gripper joint's upper bound, +1 = closed = its lower bound (URDF convention
-    # of the sim arm: gripper_joint is the finger travel, 0 = closed).
-    col = preset.joints.index(preset.gripper_joints[0]) if preset.gripper_joints else 0
-    gripper_range = (float(limits.upper[col]), float(limits.lower[col]))
-    return ActionSpaceConverter("ee_delta", preset.joints, preset.gripper_joints, kinematics, gripper_range)
 
 
 def command_to_msg(command: Command) -> JointTrajectory:
@@ -220,7 +190,7 @@ class CommandArbiterNode(Node):
         ArbiterParams.declare(self)
         self.params = ArbiterParams.from_node(self)
         preset = load_preset(self.params.robot)
-        self.arbiter = build_arbiter(self.params, preset, self._robot_description(preset))
+        self.arbiter = self.params.arbiter(preset, self._robot_description(preset))
         self._states = JointStateMerger(preset.joints, preset.state_sources)
         self._lock = threading.RLock()  # a sink may report a failure while a command is being sent
         self._published_version = -1

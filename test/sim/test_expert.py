@@ -7,9 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from cosmos_policy_ros.control.action_spaces import ActionSpaceConverter
-from cosmos_policy_ros.control.arbitration import Arbiter, ArbiterConfig
-from cosmos_policy_ros.control.limits import LimitArrays, apply_limit_overrides, parse_joint_limits
+from cosmos_policy_ros.control.arbitration import Arbiter
 from cosmos_policy_ros.control.modes import Mode
 from cosmos_policy_ros.presets import load_preset
 from cosmos_policy_ros.sim.arm_sim import ArmSim
@@ -22,7 +20,6 @@ from cosmos_policy_ros.sim.trajectory_follower import TrajectoryCommand
 pytestmark = pytest.mark.sim
 EPISODES_PER_TASK = 20
 REQUIRED_SUCCESS_RATE = {"reach": 0.95, "pick_place": 0.90}
-ARBITER_ACCELERATION_RAD_S2 = 10.0  # command_arbiter's default limits.acceleration
 IGNORED_FOR_S = 1.5  # the arbiter holds (ignores teleop) this long before it switches to TELEOP
 
 
@@ -101,14 +98,9 @@ def test_expert_config_is_validated():
 
 
 def _arbiter_for(preset_name: str) -> Arbiter:
-    """The command arbiter's logic as the node builds it by default (URDF limits, preset jump)."""
+    """The command arbiter's logic as the node builds it with its default parameters."""
     preset = load_preset(preset_name)
-    urdf = parse_joint_limits(preset.urdf_path.read_text(encoding="utf-8"))
-    accelerations = {j: {"acceleration": ARBITER_ACCELERATION_RAD_S2} for j in preset.joints}
-    limits = LimitArrays.from_limits(apply_limit_overrides(urdf, accelerations), preset.joints)
-    config = ArbiterConfig(limits=limits.without_rate_limits(preset.gripper_joints),
-                           max_start_jump=preset.max_joint_jump_rad, start_mode=Mode.HOLD)
-    return Arbiter(config, ActionSpaceConverter(preset.action_space, preset.joints, preset.gripper_joints))
+    return Arbiter.from_settings(preset, preset.urdf_path.read_text(encoding="utf-8"))
 
 
 @pytest.mark.parametrize("delay_s", [0.02, 0.15])
