@@ -29,6 +29,7 @@ from transforms3d.axangles import axangle2mat, mat2axangle
 
 from cosmos_policy_ros.control.limits import LimitArrays
 from cosmos_policy_ros.presets import ACTION_SPACES, EE_DELTA_NAMES
+from cosmos_policy_ros.settings import check_settings, setting
 # MuJoCo refuses moving bodies without mass; links without <inertial> get this tiny one
 # (kinematics does not depend on it).
 PLACEHOLDER_MASS_KG = 1e-3
@@ -70,9 +71,9 @@ class IkConfig:
             and rejects the chunk.
     """
 
-    ee_link: str = "tool_link"
-    translation_scale_m: float = 0.05
-    rotation_scale_rad: float = 0.5
+    ee_link: str = setting("tool_link", "End-effector link for the ee_delta action space.")
+    translation_scale_m: float = setting(0.05, "Metres per unit of ee_delta translation.", min_value=1e-6)
+    rotation_scale_rad: float = setting(0.5, "Radians per unit of ee_delta rotation.", min_value=1e-6)
     damping: float = 0.05
     max_iterations: int = 100
     tolerance_m: float = 1e-4
@@ -82,6 +83,7 @@ class IkConfig:
     reject_error_rad: float = 1e-2
 
     def __post_init__(self) -> None:
+        check_settings(self)
         if not self.ee_link:
             raise ValueError("IkConfig.ee_link must name a URDF link")
         for name in ("translation_scale_m", "rotation_scale_rad", "damping", "tolerance_m",

@@ -63,6 +63,7 @@ from typing import Any
 import numpy as np
 
 from cosmos_policy_ros.presets import RobotPreset
+from cosmos_policy_ros.settings import check_settings, same_as, setting
 
 from .action_spaces import ActionSpaceConverter, IkConfig, converter_for_robot
 from .input_validation import (InputError, check_chunk_dt, check_chunk_step_times, check_finite,
@@ -108,26 +109,33 @@ class ArbiterConfig:
 
     limits: LimitArrays
     stitch: StitchConfig = StitchConfig()
-    watchdog_margin_s: float = 0.1
-    value_threshold: float = 0.0
+    watchdog_margin_s: float = setting(
+        0.1, "Hold the arm (starved) this long after the last chunk's execution horizon (stamp + "
+        "execute_steps*dt) with no new valid chunk [s].", min_value=0.001, max_value=10.0)
+    value_threshold: float = same_as(ValueGate, "threshold")
     max_start_jump: float = 0.3
-    position_saturation: float = 0.05
-    teleop_target_lead_s: float = 0.1
-    hold_time_from_start_s: float = 0.5
-    stop_step_s: float = 0.02
-    max_chunk_dt_s: float = 1.0
-    measured_tolerance: float = 0.01
-    shadow_mode: bool = False
-    start_mode: Mode = Mode.HOLD
+    position_saturation: float = setting(
+        0.05, "Commanded positions past a joint bound by at most this fraction of the joint's range are set to "
+        "the bound; further out, the chunk is rejected.", min_value=0.0, max_value=0.5)
+    teleop_target_lead_s: float = setting(0.1, "A teleop JointState target is reached this long after it "
+                                          "arrives [s].", min_value=0.001, max_value=5.0)
+    hold_time_from_start_s: float = setting(
+        0.5, "A stop's last point holds the rest position this long after the deceleration (late enough never "
+        "to arrive in the past) [s].", min_value=0.001, max_value=5.0)
+    stop_step_s: float = setting(0.02, "Time between the points of a controlled stop (HOLD/ESTOP from motion) [s].",
+                                 min_value=0.001, max_value=1.0)
+    max_chunk_dt_s: float = setting(1.0, "Largest ActionChunk.dt_s accepted [s].", min_value=0.001, max_value=10.0)
+    measured_tolerance: float = setting(
+        0.01, "How far a measured joint may lie outside its bounds (contact, calibration) and still be used; "
+        "further out a reading is ignored as implausible [rad or m].", min_value=1e-6, max_value=1.0)
+    shadow_mode: bool = setting(False, "Publish policy trajectories on ~/shadow_trajectory only, never to the "
+                                "controller.")
+    start_mode: Mode = setting(Mode.HOLD, "Mode at start.", choices=(Mode.TELEOP, Mode.POLICY, Mode.HOLD))
 
     def __post_init__(self) -> None:
-        for name in ("watchdog_margin_s", "max_start_jump", "teleop_target_lead_s", "hold_time_from_start_s",
-                     "stop_step_s", "max_chunk_dt_s", "measured_tolerance"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"ArbiterConfig.{name}={value!r} must be a finite number > 0")
-        if not 0.0 <= self.position_saturation <= 0.5:
-            raise ValueError(f"ArbiterConfig.position_saturation={self.position_saturation!r} must be in [0, 0.5]")
+        check_settings(self)
+        if not (math.isfinite(self.max_start_jump) and self.max_start_jump > 0):
+            raise ValueError(f"ArbiterConfig.max_start_jump={self.max_start_jump!r} must be a finite number > 0")
         if self.start_mode == Mode.ESTOP or (self.shadow_mode and self.start_mode == Mode.POLICY):
             raise ValueError(f"ArbiterConfig.start_mode={self.start_mode.name} is not allowed here "
                              f"(shadow_mode={self.shadow_mode})")

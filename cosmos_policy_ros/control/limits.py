@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cosmos_policy_ros.settings import check_settings, setting
+
 MOVABLE_JOINT_TYPES = ("revolute", "prismatic", "continuous")
 # Finite-difference checks compare against limit * (1 + tolerance): exact-at-limit trajectories
 # (e.g. planned at the velocity limit) must not be rejected by float rounding.
@@ -183,15 +185,19 @@ class LimitSettings:
             controller saturates speed; positions are always checked).
     """
 
-    acceleration: tuple[float, ...] = (10.0,)
-    velocity_scale: float = 1.0
-    check_gripper_rates: bool = False
+    acceleration: tuple[float, ...] = setting(
+        (10.0,), "Acceleration limits (URDF has none) [rad/s^2 or m/s^2]: one value for every joint or one per "
+        "preset joint; 0 = not checked.")
+    velocity_scale: float = setting(1.0, "Fraction of the URDF velocity limits to allow.", min_value=0.01,
+                                    max_value=1.0)
+    check_gripper_rates: bool = setting(False, "Also check velocity/acceleration of gripper joints (off: their "
+                                        "controller saturates speed; positions are always checked).")
 
     def __post_init__(self) -> None:
-        if not all(math.isfinite(a) and a >= 0 for a in self.acceleration) or not self.acceleration:
-            raise ValueError(f"LimitSettings.acceleration={self.acceleration!r} needs finite values >= 0")
-        if not 0.0 < self.velocity_scale <= 1.0:
-            raise ValueError(f"LimitSettings.velocity_scale={self.velocity_scale!r} must be in (0, 1]")
+        if not self.acceleration or not all(math.isfinite(a) and a >= 0 for a in self.acceleration):
+            raise ValueError(f"LimitSettings.acceleration={self.acceleration!r} needs finite values >= 0, one for "
+                             f"every joint or one per joint")
+        check_settings(self)
 
     def limit_arrays(self, urdf_xml: str, joints: Sequence[str], gripper_joints: Sequence[str] = ()) -> LimitArrays:
         """The URDF's limits of ``joints`` (in order) with these accelerations and velocity scale."""

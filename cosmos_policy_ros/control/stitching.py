@@ -41,6 +41,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cosmos_policy_ros.settings import check_settings, setting
+
 
 class DeadlineMissError(ValueError):
     """No step of the chunk is still in the future: it arrived over budget."""
@@ -61,15 +63,16 @@ class StitchConfig:
             far past the limit and the chunk is rejected. One control period is enough room.
     """
 
-    latency_margin_s: float = 0.05
-    max_stamp_ahead_s: float = 0.5
-    min_seam_s: float = 0.0
+    latency_margin_s: float = setting(0.05, "Chunk steps due sooner than this after arrival are dropped [s].",
+                                      min_value=0.0, max_value=1.0)
+    max_stamp_ahead_s: float = setting(0.5, "Reject chunks stamped further in the future [s].",
+                                       min_value=0.0, max_value=10.0)
+    min_seam_s: float = setting(0.1, "Policy chunks: the first kept step is due at least this long after now, so "
+                                "where two chunks' plans meet is not squeezed into a few ms [s].",
+                                min_value=0.0, max_value=1.0)
 
     def __post_init__(self) -> None:
-        for name in ("latency_margin_s", "max_stamp_ahead_s", "min_seam_s"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0):
-                raise ValueError(f"StitchConfig.{name}={value!r} must be a finite number >= 0")
+        check_settings(self)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from cosmos_policy_ros.settings import check_settings, setting
+
 
 @dataclass
 class CommandWatchdog:
@@ -52,14 +54,18 @@ class CommandWatchdog:
 
 @dataclass(frozen=True)
 class ValueGate:
-    """Chunks whose predicted value is below ``threshold`` call for teleop (0 disables the gate)."""
+    """Chunks whose predicted value is below ``threshold`` call for teleop (0 disables the gate).
 
-    threshold: float = 0.0
+    The one rule and the one home of the value threshold: policy_node flags its chunks with it
+    (run-time ``value_threshold``), the arbiter HOLDs on them (``ArbiterConfig.value_threshold``).
+    """
+
+    threshold: float = setting(0.0, "Chunks whose predicted value is below this call for teleop (policy_node "
+                               "flags them, command_arbiter HOLDs); 0 = off.", min_value=0.0, max_value=1.0)
 
     def __post_init__(self) -> None:
-        if not (0.0 <= self.threshold <= 1.0):
-            raise ValueError(f"ValueGate.threshold={self.threshold!r} must be in [0, 1]")
+        check_settings(self)
 
     def calls_for_teleop(self, value: float) -> bool:
-        """True when ``value`` is known (not NaN) and below the threshold."""
-        return not math.isnan(value) and value < self.threshold
+        """True when the gate is on and ``value`` is known (not NaN) and below the threshold."""
+        return self.threshold > 0 and not math.isnan(value) and value < self.threshold

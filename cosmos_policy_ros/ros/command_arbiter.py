@@ -32,7 +32,7 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from cosmos_policy_msgs.msg import ActionChunk, PolicyStatus
 from cosmos_policy_msgs.srv import SetMode
 from cosmos_policy_ros.control.action_spaces import IkConfig
-from cosmos_policy_ros.control.arbitration import Arbiter, Command, PolicyChunk
+from cosmos_policy_ros.control.arbitration import Arbiter, ArbiterConfig, Command, PolicyChunk
 from cosmos_policy_ros.control.input_validation import InputError, check_duration_fields
 from cosmos_policy_ros.control.joint_map import JointStateMerger
 from cosmos_policy_ros.control.limits import LimitSettings
@@ -63,51 +63,29 @@ class ArbiterParams(NodeParams):
         ParamSpec("limits.robot_description_timeout_s", 10.0, "How long to wait at start for the "
                   "robot_description topic when no URDF file is given [s].", read_only=True,
                   min_value=0.1, max_value=600.0),
-        ParamSpec("limits.acceleration", [10.0], "Acceleration limits (URDF has none) [rad/s^2 or m/s^2]: "
-                  "one value for every joint or one per preset joint; 0 = not checked.", read_only=True),
-        ParamSpec("limits.velocity_scale", 1.0, "Fraction of the URDF velocity limits to allow.",
-                  read_only=True, min_value=0.01, max_value=1.0),
-        ParamSpec("limits.check_gripper_rates", False, "Also check velocity/acceleration of gripper joints "
-                  "(off: their controller saturates speed; positions are always checked).", read_only=True),
-        ParamSpec("limits.position_saturation", 0.05, "Commanded positions past a joint bound by at most this "
-                  "fraction of the joint's range are set to the bound; further out, the chunk is rejected.",
-                  read_only=True, min_value=0.0, max_value=0.5),
-        ParamSpec("stitching.latency_margin_s", 0.05, "Chunk steps due sooner than this after arrival are "
-                  "dropped [s].", read_only=True, min_value=0.0, max_value=1.0),
-        ParamSpec("stitching.min_seam_s", 0.1, "Policy chunks: the first kept step is due at least this long "
-                  "after now, so where two chunks' plans meet is not squeezed into a few ms [s].",
-                  read_only=True, min_value=0.0, max_value=1.0),
-        ParamSpec("stitching.max_stamp_ahead_s", 0.5, "Reject chunks stamped further in the future [s].",
-                  read_only=True, min_value=0.0, max_value=10.0),
-        ParamSpec("watchdog.margin_s", 0.1, "Hold the arm (starved) this long after the last chunk's execution "
-                  "horizon (stamp + execute_steps*dt) with no new valid chunk [s].", read_only=True,
-                  min_value=0.001, max_value=10.0),
+        ParamSpec.of("limits.acceleration", LimitSettings, "acceleration"),
+        ParamSpec.of("limits.velocity_scale", LimitSettings, "velocity_scale"),
+        ParamSpec.of("limits.check_gripper_rates", LimitSettings, "check_gripper_rates"),
+        ParamSpec.of("limits.position_saturation", ArbiterConfig, "position_saturation"),
+        ParamSpec.of("stitching.latency_margin_s", StitchConfig, "latency_margin_s"),
+        ParamSpec.of("stitching.min_seam_s", StitchConfig, "min_seam_s"),
+        ParamSpec.of("stitching.max_stamp_ahead_s", StitchConfig, "max_stamp_ahead_s"),
+        ParamSpec.of("watchdog.margin_s", ArbiterConfig, "watchdog_margin_s"),
         ParamSpec("watchdog.period_s", 0.02, "Watchdog timer period [s].", read_only=True,
                   min_value=0.001, max_value=1.0),
-        ParamSpec("value_threshold", 0.0, "Chunks with predicted value below this HOLD and call for teleop "
-                  "(0 disables).", read_only=True, min_value=0.0, max_value=1.0),
-        ParamSpec("shadow_mode", False, "Publish policy trajectories on ~/shadow_trajectory only, never to "
-                  "the controller.", read_only=True),
-        ParamSpec("start_mode", "hold", "Mode at start.", read_only=True, choices=("teleop", "policy", "hold")),
-        ParamSpec("teleop.target_lead_s", 0.1, "A teleop JointState target is reached this long after it "
-                  "arrives [s].", read_only=True, min_value=0.001, max_value=5.0),
-        ParamSpec("hold.time_from_start_s", 0.5, "A stop's last point holds the rest position this long after "
-                  "the deceleration (late enough never to arrive in the past) [s].",
-                  read_only=True, min_value=0.001, max_value=5.0),
-        ParamSpec("hold.stop_step_s", 0.02, "Time between the points of a controlled stop (HOLD/ESTOP from motion) [s].",
-                  read_only=True, min_value=0.001, max_value=1.0),
-        ParamSpec("limits.max_chunk_dt_s", 1.0, "Largest ActionChunk.dt_s accepted [s].", read_only=True,
-                  min_value=0.001, max_value=10.0),
-        ParamSpec("limits.measured_tolerance", 0.01, "How far a measured joint may lie outside its bounds "
-                  "(contact, calibration) and still be used; further out a reading is ignored as implausible "
-                  "[rad or m].", read_only=True, min_value=0.0, max_value=1.0),
+        ParamSpec.of("value_threshold", ArbiterConfig, "value_threshold"),
+        ParamSpec.of("shadow_mode", ArbiterConfig, "shadow_mode"),
+        ParamSpec.of("start_mode", ArbiterConfig, "start_mode"),
+        ParamSpec.of("teleop.target_lead_s", ArbiterConfig, "teleop_target_lead_s"),
+        ParamSpec.of("hold.time_from_start_s", ArbiterConfig, "hold_time_from_start_s"),
+        ParamSpec.of("hold.stop_step_s", ArbiterConfig, "stop_step_s"),
+        ParamSpec.of("limits.max_chunk_dt_s", ArbiterConfig, "max_chunk_dt_s"),
+        ParamSpec.of("limits.measured_tolerance", ArbiterConfig, "measured_tolerance"),
         ParamSpec("status_period_s", 1.0, "Period of the ~/status republish [s].", read_only=True,
                   min_value=0.01, max_value=60.0),
-        ParamSpec("ee.link", "tool_link", "End-effector link for the ee_delta action space.", read_only=True),
-        ParamSpec("ee.translation_scale_m", 0.05, "Metres per unit of ee_delta translation.", read_only=True,
-                  min_value=1e-6),
-        ParamSpec("ee.rotation_scale_rad", 0.5, "Radians per unit of ee_delta rotation.", read_only=True,
-                  min_value=1e-6),
+        ParamSpec.of("ee.link", IkConfig, "ee_link"),
+        ParamSpec.of("ee.translation_scale_m", IkConfig, "translation_scale_m"),
+        ParamSpec.of("ee.rotation_scale_rad", IkConfig, "rotation_scale_rad"),
     )
     robot: str
     limits_urdf_path: str

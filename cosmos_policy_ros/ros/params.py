@@ -7,6 +7,10 @@ description, an optional range or choice list, and ``read_only`` for values that
 ``declare_parameter`` calls with a ``ParameterDescriptor`` (so ``ros2 param describe`` shows the
 description and range) and registers a validation callback that rejects bad values with a reason.
 
+A parameter that fills a field of a ROS-free config dataclass takes its default, description and
+range from that field (:meth:`ParamSpec.of`, fields declared with ``settings.setting``), so a
+setting is written once; only node-level parameters (robot, periods, topics) are typed here.
+
 Nodes read their parameters into a plain frozen dataclass (see :class:`NodeParams`), so the logic
 behind a node can be built and tested from a dict, without a node::
 
@@ -38,6 +42,8 @@ from rcl_interfaces.msg import (
 )
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+
+from cosmos_policy_ros.settings import parameter_value, setting_of
 
 # Bounds used when a spec gives only one side of an integer range (IntegerRange is int64).
 INT64_MIN = -(2**63)
@@ -77,6 +83,7 @@ class ParamSpec:
         choices: the allowed values (scalars only).
         array_type: ``bool_array`` | ``int_array`` | ``double_array`` | ``string_array``; only for
             an empty default.
+        source: (dataclass, field) this parameter fills, when it was made by :meth:`of`.
     """
 
     name: str
@@ -87,6 +94,16 @@ class ParamSpec:
     max_value: float | int | None = None
     choices: tuple[Any, ...] | None = None
     array_type: str | None = None
+    source: tuple[type, str] | None = dataclasses.field(default=None, compare=False)
+
+    @classmethod
+    def of(cls, name: str, owner: type, field_name: str, read_only: bool = True) -> "ParamSpec":
+        """The parameter that fills ``owner.field_name``: default, description and range come from the
+        field (``settings.setting``), so they are never typed twice."""
+        default, info = setting_of(owner, field_name)
+        choices = None if info.choices is None else tuple(parameter_value(c) for c in info.choices)
+        return cls(name, parameter_value(default), info.description, read_only=read_only,
+                   min_value=info.min_value, max_value=info.max_value, choices=choices, source=(owner, field_name))
 
     def __post_init__(self) -> None:
         if not self.name or self.name.startswith(".") or self.name.endswith("."):

@@ -39,9 +39,9 @@ from cosmos_policy_ros.serving.inference_schedule import InferenceSchedule, Sche
 from cosmos_policy_ros.control.joint_map import JointStateMerger
 from cosmos_policy_ros.serving.observation import LatestMessages, ObservationLimits, header_stamp_s
 from cosmos_policy_ros.serving.decision import Decision
-from cosmos_policy_ros.serving.policy_runner import VALUE_ROLES, ModelSource, PolicyRunner, ServedModel, load_runner
+from cosmos_policy_ros.serving.policy_runner import ModelSource, PolicyRunner, ServedModel, load_runner
 from cosmos_policy_ros.serving.random_model import RandomInit, random_model
-from cosmos_policy_ros.core.planning.config import DEPTH_AGGREGATIONS
+from cosmos_policy_ros.control.watchdog import ValueGate
 from cosmos_policy_ros.presets import RobotPreset, load_preset
 from cosmos_policy_ros.ros.compat import add_parameter_callbacks
 from cosmos_policy_ros.ros.conversions import (
@@ -64,7 +64,6 @@ MS_PER_S = 1000.0
 RELIABLE_10 = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)  # plan_candidates, diagnostics
 WARMUP_INSTRUCTION = "warm up"
 LOG_THROTTLE_S = 5.0
-MAX_SEARCH_DEPTH = 5  # upstream ran up to 3
 
 
 @dataclass(frozen=True)
@@ -74,55 +73,33 @@ class PolicyNodeParams(NodeParams):
     SPECS: ClassVar[tuple[ParamSpec, ...]] = (
         ParamSpec("robot", "sim_arm", "Robot preset: a name under config/robots or a preset YAML path.",
                   read_only=True),
-        ParamSpec("checkpoint", "", "from_pretrained folder (config.json + model.safetensors); empty needs "
-                  "allow_random_init.", read_only=True),
+        ParamSpec.of("checkpoint", ModelSource, "checkpoint"),
         ParamSpec("allow_random_init", False, "With an empty checkpoint, build random_init.preset with RANDOM "
                   "weights (tests and timing only: the arm jitters, status says so).", read_only=True),
-        ParamSpec("random_init.preset", "tiny", "Model preset of the random-weight model.", read_only=True,
-                  choices=("tiny", "demo-small")),
-        ParamSpec("random_init.action_center", [0.0], "Random model: actions centre on this pose (one value "
-                  "for all joints or one per preset joint).", read_only=True),
-        ParamSpec("random_init.action_half_range", 0.005, "Random model: normalization half range of actions "
-                  "around the centre.", read_only=True, min_value=0.0, max_value=1.0),
-        ParamSpec("device", "cpu", "Torch device of the model (cpu, cuda, cuda:1).", read_only=True),
-        ParamSpec("dtype", "float32", "Transformer dtype.", read_only=True,
-                  choices=("float32", "bfloat16", "float16")),
+        ParamSpec.of("random_init.preset", RandomInit, "preset"),
+        ParamSpec.of("random_init.action_center", RandomInit, "action_center"),
+        ParamSpec.of("random_init.action_half_range", RandomInit, "action_half_range"),
+        ParamSpec.of("device", ModelSource, "device"),
+        ParamSpec.of("dtype", ModelSource, "dtype"),
         ParamSpec("instruction", "", "Task instruction (also ~/set_instruction); empty = no inference."),
-        ParamSpec("num_denoising_steps", 0, "Denoiser evaluations per chunk; 0 = the model's default.",
-                  read_only=True, min_value=0, max_value=100),
-        ParamSpec("planning.num_candidates", 1, "Candidate chunks per decision (1 = plain policy).",
-                  read_only=True, min_value=1, max_value=64),
-        ParamSpec("planning.mode", "auto", "Plan-and-select scoring: full (official ensembles), fast (one future, "
-                  "one value), q_value; auto = full for an official platform's checkpoint, else fast.",
-                  read_only=True, choices=("auto", "full", "fast", "q_value")),
-        ParamSpec("planning_checkpoint", "", "from_pretrained folder of the planning model that predicts futures "
-                  "and values (e.g. the converted official ALOHA planning checkpoint; the policy checkpoint "
-                  "still makes the actions); empty = the policy checkpoint scores.", read_only=True),
-        ParamSpec("planning.value_role", "V(s')", "Candidate score: V(s') (official planning checkpoint), "
-                  "V(s,a,s') (a policy checkpoint's own value), Q(s,a) (no future state: q_value mode).",
-                  read_only=True, choices=tuple(VALUE_ROLES)),
-        ParamSpec("planning.search_depth", 1, "Search levels per candidate: > 1 continues from the predicted "
-                  "future (costs depth x the scoring; not with q_value).", read_only=True, min_value=1,
-                  max_value=MAX_SEARCH_DEPTH),
-        ParamSpec("planning.depth_aggregation", "use_last_value", "How the levels' scores combine "
-                  "(use_last_value: the deepest; average).", read_only=True, choices=DEPTH_AGGREGATIONS),
+        ParamSpec.of("num_denoising_steps", ModelSource, "num_steps"),
+        ParamSpec.of("planning.num_candidates", ModelSource, "num_candidates"),
+        ParamSpec.of("planning.mode", ModelSource, "planning_mode"),
+        ParamSpec.of("planning_checkpoint", ModelSource, "planning_checkpoint"),
+        ParamSpec.of("planning.value_role", ModelSource, "value_role"),
+        ParamSpec.of("planning.search_depth", ModelSource, "search_depth"),
+        ParamSpec.of("planning.depth_aggregation", ModelSource, "depth_aggregation"),
         ParamSpec("planning.budget_s", 0.0, "Time budget per decision [s]; 0 = execution horizon minus "
                   "timing.margin_s.", min_value=0.0, max_value=60.0),
-        ParamSpec("imagination.enabled", False, "Also publish what the model imagines: the selected candidate's "
-                  "predicted future images on ~/imagined/<camera> and every candidate's end-effector path on "
-                  "~/candidate_paths (costs one VAE decode and forward kinematics per decision).", read_only=True),
+        ParamSpec.of("imagination.enabled", ModelSource, "imagination"),
         ParamSpec("imagination.tip_link", "", "End-effector link of the candidate paths; empty = the child of "
                   "the last arm joint, followed through fixed joints (e.g. tool_link).", read_only=True),
         ParamSpec("seed", 0, "Base seed of the initial noise (chunk n uses seed + n * num_candidates).",
                   read_only=True, min_value=0),
-        ParamSpec("observation.max_age_s", 0.5, "Oldest accepted observation part [s].", min_value=0.001,
-                  max_value=60.0),
-        ParamSpec("observation.max_skew_s", 0.2, "Largest stamp spread across the parts [s].",
-                  min_value=0.001, max_value=60.0),
-        ParamSpec("value_threshold", 0.0, "A chunk value below this sets call_for_teleop (0 = off).",
-                  min_value=0.0, max_value=1.0),
-        ParamSpec("timing.margin_s", 0.1, "The next chunk should arrive this long before the current "
-                  "chunk's executed part ends [s].", read_only=True, min_value=0.0, max_value=60.0),
+        ParamSpec.of("observation.max_age_s", ObservationLimits, "max_age_s", read_only=False),
+        ParamSpec.of("observation.max_skew_s", ObservationLimits, "max_skew_s", read_only=False),
+        ParamSpec.of("value_threshold", ValueGate, "threshold", read_only=False),
+        ParamSpec.of("timing.margin_s", ScheduleConfig, "margin_s"),
         ParamSpec("timing.idle_period_s", 0.1, "How often the waiting loop re-checks the inputs [s].",
                   read_only=True, min_value=0.001, max_value=5.0),
         ParamSpec("status_period_s", 1.0, "Period of the ~/status and /diagnostics republish [s].",
@@ -476,8 +453,7 @@ class PolicyNode(LifecycleNode):
         return (time.perf_counter() - started) * MS_PER_S
 
     def _below_threshold(self, value: float) -> bool:
-        threshold = self.get_parameter("value_threshold").value
-        return threshold > 0 and math.isfinite(value) and value < threshold
+        return ValueGate(self.get_parameter("value_threshold").value).calls_for_teleop(value)
 
     # -- status, diagnostics, instruction -------------------------------------------------------
     def _set_reason(self, reason: str, producing: bool = False) -> None:

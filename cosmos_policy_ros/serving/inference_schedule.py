@@ -20,6 +20,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from cosmos_policy_ros.settings import check_settings, setting
+
 
 @dataclass(frozen=True)
 class ScheduleConfig:
@@ -33,14 +35,14 @@ class ScheduleConfig:
     """
 
     horizon_s: float
-    margin_s: float
+    margin_s: float = setting(0.1, "The next chunk should arrive this long before the current chunk's executed "
+                              "part ends [s].", min_value=0.0, max_value=60.0)
     latency_decay: float = 0.9
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.horizon_s) and self.horizon_s > 0):
             raise ValueError(f"ScheduleConfig.horizon_s={self.horizon_s!r} must be > 0")
-        if not (math.isfinite(self.margin_s) and self.margin_s >= 0):
-            raise ValueError(f"ScheduleConfig.margin_s={self.margin_s!r} must be >= 0")
+        check_settings(self)
         if not 0.0 <= self.latency_decay <= 1.0:
             raise ValueError(f"ScheduleConfig.latency_decay={self.latency_decay!r} must be in [0, 1]")
 

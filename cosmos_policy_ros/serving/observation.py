@@ -17,6 +17,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from cosmos_policy_ros.settings import check_settings, setting
+
 
 @dataclass(frozen=True)
 class ObservationLimits:
@@ -27,14 +29,11 @@ class ObservationLimits:
         max_skew_s: newest stamp minus oldest stamp across the parts [s].
     """
 
-    max_age_s: float
-    max_skew_s: float
+    max_age_s: float = setting(0.5, "Oldest accepted observation part [s].", min_value=0.001, max_value=60.0)
+    max_skew_s: float = setting(0.2, "Largest stamp spread across the parts [s].", min_value=0.001, max_value=60.0)
 
     def __post_init__(self) -> None:
-        for name in ("max_age_s", "max_skew_s"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"ObservationLimits.{name}={value!r} must be a finite number > 0")
+        check_settings(self)
 
 
 @dataclass(frozen=True)

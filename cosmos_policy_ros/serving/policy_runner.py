@@ -21,8 +21,10 @@ from cosmos_policy_ros.core.convert_official import OFFICIAL_POLICY_NUM_STEPS
 from cosmos_policy_ros.core.layout import Role
 from cosmos_policy_ros.core.model import CosmosPolicy
 from cosmos_policy_ros.core.planning import Planner, PlanResult, PlannerConfig
+from cosmos_policy_ros.core.planning.config import MODES
 from cosmos_policy_ros.core.text_cache import missing_instruction_message
 from cosmos_policy_ros.presets import RobotPreset
+from cosmos_policy_ros.settings import check_settings, same_as, setting
 from cosmos_policy_ros.serving.decision import Decision, PlanSummary
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -51,23 +53,30 @@ class ModelSource:
             plain policy then runs as a one-candidate planner, which computes the same chunk).
     """
 
-    checkpoint: str
-    device: str
-    dtype: str
-    num_steps: int
-    num_candidates: int
-    planning_mode: str
-    search_depth: int = 1
-    depth_aggregation: str = "use_last_value"
-    planning_checkpoint: str = ""
-    value_role: str = "V(s')"
-    imagination: bool = False
+    checkpoint: str = setting("", "from_pretrained folder (config.json + model.safetensors); empty needs "
+                              "allow_random_init.")
+    device: str = setting("cpu", "Torch device of the model (cpu, cuda, cuda:1).")
+    dtype: str = setting("float32", "Transformer dtype.", choices=tuple(DTYPES))
+    num_steps: int = setting(0, "Denoiser evaluations per chunk; 0 = the model's default.", min_value=0,
+                             max_value=100)
+    num_candidates: int = setting(1, "Candidate chunks per decision (1 = plain policy).", min_value=1, max_value=64)
+    planning_mode: str = setting(AUTO_MODE, "Plan-and-select scoring: full (official ensembles), fast (one future, "
+                                 "one value), q_value; auto = full for an official platform's checkpoint, else fast.",
+                                 choices=(AUTO_MODE, *MODES))
+    search_depth: int = same_as(PlannerConfig, "search_depth")
+    depth_aggregation: str = same_as(PlannerConfig, "depth_aggregation")
+    planning_checkpoint: str = setting("", "from_pretrained folder of the planning model that predicts futures and "
+                                       "values (e.g. the converted official ALOHA planning checkpoint; the policy "
+                                       "checkpoint still makes the actions); empty = the policy checkpoint scores.")
+    value_role: str = setting("V(s')", "Candidate score: V(s') (official planning checkpoint), V(s,a,s') (a policy "
+                              "checkpoint's own value), Q(s,a) (no future state: q_value mode).",
+                              choices=tuple(VALUE_ROLES))
+    imagination: bool = setting(False, "Also publish what the model imagines: the selected candidate's predicted "
+                                "future images on ~/imagined/<camera> and every candidate's end-effector path on "
+                                "~/candidate_paths (costs one VAE decode and forward kinematics per decision).")
 
     def __post_init__(self) -> None:
-        if self.dtype not in DTYPES:
-            raise ValueError(f"dtype={self.dtype!r} must be one of {sorted(DTYPES)}")
-        if self.value_role not in VALUE_ROLES:
-            raise ValueError(f"value_role={self.value_role!r} must be one of {sorted(VALUE_ROLES)}")
+        check_settings(self)
         if self.planning_checkpoint and self.num_candidates < 2:
             raise ValueError("planning_checkpoint needs plan-and-select (num_candidates > 1)")
 

@@ -16,6 +16,7 @@ from cosmos_policy_ros.core.config import LayoutConfig, get_preset
 from cosmos_policy_ros.core.model import CosmosPolicy
 from cosmos_policy_ros.presets import RobotPreset
 from cosmos_policy_ros.serving.policy_runner import DTYPES, ServedModel
+from cosmos_policy_ros.settings import check_settings, setting
 
 RANDOM_WEIGHTS_NOTE = "RANDOM WEIGHTS (allow_random_init): chunks are noise, for tests and timing only"
 
@@ -30,9 +31,14 @@ class RandomInit:
         action_half_range: normalization half range of the actions around the centre.
     """
 
-    preset: str = "tiny"
-    action_center: tuple[float, ...] = (0.0,)
-    action_half_range: float = 0.005
+    preset: str = setting("tiny", "Model preset of the random-weight model.", choices=("tiny", "demo-small"))
+    action_center: tuple[float, ...] = setting((0.0,), "Random model: actions centre on this pose (one value for "
+                                               "all joints or one per preset joint).")
+    action_half_range: float = setting(0.005, "Random model: normalization half range of actions around the "
+                                       "centre.", min_value=0.0, max_value=1.0)
+
+    def __post_init__(self) -> None:
+        check_settings(self)
 
 
 def random_statistics(init: RandomInit, action_dim: int, proprio_dim: int) -> DatasetStatistics:

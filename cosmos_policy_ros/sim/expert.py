@@ -18,6 +18,7 @@ from cosmos_policy_ros.control.limits import parse_joint_limits
 from cosmos_policy_ros.sim.arm_sim import Pose
 from cosmos_policy_ros.sim.kinematics import ArmKinematics, downward_pose, tool_yaw
 from cosmos_policy_ros.sim.scene import COMMANDED_JOINTS
+from cosmos_policy_ros.settings import setting
 from cosmos_policy_ros.sim.tasks import TASKS
 
 GRIPPER_OPEN_M = 0.04
@@ -62,8 +63,9 @@ class ExpertConfig:
     """
 
     control_dt_s: float = 0.1
-    speed_mps: float = 0.3
-    yaw_rate_rad_s: float = 2.0
+    speed_mps: float = setting(0.3, "Cartesian tool speed [m/s].", min_value=0.01, max_value=1.0)
+    yaw_rate_rad_s: float = setting(2.0, "Rotation speed of the tool about the vertical [rad/s].", min_value=0.01,
+                                    max_value=10.0)
     approach_height_m: float = 0.1
     carry_height_m: float = 0.17
     touch_depth_m: float = 0.012
@@ -71,15 +73,18 @@ class ExpertConfig:
     waypoint_tolerance_m: float = 0.012
     waypoint_timeout_s: float = 3.0
     gripper_wait_s: float = 0.6
-    action_noise_rad: float = 0.0
-    detour_probability: float = 0.0
+    action_noise_rad: float = setting(0.0, "Std of joint-target noise [rad].", min_value=0.0, max_value=0.5)
+    detour_probability: float = setting(0.0, "Chance of a random detour per episode.", min_value=0.0, max_value=1.0)
     detour_radius_m: float = 0.1
-    wrong_grasp_probability: float = 0.0
+    wrong_grasp_probability: float = setting(0.0, "Chance of an off-centre grasp per episode.", min_value=0.0,
+                                             max_value=1.0)
     wrong_grasp_offset_m: float = 0.04
-    early_stop_probability: float = 0.0
+    early_stop_probability: float = setting(0.0, "Chance of stopping early per episode.", min_value=0.0,
+                                            max_value=1.0)
     velocity_limit_fraction: float = 0.9
     acceleration_rad_s2: float = 5.0
-    command_lead_s: float = 0.4
+    command_lead_s: float = setting(0.4, "A target is due this long after it is sent [s] (more than the transport "
+                                    "delay to the controller).", min_value=0.01, max_value=5.0)
     max_target_offset_rad: float = 0.15
 
     def __post_init__(self) -> None:

@@ -57,20 +57,13 @@ class ExpertTeleopParams(NodeParams):
         ParamSpec("enabled", True, "Publish teleop commands."),
         ParamSpec("control_rate_hz", 10.0, "Command rate [Hz].", read_only=True,
                   min_value=1.0, max_value=100.0),
-        ParamSpec("command_lead_s", 0.4, "A target is due this long after it is sent [s] (more than the "
-                  "transport delay to the controller).", read_only=True, min_value=0.01, max_value=5.0),
-        ParamSpec("speed_mps", 0.3, "Cartesian tool speed [m/s].", read_only=True,
-                  min_value=0.01, max_value=1.0),
-        ParamSpec("yaw_rate_rad_s", 2.0, "Rotation speed of the tool about the vertical [rad/s].", read_only=True,
-                  min_value=0.01, max_value=10.0),
-        ParamSpec("noise.action_noise_rad", 0.0, "Std of joint-target noise [rad].", read_only=True,
-                  min_value=0.0, max_value=0.5),
-        ParamSpec("noise.detour_probability", 0.0, "Chance of a random detour per episode.", read_only=True,
-                  min_value=0.0, max_value=1.0),
-        ParamSpec("noise.wrong_grasp_probability", 0.0, "Chance of an off-centre grasp per episode.",
-                  read_only=True, min_value=0.0, max_value=1.0),
-        ParamSpec("noise.early_stop_probability", 0.0, "Chance of stopping early per episode.",
-                  read_only=True, min_value=0.0, max_value=1.0),
+        ParamSpec.of("command_lead_s", ExpertConfig, "command_lead_s"),
+        ParamSpec.of("speed_mps", ExpertConfig, "speed_mps"),
+        ParamSpec.of("yaw_rate_rad_s", ExpertConfig, "yaw_rate_rad_s"),
+        ParamSpec.of("noise.action_noise_rad", ExpertConfig, "action_noise_rad"),
+        ParamSpec.of("noise.detour_probability", ExpertConfig, "detour_probability"),
+        ParamSpec.of("noise.wrong_grasp_probability", ExpertConfig, "wrong_grasp_probability"),
+        ParamSpec.of("noise.early_stop_probability", ExpertConfig, "early_stop_probability"),
     )
     robot: str
     task: str

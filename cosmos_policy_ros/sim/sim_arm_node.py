@@ -76,8 +76,7 @@ class SimArmParams(NodeParams):
         ParamSpec("max_lag_s", 0.25, "Real-time mode: when physics falls this far behind the wall clock "
                   "it skips ahead instead of catching up [s].", read_only=True,
                   min_value=0.01, max_value=10.0),
-        ParamSpec("allow_partial_joints_goal", True, "Accept trajectories naming only some joints "
-                  "(as joint_trajectory_controller's parameter).", read_only=True),
+        ParamSpec.of("allow_partial_joints_goal", FollowerConfig, "allow_partial_joints_goal"),
     )
     robot: str
     scene: str

@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from cosmos_policy_ros.settings import setting
+
 
 @dataclass(frozen=True)
 class TrajectoryCommand:
@@ -72,7 +74,8 @@ class FollowerConfig:
             same name; the others hold).
     """
 
-    allow_partial_joints_goal: bool = True
+    allow_partial_joints_goal: bool = setting(True, "Accept trajectories naming only some joints (as "
+                                              "joint_trajectory_controller's parameter).")
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,8 @@ LIMITS = LimitArrays.from_limits({
 
 
 def _arbiter(mode: Mode = Mode.POLICY, **overrides) -> Arbiter:
-    config = ArbiterConfig(**{"limits": LIMITS, "stitch": StitchConfig(latency_margin_s=0.02), "start_mode": mode,
-                              **overrides})
+    stitch = StitchConfig(latency_margin_s=0.02, min_seam_s=0.0)  # exact step times; seams: test_arbiter_properties
+    config = ArbiterConfig(**{"limits": LIMITS, "stitch": stitch, "start_mode": mode, **overrides})
     arbiter = Arbiter(config, ActionSpaceConverter("joint_position", JOINTS))
     arbiter.on_joint_state(0.0, JOINTS, [0.0, 0.0, 0.02], [0.0, 0.0, 0.0])
     return arbiter

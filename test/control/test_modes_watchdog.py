@@ -86,5 +86,7 @@ def test_value_gate():
     gate = ValueGate(0.3)
     assert gate.calls_for_teleop(0.2) and not gate.calls_for_teleop(0.3) and not gate.calls_for_teleop(math.nan)
     assert not ValueGate(0.0).calls_for_teleop(0.0)
+    assert not ValueGate(0.0).calls_for_teleop(-1.0)  # 0 = off, whatever the value (policy_node's rule too)
+    assert gate.calls_for_teleop(-math.inf)  # a value known to be low is low
     with pytest.raises(ValueError, match="threshold"):
         ValueGate(1.5)

@@ -14,7 +14,7 @@ from cosmos_policy_ros.control.stitching import (
 )
 
 DT = 0.1
-CFG = StitchConfig(latency_margin_s=0.02, max_stamp_ahead_s=0.5)
+CFG = StitchConfig(latency_margin_s=0.02, max_stamp_ahead_s=0.5, min_seam_s=0.0)
 
 
 def _chunk(h: int = 8, d: int = 2) -> np.ndarray:

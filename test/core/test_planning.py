@@ -125,15 +125,6 @@ def test_best_of_eight_beats_one_over_seeded_trials() -> None:
     assert picked.mean() > plain.mean(), (picked.mean(), plain.mean())
 
 
-def test_low_value_calls_for_teleop() -> None:
-    policy = _model(0)
-    planner = Planner(policy, ActionRegionScorer(get_preset("tiny")).eval(),
-                      PlannerConfig(mode="fast", policy_num_steps=2, teleop_value_threshold=1.0))
-    images, proprio = _observation(policy)
-    result = planner.plan(images, proprio, INSTRUCTION, base_seed=0)
-    assert result.call_for_teleop and "call for teleop" in result.reason
-
-
 def test_budget_too_small_for_eight_returns_fewer_candidates_in_time(monkeypatch) -> None:
     """On the DiT-cost clock the planner stays within its budget, and evaluates fewer candidates than
     the unbudgeted plan (which costs 2.5x the budget: an overrun cannot hide in slack)."""

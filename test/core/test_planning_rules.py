@@ -81,7 +81,6 @@ def test_official_defaults_and_ensemble_step_counts() -> None:
                                                  ({"value_role": Role.POLICY}, "value_role"),
                                                  ({"budget_s": -1.0}, "budget_s"),
                                                  ({"max_batch_rows": 0}, "max_batch_rows"),
-                                                 ({"teleop_value_threshold": 1.5}, "teleop_value_threshold"),
                                                  ({"search_depth": 0}, "search_depth"),
                                                  ({"search_depth": 2, "mode": "q_value"}, "search_depth"),
                                                  ({"depth_aggregation": "max"}, "depth_aggregation")])

@@ -16,9 +16,11 @@ import numpy as np
 
 from cosmos_policy_ros.core.layout import Role
 from cosmos_policy_ros.core.planning.aggregation import AGGREGATIONS, SELECTIONS
+from cosmos_policy_ros.settings import setting
 from cosmos_policy_ros.validation import check_field
 
 MODES = ("full", "fast", "q_value")
+MAX_SEARCH_DEPTH = 5  # upstream ran up to 3
 DEPTH_AGGREGATIONS = ("use_last_value", "average")  # upstream search_depth_value_aggregation_scheme
 VALUE_ROLES = (Role.VALUE_FUTURE, Role.VALUE)
 _check = functools.partial(check_field, "planner config")
@@ -68,7 +70,6 @@ class PlannerConfig:
             future at depth 2). Not with ``q_value`` (as upstream).
         depth_aggregation: how the per-depth scores make a candidate's score: ``use_last_value``
             (upstream default: the deepest level's) or ``average`` (mean over the levels).
-        teleop_value_threshold: a selected score below this calls for teleop; 0 disables it.
         budget_s: default time budget per decision [s]; None = unlimited.
         max_batch_rows: most samples in one DiT call (bounds activation memory).
         cost_ema_weight: weight of the newest measurement in the per-forward cost average.
@@ -88,9 +89,10 @@ class PlannerConfig:
     success_threshold: float = 0.05
     lcb_beta: float = 1.0
     selection: str = "seed_switching"
-    search_depth: int = 1
-    depth_aggregation: str = "use_last_value"
-    teleop_value_threshold: float = 0.0
+    search_depth: int = setting(1, "Search levels per candidate: > 1 continues from the predicted future (costs "
+                                "depth x the scoring; not with q_value).", min_value=1, max_value=MAX_SEARCH_DEPTH)
+    depth_aggregation: str = setting("use_last_value", "How the levels' scores combine (use_last_value: the "
+                                     "deepest; average).", choices=DEPTH_AGGREGATIONS)
     budget_s: float | None = None
     max_batch_rows: int = 32
     cost_ema_weight: float = 0.3
@@ -114,8 +116,6 @@ class PlannerConfig:
         _check(0.0 <= self.success_threshold < 1.0, "success_threshold", self.success_threshold,
                "must be in [0, 1)")
         _check(self.lcb_beta >= 0.0, "lcb_beta", self.lcb_beta, "must be >= 0")
-        _check(0.0 <= self.teleop_value_threshold <= 1.0, "teleop_value_threshold",
-               self.teleop_value_threshold, "must be in [0, 1]")
         _check(self.budget_s is None or (math.isfinite(self.budget_s) and self.budget_s > 0), "budget_s",
                self.budget_s, "must be None or a finite number > 0")
         _check(0.0 < self.cost_ema_weight <= 1.0, "cost_ema_weight", self.cost_ema_weight,

@@ -52,7 +52,6 @@ class PlanResult:
     seeds: np.ndarray
     selected_index: int
     reason: str
-    call_for_teleop: bool
     num_requested: int
     num_evaluated: int
     aggregation: str
@@ -356,25 +355,24 @@ class Planner:
         samples = levels[-1]
         seeds = np.array([base_seed + q for q in candidates], dtype=np.int64)
         selection = select_candidate(scores, cfg.selection, seeds)
-        call_for_teleop = bool(scores[selection.index] < cfg.teleop_value_threshold)
         first = generated.level(0)
         actions = self.policy_model.read_actions(torch.stack([first.policy[q] for q in candidates]))
         elapsed_s = time.perf_counter() - start
         reason = self._reason(selection.reason, len(candidates), num_planned, from_planner,
-                              generated.stopped_in, budget_s, call_for_teleop, len(levels))
+                              generated.stopped_in, budget_s, len(levels))
         timing_ms = {stage: MS_PER_S * s for stage, s in generated.stage_s.items()}
         timing_ms["total"] = MS_PER_S * elapsed_s
         return PlanResult(actions=actions[selection.index], candidate_actions=actions, values=scores,
                           value_spreads=np.array([value_spread(s[None])[0] for s in samples]),
                           num_value_samples=np.array([len(s) for s in samples]), value_samples=samples,
                           seeds=seeds, selected_index=selection.index, reason=reason,
-                          call_for_teleop=call_for_teleop, num_requested=cfg.num_candidates,
+                          num_requested=cfg.num_candidates,
                           num_evaluated=len(candidates), mode=cfg.mode,
                           aggregation=cfg.aggregation if max(map(len, samples)) > 1 else SINGLE_SAMPLE,
                           values_by_depth=by_depth, timing_ms=timing_ms, budget_s=budget_s, elapsed_s=elapsed_s)
 
     def _reason(self, selection_reason: str, num_evaluated: int, num_planned: int, from_planner: bool,
-                stopped_in: str, budget_s: float | None, call_for_teleop: bool, depth_searched: int) -> str:
+                stopped_in: str, budget_s: float | None, depth_searched: int) -> str:
         requested = self.config.num_candidates
         parts = []
         if num_planned < requested:
@@ -390,6 +388,4 @@ class Planner:
             parts.append(f"searched depth {depth_searched} of {self.config.search_depth} "
                          f"({self.config.depth_aggregation})")
         parts.append(selection_reason)
-        if call_for_teleop:
-            parts.append(f"below value threshold {self.config.teleop_value_threshold:.3f}: call for teleop")
         return "; ".join(parts)
