@@ -65,7 +65,8 @@ import numpy as np
 from cosmos_policy_ros.presets import RobotPreset
 from cosmos_policy_ros.settings import check_settings, same_as, setting
 
-from .action_spaces import ActionSpaceConverter, IkConfig, converter_for_robot
+from .action_spaces import ActionSpaceConverter, converter_for_robot
+from .kinematics import IkConfig
 from .input_validation import (InputError, check_chunk_dt, check_chunk_step_times, check_finite,
                                check_name_lists, check_optional_vector, check_stamp, check_trajectory_times)
 from .limits import LimitArrays, LimitSettings, bounds_excess, check_trajectory, saturate_positions

@@ -31,7 +31,7 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from cosmos_policy_msgs.msg import ActionChunk, PolicyStatus
 from cosmos_policy_msgs.srv import SetMode
-from cosmos_policy_ros.control.action_spaces import IkConfig
+from cosmos_policy_ros.control.kinematics import IkConfig
 from cosmos_policy_ros.control.arbitration import Arbiter, ArbiterConfig, Command, PolicyChunk
 from cosmos_policy_ros.control.input_validation import InputError, check_duration_fields
 from cosmos_policy_ros.control.joint_map import JointStateMerger

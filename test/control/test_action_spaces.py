@@ -6,13 +6,8 @@ import numpy as np
 import pytest
 from transforms3d.axangles import mat2axangle
 
-from cosmos_policy_ros.control.action_spaces import (
-    EE_DELTA_NAMES,
-    ActionSpaceConverter,
-    EndEffectorKinematics,
-    IkConfig,
-    joint_deltas_to_positions,
-)
+from cosmos_policy_ros.control.action_spaces import EE_DELTA_NAMES, ActionSpaceConverter, joint_deltas_to_positions
+from cosmos_policy_ros.control.kinematics import EndEffectorKinematics, IkConfig
 from cosmos_policy_ros.presets import load_preset
 
 PRESET = load_preset("sim_arm")
@@ -61,8 +56,8 @@ def test_ik_round_trip(kinematics):
     rng = np.random.default_rng(0)
     for _ in range(5):
         goal = HOME + rng.uniform(-0.3, 0.3, size=6)
-        target_pos, target_rot = kinematics.forward(goal)
-        q, err_m, err_rad = kinematics.solve(target_pos, target_rot, HOME)
+        target_pos, target_quat = kinematics.forward_quaternion(goal)
+        q, err_m, err_rad = kinematics.solve(target_pos, target_quat, HOME)
         assert err_m < 1e-3 and err_rad < 1e-2
         pos, rot = kinematics.forward(q)
         np.testing.assert_allclose(pos, target_pos, atol=1e-3)
