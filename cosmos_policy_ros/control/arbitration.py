@@ -280,7 +280,8 @@ class Arbiter:
         settable = {f.name for f in dataclasses.fields(ArbiterConfig)} - {"limits", "max_start_jump"}
         unknown = sorted(set(config) - settable)
         if unknown:
-            raise ValueError(f"Arbiter.from_settings: {unknown} are not ArbiterConfig settings (or come from the robot)")
+            raise ValueError(f"Arbiter.from_settings: {unknown} are not ArbiterConfig settings "
+                             f"(or come from the robot)")
         arrays = limits.limit_arrays(urdf_xml, preset.joints, preset.gripper_joints)
         converter = converter_for_robot(preset.action_space, preset.joints, preset.gripper_joints, urdf_xml, arrays, ik)
         return cls(ArbiterConfig(limits=arrays, max_start_jump=preset.max_joint_jump_rad, **config), converter)

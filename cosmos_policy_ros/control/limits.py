@@ -206,7 +206,8 @@ class LimitSettings:
             raise ValueError(f"limits.acceleration has {len(accel)} values; need 1 or {len(joints)}")
         per_joint = accel * len(joints) if len(accel) == 1 else accel
         urdf_limits = parse_joint_limits(urdf_xml)
-        overrides = {j: {"acceleration": a if a > 0 else None, "velocity": urdf_limits[j].velocity * self.velocity_scale}
+        overrides = {j: {"acceleration": a if a > 0 else None,
+                         "velocity": urdf_limits[j].velocity * self.velocity_scale}
                      for j, a in zip(joints, per_joint) if j in urdf_limits}
         limits = LimitArrays.from_limits(apply_limit_overrides(urdf_limits, overrides), joints)
         return limits if self.check_gripper_rates else limits.without_rate_limits(gripper_joints)

@@ -325,11 +325,6 @@ def seconds_to_duration(seconds: float) -> Duration:
     return Duration(sec=sec, nanosec=nanosec)
 
 
-__all__ = [
-    "ENCODINGS", "MessageError", "camera_rgb", "compressed_to_numpy", "policy_joint_positions", "duration_to_seconds", "image_to_numpy", "joint_state_to_vector",
-    "numpy_to_compressed", "numpy_to_image", "seconds_to_duration", "seconds_to_stamp", "stamp_to_seconds",
-]
-
 
 def chunk_message(decision: Decision, dt_s: float, execute_steps: int, stamp_s: float, sequence: int,
                   model_name: str, joint_names: Sequence[str]) -> ActionChunk:
@@ -356,3 +351,9 @@ def plan_candidates_message(plan: PlanSummary, header: Header, chunk_sequence: i
         seeds=list(plan.seeds), selected_index=plan.selected_index, reason=plan.reason,
         num_requested=plan.num_requested, num_evaluated=plan.num_evaluated, budget_ms=plan.budget_ms,
         elapsed_ms=plan.elapsed_ms, aggregation=plan.aggregation, call_for_teleop=call_for_teleop)
+
+
+__all__ = [
+    "ENCODINGS", "MessageError", "camera_rgb", "chunk_message", "compressed_to_numpy", "policy_joint_positions", "duration_to_seconds", "image_to_numpy", "joint_state_to_vector",
+    "numpy_to_compressed", "numpy_to_image", "plan_candidates_message", "seconds_to_duration", "seconds_to_stamp", "stamp_to_seconds",
+]

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The model side of policy_node: serve a loaded model, decide one chunk.
 
 ROS-free (numpy in, numpy out), so it is tested without rclpy. :class:`PolicyRunner` is the only
