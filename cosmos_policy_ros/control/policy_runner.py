@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from cosmos_policy_ros.control.action_spaces import EE_DELTA_NAMES
+from cosmos_policy_ros.core.acceleration import DTYPES
 from cosmos_policy_ros.core.codec import DatasetStatistics, NormalizationStats
 from cosmos_policy_ros.core.config import LayoutConfig, get_preset
 from cosmos_policy_ros.core.convert_official import OFFICIAL_POLICY_NUM_STEPS
@@ -27,7 +28,6 @@ from cosmos_policy_ros.core.planning import Planner, PlanResult, PlannerConfig
 from cosmos_policy_ros.core.text_cache import missing_instruction_message
 from cosmos_policy_ros.presets import RobotPreset
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 MS_PER_S = 1000.0
 VALUE_ROLES = {"V(s')": Role.VALUE_FUTURE, "V(s,a,s')": Role.VALUE, "Q(s,a)": Role.Q_VALUE}
 AUTO_MODE = "auto"

@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 from rosbags.typesys.store import Typestore
 
+from cosmos_policy_ros import stamps
+
 from ..presets import RobotPreset
 from . import message_types as mt
 from .align import NS_PER_S
@@ -79,7 +81,8 @@ class _Messages:
         return mt.make_header(self.store, t_ns)
 
     def duration(self, t_ns: int):
-        return self.t["builtin_interfaces/msg/Duration"](sec=t_ns // NS_PER_S, nanosec=t_ns % NS_PER_S)
+        sec, nanosec = stamps.from_nanoseconds(t_ns)
+        return self.t["builtin_interfaces/msg/Duration"](sec=sec, nanosec=nanosec)
 
     def image(self, t_ns: int, size: int, shade: int):
         data = np.full((size, size, 3), shade % 256, dtype=np.uint8)

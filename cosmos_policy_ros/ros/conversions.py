@@ -24,7 +24,8 @@ from builtin_interfaces.msg import Duration, Time
 from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import Header
 
-NANOSECONDS_PER_SECOND = 1_000_000_000
+from cosmos_policy_ros import stamps
+from cosmos_policy_ros.stamps import NANOSECONDS_PER_SECOND
 JOINT_STATE_FIELDS = ("position", "velocity", "effort")
 COMPRESSED_FORMATS = ("jpeg", "png")
 DEFAULT_JPEG_QUALITY = 95
@@ -284,20 +285,12 @@ def joint_state_to_vector(msg: JointState, joint_names: Sequence[str],
 
 def stamp_to_seconds(stamp: Time) -> float:
     """``builtin_interfaces/Time`` (or a header stamp) as float seconds."""
-    return stamp.sec + stamp.nanosec / NANOSECONDS_PER_SECOND
+    return stamps.to_seconds(stamp.sec, stamp.nanosec)
 
 
 def duration_to_seconds(duration: Duration) -> float:
     """``builtin_interfaces/Duration`` (e.g. a trajectory point's ``time_from_start``) as float seconds."""
     return stamp_to_seconds(duration)  # the same two fields
-
-
-def _sec_nanosec(seconds: float) -> tuple[int, int]:
-    """Whole seconds and nanoseconds in [0, 1e9), rounded to the nearest nanosecond."""
-    if not math.isfinite(seconds):
-        raise ValueError(f"seconds={seconds!r} must be finite")
-    sec, nanosec = divmod(round(seconds * NANOSECONDS_PER_SECOND), NANOSECONDS_PER_SECOND)
-    return int(sec), int(nanosec)
 
 
 def seconds_to_stamp(seconds: float) -> Time:
@@ -306,7 +299,7 @@ def seconds_to_stamp(seconds: float) -> Time:
     Raises:
         ValueError: ``seconds`` is not finite.
     """
-    sec, nanosec = _sec_nanosec(seconds)
+    sec, nanosec = stamps.from_seconds(seconds)
     return Time(sec=sec, nanosec=nanosec)
 
 
@@ -316,7 +309,7 @@ def seconds_to_duration(seconds: float) -> Duration:
     Raises:
         ValueError: ``seconds`` is not finite.
     """
-    sec, nanosec = _sec_nanosec(seconds)
+    sec, nanosec = stamps.from_seconds(seconds)
     return Duration(sec=sec, nanosec=nanosec)
 
 

@@ -38,7 +38,7 @@ from cosmos_policy_msgs.srv import SetInstruction
 from cosmos_policy_ros.control.candidate_paths import EndEffectorPaths
 from cosmos_policy_ros.control.inference_schedule import InferenceSchedule, ScheduleConfig
 from cosmos_policy_ros.control.joint_map import JointStateMerger
-from cosmos_policy_ros.control.observation import LatestMessages, ObservationLimits, header_stamp_s
+from cosmos_policy_ros.control.observation import LatestMessages, ObservationLimits
 from cosmos_policy_ros.control.policy_runner import VALUE_ROLES, Decision, ModelSource, PolicyRunner, load_runner
 from cosmos_policy_ros.core.planning.config import DEPTH_AGGREGATIONS
 from cosmos_policy_ros.presets import RobotPreset, load_preset
@@ -51,6 +51,7 @@ from cosmos_policy_ros.ros.conversions import (
     policy_joint_positions,
     seconds_to_duration,
     seconds_to_stamp,
+    stamp_to_seconds,
 )
 from cosmos_policy_ros.ros.latest_message import SerializedMessage
 from cosmos_policy_ros.ros.node_main import run_node
@@ -312,7 +313,7 @@ class PolicyNode(LifecycleNode):
             if complete:
                 names, positions, velocities = merger.state()
                 merged = JointState(header=message.header, name=names, position=positions, velocity=velocities)
-                self._latest.store(self.preset.joint_states_topic, merged, header_stamp_s(message))
+                self._latest.store(self.preset.joint_states_topic, merged, stamp_to_seconds(message.header.stamp))
         return merge
 
     def _store_raw_callback(self, topic: str, msg_type: type):
