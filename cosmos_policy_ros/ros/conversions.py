@@ -23,6 +23,7 @@ import numpy as np
 from builtin_interfaces.msg import Duration, Time
 from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import Header
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from cosmos_policy_ros import stamps
 from cosmos_policy_ros.stamps import NANOSECONDS_PER_SECOND
@@ -313,7 +314,22 @@ def seconds_to_duration(seconds: float) -> Duration:
     return Duration(sec=sec, nanosec=nanosec)
 
 
+def joint_trajectory(joint_names: Sequence[str], stamp_s: float, positions: np.ndarray,
+                     times_from_start_s: Sequence[float], velocities: np.ndarray | None = None) -> JointTrajectory:
+    """A JointTrajectory stamped ``stamp_s``: point k holds ``positions[k]`` (and ``velocities[k]``)
+    due at stamp + ``times_from_start_s[k]``; the one place the nodes build trajectory points."""
+    msg = JointTrajectory(joint_names=list(joint_names))
+    msg.header.stamp = seconds_to_stamp(stamp_s)
+    for k, (row, tfs) in enumerate(zip(positions, times_from_start_s)):
+        point = JointTrajectoryPoint(positions=np.asarray(row, dtype=np.float64).tolist(),
+                                     time_from_start=seconds_to_duration(tfs))
+        if velocities is not None:
+            point.velocities = np.asarray(velocities[k], dtype=np.float64).tolist()
+        msg.points.append(point)
+    return msg
+
+
 __all__ = [
-    "ENCODINGS", "MessageError", "camera_rgb", "compressed_to_numpy", "policy_joint_positions", "duration_to_seconds", "image_to_numpy", "joint_state_to_vector",
+    "ENCODINGS", "NANOSECONDS_PER_SECOND", "MessageError", "camera_rgb", "compressed_to_numpy", "joint_trajectory", "policy_joint_positions", "duration_to_seconds", "image_to_numpy", "joint_state_to_vector",
     "numpy_to_compressed", "numpy_to_image", "seconds_to_duration", "seconds_to_stamp", "stamp_to_seconds",
 ]

@@ -30,7 +30,6 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image, JointState
-from trajectory_msgs.msg import JointTrajectoryPoint
 from visualization_msgs.msg import MarkerArray
 
 from cosmos_policy_msgs.msg import ActionChunk, PlanCandidates, PolicyStatus
@@ -47,9 +46,9 @@ from cosmos_policy_ros.ros.conversions import (
     NANOSECONDS_PER_SECOND,
     MessageError,
     camera_rgb,
+    joint_trajectory,
     numpy_to_image,
     policy_joint_positions,
-    seconds_to_duration,
     seconds_to_stamp,
     stamp_to_seconds,
 )
@@ -176,11 +175,8 @@ def chunk_message(decision: Decision, preset: RobotPreset, stamp_s: float, seque
                       num_candidates=decision.num_candidates, model_time_ms=float(decision.model_ms),
                       sequence=sequence, model_name=model_name)
     msg.header.stamp = seconds_to_stamp(stamp_s)
-    msg.trajectory.header.stamp = msg.header.stamp
-    msg.trajectory.joint_names = list(joint_names)
-    msg.trajectory.points = [JointTrajectoryPoint(positions=row.tolist(),
-                                                  time_from_start=seconds_to_duration(k * preset.dt_s))
-                             for k, row in enumerate(decision.actions)]
+    msg.trajectory = joint_trajectory(joint_names, stamp_s, decision.actions,
+                                      [k * preset.dt_s for k in range(len(decision.actions))])
     return msg
 
 
