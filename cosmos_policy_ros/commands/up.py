@@ -32,42 +32,6 @@ EXIT_CHILD_FAILED = 1
 Report = Callable[[str], None]
 
 
-@dataclass(frozen=True)
-class UpArgs:
-    """Options of ``cosmos-policy up`` (the CLI mirror of the launch arguments).
-
-    Args:
-        scenario: bringup | sim_demo | record.
-        robot: robot preset name or YAML path; empty = the scenario's default.
-        checkpoint / planning_checkpoint / instruction / device / dtype: policy_node settings;
-            empty = not set (as the launch arguments of the same names).
-        no_autostart: leave policy_node unconfigured for a lifecycle manager.
-        namespace: ROS namespace of every node.
-        use_sim_time: every node follows /clock.
-        no_expert: sim_demo without the scripted expert teleoperator.
-        params_file: extra parameter YAML for every node.
-        param: ``node.parameter:=value`` overrides (value parsed as YAML).
-        print_config: print the node set and the commands, start nothing.
-        stop_timeout_s: how long nodes get to exit after the stop signal before SIGKILL.
-    """
-
-    scenario: str
-    robot: str = ""
-    checkpoint: str = ""
-    planning_checkpoint: str = ""
-    instruction: str = ""
-    device: str = ""
-    dtype: str = ""
-    no_autostart: bool = False
-    namespace: str = ""
-    use_sim_time: bool | None = None
-    no_expert: bool = False
-    params_file: str = ""
-    param: tuple[str, ...] = ()
-    print_config: bool = False
-    stop_timeout_s: float = DEFAULT_STOP_TIMEOUT_S
-
-
 def parse_param_overrides(items: Sequence[str]) -> dict[str, dict[str, Any]]:
     """``["command_arbiter.limits.velocity_scale:=0.5"]`` -> ``{"command_arbiter": {...: 0.5}}``."""
     overrides: dict[str, dict[str, Any]] = {}
@@ -145,7 +109,8 @@ class Supervisor:
                 self.report(f"[up] {name} did not stop within {self.stop_timeout_s} s: SIGKILL")
 
 
-def graph_from_args(args: UpArgs) -> NodeGraph:
+def graph_from_args(args: argparse.Namespace) -> NodeGraph:
+    """The node set the options of ``add_arguments`` choose."""
     return build_graph(args.scenario, GraphArgs(
         robot=args.robot, checkpoint=args.checkpoint, planning_checkpoint=args.planning_checkpoint,
         instruction=args.instruction, device=args.device, dtype=args.dtype,
@@ -181,8 +146,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Seconds nodes get to exit after the stop signal before SIGKILL.")
 
 
-def run(namespace: argparse.Namespace) -> int:
-    args = UpArgs(**{**vars(namespace), "param": tuple(namespace.param)})
+def run(args: argparse.Namespace) -> int:
     try:
         graph = graph_from_args(args)
     except ValueError as err:
