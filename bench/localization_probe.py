@@ -10,7 +10,7 @@ sampled chunk's MSE next to that of the best constant chunk: below 1.0x means it
 
 ``--signal half`` paints everything left of the position instead (a large signal): it separates
 "the image path works" from "small objects are hard to find". The VAE is the demo's: the
-He-initialised encoder of ``demo/model_init.py`` (frozen, as in training), or with ``--vae-from``
+He-initialised encoder of ``train/scratch_vae.py`` (frozen, as in training), or with ``--vae-from``
 the VAE (weights and latent statistics) of a saved model folder, e.g. one trained on sim frames.
 
 Last line, machine-readable: ``localization_probe signal=<s> size_px=<n> steps=<k>
@@ -33,7 +33,7 @@ from cosmos_policy_ros.core.codec import DatasetStatistics
 from cosmos_policy_ros.core.config import CosmosPolicyConfig
 from cosmos_policy_ros.core.layout import Role
 from cosmos_policy_ros.core.model import CosmosPolicy, EncodedObservation
-from cosmos_policy_ros.demo.model_init import reinitialize_encoder
+from cosmos_policy_ros.train.scratch_vae import reinitialize_encoder
 
 REPO = Path(__file__).resolve().parents[1]
 INSTRUCTION = "touch the red block"

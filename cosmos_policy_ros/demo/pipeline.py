@@ -5,7 +5,7 @@
                   recorder_node writes one bag per episode with its outcome
     (b) convert   ``cosmos-policy convert`` bags -> training set (the model's image size)
     (c0) init     the VAE trained as an autoencoder on the demo frames, then frozen; latents
-                  calibrated (demo/model_init.py, demo/vae_pretraining.py)
+                  calibrated (train/scratch_vae.py, train/vae_pretraining.py)
     (c) train     ``cosmos-policy train`` on demos from that initial model
     (d) roll out  the early policy on the node graph, recorded the same way; convert;
                   ``cosmos-policy train`` planning fine-tune on demos + rollouts
@@ -36,9 +36,9 @@ from ..sim.tasks import TaskConfig
 from ..validation import reject_unknown_fields
 from .config import CONFIG_DIR, DemoConfig
 from .episodes import CLEAN_EXPERT, NOISY_EXPERT, EpisodeConfig, EpisodeResult, EpisodeRunner
-from .model_init import build_initial_model
+from cosmos_policy_ros.train.scratch_vae import build_initial_model
 from .session import Setting, run_setting
-from .vae_pretraining import VAEPretrainConfig
+from cosmos_policy_ros.train.vae_pretraining import VAEPretrainConfig
 
 DEFAULT_RETRAIN_CONFIG = CONFIG_DIR / "demo" / "retrain.yaml"
 SIM_DEMO_SEED_OFFSET = 200_000  # (a2) scene seeds: clear of the demos', the rollouts' and the demo run's (100000+)

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The demo's stand-in for the pretrained Wan VAE: a small Wan VAE trained as an autoencoder.
+"""A stand-in for the pretrained Wan VAE at small sizes: a small Wan VAE trained as an autoencoder.
 
 The method freezes a VAE pretrained on web video. At the CPU demo's size (base_dim 4) no such
 weights exist, and a randomly initialised encoder is not enough: its latents barely move when a
