@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from cosmos_policy_ros.validation import check_field
+from cosmos_policy_ros.config_checks import check_field
 
 # Wan2.1 VAE per-channel latent statistics (spec 1.2; equal to AutoencoderKLWan's defaults).
 WAN21_LATENTS_MEAN = (-0.7571, -0.7089, -0.9113, 0.1075, -0.1745, 0.9653, -0.1517, 1.5508,

@@ -28,7 +28,7 @@ from .align import NS_PER_S
 from .bag_labels import OUTCOME_FAILURE, OUTCOME_SUCCESS
 from .atomic_dir import staged
 from .bag_reader import BagTopics, RecordedEpisode, read_episode_bag
-from .episodes import AlignConfig, AlignedEpisode, align_episode
+from .aligned_episode import AlignConfig, AlignedEpisode, align_episode
 from .training_set import write_episode_arrays, write_index
 
 LOG = logging.getLogger(__name__)

@@ -47,7 +47,7 @@ from ..presets import RobotPreset
 from .atomic_dir import staged
 from .bag_reader import read_episode_bag
 from .converter import ConvertConfig, bag_topics
-from .episodes import AlignConfig, align_episode
+from .aligned_episode import AlignConfig, align_episode
 from .training_set import read_episode_arrays, read_index
 
 LOG = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from ..presets import CONFIG_DIR
-from ..validation import reject_unknown_fields
+from ..config_checks import reject_unknown_fields
 
 REPO_ROOT = CONFIG_DIR.parent
 DEFAULT_DEMO_CONFIG = CONFIG_DIR / "demo" / "demo.yaml"

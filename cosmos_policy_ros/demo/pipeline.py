@@ -30,14 +30,14 @@ import yaml
 from ..core.config import CosmosPolicyConfig
 from ..core.pretrained import CONFIG_FILE, STATISTICS_FILE, TEXT_FILE, WEIGHTS_FILE
 from ..presets import load_preset
-from ..sim.demo_generation import (SimDemoConfig, check_targets_per_scene, generate_sim_demos, is_noisy_episode,
+from ..sim.demonstrations import (SimDemoConfig, check_targets_per_scene, generate_sim_demos, is_noisy_episode,
                                    scene_target)
 from ..sim.tasks import TaskConfig
-from ..validation import reject_unknown_fields
+from ..config_checks import reject_unknown_fields
 from .config import CONFIG_DIR, DemoConfig
-from .episodes import CLEAN_EXPERT, NOISY_EXPERT, EpisodeConfig, EpisodeResult, EpisodeRunner
+from .episode_runner import CLEAN_EXPERT, NOISY_EXPERT, EpisodeConfig, EpisodeResult, EpisodeRunner
 from cosmos_policy_ros.train.scratch_vae import build_initial_model
-from .session import Setting, run_setting
+from .setting import Setting, run_setting
 from cosmos_policy_ros.train.vae_pretraining import VAEPretrainConfig
 
 DEFAULT_RETRAIN_CONFIG = CONFIG_DIR / "demo" / "retrain.yaml"
@@ -213,7 +213,7 @@ def collect_demos(config: RetrainConfig, bags: Path, logs: Path, progress: Progr
 
 
 def generate_demos_in_process(config: RetrainConfig, out: Path, progress: Progress) -> None:
-    """Stage (a2): ``config.sim_demos`` expert episodes straight into a training set (sim/demo_generation.py)."""
+    """Stage (a2): ``config.sim_demos`` expert episodes straight into a training set (sim/demonstrations.py)."""
     sim_config = SimDemoConfig(
         task=config.task, episodes=config.sim_demos, seed=config.seed + SIM_DEMO_SEED_OFFSET,
         targets_per_scene=config.targets_per_scene, noisy_share=config.noisy_share, noise=dict(config.noise),

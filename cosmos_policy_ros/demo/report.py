@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """The demo's report: the table, the value AUC, plots and a GIF, all from measured episodes.
 
-ROS-free (it reads :class:`~cosmos_policy_ros.demo.episodes.EpisodeResult` only).
+ROS-free (it reads :class:`~cosmos_policy_ros.demo.episode_runner.EpisodeResult` only).
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from cosmos_policy_ros.train.evaluation import roc_auc
-from .episodes import EpisodeResult
+from .episode_runner import EpisodeResult
 
 MODE_COLOURS = {"TELEOP": "tab:blue", "POLICY": "tab:green", "HOLD": "tab:red", "ESTOP": "black"}
 HISTOGRAM_BINS = 30

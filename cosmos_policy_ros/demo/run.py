@@ -14,9 +14,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .config import DemoConfig
-from .episodes import EpisodeConfig, EpisodeResult, EpisodeRunner
+from .episode_runner import EpisodeConfig, EpisodeResult, EpisodeRunner
 from .report import format_table, plot_latency, plot_values, summarize, value_auc, write_gif
-from .session import Setting, run_setting
+from .setting import Setting, run_setting
 
 LOG = logging.getLogger(__name__)
 

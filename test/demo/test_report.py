@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from cosmos_policy_ros.demo.config import DemoConfig
-from cosmos_policy_ros.demo.episodes import EpisodeConfig, EpisodeResult
+from cosmos_policy_ros.demo.episode_runner import EpisodeConfig, EpisodeResult
 from cosmos_policy_ros.demo.pipeline import CLEAN_EXPERT, NOISY_EXPERT, RetrainConfig
 from cosmos_policy_ros.demo.report import format_table, summarize, value_auc, write_gif
 from cosmos_policy_ros.demo.run import DemoOutcome

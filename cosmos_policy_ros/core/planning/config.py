@@ -16,7 +16,7 @@ import numpy as np
 
 from cosmos_policy_ros.core.layout import Role
 from cosmos_policy_ros.core.planning.aggregation import AGGREGATIONS, SELECTIONS
-from cosmos_policy_ros.validation import check_field
+from cosmos_policy_ros.config_checks import check_field
 
 MODES = ("full", "fast", "q_value")
 DEPTH_AGGREGATIONS = ("use_last_value", "average")  # upstream search_depth_value_aggregation_scheme

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..presets import load_preset
 from ..ros.operator_client import spinning
-from .episodes import CLEAN_EXPERT, EpisodeConfig, EpisodeResult, EpisodeRunner
+from .episode_runner import CLEAN_EXPERT, EpisodeConfig, EpisodeResult, EpisodeRunner
 from .processes import GraphOptions, NodeProcesses, demo_graph
 from .ros_client import DemoClient
 
