@@ -20,9 +20,9 @@ from rosbags.highlevel import AnyReader
 
 from cosmos_policy_ros import stamps
 
-from .align import CommandedTrajectories
-from .bag_labels import OUTCOME_UNKNOWN, read_label
-from .bag_recovery import recover_bag
+from cosmos_policy_ros.data.align import CommandedTrajectories
+from cosmos_policy_ros.data.bag_labels import OUTCOME_UNKNOWN, read_label
+from cosmos_policy_ros.data.bag_recovery import recover_bag
 
 LOG = logging.getLogger(__name__)
 

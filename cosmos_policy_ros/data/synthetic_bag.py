@@ -15,12 +15,12 @@ from rosbags.typesys.store import Typestore
 
 from cosmos_policy_ros import stamps
 
-from ..presets import RobotPreset
-from . import message_types as mt
-from .align import NS_PER_S
-from .bag_labels import OUTCOME_SUCCESS
-from .bag_reader import EVENT_END, EVENT_START, MODE_POLICY, MODE_TELEOP
-from .bag_writer import EpisodeBagWriter
+from cosmos_policy_ros.data import message_types as mt
+from cosmos_policy_ros.data.align import NS_PER_S
+from cosmos_policy_ros.data.bag_labels import OUTCOME_SUCCESS
+from cosmos_policy_ros.data.bag_reader import EVENT_END, EVENT_START, MODE_POLICY, MODE_TELEOP
+from cosmos_policy_ros.data.bag_writer import EpisodeBagWriter
+from cosmos_policy_ros.presets import RobotPreset
 
 RECORDER_EVENTS_TOPIC = "/recorder/events"
 STATUS_TOPIC = "/command_arbiter/status"

@@ -20,7 +20,7 @@ from cosmos_policy_msgs.msg import EpisodeEvent, PolicyStatus
 
 from cosmos_policy_ros.ros.conversions import stamp_to_seconds
 
-from .ros_client import DemoClient, Observed
+from cosmos_policy_ros.demo.ros_client import DemoClient, Observed
 
 CLEAN_EXPERT = "expert_teleop"
 NOISY_EXPERT = "expert_noisy"

@@ -27,17 +27,18 @@ from pathlib import Path
 
 import yaml
 
-from ..core.config import CosmosPolicyConfig
-from ..core.pretrained import CONFIG_FILE, STATISTICS_FILE, TEXT_FILE, WEIGHTS_FILE
-from ..presets import load_preset
-from ..sim.demonstrations import (SimDemoConfig, check_targets_per_scene, generate_sim_demos, is_noisy_episode,
-                                   scene_target)
-from ..sim.tasks import TaskConfig
-from ..config_checks import reject_unknown_fields
-from .config import CONFIG_DIR, DemoConfig
-from .episode_runner import CLEAN_EXPERT, NOISY_EXPERT, EpisodeConfig, EpisodeResult, EpisodeRunner
+from cosmos_policy_ros.config_checks import reject_unknown_fields
+from cosmos_policy_ros.core.config import CosmosPolicyConfig
+from cosmos_policy_ros.core.pretrained import CONFIG_FILE, STATISTICS_FILE, TEXT_FILE, WEIGHTS_FILE
+from cosmos_policy_ros.demo.config import CONFIG_DIR, DemoConfig
+from cosmos_policy_ros.demo.episode_runner import (CLEAN_EXPERT, NOISY_EXPERT, EpisodeConfig, EpisodeResult,
+                                                   EpisodeRunner)
+from cosmos_policy_ros.demo.setting import Setting, run_setting
+from cosmos_policy_ros.presets import load_preset
+from cosmos_policy_ros.sim.demonstrations import (SimDemoConfig, check_targets_per_scene, generate_sim_demos,
+                                                  is_noisy_episode, scene_target)
+from cosmos_policy_ros.sim.tasks import TaskConfig
 from cosmos_policy_ros.train.scratch_vae import build_initial_model
-from .setting import Setting, run_setting
 from cosmos_policy_ros.train.vae_pretraining import VAEPretrainConfig
 
 DEFAULT_RETRAIN_CONFIG = CONFIG_DIR / "demo" / "retrain.yaml"

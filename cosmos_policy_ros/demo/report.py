@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cosmos_policy_ros.demo.episode_runner import EpisodeResult
 from cosmos_policy_ros.train.evaluation import roc_auc
-from .episode_runner import EpisodeResult
 
 MODE_COLOURS = {"TELEOP": "tab:blue", "POLICY": "tab:green", "HOLD": "tab:red", "ESTOP": "black"}
 HISTOGRAM_BINS = 30

@@ -25,14 +25,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.converter import ConvertConfig, EpisodeSummary, WrittenEpisode, finish_training_set, write_episode
-from ..presets import RobotPreset
-from .arm_sim import ArmSim
-from .expert import ExpertConfig, ScriptedExpert
-from .kinematics import ArmKinematics
-from .rollout import ExpertRollout, run_expert_episode
-from .scene import build_scene_config
-from .tasks import TASKS, TaskConfig, make_task
+from cosmos_policy_ros.data.converter import (ConvertConfig, EpisodeSummary, WrittenEpisode,
+                                              finish_training_set, write_episode)
+from cosmos_policy_ros.presets import RobotPreset
+from cosmos_policy_ros.sim.arm_sim import ArmSim
+from cosmos_policy_ros.sim.expert import ExpertConfig, ScriptedExpert
+from cosmos_policy_ros.sim.kinematics import ArmKinematics
+from cosmos_policy_ros.sim.rollout import ExpertRollout, run_expert_episode
+from cosmos_policy_ros.sim.scene import build_scene_config
+from cosmos_policy_ros.sim.tasks import TASKS, TaskConfig, make_task
 
 MODE_TELEOP = 0  # PolicyStatus.MODE_TELEOP (the message package is not imported here: ROS-free)
 
