@@ -47,7 +47,7 @@ class DiTConfig:
             ``extra_per_block_abs_pos_emb=False``). An option for small models trained from
             scratch, where RoPE only tells a token where others are relative to itself. Alone it
             did not make the demo-sized DiT find a small object behind a random VAE
-            (``bench/localization_probe.py``); behind the demo's trained VAE it sped up learning
+            (``experiments/localization_probe.py``); behind the demo's trained VAE it sped up learning
             where the named block is (README, finding 11), so the demo model uses it.
     """
 

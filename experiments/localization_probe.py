@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
-import platform
 import time
 from pathlib import Path
 
@@ -34,6 +32,8 @@ from cosmos_policy_ros.core.config import CosmosPolicyConfig
 from cosmos_policy_ros.core.layout import Role
 from cosmos_policy_ros.core.model import CosmosPolicy, EncodedObservation
 from cosmos_policy_ros.train.scratch_vae import reinitialize_encoder
+
+from bench.timing import hardware_line
 
 REPO = Path(__file__).resolve().parents[1]
 INSTRUCTION = "touch the red block"
@@ -134,8 +134,7 @@ def main() -> None:
     args = parser.parse_args()
     config = CosmosPolicyConfig.from_json(args.model_config)
     config = config.replace(dit=dataclasses.replace(config.dit, absolute_pos_embed=args.absolute_pos_embed))
-    print(f"hardware: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(hardware_line())
     start = time.perf_counter()
     model_mse, constant_mse = probe(config, args.signal, args.size_px, args.steps, args.batch_size,
                                     args.learning_rate, args.seed, args.vae_from)
