@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
+
 from cosmos_policy_ros.config_checks import check_field
 
 # Wan2.1 VAE per-channel latent statistics (spec 1.2; equal to AutoencoderKLWan's defaults).
@@ -161,6 +163,17 @@ class LayoutConfig:
         return cls(platform="custom", camera_names=tuple(c.name for c in preset.cameras),
                    proprio_dim=preset.num_joints, action_dim=preset.num_joints,
                    chunk_length=preset.chunk_length, image_height=image_size[0], image_width=image_size[1])
+
+    def fake_observation(self, seed: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Random uint8 images (every camera, at the layout's size) and proprio in [-1, 1].
+
+        What a random-weight model is fed where only shapes matter (benches, tests), as openpi's
+        ``fake_obs``; images are drawn first, camera by camera, then the proprio.
+        """
+        rng = np.random.RandomState(seed)
+        images = {c: rng.randint(0, 256, (self.image_height, self.image_width, 3), dtype=np.uint8)
+                  for c in self.camera_names}
+        return images, rng.uniform(-1, 1, self.proprio_dim)
 
 
 @dataclass(frozen=True)
