@@ -27,7 +27,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from cosmos_policy_ros.core import flops
@@ -124,16 +123,9 @@ def _timed(model: CosmosPolicy, what: str, key: str, fn: Callable[[], object], r
                f"{sum(rows) // repeats} sample-forwards{padded}")
 
 
-def _observation(model: CosmosPolicy) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    layout = model.config.layout
-    rng = np.random.RandomState(0)
-    images = {c: rng.randint(0, 256, (layout.image_height, layout.image_width, 3), dtype=np.uint8)
-              for c in layout.camera_names}
-    return images, np.zeros(layout.proprio_dim)
-
 
 def _forward_row(model: CosmosPolicy, repeats: int) -> Row:
-    images, proprio = _observation(model)
+    images, proprio = model.config.layout.fake_observation(0)
     encoded = model.encode_observation(images, proprio, INSTRUCTION)
     per_row = flops.forward_flops(model.config, text_kv_cached=model.inference.text_kv_cache)
     return _timed(model, "forward, batch 1", "forward", lambda: model.generate(encoded, Role.POLICY, 1, [0]),
@@ -160,7 +152,7 @@ def lever_sweep(preset: str, device: torch.device, repeats: int) -> None:
 
 def inference_rows(model: CosmosPolicy, repeats: int) -> list[Row]:
     """Forward, chunk and both planning schemes of one model."""
-    images, proprio = _observation(model)
+    images, proprio = model.config.layout.fake_observation(0)
     per_row = flops.forward_flops(model.config, text_kv_cached=model.inference.text_kv_cache)
     # fast: one one-evaluation future and value per candidate (as bench/plan_select.py times it)
     planners = {"fast": Planner(model, config=PlannerConfig(num_candidates=NUM_CANDIDATES, mode="fast",

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import statistics
 
-import numpy as np
 import torch
 from builtin_interfaces.msg import Time
 
@@ -40,11 +39,7 @@ def measure(preset: str, device: torch.device, dtype: torch.dtype | None, repeat
         model.transformer.to(dtype=dtype)
     if model.config.text_encoder != "hash":
         model.text_cache.add(INSTRUCTION, torch.randn(config.dit.text_max_tokens, config.dit.text_embed_dim))
-    rng = np.random.RandomState(0)
-    layout = model.config.layout
-    images = {c: rng.randint(0, 256, (layout.image_height, layout.image_width, 3), dtype=np.uint8)
-              for c in layout.camera_names}
-    proprio = np.zeros(layout.proprio_dim)
+    images, proprio = model.config.layout.fake_observation(0)
     planner = Planner(model, config=PlannerConfig(num_candidates=NUM_CANDIDATES, mode="fast", policy_num_steps=5,
                                                   future_max_num_steps=1, value_max_num_steps=1))
     plan = planner.plan(images, proprio, INSTRUCTION, 0, imagine=True)

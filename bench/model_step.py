@@ -9,7 +9,6 @@ before it, the last line summarizes all).
 from __future__ import annotations
 
 
-import numpy as np
 import torch
 
 from cosmos_policy_ros.core.config import get_preset
@@ -28,10 +27,7 @@ def bench_preset(name: str, device: torch.device, dtype: torch.dtype, repeats: i
     if dtype != torch.float32:
         model.transformer.to(dtype)
     layout = model.config.layout
-    rng = np.random.RandomState(0)
-    images = {c: rng.randint(0, 256, (layout.image_height, layout.image_width, 3), dtype=np.uint8)
-              for c in layout.camera_names}
-    proprio = np.zeros(layout.proprio_dim)
+    images, proprio = layout.fake_observation(0)
     if model.config.text_encoder != "hash":
         model.text_cache.add(INSTRUCTION, torch.zeros(model.config.dit.text_max_tokens, model.config.dit.text_embed_dim))
     encoded = model.encode_observation(images, proprio, INSTRUCTION)

@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import torch
 
 from cosmos_policy_ros.core.config import get_preset
@@ -40,13 +39,6 @@ def _model(preset: str, device: torch.device, dtype: torch.dtype | None) -> Cosm
         model.text_cache.add(INSTRUCTION, torch.randn(dit.text_max_tokens, dit.text_embed_dim))
     return model
 
-
-def _observation(model: CosmosPolicy) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    rng = np.random.RandomState(0)
-    layout = model.config.layout
-    images = {c: rng.randint(0, 256, (layout.image_height, layout.image_width, 3), dtype=np.uint8)
-              for c in layout.camera_names}
-    return images, rng.uniform(-1, 1, layout.proprio_dim)
 
 
 def _cpu_name() -> str:
@@ -72,7 +64,7 @@ def _median_s(run: Callable[[], object], repeats: int) -> float:
 def measure(preset: str, device: torch.device, dtype: torch.dtype | None, repeats: int) -> dict[str, float]:
     """Median seconds per decision of each case in ``CASES``."""
     model = _model(preset, device, dtype)
-    images, proprio = _observation(model)
+    images, proprio = model.config.layout.fake_observation(0)
     single = Planner(model, config=PlannerConfig(num_candidates=1))
     full = Planner(model, config=PlannerConfig(mode="full"))
     # fast as the demo runs it: one one-evaluation future and value per candidate (the demo

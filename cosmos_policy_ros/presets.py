@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from cosmos_policy_ros.control.joint_map import CommandGroup, StateSource, check_groups
-from cosmos_policy_ros.validation import check_field, reject_unknown_fields
+from cosmos_policy_ros.config_checks import check_field, reject_unknown_fields
 
 PACKAGE = "cosmos_policy_ros"
 SOURCE_CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"

@@ -24,6 +24,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 
 from cosmos_policy_ros.ros.conversions import NANOSECONDS_PER_SECOND
+from cosmos_policy_ros.ros.processes import start_child, stop_children
 
 WAIT_S = 30.0
 POLL_S = 0.01
@@ -57,8 +58,9 @@ def start_node_process(entry: str | Path, env: Mapping[str, str], params: Mappin
     args = [arg for name, value in (params or {}).items() for arg in ("-p", f"{name}:={value}")]
     args += [arg for source, target in (remaps or {}).items() for arg in ("-r", f"{source}:={target}")]
     target = [str(entry)] if isinstance(entry, Path) else ["-m", entry]
-    return subprocess.Popen([sys.executable, *target, "--ros-args", *args], env=dict(env),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # Same process group as pytest: an interrupted run's Ctrl-C reaches the node too.
+    return start_child([sys.executable, *target, "--ros-args", *args], env, stdout=subprocess.PIPE, text=True,
+                       own_session=False)
 
 
 def stop_process(proc: subprocess.Popen, stop_signal: int = signal.SIGINT,
@@ -69,15 +71,11 @@ def stop_process(proc: subprocess.Popen, stop_signal: int = signal.SIGINT,
         AssertionError: with the output, when it did not exit within ``timeout_s``; it is then
             killed, so a failed stop never leaves the process behind.
     """
-    if proc.poll() is None:
-        proc.send_signal(stop_signal)
-    try:
-        return proc.communicate(timeout=timeout_s)[0]
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        output = proc.communicate()[0]
+    stopped = stop_children({"node": proc}, stop_signal, timeout_s)["node"]
+    if stopped.killed:
         raise AssertionError(f"{proc.args} did not stop within {timeout_s} s of {signal.Signals(stop_signal).name}; "
-                             f"killed. Output:\n{(output or '')[-3000:]}") from None
+                             f"killed. Output:\n{(stopped.output or '')[-3000:]}")
+    return stopped.output
 
 
 class SpinningNode:

@@ -10,7 +10,7 @@ from pyflakes.api import checkRecursive
 from pyflakes.reporter import Reporter
 
 REPO = Path(__file__).resolve().parents[1]
-PYTHON_ROOTS = ("cosmos_policy_ros", "test", "bench", "launch", "scripts")
+PYTHON_ROOTS = ("cosmos_policy_ros", "test", "bench", "experiments", "launch", "scripts")
 
 
 def _tracked_python_files() -> list[Path]:

@@ -13,7 +13,7 @@ HELP = "Operator console: live status and one-key actions (e-stop, modes, episod
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..ros.console import ACTION_TIMEOUT_S
+    from cosmos_policy_ros.ros.console import ACTION_TIMEOUT_S
     parser.add_argument("--namespace", default="", help="ROS namespace of the graph (as given to `up`).")
     parser.add_argument("--instruction", action="append", default=[], metavar="TEXT",
                         help="an instruction the `i` key cycles through (and episodes are recorded "
@@ -23,8 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..ros.console import OperatorConsole
-    from ..ros.operator_client import OperatorClient, spinning
+    from cosmos_policy_ros.ros.console import OperatorConsole
+    from cosmos_policy_ros.ros.operator_client import OperatorClient, spinning
     with spinning(lambda: OperatorClient("operator_console", args.namespace, args.timeout)) as client:
         OperatorConsole(client, args.instruction).run()
     return 0

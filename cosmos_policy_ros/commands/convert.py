@@ -11,7 +11,7 @@ HELP = "Convert recorded bags into a training set (aligned samples, value target
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..data.converter import ConvertConfig
+    from cosmos_policy_ros.data.converter import ConvertConfig
     defaults = ConvertConfig()
     parser.add_argument("paths", nargs="+", type=Path,
                         help="episode bag folders (or folders of them), then the output folder")
@@ -39,9 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from ..data.bag_reader import find_episode_bags
-    from ..data.converter import ConvertConfig, convert_bags
-    from ..presets import load_preset
+    from cosmos_policy_ros.data.bag_reader import find_episode_bags
+    from cosmos_policy_ros.data.converter import ConvertConfig, convert_bags
+    from cosmos_policy_ros.presets import load_preset
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if len(args.paths) < 2:
         raise SystemExit("cosmos-policy convert: give at least one bag and the output folder")
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     print(f"training set written to {out}")
     if args.lerobot is not None:
-        from ..data.lerobot_export import export_lerobot
+        from cosmos_policy_ros.data.lerobot_export import export_lerobot
         info = export_lerobot(out, args.lerobot, preset=preset, overwrite=args.overwrite)
         print(f"LeRobot v3.0 dataset written to {args.lerobot} ({info['total_episodes']} episodes, "
               f"{info['total_frames']} frames at {info['fps']} fps)")

@@ -5,15 +5,13 @@ from __future__ import annotations
 import argparse
 import logging
 
-import torch
-
+from cosmos_policy_ros.core.acceleration import DTYPES, LEVER_DTYPES
 from cosmos_policy_ros.core.codec import DatasetStatistics
 from cosmos_policy_ros.core.config import LAYOUTS, available_presets, get_preset
 from cosmos_policy_ros.core.convert_official import CheckpointError, convert_checkpoint, official_layout
 from cosmos_policy_ros.presets import load_preset
 
 HELP = "Convert an official Cosmos Policy checkpoint into a from_pretrained folder."
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                          help="use net_ema. weights (default: net., as official inference loads)")
     weights.add_argument("--regular", dest="use_ema", action="store_const", const=False,
                          help="use the regular net. weights")
-    parser.add_argument("--dtype", default="bfloat16", choices=sorted(DTYPES), help="stored transformer dtype")
+    parser.add_argument("--dtype", default="bfloat16", choices=sorted(LEVER_DTYPES), help="stored transformer dtype")
 
 
 def run(args: argparse.Namespace) -> int:

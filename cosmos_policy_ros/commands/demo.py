@@ -16,8 +16,8 @@ HELP = "Run the simulated closed-loop demo (record -> train -> plan-and-select -
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..demo.config import DEFAULT_DEMO_CONFIG
-    from ..demo.pipeline import STAGES
+    from cosmos_policy_ros.demo.config import DEFAULT_DEMO_CONFIG
+    from cosmos_policy_ros.demo.pipeline import STAGES
     parser.add_argument("--config", type=Path, default=DEFAULT_DEMO_CONFIG,
                         help="demo YAML (config/demo/demo.yaml)")
     parser.add_argument("--episodes", type=int, default=None,
@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _demo_config(args: argparse.Namespace):
-    from ..demo.config import DemoConfig
+    from cosmos_policy_ros.demo.config import DemoConfig
     config = DemoConfig.from_yaml(args.config)
     changes = {k: v for k, v in (("episodes", args.episodes), ("seed", args.seed),
                                  ("checkpoint", args.checkpoint)) if v is not None}
@@ -46,7 +46,7 @@ def _demo_config(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     import yaml
 
-    from ..ros.dds_env import DOMAIN_VAR, DomainLease
+    from cosmos_policy_ros.ros.dds_env import DOMAIN_VAR, DomainLease
     config = _demo_config(args)
     if args.print_config:
         print(yaml.safe_dump(config.__dict__, sort_keys=False), end="")
@@ -56,13 +56,13 @@ def run(args: argparse.Namespace) -> int:
     with DomainLease() as lease:  # a ROS domain of our own unless the user chose one
         os.environ.setdefault(DOMAIN_VAR, str(lease.domain_id))
         if args.retrain:
-            from ..demo.pipeline import DEFAULT_RETRAIN_CONFIG, RetrainConfig, retrain
+            from cosmos_policy_ros.demo.pipeline import DEFAULT_RETRAIN_CONFIG, RetrainConfig, retrain
             retrain_config = RetrainConfig.from_yaml(args.retrain_config or DEFAULT_RETRAIN_CONFIG)
             folder = retrain(retrain_config, args.out / "retrain", print, args.retrain_until)
             if folder is None:
                 return 0
             config = config.replace(checkpoint=str(folder.resolve()))
-        from ..demo.run import run_demo
+        from cosmos_policy_ros.demo.run import run_demo
         outcome = run_demo(config, args.out, print)
     print(outcome.last_line())
     return 0

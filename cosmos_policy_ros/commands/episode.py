@@ -14,7 +14,7 @@ HELP = "Start, end (with an outcome) or discard a recorded episode."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..ros.operator_client import add_graph_arguments
+    from cosmos_policy_ros.ros.operator_client import add_graph_arguments
     parser.add_argument("action", choices=("start", "end", "discard"), help="What to do.")
     parser.add_argument("--task", default="", help="start: the instruction the episode is recorded with.")
     outcome = parser.add_mutually_exclusive_group()
@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..ros.operator_client import OUTCOMES, OperatorClient, run_verb
+    from cosmos_policy_ros.ros.operator_client import OUTCOMES, OperatorClient, run_verb
 
     def act(client: OperatorClient) -> str:
         if args.action == "start":

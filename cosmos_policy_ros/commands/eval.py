@@ -33,12 +33,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _training_set(args: argparse.Namespace, image_size: int) -> Path:
-    from ..data.training_set import INDEX_FILE
+    from cosmos_policy_ros.data.training_set import INDEX_FILE
     if len(args.data) == 1 and (args.data[0] / INDEX_FILE).is_file():
         return args.data[0]
-    from ..data.converter import ConvertConfig, convert_bags
-    from ..presets import load_preset
-    from ..data.bag_reader import find_episode_bags
+    from cosmos_policy_ros.data.converter import ConvertConfig, convert_bags
+    from cosmos_policy_ros.presets import load_preset
+    from cosmos_policy_ros.data.bag_reader import find_episode_bags
     bags = find_episode_bags(list(args.data))
     if not bags:
         raise SystemExit(f"cosmos-policy eval: {args.data} holds neither a training set nor bags")
@@ -54,8 +54,8 @@ def _training_set(args: argparse.Namespace, image_size: int) -> Path:
 
 def resolve_checkpoint(path: Path) -> Path:
     """The from_pretrained folder ``path`` names (a run folder means its final/)."""
-    from ..core.pretrained import CONFIG_FILE
-    from ..train.trainer import FINAL_DIR
+    from cosmos_policy_ros.core.pretrained import CONFIG_FILE
+    from cosmos_policy_ros.train.trainer import FINAL_DIR
     if (path / CONFIG_FILE).is_file():
         return path
     if (path / FINAL_DIR / CONFIG_FILE).is_file():
@@ -67,7 +67,7 @@ def resolve_checkpoint(path: Path) -> Path:
 
 def output_folder(args: argparse.Namespace, checkpoint: Path) -> Path:
     """--out as given (refused when it holds a report, unless --overwrite), else a new folder."""
-    from ..train.evaluation import REPORT_FILE
+    from cosmos_policy_ros.train.evaluation import REPORT_FILE
     if args.out is not None:
         if (args.out / REPORT_FILE).exists() and not args.overwrite:
             raise SystemExit(f"cosmos-policy eval: {args.out} already holds a report (add --overwrite, "
@@ -84,9 +84,9 @@ def output_folder(args: argparse.Namespace, checkpoint: Path) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..core.model import CosmosPolicy
-    from ..data.dataset import EpisodeDataset
-    from ..train.evaluation import PLOT_FILE, REPORT_FILE, evaluate, plot_report
+    from cosmos_policy_ros.core.model import CosmosPolicy
+    from cosmos_policy_ros.data.dataset import EpisodeDataset
+    from cosmos_policy_ros.train.evaluation import PLOT_FILE, REPORT_FILE, evaluate, plot_report
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.stride < 1:
         raise SystemExit(f"cosmos-policy eval: --stride={args.stride} must be >= 1")

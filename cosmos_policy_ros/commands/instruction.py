@@ -8,11 +8,11 @@ HELP = "Give policy_node a new instruction (task text)."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..ros.operator_client import add_graph_arguments
+    from cosmos_policy_ros.ros.operator_client import add_graph_arguments
     parser.add_argument("text", help="The instruction, e.g. 'put the red block in the bowl'.")
     add_graph_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..ros.operator_client import run_verb
+    from cosmos_policy_ros.ros.operator_client import run_verb
     return run_verb(args, "instruction", lambda client: client.set_instruction(args.text))

@@ -14,7 +14,7 @@ TRANSITIONS = ("configure", "activate", "deactivate", "cleanup", "shutdown")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..ros.operator_client import add_graph_arguments
+    from cosmos_policy_ros.ros.operator_client import add_graph_arguments
     parser.add_argument("node", help="The node's name, e.g. policy_node.")
     # no choices=: argparse rejects an empty nargs="*" list against choices (CPython gh-72795)
     parser.add_argument("transitions", nargs="*", metavar="TRANSITION",
@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..ros.operator_client import OperatorClient, run_verb
+    from cosmos_policy_ros.ros.operator_client import OperatorClient, run_verb
 
     unknown = [t for t in args.transitions if t not in TRANSITIONS]
     if unknown:

@@ -8,12 +8,12 @@ HELP = "Switch the command arbiter's mode (policy, teleop, hold); non-zero when 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..ros.operator_client import add_graph_arguments
+    from cosmos_policy_ros.ros.operator_client import add_graph_arguments
     parser.add_argument("mode", choices=("policy", "teleop", "hold"), help="The mode to switch to.")
     parser.add_argument("--reason", default="operator (cosmos-policy mode)", help="Reason logged with the change.")
     add_graph_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..ros.operator_client import MODES, run_verb
+    from cosmos_policy_ros.ros.operator_client import MODES, run_verb
     return run_verb(args, "mode", lambda client: client.set_mode(MODES[args.mode], args.reason))

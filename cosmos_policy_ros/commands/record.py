@@ -59,6 +59,6 @@ def ros_arguments(args: argparse.Namespace) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..ros.recorder_node import main
+    from cosmos_policy_ros.ros.recorder_node import main
     main(["cosmos-policy-record", *ros_arguments(args)])
     return 0

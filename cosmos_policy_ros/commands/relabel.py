@@ -14,13 +14,13 @@ HELP = "Change the outcome label (success/failure) of recorded bags."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..data.bag_labels import OUTCOME_BY_NAME
+    from cosmos_policy_ros.data.bag_labels import OUTCOME_BY_NAME
     parser.add_argument("bags", nargs="+", type=Path, help="episode bag folder(s)")
     parser.add_argument("outcome", choices=tuple(OUTCOME_BY_NAME), help="the new label")
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data.bag_labels import OUTCOME_BY_NAME, write_label
+    from cosmos_policy_ros.data.bag_labels import OUTCOME_BY_NAME, write_label
     names = {v: k for k, v in OUTCOME_BY_NAME.items()}
     failed = 0
     for bag in args.bags:

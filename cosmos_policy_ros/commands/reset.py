@@ -8,10 +8,10 @@ HELP = "Clear a latched e-stop; the arbiter goes to HOLD."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..ros.operator_client import add_graph_arguments
+    from cosmos_policy_ros.ros.operator_client import add_graph_arguments
     add_graph_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..ros.operator_client import run_verb
+    from cosmos_policy_ros.ros.operator_client import run_verb
     return run_verb(args, "reset", lambda client: client.reset())

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""``cosmos-policy sim-demos <out>``: scripted-expert sim episodes -> training set (sim/demo_generation.py)."""
+"""``cosmos-policy sim-demos <out>``: scripted-expert sim episodes -> training set (sim/demonstrations.py)."""
 from __future__ import annotations
 
 import argparse
@@ -11,8 +11,8 @@ HELP = "Generate scripted-expert sim episodes straight into a training set (no R
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering; read when mujoco is first imported
-    from ..presets import CONFIG_DIR
-    from ..sim.demo_generation import SimDemoConfig
+    from cosmos_policy_ros.presets import CONFIG_DIR
+    from cosmos_policy_ros.sim.demonstrations import SimDemoConfig
     defaults = SimDemoConfig()
     parser.add_argument("out", type=Path, help="output folder (a training set, as cosmos-policy convert writes)")
     parser.add_argument("--robot", default=str(CONFIG_DIR / "demo" / "sim_arm_32.yaml"),
@@ -35,8 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from ..presets import load_preset
-    from ..sim.demo_generation import SimDemoConfig, generate_sim_demos
+    from cosmos_policy_ros.presets import load_preset
+    from cosmos_policy_ros.sim.demonstrations import SimDemoConfig, generate_sim_demos
     config = SimDemoConfig(task=args.task, episodes=args.episodes, seed=args.seed,
                            targets_per_scene=args.targets_per_scene, noisy_share=args.noisy_share,
                            time_limit_s=args.time_limit_s, scene=args.scene, workers=args.workers,

@@ -38,8 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..train.checkpoint import list_checkpoints
-    from ..train.config import TrainConfig
+    from cosmos_policy_ros.train.checkpoint import list_checkpoints
+    from cosmos_policy_ros.train.config import TrainConfig
     config = TrainConfig.from_yaml(args.config, args.overrides)
     if args.resume:
         found = list_checkpoints(config.output_dir)
@@ -50,8 +50,8 @@ def run(args: argparse.Namespace) -> int:
     if args.print_config:
         print(config.to_yaml(), end="")
         return 0
-    from ..train.distributed import shutdown_distributed
-    from ..train.trainer import RunMismatch, Trainer
+    from cosmos_policy_ros.train.distributed import shutdown_distributed
+    from cosmos_policy_ros.train.trainer import RunMismatch, Trainer
     rank = int(os.environ.get("RANK", "0"))  # torchrun: only rank 0 logs progress
     logging.basicConfig(level=logging.INFO if rank == 0 else logging.WARNING,
                         format=f"%(levelname)s [rank {rank}] %(name)s: %(message)s")

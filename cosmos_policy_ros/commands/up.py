@@ -10,8 +10,6 @@ are stopped, the report says which node died and how, and ``up`` exits non-zero.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import signal
 import subprocess
 import sys
@@ -23,58 +21,15 @@ from typing import Any
 
 import yaml
 
-from cosmos_policy_ros.ros.dds_env import apply_local_dds_defaults
-from cosmos_policy_ros.ros.graph import SCENARIOS, GraphArgs, NodeGraph, NodeSpec, build_graph
+from cosmos_policy_ros.ros.graph import SCENARIOS, GraphArgs, NodeGraph, build_graph
+from cosmos_policy_ros.ros.processes import (
+    DEFAULT_STOP_TIMEOUT_S, ChildSpec, child_env, describe_exit, graph_children, start_child, stop_children)
 
 HELP = "Start a node set (bringup, sim_demo, record) without ros2 launch."
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 EXIT_CHILD_FAILED = 1
 
 Report = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class ChildSpec:
-    """One process to supervise: a display name and its argv."""
-
-    name: str
-    argv: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class UpArgs:
-    """Options of ``cosmos-policy up`` (the CLI mirror of the launch arguments).
-
-    Args:
-        scenario: bringup | sim_demo | record.
-        robot: robot preset name or YAML path; empty = the scenario's default.
-        checkpoint / planning_checkpoint / instruction / device / dtype: policy_node settings;
-            empty = not set (as the launch arguments of the same names).
-        no_autostart: leave policy_node unconfigured for a lifecycle manager.
-        namespace: ROS namespace of every node.
-        use_sim_time: every node follows /clock.
-        no_expert: sim_demo without the scripted expert teleoperator.
-        params_file: extra parameter YAML for every node.
-        param: ``node.parameter:=value`` overrides (value parsed as YAML).
-        print_config: print the node set and the commands, start nothing.
-        stop_timeout_s: how long nodes get to exit after the stop signal before SIGKILL.
-    """
-
-    scenario: str
-    robot: str = ""
-    checkpoint: str = ""
-    planning_checkpoint: str = ""
-    instruction: str = ""
-    device: str = ""
-    dtype: str = ""
-    no_autostart: bool = False
-    namespace: str = ""
-    use_sim_time: bool | None = None
-    no_expert: bool = False
-    params_file: str = ""
-    param: tuple[str, ...] = ()
-    print_config: bool = False
-    stop_timeout_s: float = 10.0
 
 
 def parse_param_overrides(items: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -87,36 +42,6 @@ def parse_param_overrides(items: Sequence[str]) -> dict[str, dict[str, Any]]:
             raise ValueError(f"-p {item!r} must look like node.parameter:=value")
         overrides.setdefault(node, {})[name] = yaml.safe_load(text)
     return overrides
-
-
-def ros_value(value: Any) -> str:
-    """A parameter value as ``-p name:=<text>`` text; JSON is YAML, so types survive (``"1.0"`` stays a string)."""
-    return json.dumps(value)
-
-
-def node_argv(spec: NodeSpec, graph: NodeGraph, python: str = sys.executable) -> tuple[str, ...]:
-    """The command line that starts ``spec``: its merged parameters as ``-p``, then remaps."""
-    ros_args = ["-r", f"__node:={spec.name}"]
-    if graph.namespace:
-        ros_args += ["-r", f"__ns:=/{graph.namespace.strip('/')}"]
-    for name, value in spec.parameters.items():
-        ros_args += ["-p", f"{name}:={ros_value(value)}"]
-    for src, dst in spec.remappings:
-        ros_args += ["-r", f"{src}:={dst}"]
-    return (python, "-m", spec.kind.module, "--ros-args", *ros_args)
-
-
-def child_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment of every node: the user's, plus localhost-only DDS where not set."""
-    env = dict(os.environ if base is None else base)
-    apply_local_dds_defaults(env)
-    return env
-
-
-def describe_exit(returncode: int) -> str:
-    if returncode < 0:
-        return f"was killed by signal {signal.Signals(-returncode).name}"
-    return f"exited with code {returncode}"
 
 
 @dataclass
@@ -134,7 +59,7 @@ class Supervisor:
     children: Sequence[ChildSpec]
     env: Mapping[str, str]
     report: Report = print
-    stop_timeout_s: float = 10.0
+    stop_timeout_s: float = DEFAULT_STOP_TIMEOUT_S
     poll_period_s: float = 0.1
     _procs: dict[str, subprocess.Popen] = field(default_factory=dict, init=False)
     _stop_signal: int | None = field(default=None, init=False)
@@ -163,8 +88,7 @@ class Supervisor:
 
     def _start_all(self) -> None:
         for child in self.children:
-            # Own process group: a terminal Ctrl-C reaches the children once, through us.
-            proc = subprocess.Popen(child.argv, env=dict(self.env), start_new_session=True)
+            proc = start_child(child.argv, self.env)
             self._procs[child.name] = proc
             self.report(f"[up] started {child.name:<16} pid {proc.pid:<7} {' '.join(child.argv[1:4])}")
 
@@ -179,24 +103,14 @@ class Supervisor:
         return None
 
     def _stop_all(self, signum: int, exclude: str | None) -> None:
-        alive = {n: p for n, p in self._procs.items() if n != exclude and p.poll() is None}
-        for proc in alive.values():
-            proc.send_signal(signum)
-        deadline = time.monotonic() + self.stop_timeout_s
-        for name, proc in alive.items():
-            try:
-                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
+        others = {name: proc for name, proc in self._procs.items() if name != exclude}
+        for name, stopped in stop_children(others, signum, self.stop_timeout_s).items():
+            if stopped.killed:
                 self.report(f"[up] {name} did not stop within {self.stop_timeout_s} s: SIGKILL")
-                proc.kill()
-                proc.wait()
 
 
-def build_children(graph: NodeGraph, python: str = sys.executable) -> list[ChildSpec]:
-    return [ChildSpec(spec.name, node_argv(spec, graph, python)) for spec in graph.nodes]
-
-
-def graph_from_args(args: UpArgs) -> NodeGraph:
+def graph_from_args(args: argparse.Namespace) -> NodeGraph:
+    """The node set the options of ``add_arguments`` choose."""
     return build_graph(args.scenario, GraphArgs(
         robot=args.robot, checkpoint=args.checkpoint, planning_checkpoint=args.planning_checkpoint,
         instruction=args.instruction, device=args.device, dtype=args.dtype,
@@ -228,18 +142,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Parameter override for one node (value parsed as YAML); repeatable.")
     parser.add_argument("--print-config", action="store_true",
                         help="Print the node set and the commands as YAML, start nothing.")
-    parser.add_argument("--stop-timeout-s", type=float, default=10.0,
+    parser.add_argument("--stop-timeout-s", type=float, default=DEFAULT_STOP_TIMEOUT_S,
                         help="Seconds nodes get to exit after the stop signal before SIGKILL.")
 
 
-def run(namespace: argparse.Namespace) -> int:
-    args = UpArgs(**{**vars(namespace), "param": tuple(namespace.param)})
+def run(args: argparse.Namespace) -> int:
     try:
         graph = graph_from_args(args)
     except ValueError as err:
         print(f"cosmos-policy up: {err}", file=sys.stderr)
         return 2
-    children = build_children(graph)
+    children = graph_children(graph)
     if args.print_config:
         config = {**graph.to_dict(), "commands": {c.name: list(c.argv) for c in children}}
         print(yaml.safe_dump(config, sort_keys=False), end="")

@@ -15,6 +15,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from cosmos_policy_ros import stamps
+from cosmos_policy_ros.stamps import NANOSECONDS_PER_SECOND
+
 # Smallest time step a chunk may have: 1 ms, far above Duration's 1 ns resolution, so successive
 # time_from_start values never round to the same nanosecond.
 MIN_STEP_S = 1e-3
@@ -23,7 +26,6 @@ MIN_STEP_S = 1e-3
 MAX_TRAJECTORY_SPAN_S = 3600.0
 # A chunk's time_from_start[k] must equal k * dt_s to this precision (ns rounding on the wire).
 TIME_MATCH_TOLERANCE_S = 1e-6
-NANOSECONDS_PER_SECOND = 1_000_000_000
 
 
 class InputError(ValueError):
@@ -47,7 +49,7 @@ def check_duration_fields(field: str, sec: int, nanosec: int) -> float:
     """A ``builtin_interfaces/Duration``'s fields as seconds; ``nanosec`` must be below 1e9."""
     if not 0 <= nanosec < NANOSECONDS_PER_SECOND:
         raise InputError(f"{field}: nanosec={nanosec} outside [0, 1e9)")
-    return sec + nanosec / NANOSECONDS_PER_SECOND
+    return stamps.to_seconds(sec, nanosec)
 
 
 def check_stamp(field: str, stamp_s: float) -> float:

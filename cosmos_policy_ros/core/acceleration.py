@@ -28,7 +28,10 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 ATTENTION_BACKENDS = {"cudnn": SDPBackend.CUDNN_ATTENTION, "flash": SDPBackend.FLASH_ATTENTION,
                       "efficient": SDPBackend.EFFICIENT_ATTENTION, "math": SDPBackend.MATH}
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+"""Transformer dtype names -> torch dtypes: the one table (policy_node, checkpoints, levers)."""
+LEVER_DTYPES = ("float32", "bfloat16")
+"""The dtypes the speed levers (and converted checkpoints) are offered in: float32 and bf16."""
 
 
 @dataclass(frozen=True)
@@ -54,8 +57,8 @@ class InferenceOptions:
     batch_buckets: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.dtype not in DTYPES:
-            raise ValueError(f"inference dtype={self.dtype!r}; expected one of {sorted(DTYPES)}")
+        if self.dtype not in LEVER_DTYPES:
+            raise ValueError(f"inference dtype={self.dtype!r}; expected one of {sorted(LEVER_DTYPES)}")
         unknown = [b for b in self.attention_backends if b not in ATTENTION_BACKENDS]
         if unknown:
             raise ValueError(f"attention_backends {unknown} unknown; expected names from {sorted(ATTENTION_BACKENDS)}")

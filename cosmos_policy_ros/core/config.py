@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from cosmos_policy_ros.validation import check_field
+import numpy as np
+
+from cosmos_policy_ros.config_checks import check_field
 
 # Wan2.1 VAE per-channel latent statistics (spec 1.2; equal to AutoencoderKLWan's defaults).
 WAN21_LATENTS_MEAN = (-0.7571, -0.7089, -0.9113, 0.1075, -0.1745, 0.9653, -0.1517, 1.5508,
@@ -47,7 +49,7 @@ class DiTConfig:
             ``extra_per_block_abs_pos_emb=False``). An option for small models trained from
             scratch, where RoPE only tells a token where others are relative to itself. Alone it
             did not make the demo-sized DiT find a small object behind a random VAE
-            (``bench/localization_probe.py``); behind the demo's trained VAE it sped up learning
+            (``experiments/localization_probe.py``); behind the demo's trained VAE it sped up learning
             where the named block is (README, finding 11), so the demo model uses it.
     """
 
@@ -170,6 +172,17 @@ class LayoutConfig:
             image_size = sizes.pop()
         return cls.for_robot(tuple(c.name for c in preset.cameras), preset.num_joints, preset.chunk_length,
                              image_size, action_dim=len(preset.action_names))
+
+    def fake_observation(self, seed: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Random uint8 images (every camera, at the layout's size) and proprio in [-1, 1].
+
+        What a random-weight model is fed where only shapes matter (benches, tests), as openpi's
+        ``fake_obs``; images are drawn first, camera by camera, then the proprio.
+        """
+        rng = np.random.RandomState(seed)
+        images = {c: rng.randint(0, 256, (self.image_height, self.image_width, 3), dtype=np.uint8)
+                  for c in self.camera_names}
+        return images, rng.uniform(-1, 1, self.proprio_dim)
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-NS_PER_S = 1_000_000_000
+from cosmos_policy_ros.stamps import NANOSECONDS_PER_SECOND as NS_PER_S
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from .bag_recovery import METADATA_FILE
+from cosmos_policy_ros.data.bag_recovery import METADATA_FILE
 
 # EpisodeEvent.OUTCOME_* (cosmos_policy_msgs), without importing ROS.
 OUTCOME_UNKNOWN, OUTCOME_SUCCESS, OUTCOME_FAILURE = 0, 1, 2

@@ -18,9 +18,11 @@ import numpy as np
 from PIL import Image as PILImage
 from rosbags.highlevel import AnyReader
 
-from .align import NS_PER_S, CommandedTrajectories
-from .bag_labels import OUTCOME_UNKNOWN, read_label
-from .bag_recovery import recover_bag
+from cosmos_policy_ros import stamps
+
+from cosmos_policy_ros.data.align import CommandedTrajectories
+from cosmos_policy_ros.data.bag_labels import OUTCOME_UNKNOWN, read_label
+from cosmos_policy_ros.data.bag_recovery import recover_bag
 
 LOG = logging.getLogger(__name__)
 
@@ -145,7 +147,7 @@ def resolve_topic(name: str, available: Sequence[str]) -> str | None:
 
 
 def stamp_ns(stamp) -> int:
-    return int(stamp.sec) * NS_PER_S + int(stamp.nanosec)
+    return stamps.to_nanoseconds(stamp.sec, stamp.nanosec)
 
 
 def _to_pil(msg) -> PILImage.Image:

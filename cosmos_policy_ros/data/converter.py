@@ -21,15 +21,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.codec import DatasetStatistics, monte_carlo_returns
-from ..core.pretrained import STATISTICS_FILE
-from ..presets import RobotPreset
-from .align import NS_PER_S
-from .bag_labels import OUTCOME_FAILURE, OUTCOME_SUCCESS
-from .atomic_dir import staged
-from .bag_reader import BagTopics, RecordedEpisode, read_episode_bag
-from .episodes import AlignConfig, AlignedEpisode, align_episode
-from .training_set import write_episode_arrays, write_index
+from cosmos_policy_ros.core.codec import DatasetStatistics, monte_carlo_returns
+from cosmos_policy_ros.core.pretrained import STATISTICS_FILE
+from cosmos_policy_ros.data.align import NS_PER_S
+from cosmos_policy_ros.data.aligned_episode import AlignConfig, AlignedEpisode, align_episode
+from cosmos_policy_ros.data.atomic_dir import staged
+from cosmos_policy_ros.data.bag_labels import OUTCOME_FAILURE, OUTCOME_SUCCESS
+from cosmos_policy_ros.data.bag_reader import BagTopics, RecordedEpisode, read_episode_bag
+from cosmos_policy_ros.data.training_set import write_episode_arrays, write_index
+from cosmos_policy_ros.presets import RobotPreset
 
 LOG = logging.getLogger(__name__)
 UNKNOWN_OUTCOME_POLICIES = ("skip", "failure")

@@ -20,9 +20,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..core import features as F
-from ..core.codec import action_chunk_with_padding, future_step
-from .training_set import read_episode_arrays, read_index
+from cosmos_policy_ros.core import features as F
+from cosmos_policy_ros.core.codec import action_chunk_with_padding, future_step
+from cosmos_policy_ros.data.training_set import read_episode_arrays, read_index
 
 EPISODE_CACHE_BYTES = 1 << 30  # decoded episodes kept in memory per worker (a demo set fits whole)
 SPLITS = ("train", "val", "all")

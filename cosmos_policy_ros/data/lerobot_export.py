@@ -43,12 +43,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..presets import RobotPreset
-from .atomic_dir import staged
-from .bag_reader import read_episode_bag
-from .converter import ConvertConfig, bag_topics
-from .episodes import AlignConfig, align_episode
-from .training_set import read_episode_arrays, read_index
+from cosmos_policy_ros.data.aligned_episode import AlignConfig, align_episode
+from cosmos_policy_ros.data.atomic_dir import staged
+from cosmos_policy_ros.data.bag_reader import read_episode_bag
+from cosmos_policy_ros.data.converter import ConvertConfig, bag_topics
+from cosmos_policy_ros.data.training_set import read_episode_arrays, read_index
+from cosmos_policy_ros.presets import RobotPreset
 
 LOG = logging.getLogger(__name__)
 

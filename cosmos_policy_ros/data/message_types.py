@@ -15,6 +15,8 @@ from pathlib import Path
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
 
+from cosmos_policy_ros import stamps
+
 MSG_PACKAGE = "cosmos_policy_msgs"
 MSG_DIR_ENV = "COSMOS_POLICY_MSGS_DIR"
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -65,8 +67,8 @@ def build_typestore(msg_dir: Path | None = None) -> Typestore:
 
 def make_header(store: Typestore, stamp_ns: int) -> object:
     """A rosbags std_msgs/Header stamped ``stamp_ns`` (node clock)."""
-    stamp = store.types["builtin_interfaces/msg/Time"](sec=stamp_ns // 1_000_000_000,
-                                                       nanosec=stamp_ns % 1_000_000_000)
+    sec, nanosec = stamps.from_nanoseconds(stamp_ns)
+    stamp = store.types["builtin_interfaces/msg/Time"](sec=sec, nanosec=nanosec)
     return store.types["std_msgs/msg/Header"](stamp=stamp, frame_id="")
 
 

@@ -13,12 +13,14 @@ from pathlib import Path
 import numpy as np
 from rosbags.typesys.store import Typestore
 
-from ..presets import RobotPreset
-from . import message_types as mt
-from .align import NS_PER_S
-from .bag_labels import OUTCOME_SUCCESS
-from .bag_reader import EVENT_END, EVENT_START, MODE_POLICY, MODE_TELEOP
-from .bag_writer import EpisodeBagWriter
+from cosmos_policy_ros import stamps
+
+from cosmos_policy_ros.data import message_types as mt
+from cosmos_policy_ros.data.align import NS_PER_S
+from cosmos_policy_ros.data.bag_labels import OUTCOME_SUCCESS
+from cosmos_policy_ros.data.bag_reader import EVENT_END, EVENT_START, MODE_POLICY, MODE_TELEOP
+from cosmos_policy_ros.data.bag_writer import EpisodeBagWriter
+from cosmos_policy_ros.presets import RobotPreset
 
 RECORDER_EVENTS_TOPIC = "/recorder/events"
 STATUS_TOPIC = "/command_arbiter/status"
@@ -79,7 +81,8 @@ class _Messages:
         return mt.make_header(self.store, t_ns)
 
     def duration(self, t_ns: int):
-        return self.t["builtin_interfaces/msg/Duration"](sec=t_ns // NS_PER_S, nanosec=t_ns % NS_PER_S)
+        sec, nanosec = stamps.from_nanoseconds(t_ns)
+        return self.t["builtin_interfaces/msg/Duration"](sec=sec, nanosec=nanosec)
 
     def image(self, t_ns: int, size: int, shade: int):
         data = np.full((size, size, 3), shade % 256, dtype=np.uint8)

@@ -9,8 +9,8 @@ from typing import Any
 
 import yaml
 
-from ..presets import CONFIG_DIR
-from ..validation import reject_unknown_fields
+from cosmos_policy_ros.config_checks import reject_unknown_fields
+from cosmos_policy_ros.presets import CONFIG_DIR
 
 REPO_ROOT = CONFIG_DIR.parent
 DEFAULT_DEMO_CONFIG = CONFIG_DIR / "demo" / "demo.yaml"

@@ -5,7 +5,7 @@
                   recorder_node writes one bag per episode with its outcome
     (b) convert   ``cosmos-policy convert`` bags -> training set (the model's image size)
     (c0) init     the VAE trained as an autoencoder on the demo frames, then frozen; latents
-                  calibrated (demo/model_init.py, demo/vae_pretraining.py)
+                  calibrated (train/scratch_vae.py, train/vae_pretraining.py)
     (c) train     ``cosmos-policy train`` on demos from that initial model
     (d) roll out  the early policy on the node graph, recorded the same way; convert;
                   ``cosmos-policy train`` planning fine-tune on demos + rollouts
@@ -27,18 +27,19 @@ from pathlib import Path
 
 import yaml
 
-from ..core.config import CosmosPolicyConfig
-from ..core.pretrained import CONFIG_FILE, STATISTICS_FILE, TEXT_FILE, WEIGHTS_FILE
-from ..presets import load_preset
-from ..sim.demo_generation import (SimDemoConfig, check_targets_per_scene, generate_sim_demos, is_noisy_episode,
-                                   scene_target)
-from ..sim.tasks import TaskConfig
-from ..validation import reject_unknown_fields
-from .config import CONFIG_DIR, DemoConfig
-from .episodes import CLEAN_EXPERT, NOISY_EXPERT, EpisodeConfig, EpisodeResult, EpisodeRunner
-from .model_init import build_initial_model
-from .session import Setting, run_setting
-from .vae_pretraining import VAEPretrainConfig
+from cosmos_policy_ros.config_checks import reject_unknown_fields
+from cosmos_policy_ros.core.config import CosmosPolicyConfig
+from cosmos_policy_ros.core.pretrained import CONFIG_FILE, STATISTICS_FILE, TEXT_FILE, WEIGHTS_FILE
+from cosmos_policy_ros.demo.config import CONFIG_DIR, DemoConfig
+from cosmos_policy_ros.demo.episode_runner import (CLEAN_EXPERT, NOISY_EXPERT, EpisodeConfig, EpisodeResult,
+                                                   EpisodeRunner)
+from cosmos_policy_ros.demo.setting import Setting, run_setting
+from cosmos_policy_ros.presets import load_preset
+from cosmos_policy_ros.sim.demonstrations import (SimDemoConfig, check_targets_per_scene, generate_sim_demos,
+                                                  is_noisy_episode, scene_target)
+from cosmos_policy_ros.sim.tasks import TaskConfig
+from cosmos_policy_ros.train.scratch_vae import build_initial_model
+from cosmos_policy_ros.train.vae_pretraining import VAEPretrainConfig
 
 DEFAULT_RETRAIN_CONFIG = CONFIG_DIR / "demo" / "retrain.yaml"
 SIM_DEMO_SEED_OFFSET = 200_000  # (a2) scene seeds: clear of the demos', the rollouts' and the demo run's (100000+)
@@ -213,7 +214,7 @@ def collect_demos(config: RetrainConfig, bags: Path, logs: Path, progress: Progr
 
 
 def generate_demos_in_process(config: RetrainConfig, out: Path, progress: Progress) -> None:
-    """Stage (a2): ``config.sim_demos`` expert episodes straight into a training set (sim/demo_generation.py)."""
+    """Stage (a2): ``config.sim_demos`` expert episodes straight into a training set (sim/demonstrations.py)."""
     sim_config = SimDemoConfig(
         task=config.task, episodes=config.sim_demos, seed=config.seed + SIM_DEMO_SEED_OFFSET,
         targets_per_scene=config.targets_per_scene, noisy_share=config.noisy_share, noise=dict(config.noise),

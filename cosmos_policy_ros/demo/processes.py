@@ -4,23 +4,23 @@
 The nodes are those of ``ros/graph.py`` (scenario ``sim_demo``: sim_arm, expert_teleop,
 policy_node, command_arbiter) plus the ``record`` scenario's recorder and, for data collection,
 a second scripted expert with perturbations. Each runs as ``cosmos-policy up`` would start it
-(:func:`cosmos_policy_ros.commands.up.node_argv`), in its own process group, with its output in
-a log file; stopping sends SIGINT to each child and SIGKILL after a grace period.
+(:mod:`cosmos_policy_ros.ros.processes`, shared with ``up`` and the tests), in its own process
+group, with its output in a log file; stopping sends SIGINT to each child and SIGKILL after a
+grace period.
 """
 from __future__ import annotations
 
 import dataclasses
 import logging
-import signal
 import subprocess
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..commands.up import child_env, describe_exit, node_argv
-from ..ros.graph import EXPERT, RECORDER, GraphArgs, NodeGraph, NodeKind, NodeSpec, build_graph
+from cosmos_policy_ros.ros.graph import EXPERT, RECORDER, GraphArgs, NodeGraph, NodeKind, NodeSpec, build_graph
+from cosmos_policy_ros.ros.processes import (
+    DEFAULT_STOP_TIMEOUT_S, child_env, describe_exit, graph_children, start_child, stop_children)
 
 LOG = logging.getLogger(__name__)
 NOISY_EXPERT = NodeKind("expert_noisy", EXPERT.executable, EXPERT.module)
@@ -75,7 +75,7 @@ class NodeProcesses:
     """
 
     def __init__(self, graph: NodeGraph, log_dir: Path, env: Mapping[str, str] | None = None,
-                 stop_timeout_s: float = 10.0) -> None:
+                 stop_timeout_s: float = DEFAULT_STOP_TIMEOUT_S) -> None:
         self.graph, self.log_dir, self.stop_timeout_s = graph, Path(log_dir), stop_timeout_s
         self.env = child_env(env)
         self._procs: dict[str, subprocess.Popen] = {}
@@ -89,12 +89,10 @@ class NodeProcesses:
 
     def start(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        for spec in self.graph.nodes:
-            with open(self.log_dir / f"{spec.name}.log", "wb") as log:
-                self._procs[spec.name] = subprocess.Popen(
-                    node_argv(spec, self.graph), env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                    start_new_session=True)
-            LOG.info("started %s (pid %d)", spec.name, self._procs[spec.name].pid)
+        for child in graph_children(self.graph):
+            with open(self.log_dir / f"{child.name}.log", "wb") as log:
+                self._procs[child.name] = start_child(child.argv, self.env, stdout=log)
+            LOG.info("started %s (pid %d)", child.name, self._procs[child.name].pid)
 
     def check_alive(self) -> None:
         """Raise when a node has exited (naming it and pointing at its log)."""
@@ -104,15 +102,7 @@ class NodeProcesses:
                 raise RuntimeError(f"node {name} {describe_exit(proc.returncode)}; see {log}")
 
     def stop(self) -> None:
-        alive = {name: p for name, p in self._procs.items() if p.poll() is None}
-        for proc in alive.values():
-            proc.send_signal(signal.SIGINT)
-        deadline = time.monotonic() + self.stop_timeout_s
-        for name, proc in alive.items():
-            try:
-                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
+        for name, stopped in stop_children(self._procs, timeout_s=self.stop_timeout_s).items():
+            if stopped.killed:
                 LOG.warning("%s did not stop within %.0f s: SIGKILL", name, self.stop_timeout_s)
-                proc.kill()
-                proc.wait()
         self._procs.clear()

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """The demo's report: the table, the value AUC, plots and a GIF, all from measured episodes.
 
-ROS-free (it reads :class:`~cosmos_policy_ros.demo.episodes.EpisodeResult` only).
+ROS-free (it reads :class:`~cosmos_policy_ros.demo.episode_runner.EpisodeResult` only).
 """
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .episodes import EpisodeResult
+from cosmos_policy_ros.demo.episode_runner import EpisodeResult
+from cosmos_policy_ros.train.evaluation import roc_auc
 
 MODE_COLOURS = {"TELEOP": "tab:blue", "POLICY": "tab:green", "HOLD": "tab:red", "ESTOP": "black"}
 HISTOGRAM_BINS = 30
@@ -42,17 +43,6 @@ def summarize(name: str, results: Sequence[EpisodeResult]) -> SettingSummary:
                           float(np.mean(inference)) if inference else math.nan,
                           float(np.mean(planning)) if planning else math.nan,
                           sum(r.deadline_misses for r in results))
-
-
-def roc_auc(scores: Sequence[float], labels: Sequence[bool]) -> float:
-    """Area under the ROC curve (Mann-Whitney U, ties count half); NaN without both classes."""
-    scores, labels = np.asarray(scores, dtype=np.float64), np.asarray(labels, dtype=bool)
-    positive, negative = scores[labels], scores[~labels]
-    if positive.size == 0 or negative.size == 0:
-        return math.nan
-    greater = (positive[:, None] > negative[None, :]).sum()
-    ties = (positive[:, None] == negative[None, :]).sum()
-    return float((greater + 0.5 * ties) / (positive.size * negative.size))
 
 
 def episode_value(result: EpisodeResult) -> float:

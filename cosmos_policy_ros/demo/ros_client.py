@@ -22,9 +22,9 @@ from std_srvs.srv import Trigger
 from cosmos_policy_msgs.msg import ActionChunk, EpisodeEvent, PlanCandidates, PolicyStatus
 from cosmos_policy_msgs.srv import ResetTask
 
-from ..ros.conversions import image_to_numpy, stamp_to_seconds
-from ..ros.operator_client import OperatorClient, Refused
-from ..ros.qos import EVENTS_QOS, SENSOR_QOS
+from cosmos_policy_ros.ros.conversions import image_to_numpy, stamp_to_seconds
+from cosmos_policy_ros.ros.operator_client import OperatorClient, Refused
+from cosmos_policy_ros.ros.qos import EVENTS_QOS, SENSOR_QOS
 
 NODE_NAME = "demo_driver"
 RELIABLE_10 = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)

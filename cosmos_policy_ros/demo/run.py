@@ -13,10 +13,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .config import DemoConfig
-from .episodes import EpisodeConfig, EpisodeResult, EpisodeRunner
-from .report import format_table, plot_latency, plot_values, summarize, value_auc, write_gif
-from .session import Setting, run_setting
+from cosmos_policy_ros.demo.config import DemoConfig
+from cosmos_policy_ros.demo.episode_runner import EpisodeConfig, EpisodeResult, EpisodeRunner
+from cosmos_policy_ros.demo.report import (format_table, plot_latency, plot_values, summarize, value_auc,
+                                           write_gif)
+from cosmos_policy_ros.demo.setting import Setting, run_setting
 
 LOG = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
-from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+from trajectory_msgs.msg import JointTrajectory
 
 from cosmos_policy_msgs.msg import ActionChunk, PolicyStatus
 from cosmos_policy_msgs.srv import SetMode
@@ -39,8 +39,7 @@ from cosmos_policy_ros.control.limits import LimitSettings
 from cosmos_policy_ros.control.modes import Mode, RequestResult
 from cosmos_policy_ros.control.stitching import StitchConfig
 from cosmos_policy_ros.presets import RobotPreset, load_preset
-from cosmos_policy_ros.ros.conversions import (NANOSECONDS_PER_SECOND, seconds_to_duration, seconds_to_stamp,
-                                               stamp_to_seconds)
+from cosmos_policy_ros.ros.conversions import NANOSECONDS_PER_SECOND, joint_trajectory, stamp_to_seconds
 from cosmos_policy_ros.ros.node_main import run_node
 from cosmos_policy_ros.ros.params import NodeParams, ParamSpec
 from cosmos_policy_ros.ros.qos import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS
@@ -143,15 +142,9 @@ def command_to_msg(command: Command) -> JointTrajectory:
     moves (``allow_nonzero_velocity_at_trajectory_end`` defaults to false, ros2_controllers
     doc/migration.rst, PR #834).
     """
-    msg = JointTrajectory()
     trajectory = command.trajectory
-    msg.header.stamp = seconds_to_stamp(trajectory.stamp_s)
-    msg.joint_names = list(command.joint_names)
-    for row, velocity, tfs in zip(trajectory.positions, trajectory.point_velocities(),
-                                  trajectory.times_from_start_s):
-        msg.points.append(JointTrajectoryPoint(positions=row.tolist(), velocities=velocity.tolist(),
-                                               time_from_start=seconds_to_duration(tfs)))
-    return msg
+    return joint_trajectory(command.joint_names, trajectory.stamp_s, trajectory.positions,
+                            trajectory.times_from_start_s, trajectory.point_velocities())
 
 
 def _point_times(points) -> list[float]:

@@ -18,16 +18,8 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer, Static
 
-from .operator_client import (
-    MODE_NAMES,
-    MODES,
-    OUTCOMES,
-    POLICY,
-    OperatorClient,
-    Refused,
-    Unavailable,
-    recorder_status_values,
-)
+from cosmos_policy_ros.ros.operator_client import (MODE_NAMES, MODES, OUTCOMES, POLICY, OperatorClient,
+                                                   Refused, Unavailable, recorder_status_values)
 
 REFRESH_S = 0.2  # screen refresh period
 LIFECYCLE_POLL_S = 2.0  # how often the policy's lifecycle state is asked for

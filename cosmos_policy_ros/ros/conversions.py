@@ -24,12 +24,13 @@ import numpy as np
 from builtin_interfaces.msg import Duration, Time
 from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import Header
-from trajectory_msgs.msg import JointTrajectoryPoint
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from cosmos_policy_msgs.msg import ActionChunk, PlanCandidates
+from cosmos_policy_ros import stamps
 from cosmos_policy_ros.serving.decision import Decision, PlanSummary
+from cosmos_policy_ros.stamps import NANOSECONDS_PER_SECOND
 
-NANOSECONDS_PER_SECOND = 1_000_000_000
 JOINT_STATE_FIELDS = ("position", "velocity", "effort")
 COMPRESSED_FORMATS = ("jpeg", "png")
 DEFAULT_JPEG_QUALITY = 95
@@ -289,20 +290,12 @@ def joint_state_to_vector(msg: JointState, joint_names: Sequence[str],
 
 def stamp_to_seconds(stamp: Time) -> float:
     """``builtin_interfaces/Time`` (or a header stamp) as float seconds."""
-    return stamp.sec + stamp.nanosec / NANOSECONDS_PER_SECOND
+    return stamps.to_seconds(stamp.sec, stamp.nanosec)
 
 
 def duration_to_seconds(duration: Duration) -> float:
     """``builtin_interfaces/Duration`` (e.g. a trajectory point's ``time_from_start``) as float seconds."""
     return stamp_to_seconds(duration)  # the same two fields
-
-
-def _sec_nanosec(seconds: float) -> tuple[int, int]:
-    """Whole seconds and nanoseconds in [0, 1e9), rounded to the nearest nanosecond."""
-    if not math.isfinite(seconds):
-        raise ValueError(f"seconds={seconds!r} must be finite")
-    sec, nanosec = divmod(round(seconds * NANOSECONDS_PER_SECOND), NANOSECONDS_PER_SECOND)
-    return int(sec), int(nanosec)
 
 
 def seconds_to_stamp(seconds: float) -> Time:
@@ -311,7 +304,7 @@ def seconds_to_stamp(seconds: float) -> Time:
     Raises:
         ValueError: ``seconds`` is not finite.
     """
-    sec, nanosec = _sec_nanosec(seconds)
+    sec, nanosec = stamps.from_seconds(seconds)
     return Time(sec=sec, nanosec=nanosec)
 
 
@@ -321,9 +314,23 @@ def seconds_to_duration(seconds: float) -> Duration:
     Raises:
         ValueError: ``seconds`` is not finite.
     """
-    sec, nanosec = _sec_nanosec(seconds)
+    sec, nanosec = stamps.from_seconds(seconds)
     return Duration(sec=sec, nanosec=nanosec)
 
+
+def joint_trajectory(joint_names: Sequence[str], stamp_s: float, positions: np.ndarray,
+                     times_from_start_s: Sequence[float], velocities: np.ndarray | None = None) -> JointTrajectory:
+    """A JointTrajectory stamped ``stamp_s``: point k holds ``positions[k]`` (and ``velocities[k]``)
+    due at stamp + ``times_from_start_s[k]``; the one place the nodes build trajectory points."""
+    msg = JointTrajectory(joint_names=list(joint_names))
+    msg.header.stamp = seconds_to_stamp(stamp_s)
+    for k, (row, tfs) in enumerate(zip(positions, times_from_start_s)):
+        point = JointTrajectoryPoint(positions=np.asarray(row, dtype=np.float64).tolist(),
+                                     time_from_start=seconds_to_duration(tfs))
+        if velocities is not None:
+            point.velocities = np.asarray(velocities[k], dtype=np.float64).tolist()
+        msg.points.append(point)
+    return msg
 
 
 def chunk_message(decision: Decision, dt_s: float, execute_steps: int, stamp_s: float, sequence: int,
@@ -334,11 +341,8 @@ def chunk_message(decision: Decision, dt_s: float, execute_steps: int, stamp_s: 
                       num_candidates=decision.num_candidates, model_time_ms=float(decision.model_ms),
                       sequence=sequence, model_name=model_name)
     msg.header.stamp = seconds_to_stamp(stamp_s)
-    msg.trajectory.header.stamp = msg.header.stamp
-    msg.trajectory.joint_names = list(joint_names)
-    msg.trajectory.points = [JointTrajectoryPoint(positions=row.tolist(),
-                                                  time_from_start=seconds_to_duration(k * dt_s))
-                             for k, row in enumerate(decision.actions)]
+    msg.trajectory = joint_trajectory(joint_names, stamp_s, decision.actions,
+                                      [k * dt_s for k in range(len(decision.actions))])
     return msg
 
 
@@ -354,6 +358,7 @@ def plan_candidates_message(plan: PlanSummary, header: Header, chunk_sequence: i
 
 
 __all__ = [
-    "ENCODINGS", "MessageError", "camera_rgb", "chunk_message", "compressed_to_numpy", "policy_joint_positions", "duration_to_seconds", "image_to_numpy", "joint_state_to_vector",
-    "numpy_to_compressed", "numpy_to_image", "plan_candidates_message", "seconds_to_duration", "seconds_to_stamp", "stamp_to_seconds",
+    "ENCODINGS", "NANOSECONDS_PER_SECOND", "MessageError", "camera_rgb", "chunk_message", "compressed_to_numpy", "joint_trajectory",
+    "policy_joint_positions", "duration_to_seconds", "image_to_numpy", "joint_state_to_vector", "numpy_to_compressed",
+    "numpy_to_image", "plan_candidates_message", "seconds_to_duration", "seconds_to_stamp", "stamp_to_seconds",
 ]

@@ -16,6 +16,9 @@ from typing import Any
 
 from rclpy.serialization import deserialize_message
 
+from cosmos_policy_ros import stamps
+from cosmos_policy_ros.ros.conversions import stamp_to_seconds
+
 # Encapsulation identifiers (OMG DDS-XTypes 1.3, 7.6.3.1.2) with the stamp right after the 4-byte
 # encapsulation header: plain CDR and final-type XCDR2, big (even) or little (odd) endian.
 PLAIN_ENCAPSULATIONS = {0x00: ">", 0x01: "<", 0x06: ">", 0x07: "<"}
@@ -32,12 +35,12 @@ def cdr_header_stamp_s(data: bytes, msg_type: type) -> float:
     order = PLAIN_ENCAPSULATIONS.get(data[1]) if len(data) >= ENCAPSULATION_BYTES + STAMP.size else None
     if order is not None and data[0] == 0:
         sec, nanosec = struct.unpack_from(order + STAMP.format, data, ENCAPSULATION_BYTES)
-        return sec + nanosec * 1e-9
+        return stamps.to_seconds(sec, nanosec)
     try:
         stamp = deserialize_message(data, msg_type).header.stamp
     except RuntimeError as error:  # rclpy's RMWError for malformed CDR
         raise ValueError(f"{len(data)} bytes are not a serialized {msg_type.__name__}: {error}") from error
-    return stamp.sec + stamp.nanosec * 1e-9
+    return stamp_to_seconds(stamp)
 
 
 @dataclass(frozen=True)

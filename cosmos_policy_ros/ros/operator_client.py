@@ -34,8 +34,8 @@ from std_srvs.srv import Trigger
 from cosmos_policy_msgs.msg import ActionChunk, PolicyStatus
 from cosmos_policy_msgs.srv import EndEpisode, SetInstruction, SetMode, StartEpisode
 
-from .dds_env import apply_local_dds_defaults
-from .qos import COMMAND_QOS, LATCHED_QOS
+from cosmos_policy_ros.ros.dds_env import apply_local_dds_defaults
+from cosmos_policy_ros.ros.qos import COMMAND_QOS, LATCHED_QOS
 
 WAIT_POLL_S = 0.01
 DEFAULT_TIMEOUT_S = 10.0

@@ -37,7 +37,7 @@ from cosmos_policy_msgs.srv import SetInstruction
 from cosmos_policy_ros.control.candidate_paths import EndEffectorPaths
 from cosmos_policy_ros.serving.inference_schedule import InferenceSchedule, ScheduleConfig
 from cosmos_policy_ros.control.joint_map import JointStateMerger
-from cosmos_policy_ros.serving.observation import LatestMessages, ObservationLimits, header_stamp_s
+from cosmos_policy_ros.serving.observation import LatestMessages, ObservationLimits
 from cosmos_policy_ros.serving.decision import Decision
 from cosmos_policy_ros.serving.policy_runner import ModelSource, PolicyRunner, ServedModel, load_runner
 from cosmos_policy_ros.serving.random_model import RandomInit, random_model
@@ -52,6 +52,7 @@ from cosmos_policy_ros.ros.conversions import (
     numpy_to_image,
     plan_candidates_message,
     policy_joint_positions,
+    stamp_to_seconds,
 )
 from cosmos_policy_ros.ros.latest_message import SerializedMessage
 from cosmos_policy_ros.ros.node_main import run_node
@@ -282,7 +283,7 @@ class PolicyNode(LifecycleNode):
             if complete:
                 names, positions, velocities = merger.state()
                 merged = JointState(header=message.header, name=names, position=positions, velocity=velocities)
-                self._latest.store(self.preset.joint_states_topic, merged, header_stamp_s(message))
+                self._latest.store(self.preset.joint_states_topic, merged, stamp_to_seconds(message.header.stamp))
         return merge
 
     def _store_raw_callback(self, topic: str, msg_type: type):

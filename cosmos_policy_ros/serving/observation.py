@@ -62,12 +62,6 @@ class Assembly:
     counts: dict[str, int]
 
 
-def header_stamp_s(message: Any) -> float:
-    """``header.stamp`` of a ROS message in seconds."""
-    stamp = message.header.stamp
-    return stamp.sec + stamp.nanosec * 1e-9
-
-
 class LatestMessages:
     """Thread-safe store of the newest message per topic, with a wake-up for a waiting worker.
 

@@ -17,6 +17,7 @@ from typing import Mapping
 import numpy as np
 import torch
 
+from cosmos_policy_ros.core.acceleration import DTYPES
 from cosmos_policy_ros.core.config import LayoutConfig
 from cosmos_policy_ros.core.convert_official import OFFICIAL_POLICY_NUM_STEPS
 from cosmos_policy_ros.core.layout import Role
@@ -28,7 +29,6 @@ from cosmos_policy_ros.presets import RobotPreset
 from cosmos_policy_ros.settings import check_settings, same_as, setting
 from cosmos_policy_ros.serving.decision import Decision, PlanSummary
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 MS_PER_S = 1000.0
 VALUE_ROLES = {"V(s')": Role.VALUE_FUTURE, "V(s,a,s')": Role.VALUE, "Q(s,a)": Role.Q_VALUE}
 AUTO_MODE = "auto"

@@ -15,7 +15,8 @@ from cosmos_policy_ros.core.codec import DatasetStatistics, NormalizationStats
 from cosmos_policy_ros.core.config import LayoutConfig, get_preset
 from cosmos_policy_ros.core.model import CosmosPolicy
 from cosmos_policy_ros.presets import RobotPreset
-from cosmos_policy_ros.serving.policy_runner import DTYPES, ServedModel
+from cosmos_policy_ros.core.acceleration import DTYPES
+from cosmos_policy_ros.serving.policy_runner import ServedModel
 from cosmos_policy_ros.settings import check_settings, setting
 
 RANDOM_WEIGHTS_NOTE = "RANDOM WEIGHTS (allow_random_init): chunks are noise, for tests and timing only"

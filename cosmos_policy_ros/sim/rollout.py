@@ -19,8 +19,8 @@ from cosmos_policy_ros.sim.trajectory_follower import TrajectoryCommand
 
 
 @dataclass(frozen=True)
-class EpisodeResult:
-    """Outcome of one expert episode.
+class ExpertRollout:
+    """One expert episode run in process: its outcome and what was recorded at each control tick.
 
     Args:
         episode: the reset (task, seed, instruction, initial poses).
@@ -59,7 +59,7 @@ def single_point_command(joint_names: tuple[str, ...], targets: np.ndarray, lead
 
 def run_expert_episode(sim: ArmSim, task: Task, expert: ScriptedExpert, seed: int,
                        cameras: Sequence[str] = (), time_limit_s: float | None = None,
-                       target: str = "") -> EpisodeResult:
+                       target: str = "") -> ExpertRollout:
     """Reset ``task`` with ``seed`` (and ``target``, a block colour; "" = the seed's own), let
     ``expert`` act until success or the time limit (the task's, or ``time_limit_s`` when shorter);
     ``cameras`` are rendered at every tick."""
@@ -83,5 +83,5 @@ def run_expert_episode(sim: ArmSim, task: Task, expert: ScriptedExpert, seed: in
         outcome = task.evaluate(sim, episode)
     if outcome is Outcome.RUNNING:
         outcome = Outcome.TIMEOUT
-    return EpisodeResult(episode, outcome, sim.time_s, np.array(targets), np.array(frames, dtype=np.uint8),
+    return ExpertRollout(episode, outcome, sim.time_s, np.array(targets), np.array(frames, dtype=np.uint8),
                          np.array(proprio, dtype=np.float32), np.array(references, dtype=np.float32))

@@ -19,7 +19,7 @@ import numpy as np
 import yaml
 
 from cosmos_policy_ros.presets import CONFIG_DIR
-from cosmos_policy_ros.validation import reject_unknown_fields
+from cosmos_policy_ros.config_checks import reject_unknown_fields
 
 DEFAULT_URDF = CONFIG_DIR.parent / "urdf" / "sim_arm.urdf"
 # Commanded joints, in the order of the sim_arm preset (gripper last).

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..core import features
+from cosmos_policy_ros.core import features
 
 CROP_AREA_FRACTION = 0.9
 ROTATION_DEG = 5.0

@@ -32,7 +32,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from ..data.training_set import INDEX_FILE
+from cosmos_policy_ros.data.training_set import INDEX_FILE
 
 CHECKPOINTS_DIR = "checkpoints"
 TRANSFORMER_FILE = "transformer.safetensors"

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from cosmos_policy_ros.validation import check_field, reject_unknown_fields
+from cosmos_policy_ros.config_checks import check_field, reject_unknown_fields
 
 # Training mode -> the value role rollout samples train (spec 2.3, 4.5): a policy run V(s, a, s');
 # the planning fine-tune V(s') (``mask_current_state_action_for_value_prediction``); its Q(s, a)

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from ..core import features
-from ..core.model import CosmosPolicy
-from ..data.dataset import EpisodeDataset
+from cosmos_policy_ros.core import features
+from cosmos_policy_ros.core.model import CosmosPolicy
+from cosmos_policy_ros.data.dataset import EpisodeDataset
 
 REPORT_FILE = "eval_report.json"
 PLOT_FILE = "eval.png"

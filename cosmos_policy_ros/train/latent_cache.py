@@ -23,9 +23,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..core import features
-from ..core.model import CosmosPolicy
-from ..data.training_set import INDEX_FILE
+from cosmos_policy_ros.core import features
+from cosmos_policy_ros.core.model import CosmosPolicy
+from cosmos_policy_ros.data.training_set import INDEX_FILE
 
 LOG = logging.getLogger(__name__)
 CACHE_FILE = "latents.npy"

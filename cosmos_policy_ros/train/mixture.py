@@ -23,8 +23,8 @@ import numpy as np
 import torch
 from torch.utils.data import ConcatDataset, Dataset
 
-from ..core.layout import Role
-from ..data.dataset import EpisodeDataset
+from cosmos_policy_ros.core.layout import Role
+from cosmos_policy_ros.data.dataset import EpisodeDataset
 
 MIXTURE_INDEX = "mixture_index"
 BASE_INDEX = "base_index"

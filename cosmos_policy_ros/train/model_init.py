@@ -16,12 +16,12 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ..core.codec import DatasetStatistics
-from ..core.config import LayoutConfig, get_preset
-from ..core.model import CosmosPolicy
-from ..core.pretrained import STATISTICS_FILE
-from ..data.training_set import read_index
-from .config import TrainConfig
+from cosmos_policy_ros.core.codec import DatasetStatistics
+from cosmos_policy_ros.core.config import LayoutConfig, get_preset
+from cosmos_policy_ros.core.model import CosmosPolicy
+from cosmos_policy_ros.core.pretrained import STATISTICS_FILE
+from cosmos_policy_ros.data.training_set import read_index
+from cosmos_policy_ros.train.config import TrainConfig
 
 LOG = logging.getLogger(__name__)
 SUCCESS = "success"

@@ -15,8 +15,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from ..core import diffusion
-from ..core.model import CosmosPolicy
+from cosmos_policy_ros.core import diffusion
+from cosmos_policy_ros.core.model import CosmosPolicy
 
 
 def draw_sigma_and_noise(model: CosmosPolicy, seeds: Sequence[int],

@@ -17,7 +17,7 @@ from typing import Iterable
 
 import torch
 
-from .config import TrainConfig
+from cosmos_policy_ros.train.config import TrainConfig
 
 
 def lr_factor(step: int, config: TrainConfig) -> float:

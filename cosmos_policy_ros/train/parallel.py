@@ -28,10 +28,10 @@ from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model
 from torch.distributed.fsdp import FSDPModule, MixedPrecisionPolicy, fully_shard
 from torch.nn.parallel import DistributedDataParallel
 
-from ..core.model import CosmosPolicy
-from .config import TrainConfig
-from .distributed import DistContext
-from .objective import TrainingObjective
+from cosmos_policy_ros.core.model import CosmosPolicy
+from cosmos_policy_ros.train.config import TrainConfig
+from cosmos_policy_ros.train.distributed import DistContext
+from cosmos_policy_ros.train.objective import TrainingObjective
 
 SHARDED_SUFFIX = ".sharded"
 DCP_METADATA = ".metadata"  # written last by ``dcp.save``: its presence marks a complete sharded state

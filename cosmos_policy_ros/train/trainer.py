@@ -27,22 +27,23 @@ import yaml
 from torch.utils.data import ConcatDataset, DataLoader, DistributedSampler
 from tqdm import tqdm
 
-from ..core import features
-from ..core.layout import Role
-from ..core.model import CosmosPolicy
-from ..data.dataset import EpisodeDataset
-from . import checkpoint as ckpt
-from . import parallel
-from .augment import augment_batch
-from .config import RESUME_AUTO, RESUME_NEVER, TrainConfig
-from .distributed import DistContext, init_distributed
-from .latent_cache import LatentCache, fingerprint
-from .metrics_log import PLOT_FILE, MetricsLog, plot_losses
-from .mixture import BASE_INDEX, MIXTURE_INDEX, SAMPLE_KIND, MixtureDataset, Purpose, draw_roles, sample_seed
-from .model_init import build_model, check_instructions, data_layout, run_statistics
-from .objective import draw_sigma_and_noise
-from .optim import WeightEMA, build_optimizer
-from .validation import Validator
+from cosmos_policy_ros.core import features
+from cosmos_policy_ros.core.layout import Role
+from cosmos_policy_ros.core.model import CosmosPolicy
+from cosmos_policy_ros.data.dataset import EpisodeDataset
+from cosmos_policy_ros.train import checkpoint as ckpt
+from cosmos_policy_ros.train import parallel
+from cosmos_policy_ros.train.augment import augment_batch
+from cosmos_policy_ros.train.config import RESUME_AUTO, RESUME_NEVER, TrainConfig
+from cosmos_policy_ros.train.distributed import DistContext, init_distributed
+from cosmos_policy_ros.train.latent_cache import LatentCache, fingerprint
+from cosmos_policy_ros.train.metrics_log import PLOT_FILE, MetricsLog, plot_losses
+from cosmos_policy_ros.train.mixture import (BASE_INDEX, MIXTURE_INDEX, SAMPLE_KIND, MixtureDataset, Purpose,
+                                             draw_roles, sample_seed)
+from cosmos_policy_ros.train.model_init import build_model, check_instructions, data_layout, run_statistics
+from cosmos_policy_ros.train.objective import draw_sigma_and_noise
+from cosmos_policy_ros.train.optim import WeightEMA, build_optimizer
+from cosmos_policy_ros.train.validation import Validator
 
 LOG = logging.getLogger(__name__)
 FINAL_DIR = "final"

@@ -15,12 +15,12 @@ import torch
 from torch.utils.data import Dataset
 from torch.utils.data.dataloader import default_collate
 
-from ..core import features
-from ..core.layout import Role
-from ..core.model import CosmosPolicy, EncodedObservation
-from .distributed import DistContext
-from .mixture import Purpose, sample_seed
-from .objective import TrainingObjective, draw_sigma_and_noise
+from cosmos_policy_ros.core import features
+from cosmos_policy_ros.core.layout import Role
+from cosmos_policy_ros.core.model import CosmosPolicy, EncodedObservation
+from cosmos_policy_ros.train.distributed import DistContext
+from cosmos_policy_ros.train.mixture import Purpose, sample_seed
+from cosmos_policy_ros.train.objective import TrainingObjective, draw_sigma_and_noise
 
 VALIDATION_EPOCH = 0  # validation noise does not change between validations
 

@@ -32,16 +32,9 @@ def _model(options: InferenceOptions = PLAIN) -> CosmosPolicy:
     return CosmosPolicy(get_preset("tiny")).eval().accelerate(options)
 
 
-def _observation(model: CosmosPolicy) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    rng = np.random.RandomState(3)
-    layout = model.config.layout
-    images = {c: rng.randint(0, 256, (layout.image_height, layout.image_width, 3), dtype=np.uint8)
-              for c in layout.camera_names}
-    return images, rng.uniform(-1, 1, layout.proprio_dim)
-
 
 def _policy_sample(model: CosmosPolicy, seeds: list[int] = SEEDS) -> torch.Tensor:
-    images, proprio = _observation(model)
+    images, proprio = model.config.layout.fake_observation(3)
     encoded = model.encode_observation(images, proprio, INSTRUCTION)
     return model.generate(encoded, Role.POLICY, 3, seeds)
 
@@ -66,7 +59,7 @@ def test_text_kv_cache_matches_the_plain_cross_attention_and_projects_the_text_o
     torch.testing.assert_close(_policy_sample(cached), _policy_sample(plain), atol=FP32_TOLERANCE, rtol=0)
 
     config = PlannerConfig(**SMALL_PLAN)
-    images, proprio = _observation(plain)
+    images, proprio = plain.config.layout.fake_observation(3)
     counts = {}
     for name, model in (("plain", plain), ("cached", cached)):
         first_block = model.transformer.transformer_blocks[0]
@@ -101,7 +94,7 @@ def test_one_vae_encode_per_decision(monkeypatch: pytest.MonkeyPatch) -> None:
     encodes = []
     original = model.vae.encode
     monkeypatch.setattr(model.vae, "encode", lambda pixels: encodes.append(pixels.shape) or original(pixels))
-    images, proprio = _observation(model)
+    images, proprio = model.config.layout.fake_observation(3)
     Planner(model, config=PlannerConfig(**SMALL_PLAN)).plan(images, proprio, INSTRUCTION, base_seed=0)
     assert len(encodes) == 1 and encodes[0][0] == 1
 

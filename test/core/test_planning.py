@@ -27,13 +27,6 @@ def _model(seed: int) -> CosmosPolicy:
     return CosmosPolicy(get_preset("tiny")).eval()
 
 
-def _observation(model: CosmosPolicy, seed: int = 3) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    rng = np.random.RandomState(seed)
-    layout = model.config.layout
-    images = {c: rng.randint(0, 256, (layout.image_height, layout.image_width, 3), dtype=np.uint8)
-              for c in layout.camera_names}
-    return images, rng.uniform(-1, 1, layout.proprio_dim)
-
 
 def preferred_region_score(actions: np.ndarray) -> np.ndarray:
     """(n, K, D) -> (n,) in (0, 1): the scorer prefers chunks whose first action dimension is high."""
@@ -58,7 +51,7 @@ def test_batched_and_serial_planning_agree(mode: str) -> None:
     policy, planner_model = _model(0), _model(1)  # two checkpoints, as the official ALOHA set-up
     planner = Planner(policy, planner_model, PlannerConfig(mode=mode, aggregation="average", max_batch_rows=4,
                                                            **SMALL))
-    images, proprio = _observation(policy)
+    images, proprio = policy.config.layout.fake_observation(3)
     batched = planner.plan(images, proprio, INSTRUCTION, base_seed=195)
     serial = planner.plan_serial(images, proprio, INSTRUCTION, base_seed=195)
     assert batched.selected_index == serial.selected_index
@@ -75,7 +68,7 @@ def test_batched_and_serial_planning_agree(mode: str) -> None:
 
 def test_planning_is_deterministic_under_a_seed() -> None:
     planner = Planner(_model(0), config=PlannerConfig(**SMALL))
-    images, proprio = _observation(planner.policy_model)
+    images, proprio = planner.policy_model.config.layout.fake_observation(3)
     first = planner.plan(images, proprio, INSTRUCTION, base_seed=7)
     again = planner.plan(images, proprio, INSTRUCTION, base_seed=7)
     other = planner.plan(images, proprio, INSTRUCTION, base_seed=8)
@@ -86,7 +79,7 @@ def test_planning_is_deterministic_under_a_seed() -> None:
 
 def test_single_candidate_is_the_plain_policy() -> None:
     model = _model(0)
-    images, proprio = _observation(model)
+    images, proprio = model.config.layout.fake_observation(3)
     planner = Planner(model, config=PlannerConfig(num_candidates=1, policy_num_steps=3))
     result = planner.plan(images, proprio, INSTRUCTION, base_seed=5)
     direct = model.act(images, proprio, INSTRUCTION, seed=5, num_steps=3)
@@ -100,7 +93,7 @@ def test_planner_picks_the_candidate_a_known_scorer_prefers(mode: str) -> None:
     policy = _model(0)
     scorer = ActionRegionScorer(get_preset("tiny")).eval()
     planner = Planner(policy, scorer, PlannerConfig(mode=mode, **SMALL))
-    images, proprio = _observation(policy)
+    images, proprio = policy.config.layout.fake_observation(3)
     result = planner.plan(images, proprio, INSTRUCTION, base_seed=0)
     true_scores = preferred_region_score(result.candidate_actions)
     assert result.selected_index == int(np.argmax(true_scores))
@@ -113,7 +106,7 @@ def test_best_of_eight_beats_one_over_seeded_trials() -> None:
     scorer = ActionRegionScorer(get_preset("tiny")).eval()
     best_of_8 = Planner(policy, scorer, PlannerConfig(mode="fast", policy_num_steps=2))
     single = Planner(policy, scorer, PlannerConfig(mode="fast", policy_num_steps=2, num_candidates=1))
-    images, proprio = _observation(policy)
+    images, proprio = policy.config.layout.fake_observation(3)
     encoded = policy.encode_observation(images, proprio, INSTRUCTION)
     picked, plain = [], []
     for trial in range(SCORER_TRIALS):
@@ -133,7 +126,7 @@ def test_budget_too_small_for_eight_returns_fewer_candidates_in_time(monkeypatch
     model = ClockedModel(get_preset("tiny")).eval()
     model.clock = clock
     planner = Planner(model, config=PlannerConfig(**SMALL))
-    images, proprio = _observation(planner.policy_model)
+    images, proprio = planner.policy_model.config.layout.fake_observation(3)
     unbudgeted = planner.plan(images, proprio, INSTRUCTION, base_seed=0)  # measures its own costs
     budget_s = 0.4 * planner.estimate_s(8)
     result = planner.plan(images, proprio, INSTRUCTION, base_seed=0, budget_s=budget_s)
@@ -146,7 +139,7 @@ def test_budget_too_small_for_eight_returns_fewer_candidates_in_time(monkeypatch
 
 def test_deadline_mid_way_returns_the_candidates_generated_so_far() -> None:
     planner = Planner(_model(0), config=PlannerConfig(**SMALL))  # fresh: no cost measured yet
-    images, proprio = _observation(planner.policy_model)
+    images, proprio = planner.policy_model.config.layout.fake_observation(3)
     result = planner.plan(images, proprio, INSTRUCTION, base_seed=0, budget_s=1e-3)
     assert result.num_evaluated == 8 and result.num_value_samples.tolist() == [1] * 8
     assert "exhausted in the future stage" in result.reason and "policy sample's own value" in result.reason
@@ -172,7 +165,7 @@ def test_a_deeper_level_continues_from_the_last_predicted_future() -> None:
     torch.manual_seed(0)
     model = RecordingModel(get_preset("tiny")).eval()
     config = PlannerConfig(search_depth=2, **SMALL)
-    result = Planner(model, config=config).plan(*_observation(model), INSTRUCTION, base_seed=10)
+    result = Planner(model, config=config).plan(*model.config.layout.fake_observation(3), INSTRUCTION, base_seed=10)
     layout = model.layout
     current, future = layout.state_indices(), layout.state_indices(future=True)
     cameras = list(layout.config.camera_names)
@@ -205,7 +198,7 @@ def test_a_deeper_level_continues_from_the_last_predicted_future() -> None:
 @pytest.mark.parametrize("rule", ["use_last_value", "average"])
 def test_depth_scores_combine_by_the_rule_and_level_one_matches_a_shallow_plan(rule: str) -> None:
     policy = _model(0)
-    images, proprio = _observation(policy)
+    images, proprio = policy.config.layout.fake_observation(3)
     deep = Planner(policy, config=PlannerConfig(search_depth=3, depth_aggregation=rule, **SMALL))
     shallow = Planner(policy, config=PlannerConfig(**SMALL))
     result = deep.plan(images, proprio, INSTRUCTION, base_seed=4)
@@ -224,7 +217,7 @@ def test_a_deadline_inside_a_deeper_level_keeps_the_shallower_scores() -> None:
     planner = Planner(model, config=PlannerConfig(search_depth=2, **SMALL))
     # the deadline passes once the second level's first policy call ran (its futures never start)
     planner._fits = lambda call, deadline: not any(c[0] is Role.POLICY and c[2] is not None for c in model.calls)
-    result = planner.plan(*_observation(model), INSTRUCTION, base_seed=0, budget_s=60.0)
+    result = planner.plan(*model.config.layout.fake_observation(3), INSTRUCTION, base_seed=0, budget_s=60.0)
     assert "budget exhausted in the future stage of depth 2" in result.reason
     assert "searched depth 1 of 2" in result.reason and result.values_by_depth.shape == (8, 1)
     assert result.num_evaluated == 8 and set(result.num_value_samples) == {6}

@@ -34,11 +34,8 @@ class Recording(CosmosPolicy):
 def test_imagined_images_are_the_selected_candidates_future(mode: str) -> None:
     torch.manual_seed(0)
     model = Recording(get_preset("tiny")).eval()
-    rng = np.random.RandomState(1)
     layout = model.config.layout
-    images = {c: rng.randint(0, 256, (layout.image_height, layout.image_width, 3), dtype=np.uint8)
-              for c in layout.camera_names}
-    proprio = rng.uniform(-1, 1, layout.proprio_dim)
+    images, proprio = layout.fake_observation(1)
     config = PlannerConfig(num_candidates=3, mode=mode, policy_num_steps=1, future_max_num_steps=1,
                            value_max_num_steps=1, value_ensemble_size=1)
     result = Planner(model, None, config).plan(images, proprio, "reach", base_seed=10, imagine=True)

@@ -29,12 +29,6 @@ def _model(**sampler: int) -> CosmosPolicy:
     return CosmosPolicy(config.replace(sampler=dataclasses.replace(config.sampler, **sampler))).eval()
 
 
-def _observation(model: CosmosPolicy) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    rng = np.random.RandomState(1)
-    layout = model.config.layout
-    return ({c: rng.randint(0, 256, (layout.image_height, layout.image_width, 3), dtype=np.uint8)
-             for c in layout.camera_names}, rng.uniform(-1, 1, layout.proprio_dim))
-
 
 def _forwards(model: CosmosPolicy, run: Callable[[], object]) -> int:
     count = [0]
@@ -54,7 +48,7 @@ def _source(num_steps: int = 0, num_candidates: int = 2, mode: str = "fast") -> 
 def _runner_forwards(model: CosmosPolicy, source: ModelSource) -> int:
     planner = Planner(model, None, planner_config(source, model, model)) if source.num_candidates > 1 else None
     runner = PolicyRunner(ServedModel(model, "test"), source, load_preset("sim_arm"), planner)
-    images, proprio = _observation(model)
+    images, proprio = model.config.layout.fake_observation(1)
     return _forwards(model, lambda: runner.decide(images, proprio, INSTRUCTION, seed=5, budget_s=float("inf")))
 
 
@@ -100,7 +94,7 @@ def test_planner_config_step_counts(changes: dict, expected: int) -> None:
     """One batched call per distinct step count and stage; each call costs its evaluations."""
     model = _model()
     config = PlannerConfig(**{"num_candidates": 2, "policy_num_steps": 3, **changes})
-    images, proprio = _observation(model)
+    images, proprio = model.config.layout.fake_observation(1)
     planner = Planner(model, None, config)
     counted = _forwards(model, lambda: planner.plan(images, proprio, INSTRUCTION, base_seed=3))
     derived = (_evaluations(config.policy_num_steps) + sum(map(_evaluations, set(config.future_num_steps)))
@@ -115,7 +109,7 @@ def test_single_value_sample_is_scored_raw() -> None:
         assert np.array_equal(aggregate_values(low, rule, 0.05, 1.0), low[:, 0]), rule
     assert np.array_equal(aggregate_values(np.array([[0.04, 0.01]]), "majority_mean", 0.05, 1.0), [0.0])
     model = _model(policy_num_steps=1)
-    images, proprio = _observation(model)
+    images, proprio = model.config.layout.fake_observation(1)
     result = Planner(model, None, PlannerConfig(num_candidates=3, mode="fast", policy_num_steps=1,
                                                 future_max_num_steps=1, value_max_num_steps=1)).plan(
         images, proprio, INSTRUCTION, base_seed=0)

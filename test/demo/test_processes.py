@@ -2,10 +2,10 @@
 """The demo's node set comes from the shared description (ros/graph.py), plus its extras."""
 from __future__ import annotations
 
-from cosmos_policy_ros.commands.up import node_argv
+from cosmos_policy_ros.ros.processes import node_argv
 from cosmos_policy_ros.demo.config import DemoConfig
 from cosmos_policy_ros.demo.processes import GraphOptions, demo_graph
-from cosmos_policy_ros.demo.session import Setting
+from cosmos_policy_ros.demo.setting import Setting
 from cosmos_policy_ros.ros.graph import GraphArgs, build_graph
 
 PRESET = str(DemoConfig.resolve("config/demo/sim_arm_32.yaml"))

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from cosmos_policy_ros.demo.config import DemoConfig
-from cosmos_policy_ros.demo.episodes import EpisodeConfig, EpisodeResult
+from cosmos_policy_ros.demo.episode_runner import EpisodeConfig, EpisodeResult
 from cosmos_policy_ros.demo.pipeline import CLEAN_EXPERT, NOISY_EXPERT, RetrainConfig
-from cosmos_policy_ros.demo.report import format_table, roc_auc, summarize, value_auc, write_gif
+from cosmos_policy_ros.demo.report import format_table, summarize, value_auc, write_gif
 from cosmos_policy_ros.demo.run import DemoOutcome
 
 
@@ -19,18 +19,6 @@ def _result(success: bool, values: list[float], inference_ms: list[float] = (), 
     return EpisodeResult("policy", 0, "touch the red block", success, 1.0,
                          values=[(0.1 * i, v) for i, v in enumerate(values)], inference_ms=list(inference_ms),
                          planning_ms=list(planning_ms), deadline_misses=misses)
-
-
-def test_roc_auc_matches_pairwise_definition():
-    rng = np.random.default_rng(0)
-    scores = rng.random(30)
-    labels = rng.random(30) > 0.5
-    pairs = [(p > n) + 0.5 * (p == n) for p in scores[labels] for n in scores[~labels]]
-    assert roc_auc(scores, labels) == pytest.approx(np.mean(pairs))
-    assert roc_auc([0.9, 0.8, 0.1], [True, True, False]) == 1.0
-    assert roc_auc([0.1, 0.2, 0.9], [True, True, False]) == 0.0
-    assert roc_auc([0.5, 0.5], [True, False]) == 0.5
-    assert math.isnan(roc_auc([0.3, 0.4], [True, True]))
 
 
 def test_value_auc_scores_episodes_by_mean_value_and_skips_episodes_without_chunks():

@@ -16,9 +16,9 @@ from cosmos_policy_ros.core.model import CosmosPolicy
 from cosmos_policy_ros.data.training_set import read_index
 from cosmos_policy_ros.demo.config import DemoConfig
 from cosmos_policy_ros.demo.pipeline import CHECKPOINT_FILES, SIM_DEMO_SEED_OFFSET, RetrainConfig, retrain
-from cosmos_policy_ros.demo.vae_pretraining import VAEPretrainConfig
+from cosmos_policy_ros.train.vae_pretraining import VAEPretrainConfig
 from cosmos_policy_ros.sim.arm_sim import ArmSim
-from cosmos_policy_ros.sim.demo_generation import scene_target
+from cosmos_policy_ros.sim.demonstrations import scene_target
 from cosmos_policy_ros.sim.scene import build_scene_config
 from cosmos_policy_ros.sim.tasks import make_task
 

@@ -262,3 +262,18 @@ def test_stamp_and_duration_keep_nanoseconds_and_reject_non_finite(to_msg, to_se
     for bad in (float("inf"), float("nan")):
         with pytest.raises(ValueError, match="seconds"):
             to_msg(bad)
+
+
+def test_joint_trajectory_points_carry_rows_times_and_optional_velocities():
+    """The one trajectory builder the arbiter and policy_node share: point k = row k at its time."""
+    positions = np.array([[0.0, 1.0], [0.5, 1.5], [1.0, 2.0]])
+    velocities = np.array([[1.0, 1.0], [1.0, 1.0], [0.0, 0.0]])
+    msg = conversions.joint_trajectory(("a", "b"), 12.25, positions, [0.0, 0.1, 0.2], velocities)
+    assert list(msg.joint_names) == ["a", "b"]
+    assert (msg.header.stamp.sec, msg.header.stamp.nanosec) == (12, 250_000_000)
+    assert [list(p.positions) for p in msg.points] == positions.tolist()
+    assert [list(p.velocities) for p in msg.points] == velocities.tolist()
+    assert [(p.time_from_start.sec, p.time_from_start.nanosec) for p in msg.points] == [
+        (0, 0), (0, 100_000_000), (0, 200_000_000)]
+    plain = conversions.joint_trajectory(("a", "b"), 0.0, positions[:2], [0.0, 0.1])
+    assert len(plain.points) == 2 and all(len(p.velocities) == 0 for p in plain.points)

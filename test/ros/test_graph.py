@@ -10,7 +10,7 @@ import pytest
 import ros2_kit
 import yaml
 
-from cosmos_policy_ros.commands.up import build_children
+from cosmos_policy_ros.ros.processes import graph_children
 from cosmos_policy_ros.demo.config import DemoConfig
 from cosmos_policy_ros.ros import graph
 from cosmos_policy_ros.ros.graph import SCENARIOS, GraphArgs, build_graph
@@ -187,4 +187,4 @@ def test_launch_description_matches_up(scenario):
     launched = [(e.node_package, e.node_executable) for e in group.get_sub_entities() if isinstance(e, Node)]
     started = build_graph(scenario, GraphArgs(robot="aloha", namespace="lab"))
     assert launched == [("cosmos_policy_ros", n.kind.executable) for n in started.nodes]
-    assert [c.name for c in build_children(started)] == [n.name for n in started.nodes]
+    assert [c.name for c in graph_children(started)] == [n.name for n in started.nodes]

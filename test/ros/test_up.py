@@ -16,8 +16,9 @@ import pytest
 import yaml
 
 from cosmos_policy_ros.commands import up
-from cosmos_policy_ros.commands.up import ChildSpec, Supervisor, node_argv, parse_param_overrides
+from cosmos_policy_ros.commands.up import Supervisor, parse_param_overrides
 from cosmos_policy_ros.ros.graph import GraphArgs, build_graph
+from cosmos_policy_ros.ros.processes import ChildSpec, child_env, node_argv
 
 WAIT_TIMEOUT_S = 30.0
 
@@ -57,7 +58,7 @@ def test_child_death_stops_the_others_and_names_the_dead(tmp_path):
                         time.sleep(0.05)
                     sys.exit(3)
                     """)]
-    code = Supervisor(children, up.child_env(), report=messages.append, stop_timeout_s=10.0).run()
+    code = Supervisor(children, child_env(), report=messages.append, stop_timeout_s=10.0).run()
     assert code != 0
     assert any("crasher exited with code 3" in m for m in messages), messages
     assert (tmp_path / "steady.stopped").read_text() == "SIGINT"
@@ -68,7 +69,7 @@ def test_child_killed_by_a_signal_is_reported(tmp_path):
     messages: list[str] = []
     children = [sleeper("steady", tmp_path),
                 script_child("victim", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)")]
-    assert Supervisor(children, up.child_env(), report=messages.append).run() != 0
+    assert Supervisor(children, child_env(), report=messages.append).run() != 0
     assert any("victim was killed by signal SIGKILL" in m for m in messages), messages
 
 
@@ -87,7 +88,7 @@ def test_child_ignoring_the_stop_signal_is_killed(tmp_path):
         while not pathlib.Path({str(tmp_path)!r}, "stubborn.ready").exists():
             time.sleep(0.05)
         """)
-    code = Supervisor([stubborn, quitter], up.child_env(), report=messages.append, stop_timeout_s=1.0).run()
+    code = Supervisor([stubborn, quitter], child_env(), report=messages.append, stop_timeout_s=1.0).run()
     assert code != 0
     assert any("stubborn did not stop" in m for m in messages), messages
 
@@ -99,7 +100,8 @@ def test_stop_signal_is_forwarded_and_exit_is_clean(tmp_path, signum):
     children = [[n, list(sleeper(n, tmp_path).argv)] for n in names]
     driver = textwrap.dedent(f"""
         import json, sys
-        from cosmos_policy_ros.commands.up import ChildSpec, Supervisor, child_env
+        from cosmos_policy_ros.commands.up import Supervisor
+        from cosmos_policy_ros.ros.processes import ChildSpec, child_env
         children = [ChildSpec(name, tuple(argv)) for name, argv in json.loads({json.dumps(children)!r})]
         sys.exit(Supervisor(children, child_env()).run())
         """)
@@ -160,7 +162,7 @@ def test_real_node_gets_name_namespace_params_and_remaps(ros_domain, tmp_path):
     preset_path.write_text(yaml.safe_dump(preset))
     graph = build_graph("bringup", GraphArgs(robot=str(preset_path), namespace="robot1",
                                              extra_params={"command_arbiter": {"status_period_s": 0.5}}))
-    proc = subprocess.Popen(node_argv(graph.node("command_arbiter"), graph), env=up.child_env(ros_domain.env()),
+    proc = subprocess.Popen(node_argv(graph.node("command_arbiter"), graph), env=child_env(ros_domain.env()),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     context = rclpy.Context()
     rclpy.init(context=context)

@@ -16,8 +16,8 @@ import numpy as np
 
 from cosmos_policy_ros.core.layout import Role
 from cosmos_policy_ros.core.planning.aggregation import AGGREGATIONS, SELECTIONS
+from cosmos_policy_ros.config_checks import check_field
 from cosmos_policy_ros.settings import setting
-from cosmos_policy_ros.validation import check_field
 
 MODES = ("full", "fast", "q_value")
 MAX_SEARCH_DEPTH = 5  # upstream ran up to 3

@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The demo model's starting point: its config, a VAE trained on the demo frames, calibrated latents.
+"""A model whose VAE starts from scratch: re-initialised, trained on the data's frames, calibrated.
 
-The method freezes a pretrained Wan VAE. No pretrained weights exist at the CPU demo's size
-(base_dim 4), and diffusers' default initialisation makes a randomly initialised encoder nearly
+The method freezes a pretrained Wan VAE. No pretrained weights exist at small sizes such as the CPU
+demo's (base_dim 4), and diffusers' default initialisation makes a randomly initialised encoder nearly
 blind: its latents are dominated by biases, so two different camera images differ by about 0.3 %
 of the latent scale (measured on sim images). The demo therefore initialises the VAE convs
 He-normal with zero biases (a random-feature encoder whose output follows the image), trains it
@@ -20,14 +20,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..core.codec import DatasetStatistics
-from ..core.config import CosmosPolicyConfig
-from ..core.layout import FrameKind
-from ..core.model import CosmosPolicy
-from ..core.pretrained import STATISTICS_FILE
-from ..data.training_set import read_episode_arrays, read_index
-from ..train.model_init import data_layout
-from .vae_pretraining import VAEPretrainConfig, pretrain_vae
+from cosmos_policy_ros.core.codec import DatasetStatistics
+from cosmos_policy_ros.core.config import CosmosPolicyConfig
+from cosmos_policy_ros.core.layout import FrameKind
+from cosmos_policy_ros.core.model import CosmosPolicy
+from cosmos_policy_ros.core.pretrained import STATISTICS_FILE
+from cosmos_policy_ros.data.training_set import read_episode_arrays, read_index
+from cosmos_policy_ros.train.model_init import data_layout
+from cosmos_policy_ros.train.vae_pretraining import VAEPretrainConfig, pretrain_vae
 
 HE_GAIN = 2.0  # variance gain of He initialisation (keeps activations' scale through SiLU stacks)
 

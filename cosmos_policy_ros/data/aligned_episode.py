@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .align import (NS_PER_S, AlignmentReport, commanded_reference, control_ticks, max_gap_s,
-                    nearest_before)
-from .bag_labels import OUTCOME_SUCCESS
-from .bag_reader import MODE_POLICY, MODE_TELEOP, RecordedEpisode
+from cosmos_policy_ros.data.align import (NS_PER_S, AlignmentReport, commanded_reference, control_ticks,
+                                          max_gap_s, nearest_before)
+from cosmos_policy_ros.data.bag_labels import OUTCOME_SUCCESS
+from cosmos_policy_ros.data.bag_reader import MODE_POLICY, MODE_TELEOP, RecordedEpisode
 
 
 @dataclass(frozen=True)

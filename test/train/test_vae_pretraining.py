@@ -8,8 +8,8 @@ import torch
 
 from cosmos_policy_ros.core.config import VAEConfig, get_preset
 from cosmos_policy_ros.core.model import CosmosPolicy
-from cosmos_policy_ros.demo.model_init import reinitialize_encoder
-from cosmos_policy_ros.demo.vae_pretraining import (VAEPretrainConfig, object_weights, pretrain_vae,
+from cosmos_policy_ros.train.scratch_vae import reinitialize_encoder
+from cosmos_policy_ros.train.vae_pretraining import (VAEPretrainConfig, object_weights, pretrain_vae,
                                                     reconstruction_loss)
 
 

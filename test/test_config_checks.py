@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cosmos_policy_ros.core.config import LayoutConfig
-from cosmos_policy_ros.validation import check_field, reject_unknown_fields
+from cosmos_policy_ros.config_checks import check_field, reject_unknown_fields
 
 
 def test_check_field_passes_when_ok_and_names_field_and_value_otherwise():

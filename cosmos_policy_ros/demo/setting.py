@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..presets import load_preset
-from ..ros.operator_client import spinning
-from .episodes import CLEAN_EXPERT, EpisodeConfig, EpisodeResult, EpisodeRunner
-from .processes import GraphOptions, NodeProcesses, demo_graph
-from .ros_client import DemoClient
+from cosmos_policy_ros.demo.episode_runner import CLEAN_EXPERT, EpisodeConfig, EpisodeResult, EpisodeRunner
+from cosmos_policy_ros.demo.processes import GraphOptions, NodeProcesses, demo_graph
+from cosmos_policy_ros.demo.ros_client import DemoClient
+from cosmos_policy_ros.presets import load_preset
+from cosmos_policy_ros.ros.operator_client import spinning
 
 LOG = logging.getLogger(__name__)
 READY_TIMEOUT_S = 120.0  # wall time for the nodes to come up (model load, first render)

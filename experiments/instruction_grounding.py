@@ -31,7 +31,8 @@ from cosmos_policy_ros.presets import load_preset
 from cosmos_policy_ros.sim.arm_sim import ArmSim
 from cosmos_policy_ros.sim.scene import BLOCK_COLOURS, block_body, build_scene_config
 from cosmos_policy_ros.sim.tasks import TaskConfig, make_task
-from timing import hardware_line
+
+from bench.timing import hardware_line
 
 PAN = 0  # shoulder_pan_joint: first joint of the sim_arm preset
 

@@ -14,7 +14,7 @@ from cosmos_policy_ros.data.dataset import EpisodeDataset
 from cosmos_policy_ros.data.training_set import INDEX_FILE, read_episode_arrays
 from cosmos_policy_ros.presets import load_preset
 from cosmos_policy_ros.sim.arm_sim import HOME_POSITIONS
-from cosmos_policy_ros.sim.demo_generation import SimDemoConfig, generate_sim_demos, scene_target
+from cosmos_policy_ros.sim.demonstrations import SimDemoConfig, generate_sim_demos, scene_target
 from cosmos_policy_ros.sim.scene import BLOCK_COLOURS
 
 REPO = Path(__file__).resolve().parents[2]

@@ -10,7 +10,7 @@ sampled chunk's MSE next to that of the best constant chunk: below 1.0x means it
 
 ``--signal half`` paints everything left of the position instead (a large signal): it separates
 "the image path works" from "small objects are hard to find". The VAE is the demo's: the
-He-initialised encoder of ``demo/model_init.py`` (frozen, as in training), or with ``--vae-from``
+He-initialised encoder of ``train/scratch_vae.py`` (frozen, as in training), or with ``--vae-from``
 the VAE (weights and latent statistics) of a saved model folder, e.g. one trained on sim frames.
 
 Last line, machine-readable: ``localization_probe signal=<s> size_px=<n> steps=<k>
@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
-import platform
 import time
 from pathlib import Path
 
@@ -33,7 +31,9 @@ from cosmos_policy_ros.core.codec import DatasetStatistics
 from cosmos_policy_ros.core.config import CosmosPolicyConfig
 from cosmos_policy_ros.core.layout import Role
 from cosmos_policy_ros.core.model import CosmosPolicy, EncodedObservation
-from cosmos_policy_ros.demo.model_init import reinitialize_encoder
+from cosmos_policy_ros.train.scratch_vae import reinitialize_encoder
+
+from bench.timing import hardware_line
 
 REPO = Path(__file__).resolve().parents[1]
 INSTRUCTION = "touch the red block"
@@ -134,8 +134,7 @@ def main() -> None:
     args = parser.parse_args()
     config = CosmosPolicyConfig.from_json(args.model_config)
     config = config.replace(dit=dataclasses.replace(config.dit, absolute_pos_embed=args.absolute_pos_embed))
-    print(f"hardware: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(hardware_line())
     start = time.perf_counter()
     model_mse, constant_mse = probe(config, args.signal, args.size_px, args.steps, args.batch_size,
                                     args.learning_rate, args.seed, args.vae_from)

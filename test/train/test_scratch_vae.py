@@ -10,7 +10,7 @@ import torch
 from cosmos_policy_ros.core.config import VAEConfig, get_preset
 from cosmos_policy_ros.core.layout import FrameKind
 from cosmos_policy_ros.core.model import CosmosPolicy
-from cosmos_policy_ros.demo.model_init import latent_statistics, reinitialize_encoder
+from cosmos_policy_ros.train.scratch_vae import latent_statistics, reinitialize_encoder
 
 
 def _raw_model() -> CosmosPolicy:

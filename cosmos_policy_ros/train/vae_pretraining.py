@@ -1,9 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The demo's stand-in for the pretrained Wan VAE: a small Wan VAE trained as an autoencoder.
+"""A stand-in for the pretrained Wan VAE at small sizes: a small Wan VAE trained as an autoencoder.
 
 The method freezes a VAE pretrained on web video. At the CPU demo's size (base_dim 4) no such
 weights exist, and a randomly initialised encoder is not enough: its latents barely move when a
-small object moves (measured with ``bench/localization_probe.py``: a 6 px square's position was
+small object moves (measured with ``experiments/localization_probe.py``: a 6 px square's position was
 never learned behind the He-initialised VAE, 2.10x the best constant after 1000 DiT steps, and was
 learned behind a VAE trained as here, 0.42x). So the demo trains the VAE on the demo's own camera
 frames before the policy stage, then freezes it, as the method freezes its pretrained one.

@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 
 from cosmos_policy_msgs.msg import EpisodeEvent, PolicyStatus
 
-from .ros_client import DemoClient, Observed
+from cosmos_policy_ros.ros.conversions import stamp_to_seconds
+
+from cosmos_policy_ros.demo.ros_client import DemoClient, Observed
 
 CLEAN_EXPERT = "expert_teleop"
 NOISY_EXPERT = "expert_noisy"
@@ -101,7 +103,7 @@ class EpisodeRunner:
     def _ended(self, since_s: float) -> EpisodeEvent | None:
         events = self.client.peek(lambda o: list(o.events))
         ends = [e for e in events if e.event == EpisodeEvent.END
-                and e.header.stamp.sec + 1e-9 * e.header.stamp.nanosec >= since_s]
+                and stamp_to_seconds(e.header.stamp) >= since_s]
         return ends[0] if ends else None
 
     def _wait_end(self, reset_s: float, limit_s: float) -> bool:

@@ -25,14 +25,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.converter import ConvertConfig, EpisodeSummary, WrittenEpisode, finish_training_set, write_episode
-from ..presets import RobotPreset
-from .arm_sim import ArmSim
-from .expert import ExpertConfig, ScriptedExpert
-from .kinematics import ArmKinematics
-from .rollout import EpisodeResult, run_expert_episode
-from .scene import build_scene_config
-from .tasks import TASKS, TaskConfig, make_task
+from cosmos_policy_ros.data.converter import (ConvertConfig, EpisodeSummary, WrittenEpisode,
+                                              finish_training_set, write_episode)
+from cosmos_policy_ros.presets import RobotPreset
+from cosmos_policy_ros.sim.arm_sim import ArmSim
+from cosmos_policy_ros.sim.expert import ExpertConfig, ScriptedExpert
+from cosmos_policy_ros.sim.kinematics import ArmKinematics
+from cosmos_policy_ros.sim.rollout import ExpertRollout, run_expert_episode
+from cosmos_policy_ros.sim.scene import build_scene_config
+from cosmos_policy_ros.sim.tasks import TASKS, TaskConfig, make_task
 
 MODE_TELEOP = 0  # PolicyStatus.MODE_TELEOP (the message package is not imported here: ROS-free)
 
@@ -144,7 +145,7 @@ class _Worker:
         self.config = config
         self.control_dt_s = 1.0 / preset.control_rate_hz
 
-    def run(self, index: int) -> EpisodeResult:
+    def run(self, index: int) -> ExpertRollout:
         noise = self.config.noise if self.config.is_noisy(index) else {}
         expert = ScriptedExpert(self.config.task, self.kinematics, ExpertConfig(control_dt_s=self.control_dt_s, **noise))
         seed, target = scene_target(index, self.config.seed, self.config.targets_per_scene,
@@ -161,12 +162,12 @@ def _init_worker(preset: RobotPreset, config: SimDemoConfig) -> None:
     _WORKER = _Worker(preset, config)
 
 
-def _run_episode(index: int) -> tuple[int, EpisodeResult]:
+def _run_episode(index: int) -> tuple[int, ExpertRollout]:
     assert _WORKER is not None, "worker not initialised"
     return index, _WORKER.run(index)
 
 
-def _episodes(preset: RobotPreset, config: SimDemoConfig) -> Iterator[tuple[int, EpisodeResult]]:
+def _episodes(preset: RobotPreset, config: SimDemoConfig) -> Iterator[tuple[int, ExpertRollout]]:
     workers = config.workers or os.cpu_count() or 1
     if workers == 1:
         worker = _Worker(preset, config)

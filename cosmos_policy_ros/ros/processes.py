@@ -1,0 +1,113 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Nodes as child processes: the one place that starts and stops them.
+
+``cosmos-policy up``, the demo and the multi-process tests all start a node the same way (its
+argv from the shared node-set description, localhost-only DDS unless the user chose otherwise)
+and stop a set of children the same way: the stop signal to each one still running, one shared
+grace period, SIGKILL for what is left, and the caller told which ones had to be killed.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import IO, Any
+
+from cosmos_policy_ros.ros.dds_env import apply_local_dds_defaults
+from cosmos_policy_ros.ros.graph import NodeGraph, NodeSpec
+
+DEFAULT_STOP_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class ChildSpec:
+    """One process to supervise: a display name and its argv."""
+
+    name: str
+    argv: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Stopped:
+    """How a child ended: what it wrote to a pipe (None without one) and whether it needed SIGKILL."""
+
+    returncode: int
+    output: Any
+    killed: bool
+
+
+def ros_value(value: Any) -> str:
+    """A parameter value as ``-p name:=<text>`` text; JSON is YAML, so types survive (``"1.0"`` stays a string)."""
+    return json.dumps(value)
+
+
+def node_argv(spec: NodeSpec, graph: NodeGraph, python: str = sys.executable) -> tuple[str, ...]:
+    """The command line that starts ``spec``: its merged parameters as ``-p``, then remaps."""
+    ros_args = ["-r", f"__node:={spec.name}"]
+    if graph.namespace:
+        ros_args += ["-r", f"__ns:=/{graph.namespace.strip('/')}"]
+    for name, value in spec.parameters.items():
+        ros_args += ["-p", f"{name}:={ros_value(value)}"]
+    for src, dst in spec.remappings:
+        ros_args += ["-r", f"{src}:={dst}"]
+    return (python, "-m", spec.kind.module, "--ros-args", *ros_args)
+
+
+def graph_children(graph: NodeGraph, python: str = sys.executable) -> list[ChildSpec]:
+    """One child per node of ``graph``, in the graph's order."""
+    return [ChildSpec(spec.name, node_argv(spec, graph, python)) for spec in graph.nodes]
+
+
+def child_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of every node: the user's, plus localhost-only DDS where not set."""
+    env = dict(os.environ if base is None else base)
+    apply_local_dds_defaults(env)
+    return env
+
+
+def describe_exit(returncode: int) -> str:
+    if returncode < 0:
+        return f"was killed by signal {signal.Signals(-returncode).name}"
+    return f"exited with code {returncode}"
+
+
+def start_child(argv: Sequence[str], env: Mapping[str, str], stdout: int | IO[Any] | None = None,
+                text: bool = False, own_session: bool = True) -> subprocess.Popen:
+    """Start ``argv`` with stderr joined to ``stdout`` (None: inherit ours).
+
+    Args:
+        own_session: a process group of its own, so a terminal's Ctrl-C reaches the child once,
+            through its supervisor, instead of racing it.
+    """
+    return subprocess.Popen(list(argv), env=dict(env), stdout=stdout,
+                            stderr=None if stdout is None else subprocess.STDOUT, text=text,
+                            start_new_session=own_session)
+
+
+def stop_children(procs: Mapping[str, subprocess.Popen], signum: int = signal.SIGINT,
+                  timeout_s: float = DEFAULT_STOP_TIMEOUT_S) -> dict[str, Stopped]:
+    """Send ``signum`` to every child still running, wait ``timeout_s`` in all, SIGKILL the rest.
+
+    Waiting reads each child's pipe (``communicate``), so a chatty child cannot block on a full
+    pipe while it shuts down. Every child has exited when this returns.
+    """
+    for proc in procs.values():
+        if proc.poll() is None:
+            proc.send_signal(signum)
+    deadline = time.monotonic() + timeout_s
+    stopped = {}
+    for name, proc in procs.items():
+        try:
+            output, killed = proc.communicate(timeout=max(0.0, deadline - time.monotonic()))[0], False
+        except subprocess.TimeoutExpired:  # also raised when it exited but its pipe is unread
+            killed = proc.poll() is None
+            if killed:
+                proc.kill()
+            output = proc.communicate()[0]
+        stopped[name] = Stopped(proc.returncode, output, killed)
+    return stopped
