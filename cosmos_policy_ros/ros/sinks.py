@@ -8,11 +8,21 @@ each real interface does, and so what a sink must expect:
 * ``joint_trajectory_topic``: a joint_trajectory_controller's ``~/joint_trajectory``
   (trajectory_msgs/JointTrajectory, reliable). A topic has no answer: a refused message is lost
   silently, so presets of real arms prefer the action.
-* ``follow_joint_trajectory``: control_msgs/FollowJointTrajectory. JTC rejects a goal whose joints
-  do not match its own (``goal_received_callback``: "Joints on incoming goal don't match the
-  controller joints"), aborts on path/goal tolerance violations with ``error_code`` and
-  ``error_string`` in the result, and cancels the active goal when a newer one arrives (its result
-  is then not a failure). Rejections and failed results go to ``on_failure`` (the arbiter HOLDs).
+* ``follow_joint_trajectory``: control_msgs/FollowJointTrajectory, as ros2_controllers'
+  joint_trajectory_controller serves it (joint_trajectory_controller.cpp, commit
+  8b708cb9f8a072cee4b4283e1af94707d702728d): ``goal_received_callback`` rejects a goal that
+  ``validate_trajectory_msg`` refuses (joints not the controller's, "Joints on incoming trajectory
+  don't match the controller joints"; a stamped trajectory that ends in the past; time_from_start
+  not increasing); the goal response carries no reason, JTC logs it. ``update()`` aborts the
+  active goal with ``PATH_TOLERANCE_VIOLATED`` or ``GOAL_TOLERANCE_VIOLATED``;
+  ``goal_cancelled_callback`` cancels it on anyone's request; ``preempt_active_goal`` cancels it
+  (``INVALID_GOAL``, "Current goal cancelled due to new incoming action.") when a newer goal
+  arrives, which for our own newer goal is no failure. Other servers of the action (vendor
+  drivers, MoveIt's simple controller manager reading it) also use ``INVALID_JOINTS`` and
+  ``OLD_HEADER_TIMESTAMP`` (the codes of control_msgs' FollowJointTrajectory.action Result,
+  third_party/control_msgs). A rejection, an abort, a cancel of our newest goal, or any result
+  whose ``error_code`` is not ``SUCCESSFUL`` goes to ``on_failure`` with the code's name and the
+  server's ``error_string`` (the arbiter HOLDs and says why in ``~/status``).
 * ``gripper_command``: control_msgs/GripperCommand (franka_gripper's ``~/gripper_action``:
   ``command.position`` is one finger's travel, the width is twice it; gripper_action_controller:
   the joint position). A goal is sent when the target moves by more than ``tolerance``.
@@ -76,12 +86,23 @@ class TrajectoryTopicSink(Sink):
         self._pub.publish(part)
 
 
+# control_msgs/action/FollowJointTrajectory Result.error_code and action_msgs/msg/GoalStatus
+# constants, by name: a failure names what the controller said, not a bare number.
+FJT_ERROR_CODES = ("SUCCESSFUL", "INVALID_GOAL", "INVALID_JOINTS", "OLD_HEADER_TIMESTAMP", "PATH_TOLERANCE_VIOLATED",
+                   "GOAL_TOLERANCE_VIOLATED")
+GOAL_STATUSES = ("STATUS_UNKNOWN", "STATUS_ACCEPTED", "STATUS_EXECUTING", "STATUS_CANCELING", "STATUS_SUCCEEDED",
+                 "STATUS_CANCELED", "STATUS_ABORTED")
+
+
 class FollowJointTrajectorySink(Sink):
     def __init__(self, node: Node, group: CommandGroup, on_failure: OnFailure) -> None:
         super().__init__(node, group, on_failure)
+        from action_msgs.msg import GoalStatus
         from control_msgs.action import FollowJointTrajectory
 
-        self._action = FollowJointTrajectory
+        self._action, self._status = FollowJointTrajectory, GoalStatus
+        self._code_names = {getattr(FollowJointTrajectory.Result, name): name for name in FJT_ERROR_CODES}
+        self._status_names = {getattr(GoalStatus, name): name for name in GOAL_STATUSES}
         self._client = ActionClient(node, FollowJointTrajectory, group.target)
         self._sequence = 0
 
@@ -97,20 +118,31 @@ class FollowJointTrajectorySink(Sink):
     def _on_goal_response(self, future: Any, sequence: int) -> None:
         handle = future.result()
         if not handle.accepted:
-            self.on_failure(self.group.name, f"{self.group.target} rejected the trajectory goal")
+            self.on_failure(self.group.name, f"{self.group.target} rejected the trajectory goal (a controller "
+                                             f"logs why: joints not its own, ends in the past, times not increasing)")
             return
         handle.get_result_async().add_done_callback(lambda f: self._on_result(f, sequence))
 
     def _on_result(self, future: Any, sequence: int) -> None:
-        from action_msgs.msg import GoalStatus
+        reason = self._failure(future.result().status, future.result().result, sequence != self._sequence)
+        if reason:
+            self.on_failure(self.group.name, reason)
 
-        response = future.result()
-        if response.status == GoalStatus.STATUS_CANCELED and sequence != self._sequence:
-            return  # superseded by our own newer goal, as JTC does on every new goal
-        code, text = response.result.error_code, response.result.error_string
-        if response.status != GoalStatus.STATUS_SUCCEEDED or code != self._action.Result.SUCCESSFUL:
-            self.on_failure(self.group.name, f"{self.group.target} failed (status {response.status}, "
-                                             f"error_code {code}): {text or 'no error string'}")
+    def _failure(self, status: int, result: Any, superseded: bool) -> str | None:
+        """Why a finished goal is a failure (None: it is not): anything but SUCCEEDED with SUCCESSFUL,
+        except our own older goal canceled by the controller for our newer one."""
+        code, success = result.error_code, self._action.Result.SUCCESSFUL
+        if status == self._status.STATUS_SUCCEEDED and code == success:
+            return None
+        if status == self._status.STATUS_CANCELED and superseded:
+            return None
+        ended = {self._status.STATUS_ABORTED: "aborted", self._status.STATUS_CANCELED: "canceled",
+                 self._status.STATUS_SUCCEEDED: "finished"}.get(
+                     status, f"ended ({self._status_names.get(status, status)})")
+        reason = f"{self.group.target} {ended} the trajectory goal"
+        if code != success:
+            reason += f": {self._code_names.get(code, 'unknown error_code')} ({code})"
+        return f"{reason}: {result.error_string}" if result.error_string else reason
 
 
 class GripperCommandSink(Sink):
