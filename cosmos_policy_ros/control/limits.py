@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .joint_map import JointUnits
+
 MOVABLE_JOINT_TYPES = ("revolute", "prismatic", "continuous")
 # Finite-difference checks compare against limit * (1 + tolerance): exact-at-limit trajectories
 # (e.g. planned at the velocity limit) must not be rejected by float rounding.
@@ -96,6 +98,21 @@ def _joint_limits(joint: ET.Element, kind: str, use_smallest: bool) -> JointLimi
     velocity = float(attrs.get("velocity", math.inf)) or math.inf
     return JointLimits(lower=lower, upper=upper, velocity=velocity,
                        effort=float(attrs.get("effort", math.inf)))
+
+
+def limits_in_policy_units(limits: Mapping[str, JointLimits],
+                           units: Mapping[str, JointUnits]) -> dict[str, JointLimits]:
+    """A robot description's limits of the joints with :class:`JointUnits` in the policy's units
+    (the arbiter checks commands before the sinks convert them to the robot's units)."""
+    out = dict(limits)
+    for joint, unit in units.items():
+        if joint in out:
+            old = out[joint]
+            lower, upper = unit.bounds_from_robot(old.lower, old.upper)
+            out[joint] = dataclasses.replace(
+                old, lower=lower, upper=upper, velocity=abs(unit.rate_from_robot(old.velocity)),
+                acceleration=None if old.acceleration is None else abs(unit.rate_from_robot(old.acceleration)))
+    return out
 
 
 def apply_limit_overrides(limits: Mapping[str, JointLimits],

@@ -35,7 +35,12 @@ from cosmos_policy_ros.control.action_spaces import ActionSpaceConverter, EndEff
 from cosmos_policy_ros.control.arbitration import Arbiter, ArbiterConfig, Command, PolicyChunk
 from cosmos_policy_ros.control.input_validation import InputError, check_duration_fields
 from cosmos_policy_ros.control.joint_map import JointStateMerger
-from cosmos_policy_ros.control.limits import LimitArrays, apply_limit_overrides, parse_joint_limits
+from cosmos_policy_ros.control.limits import (
+    LimitArrays,
+    apply_limit_overrides,
+    limits_in_policy_units,
+    parse_joint_limits,
+)
 from cosmos_policy_ros.control.modes import Mode, RequestResult
 from cosmos_policy_ros.control.stitching import StitchConfig
 from cosmos_policy_ros.presets import RobotPreset, load_preset
@@ -146,7 +151,7 @@ def build_arbiter(params: ArbiterParams, preset: RobotPreset, urdf_xml: str) -> 
     if len(accel) not in (1, preset.num_joints):
         raise ValueError(f"limits.acceleration has {len(accel)} values; need 1 or {preset.num_joints}")
     per_joint = accel * preset.num_joints if len(accel) == 1 else accel
-    urdf_limits = parse_joint_limits(urdf_xml)
+    urdf_limits = limits_in_policy_units(parse_joint_limits(urdf_xml), preset.joint_units)
     overrides = {j: {"acceleration": a if a > 0 else None,
                      "velocity": urdf_limits[j].velocity * params.limits_velocity_scale}
                  for j, a in zip(preset.joints, per_joint) if j in urdf_limits}
@@ -221,13 +226,13 @@ class CommandArbiterNode(Node):
         self.params = ArbiterParams.from_node(self)
         preset = load_preset(self.params.robot)
         self.arbiter = build_arbiter(self.params, preset, self._robot_description(preset))
-        self._states = JointStateMerger(preset.joints, preset.state_sources)
+        self._states = JointStateMerger(preset.joints, preset.state_sources, preset.joint_units)
         self._lock = threading.RLock()  # a sink may report a failure while a command is being sent
         self._published_version = -1
         self._published_mode = self.arbiter.modes.mode
         inputs = MutuallyExclusiveCallbackGroup()
         watchdog = MutuallyExclusiveCallbackGroup()
-        self._sinks = make_sinks(self, preset.command_groups, self._on_controller_failure)
+        self._sinks = make_sinks(self, preset.command_groups, self._on_controller_failure, preset.joint_units)
         # Every executed trajectory, whole and in preset names, whatever the sinks make of it: what
         # the recorder records for presets whose controllers take actions or vendor messages.
         self._trajectory_pub = self.create_publisher(JointTrajectory, "~/trajectory", COMMAND_QOS)

@@ -29,46 +29,63 @@ each real interface does, and so what a sink must expect:
 * ``interbotix_trajectory`` / ``interbotix_single``: Trossen's interbotix_xs_sdk, one driver per arm,
   subscribing ``commands/joint_trajectory`` (JointTrajectoryCommand, ``cmd_type`` group + the
   motor group name) and ``commands/joint_single`` (JointSingleCommand, e.g. the gripper), in its
-  namespace (Interbotix/interbotix_ros_core humble, interbotix_xs_sdk/src/xs_sdk_obj.cpp).
+  namespace (Interbotix/interbotix_ros_core humble, interbotix_xs_sdk/src/xs_sdk_obj.cpp). Its
+  gripper ``cmd`` is the gripper motor's angle [rad]: Trossen's ALOHA sends
+  ``FOLLOWER_GRIPPER_JOINT_UNNORMALIZE_FN(policy value)`` (Interbotix/aloha aloha/real_env.py
+  ``set_gripper_pose``); the preset's ``joint_units`` says so and :class:`Sink` converts.
 """
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from rclpy.action import ActionClient
 from rclpy.node import Node
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-from cosmos_policy_ros.control.joint_map import CommandGroup, group_columns
+from cosmos_policy_ros.control.joint_map import CommandGroup, JointUnits, group_columns
 from cosmos_policy_ros.ros.qos import COMMAND_QOS
 
 OnFailure = Callable[[str, str], None]  # (group name, reason)
-GRIPPER_TOLERANCE = 1e-3  # [preset units] smaller target changes send no new gripper goal
+GRIPPER_TOLERANCE = 1e-3  # [robot units] smaller target changes send no new gripper goal
 
 
-def select_columns(msg: JointTrajectory, columns: Sequence[int], names: Sequence[str]) -> JointTrajectory:
-    """The same trajectory over a subset of its joints (every per-joint field that is filled)."""
+def select_columns(msg: JointTrajectory, columns: Sequence[int], names: Sequence[str],
+                   units: Sequence[JointUnits | None] = ()) -> JointTrajectory:
+    """The same trajectory over a subset of its joints (every per-joint field that is filled), a
+    column with :class:`JointUnits` converted to the robot's units (positions offset and scaled,
+    velocities and accelerations scaled, effort as it is)."""
+    units = list(units) or [None] * len(columns)
     out = JointTrajectory(header=msg.header, joint_names=list(names))
     for point in msg.points:
         part = JointTrajectoryPoint(time_from_start=point.time_from_start)
         for name in ("positions", "velocities", "accelerations", "effort"):
             values = getattr(point, name)
             if len(values):
-                setattr(part, name, [float(values[c]) for c in columns])
+                setattr(part, name, [_robot_value(name, unit, float(values[c])) for c, unit in zip(columns, units)])
         out.points.append(part)
     return out
+
+
+def _robot_value(field_name: str, units: JointUnits | None, value: float) -> float:
+    if units is None or field_name == "effort":
+        return value
+    return units.to_robot(value) if field_name == "positions" else units.rate_to_robot(value)
 
 
 class Sink:
     """Delivers one group's part of every trajectory."""
 
-    def __init__(self, node: Node, group: CommandGroup, on_failure: OnFailure) -> None:
+    def __init__(self, node: Node, group: CommandGroup, on_failure: OnFailure,
+                 units: Mapping[str, JointUnits] | None = None) -> None:
         self.node, self.group, self.on_failure = node, group, on_failure
+        self._units = [(units or {}).get(joint) for joint in group.joints]
 
     def send(self, msg: JointTrajectory) -> None:
-        self.deliver(select_columns(msg, group_columns(self.group, msg.joint_names), self.group.names_on_robot))
+        """Deliver this group's columns, in the names and units of its interface."""
+        self.deliver(select_columns(msg, group_columns(self.group, msg.joint_names), self.group.names_on_robot,
+                                    self._units))
 
     def deliver(self, part: JointTrajectory) -> None:
         raise NotImplementedError
@@ -78,8 +95,9 @@ class Sink:
 
 
 class TrajectoryTopicSink(Sink):
-    def __init__(self, node: Node, group: CommandGroup, on_failure: OnFailure) -> None:
-        super().__init__(node, group, on_failure)
+    def __init__(self, node: Node, group: CommandGroup, on_failure: OnFailure,
+                 units: Mapping[str, JointUnits] | None = None) -> None:
+        super().__init__(node, group, on_failure, units)
         self._pub = node.create_publisher(JointTrajectory, group.target, COMMAND_QOS)
 
     def deliver(self, part: JointTrajectory) -> None:
@@ -95,8 +113,9 @@ GOAL_STATUSES = ("STATUS_UNKNOWN", "STATUS_ACCEPTED", "STATUS_EXECUTING", "STATU
 
 
 class FollowJointTrajectorySink(Sink):
-    def __init__(self, node: Node, group: CommandGroup, on_failure: OnFailure) -> None:
-        super().__init__(node, group, on_failure)
+    def __init__(self, node: Node, group: CommandGroup, on_failure: OnFailure,
+                 units: Mapping[str, JointUnits] | None = None) -> None:
+        super().__init__(node, group, on_failure, units)
         from action_msgs.msg import GoalStatus
         from control_msgs.action import FollowJointTrajectory
 
@@ -146,20 +165,20 @@ class FollowJointTrajectorySink(Sink):
 
 
 class GripperCommandSink(Sink):
-    def __init__(self, node: Node, group: CommandGroup, on_failure: OnFailure) -> None:
-        super().__init__(node, group, on_failure)
+    def __init__(self, node: Node, group: CommandGroup, on_failure: OnFailure,
+                 units: Mapping[str, JointUnits] | None = None) -> None:
+        super().__init__(node, group, on_failure, units)
         from control_msgs.action import GripperCommand
 
         self._action = GripperCommand
         self._client = ActionClient(node, GripperCommand, group.target)
-        self._scale = float(group.options.get("scale", 1.0))
         self._max_effort = float(group.options.get("max_effort", 0.0))
         self._last = math.nan
 
     def deliver(self, part: JointTrajectory) -> None:
         if not part.points:
             return
-        target = part.points[-1].positions[0] * self._scale
+        target = part.points[-1].positions[0]
         if abs(target - self._last) <= GRIPPER_TOLERANCE:
             return
         if not self._client.server_is_ready():
@@ -178,8 +197,9 @@ class GripperCommandSink(Sink):
 
 
 class InterbotixTrajectorySink(Sink):
-    def __init__(self, node: Node, group: CommandGroup, on_failure: OnFailure) -> None:
-        super().__init__(node, group, on_failure)
+    def __init__(self, node: Node, group: CommandGroup, on_failure: OnFailure,
+                 units: Mapping[str, JointUnits] | None = None) -> None:
+        super().__init__(node, group, on_failure, units)
         from interbotix_xs_msgs.msg import JointTrajectoryCommand
 
         self._msg = JointTrajectoryCommand
@@ -190,17 +210,17 @@ class InterbotixTrajectorySink(Sink):
 
 
 class InterbotixSingleSink(Sink):
-    def __init__(self, node: Node, group: CommandGroup, on_failure: OnFailure) -> None:
-        super().__init__(node, group, on_failure)
+    def __init__(self, node: Node, group: CommandGroup, on_failure: OnFailure,
+                 units: Mapping[str, JointUnits] | None = None) -> None:
+        super().__init__(node, group, on_failure, units)
         from interbotix_xs_msgs.msg import JointSingleCommand
 
         self._msg = JointSingleCommand
         self._pub = node.create_publisher(JointSingleCommand, group.target, COMMAND_QOS)
-        self._scale = float(group.options.get("scale", 1.0))
 
     def deliver(self, part: JointTrajectory) -> None:
         if part.points:
-            self._pub.publish(self._msg(name=part.joint_names[0], cmd=float(part.points[-1].positions[0] * self._scale)))
+            self._pub.publish(self._msg(name=part.joint_names[0], cmd=float(part.points[-1].positions[0])))
 
 
 SINKS = {"joint_trajectory_topic": TrajectoryTopicSink, "follow_joint_trajectory": FollowJointTrajectorySink,
@@ -208,12 +228,13 @@ SINKS = {"joint_trajectory_topic": TrajectoryTopicSink, "follow_joint_trajectory
          "interbotix_single": InterbotixSingleSink}
 
 
-def make_sinks(node: Node, groups: Sequence[CommandGroup], on_failure: OnFailure) -> list[Sink]:
+def make_sinks(node: Node, groups: Sequence[CommandGroup], on_failure: OnFailure,
+               units: Mapping[str, JointUnits] | None = None) -> list[Sink]:
     """One sink per group; a missing message package is a clear error naming it and setup.sh."""
     sinks = []
     for group in groups:
         try:
-            sinks.append(SINKS[group.interface](node, group, on_failure))
+            sinks.append(SINKS[group.interface](node, group, on_failure, units))
         except ImportError as error:
             raise RuntimeError(f"command group {group.name!r} ({group.interface}) needs {error.name}: install it "
                                f"with your ROS 2 or run scripts/setup.sh (builds it from third_party/)") from error

@@ -120,6 +120,8 @@ class RobotStackStandIn:
         self.preset = preset
         self.gripper_goals: list[float] = []
         self.topic_commands: list[str] = []
+        self.single_commands: dict[str, list[float]] = {}  # JointSingleCommand.cmd per topic
+        self.robot_state = {joint: 0.0 for joint in preset.joints}  # what the driver reports, its units
         self.statuses: list[PolicyStatus] = []
         self.executed: list[JointTrajectory] = []
         self.spinner = SpinningNode("robot_stack_stand_in", threads=STAND_IN_THREADS)
@@ -141,7 +143,7 @@ class RobotStackStandIn:
                                          lambda m, t=group.target: self.topic_commands.append(t), COMMAND_QOS)
             elif group.interface == "interbotix_single":
                 node.create_subscription(JointSingleCommand, group.target,
-                                         lambda m, t=group.target: self.topic_commands.append(t), COMMAND_QOS)
+                                         lambda m, t=group.target: self._single(t, m), COMMAND_QOS)
         node.create_subscription(PolicyStatus, "command_arbiter/status", self.statuses.append, LATCHED_QOS)
         node.create_subscription(JointTrajectory, preset.controller_topic, self.executed.append, COMMAND_QOS)
         node.create_timer(STATE_PERIOD_S, self._publish_states)
@@ -152,12 +154,17 @@ class RobotStackStandIn:
         handle.succeed()
         return GripperCommand.Result(position=handle.request.command.position, reached_goal=True)
 
+    def _single(self, topic: str, msg: JointSingleCommand) -> None:
+        self.topic_commands.append(topic)
+        self.single_commands.setdefault(topic, []).append(msg.cmd)
+
     def _publish_states(self) -> None:
         stamp = self.spinner.node.get_clock().now().to_msg()
         for source, pub in self._state_pubs:
-            names = [j[len(source.prefix):] for j in self.preset.joints if j.startswith(source.prefix)]
-            names += list(self._extra)  # joints the preset does not command (fingers)
-            msg = JointState(name=names, position=[0.0] * len(names), velocity=[0.0] * len(names))
+            joints = [j for j in self.preset.joints if j.startswith(source.prefix)]
+            names = [j[len(source.prefix):] for j in joints] + list(self._extra)  # + joints not commanded
+            positions = [self.robot_state[j] for j in joints] + [0.0] * len(self._extra)
+            msg = JointState(name=names, position=positions, velocity=[0.0] * len(names))
             msg.header.stamp = stamp
             pub.publish(msg)
 
@@ -271,6 +278,46 @@ def test_follow_joint_trajectory_failures_hold_with_the_reason(outcome, ros_doma
             expected = f"aborted the trajectory goal: {outcome} ({code}): stand-in JTC: {outcome}"
         assert reason.startswith(f"controller arm: {preset.command_groups[0].target} "), reason
         assert expected in reason, reason
+    finally:
+        output = stop_process(arbiter)
+        stand_in.close()
+    assert arbiter.returncode == 0, output[-3000:]
+
+
+def test_aloha_grippers_in_policy_units_and_the_drivers(ros_domain):
+    """Trossen's driver reports and takes its gripper motor angle; the policy, the arbiter and the
+    recording see 0 = closed .. 1 = open (config/robots/aloha.yaml joint_units, from Interbotix/aloha).
+    Both grippers report closed (0.6197 rad); a teleop move opens the left one (policy 1.0)."""
+    preset = load_preset("aloha")
+    closed, opened = (preset.joint_units["left_gripper"].to_robot(v) for v in (0.0, 1.0))
+    stand_in = RobotStackStandIn(preset, EXTRA_JOINTS["aloha"])
+    stand_in.robot_state.update(left_gripper=closed, right_gripper=closed)
+    node, statuses = stand_in.spinner.node, stand_in.statuses
+    teleop = node.create_publisher(JointTrajectory, preset.teleop_topic, COMMAND_QOS)
+    steps = 10  # the gripper opens over 1 s (within max_joint_jump_rad per step)
+    move = JointTrajectory(joint_names=list(preset.joints), points=[
+        JointTrajectoryPoint(positions=[k / steps if j == "left_gripper" else 0.0 for j in preset.joints],
+                             time_from_start=seconds_to_duration(0.1 * k)) for k in range(1, steps + 1)])
+    arbiter = start_node_process("cosmos_policy_ros.ros.command_arbiter", ros_domain.env(),
+                                 {"robot": "aloha", "start_mode": "teleop"})
+    left, right = (g.target for g in preset.command_groups if g.name in ("left_gripper", "right_gripper"))
+    try:
+        wait_for(lambda: statuses and statuses[-1].mode == PolicyStatus.MODE_TELEOP
+                 and teleop.get_subscription_count() > 0, "the arbiter in TELEOP, matched to our teleop topic")
+        while not stand_in.executed:  # the arbiter refuses moves until both arms' states arrived
+            rejected = statuses[-1].rejected_inputs
+            teleop.publish(move)
+            wait_for(lambda: stand_in.executed or statuses[-1].rejected_inputs > rejected, "the move executed")
+            assert stand_in.executed or "no joint state received yet" in statuses[-1].reason, statuses[-1].reason
+        wait_for(lambda: left in stand_in.single_commands and right in stand_in.single_commands,
+                 "both grippers commanded")
+        assert stand_in.single_commands[left][-1] == pytest.approx(opened)
+        assert stand_in.single_commands[right][-1] == pytest.approx(closed)
+        executed = stand_in.executed[-1]  # the recorded trajectory, in policy units
+        column = list(executed.joint_names).index("left_gripper")
+        assert executed.points[0].positions[column] == pytest.approx(0.0, abs=1e-6)  # seam: the measured state
+        assert executed.points[-1].positions[column] == pytest.approx(1.0)
+        assert statuses[-1].mode == PolicyStatus.MODE_TELEOP, statuses[-1].reason
     finally:
         output = stop_process(arbiter)
         stand_in.close()
