@@ -18,8 +18,8 @@ from typing import Any
 
 import yaml
 
-from cosmos_policy_ros.control.joint_map import CommandGroup, StateSource, check_groups
 from cosmos_policy_ros.config_checks import check_field, reject_unknown_fields
+from cosmos_policy_ros.control.joint_map import CommandGroup, JointUnits, StateSource, check_groups, units_from_dict
 
 PACKAGE = "cosmos_policy_ros"
 SOURCE_CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
@@ -91,6 +91,10 @@ class RobotPreset:
         command_groups: where the arbiter's trajectory goes, one controller interface per group
             (:class:`~cosmos_policy_ros.control.joint_map.CommandGroup`); together they cover each
             joint once. Default: every joint to the JointTrajectory topic ``controller_topic``.
+        joint_units: joints whose robot interface uses other units than the policy
+            (``{joint: {zero, one}}``: the robot's values at the policy's 0 and 1,
+            :class:`~cosmos_policy_ros.control.joint_map.JointUnits`); states, commands and
+            description limits of these joints are converted. Default: none (the same units).
         extra: free-form, preset-specific settings.
     """
 
@@ -109,6 +113,7 @@ class RobotPreset:
     max_joint_jump_rad: float = 0.15
     state_sources: tuple[StateSource, ...] = ()
     command_groups: tuple[CommandGroup, ...] = ()
+    joint_units: dict[str, JointUnits] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -116,6 +121,8 @@ class RobotPreset:
         _check(len(set(self.joints)) == len(self.joints), "joints", self.joints, "has duplicates")
         missing = [j for j in self.gripper_joints if j not in self.joints]
         _check(not missing, "gripper_joints", missing, "are not in joints")
+        unknown = [j for j in self.joint_units if j not in self.joints]
+        _check(not unknown, "joint_units", unknown, "are not in joints")
         names = [c.name for c in self.cameras]
         _check(len(set(names)) == len(names), "cameras", names, "has duplicate names")
         _check(self.control_rate_hz > 0 and math.isfinite(self.control_rate_hz),
@@ -165,6 +172,10 @@ class RobotPreset:
         data["cameras"] = tuple(CameraSpec(**c) for c in data.get("cameras", ()))
         data["state_sources"] = tuple(StateSource(**s) for s in data.get("state_sources", ()))
         data["command_groups"] = tuple(CommandGroup.from_dict(g) for g in data.get("command_groups", ()))
+        try:
+            data["joint_units"] = units_from_dict(data.get("joint_units", {}))
+        except (KeyError, TypeError, ValueError) as error:
+            _check(False, "joint_units", data.get("joint_units"), f"must map joints to {{zero, one}}: {error}")
         return cls(**data)
 
     def to_dict(self) -> dict[str, Any]:

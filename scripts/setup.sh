@@ -21,6 +21,10 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${COSMOS_VENV:-$ROOT/.venv}"
+# Absolute, relative to the caller's directory: colcon and CMake run in their own build folders,
+# where a relative -DPython3_EXECUTABLE / PATH entry names nothing and CMake falls back to the
+# system python (`No module named 'ament_package'` on a clean clone with COSMOS_VENV=.venv-jazzy).
+case "$VENV" in /*) ;; *) VENV="$PWD/$VENV" ;; esac
 TORCH_VARIANT="${COSMOS_TORCH:-cpu}"
 ROS_WHEELS="${COSMOS_ROS_WHEELS:-kilted}"
 TORCH_VERSION="2.13.0"

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping
+from importlib import metadata
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,9 +45,21 @@ def missing_reason() -> str | None:
     if not (KIT_DIR / "install.sh").is_file():
         return (f"ros2cli kit not found at {KIT_DIR} (CI provides ../shared/vendor/ros2cli-kit; "
                 f"set {KIT_VAR} to use another copy)")
+    if not kilted_wheels():
+        return (f"the ros2cli kit at {KIT_DIR} is built for the ROS 2 Kilted wheels (it installs ros-kilted-*); "
+                f"{VENV} holds another ROS 2, so the ros2 launch tests run on Kilted only")
     if shutil.which("ros2", path=str(VENV / "bin")) is None:
         return f"ros2cli kit at {KIT_DIR} is not installed in {VENV}: run scripts/test (it runs install.sh)"
     return None
+
+
+def kilted_wheels() -> bool:
+    """Whether this venv holds the ROS 2 Kilted wheels, the only ROS 2 the kit installs into."""
+    try:
+        metadata.distribution("ros-kilted-rclpy")
+    except metadata.PackageNotFoundError:
+        return False
+    return True
 
 
 def build_prefix(base: Path) -> Path:

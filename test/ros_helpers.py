@@ -20,7 +20,7 @@ from typing import Any
 import rclpy
 from rclpy.client import Client
 from rclpy.context import Context
-from rclpy.executors import SingleThreadedExecutor
+from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.node import Node
 
 from cosmos_policy_ros.ros.conversions import NANOSECONDS_PER_SECOND
@@ -79,17 +79,19 @@ def stop_process(proc: subprocess.Popen, stop_signal: int = signal.SIGINT,
 
 
 class SpinningNode:
-    """A node on its own context, spun by a single-threaded executor on a daemon thread.
+    """A node on its own context, spun by an executor (single-threaded unless asked) on a daemon thread.
 
     Its own context keeps it apart from anything else in the test process. Entities may be made
     on ``node`` before or after construction; callbacks run on the spin thread.
     """
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, threads: int = 1) -> None:
         self.context = Context()
         rclpy.init(context=self.context)
         self.node = Node(name, context=self.context)
-        self.executor = SingleThreadedExecutor(context=self.context)
+        # More threads for callbacks that block (an action server executing a goal until preempted).
+        self.executor = (SingleThreadedExecutor(context=self.context) if threads == 1
+                         else MultiThreadedExecutor(num_threads=threads, context=self.context))
         self.executor.add_node(self.node)
         self._thread = threading.Thread(target=self.executor.spin, name=f"{name}_spin", daemon=True)
         self._thread.start()

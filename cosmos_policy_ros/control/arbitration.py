@@ -282,7 +282,7 @@ class Arbiter:
         if unknown:
             raise ValueError(f"Arbiter.from_settings: {unknown} are not ArbiterConfig settings "
                              f"(or come from the robot)")
-        arrays = limits.limit_arrays(urdf_xml, preset.joints, preset.gripper_joints)
+        arrays = limits.limit_arrays(urdf_xml, preset.joints, preset.gripper_joints, preset.joint_units)
         converter = converter_for_robot(preset.action_space, preset.joints, preset.gripper_joints, urdf_xml, arrays, ik)
         return cls(ArbiterConfig(limits=arrays, max_start_jump=preset.max_joint_jump_rad, **config), converter)
 

@@ -11,6 +11,10 @@ Real stacks differ from one flat ``/joint_states`` + one trajectory controller:
 * command: each :class:`CommandGroup` is one controller interface (a JTC topic or action, a
   gripper action, an interbotix group), with the names that interface expects.
   :func:`group_columns` says which columns of a preset-ordered trajectory each group takes.
+* units: a joint the policy sees in other units than the robot's interface (ALOHA's grippers:
+  the policy's 0 = closed .. 1 = open, Trossen's driver takes the gripper motor's angle) has one
+  :class:`JointUnits`; states coming in, commands going out and the limits read from the robot's
+  description all convert through it, so the arbiter, the recorder and the policy see policy units.
 """
 from __future__ import annotations
 
@@ -32,6 +36,50 @@ class StateSource:
 
 
 @dataclass(frozen=True)
+class JointUnits:
+    """Affine map of one joint: ``robot = zero + policy * (one - zero)``.
+
+    Args:
+        zero: the robot interface's value where the policy's value is 0.
+        one: the robot interface's value where the policy's value is 1.
+    """
+
+    zero: float
+    one: float
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.zero) and math.isfinite(self.one)) or self.zero == self.one:
+            raise ValueError(f"joint units need two different finite values, got zero={self.zero} one={self.one}")
+
+    @property
+    def span(self) -> float:
+        return self.one - self.zero
+
+    def to_robot(self, value: float) -> float:
+        return self.zero + value * self.span
+
+    def from_robot(self, value: float) -> float:
+        return (value - self.zero) / self.span
+
+    def rate_to_robot(self, rate: float) -> float:
+        """A velocity or acceleration (no offset)."""
+        return rate * self.span
+
+    def rate_from_robot(self, rate: float) -> float:
+        return rate / self.span
+
+    def bounds_from_robot(self, lower: float, upper: float) -> tuple[float, float]:
+        """Robot-unit bounds in policy units, ordered (a negative span swaps them)."""
+        a, b = self.from_robot(lower), self.from_robot(upper)
+        return (a, b) if a <= b else (b, a)
+
+
+def units_from_dict(data: Mapping[str, Mapping[str, float]]) -> dict[str, JointUnits]:
+    """``{joint: {zero: .., one: ..}}`` (a preset's ``joint_units``) as :class:`JointUnits`."""
+    return {joint: JointUnits(float(u["zero"]), float(u["one"])) for joint, u in data.items()}
+
+
+@dataclass(frozen=True)
 class CommandGroup:
     """One controller interface and the preset joints it takes.
 
@@ -42,8 +90,8 @@ class CommandGroup:
             interbotix_trajectory | interbotix_single.
         target: the topic or action name.
         robot_joints: the names the interface uses for ``joints`` (default: the same names).
-        options: interface-specific values (gripper ``max_effort`` and ``scale``; interbotix
-            ``group``, the motor group name of its ``cmd_type: group`` commands).
+        options: interface-specific values (gripper ``max_effort``; interbotix ``group``, the
+            motor group name of its ``cmd_type: group`` commands).
     """
 
     name: str
@@ -97,7 +145,8 @@ def group_columns(group: CommandGroup, joint_names: Sequence[str]) -> list[int]:
 
 
 class JointStateMerger:
-    """The newest position/velocity of every preset joint, from any number of sources.
+    """The newest position/velocity of every preset joint, from any number of sources, in policy
+    units (``units`` converts the joints whose interface uses others).
 
     A message is taken whole or not at all: one whose name/value lists disagree in length, that
     repeats a name, or that lacks a preset joint its topic delivered before raises ValueError and
@@ -105,8 +154,10 @@ class JointStateMerger:
     not judged here (NaN, bounds): the consumer validates the merged state.
     """
 
-    def __init__(self, joints: Sequence[str], sources: Sequence[StateSource]) -> None:
+    def __init__(self, joints: Sequence[str], sources: Sequence[StateSource],
+                 units: Mapping[str, JointUnits] | None = None) -> None:
         self.joints = tuple(joints)
+        self._units = dict(units or {})  # robot -> policy units for the joints that have them
         self._prefix = {s.topic: s.prefix for s in sources}
         self._delivers: dict[str, frozenset[str]] = {}  # preset joints each topic delivered first
         self._position: dict[str, float] = {}
@@ -129,8 +180,11 @@ class JointStateMerger:
         if missing:
             raise ValueError(f"{topic}: joint state missing {sorted(missing)} (delivered on this topic before)")
         for joint, i in found.items():
-            self._position[joint] = float(positions[i])
-            self._velocity[joint] = float(velocities[i]) if len(velocities) else math.nan
+            position, velocity = float(positions[i]), float(velocities[i]) if len(velocities) else math.nan
+            units = self._units.get(joint)
+            if units is not None:
+                position, velocity = units.from_robot(position), units.rate_from_robot(velocity)
+            self._position[joint], self._velocity[joint] = position, velocity
         return self.complete
 
     @property

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cosmos_policy_ros.control.joint_map import JointUnits
 from cosmos_policy_ros.settings import check_settings, setting
 
 MOVABLE_JOINT_TYPES = ("revolute", "prismatic", "continuous")
@@ -98,6 +99,21 @@ def _joint_limits(joint: ET.Element, kind: str, use_smallest: bool) -> JointLimi
     velocity = float(attrs.get("velocity", math.inf)) or math.inf
     return JointLimits(lower=lower, upper=upper, velocity=velocity,
                        effort=float(attrs.get("effort", math.inf)))
+
+
+def limits_in_policy_units(limits: Mapping[str, JointLimits],
+                           units: Mapping[str, JointUnits]) -> dict[str, JointLimits]:
+    """A robot description's limits of the joints with :class:`JointUnits` in the policy's units
+    (the arbiter checks commands before the sinks convert them to the robot's units)."""
+    out = dict(limits)
+    for joint, unit in units.items():
+        if joint in out:
+            old = out[joint]
+            lower, upper = unit.bounds_from_robot(old.lower, old.upper)
+            out[joint] = dataclasses.replace(
+                old, lower=lower, upper=upper, velocity=abs(unit.rate_from_robot(old.velocity)),
+                acceleration=None if old.acceleration is None else abs(unit.rate_from_robot(old.acceleration)))
+    return out
 
 
 def apply_limit_overrides(limits: Mapping[str, JointLimits],
@@ -199,13 +215,15 @@ class LimitSettings:
                              f"every joint or one per joint")
         check_settings(self)
 
-    def limit_arrays(self, urdf_xml: str, joints: Sequence[str], gripper_joints: Sequence[str] = ()) -> LimitArrays:
-        """The URDF's limits of ``joints`` (in order) with these accelerations and velocity scale."""
+    def limit_arrays(self, urdf_xml: str, joints: Sequence[str], gripper_joints: Sequence[str] = (),
+                     units: Mapping[str, JointUnits] | None = None) -> LimitArrays:
+        """The URDF's limits of ``joints`` (in order, in the policy's ``units``) with these
+        accelerations and velocity scale."""
         accel = self.acceleration
         if len(accel) not in (1, len(joints)):
             raise ValueError(f"limits.acceleration has {len(accel)} values; need 1 or {len(joints)}")
         per_joint = accel * len(joints) if len(accel) == 1 else accel
-        urdf_limits = parse_joint_limits(urdf_xml)
+        urdf_limits = limits_in_policy_units(parse_joint_limits(urdf_xml), units or {})
         overrides = {j: {"acceleration": a if a > 0 else None,
                          "velocity": urdf_limits[j].velocity * self.velocity_scale}
                      for j, a in zip(joints, per_joint) if j in urdf_limits}

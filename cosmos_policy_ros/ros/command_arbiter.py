@@ -162,13 +162,13 @@ class CommandArbiterNode(Node):
         self.params = ArbiterParams.from_node(self)
         preset = load_preset(self.params.robot)
         self.arbiter = self.params.arbiter(preset, self._robot_description(preset))
-        self._states = JointStateMerger(preset.joints, preset.state_sources)
+        self._states = JointStateMerger(preset.joints, preset.state_sources, preset.joint_units)
         self._lock = threading.RLock()  # a sink may report a failure while a command is being sent
         self._published_version = -1
         self._published_mode = self.arbiter.modes.mode
         inputs = MutuallyExclusiveCallbackGroup()
         watchdog = MutuallyExclusiveCallbackGroup()
-        self._sinks = make_sinks(self, preset.command_groups, self._on_controller_failure)
+        self._sinks = make_sinks(self, preset.command_groups, self._on_controller_failure, preset.joint_units)
         # Every executed trajectory, whole and in preset names, whatever the sinks make of it: what
         # the recorder records for presets whose controllers take actions or vendor messages.
         self._trajectory_pub = self.create_publisher(JointTrajectory, "~/trajectory", COMMAND_QOS)

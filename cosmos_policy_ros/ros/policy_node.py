@@ -268,7 +268,7 @@ class PolicyNode(LifecycleNode):
             msg_type = CompressedImage if camera.compressed else Image
             self._sensor_subs.append(self.create_subscription(
                 msg_type, camera.topic, self._store_raw_callback(camera.topic, msg_type), SENSOR_QOS, raw=True))
-        merger = JointStateMerger(self.preset.joints, self.preset.state_sources)
+        merger = JointStateMerger(self.preset.joints, self.preset.state_sources, self.preset.joint_units)
         for source in self.preset.state_sources:  # ALOHA: one per arm; extra joints are ignored
             self._sensor_subs.append(self.create_subscription(
                 JointState, source.topic, self._merge_callback(merger, source.topic), SENSOR_QOS))

@@ -45,28 +45,49 @@ def set_policy_mode(ros2_kit, node: str = "/command_arbiter") -> str:
                          "{mode: 1, reason: acceptance}", no_daemon=False).stdout
 
 
+# Every bringup launch argument (graph_launch.LAUNCH_ARGUMENTS) with a value unlike its default and
+# where `ros2 param get` shows it arrived: (node, parameter, expected answer). namespace: every node
+# is answered under /lab; params_file: its seed arrives, its device loses to the device argument;
+# expert (sim_demo only): test_sim_demo_runs_headless_on_the_shipped_demo.
+NAMESPACE = "lab"
+ARGUMENTS = {"robot": "aloha", "checkpoint": "/ckpt/policy", "planning_checkpoint": "/ckpt/plan",
+             "instruction": "fold the shirt", "device": "cuda:3", "dtype": "bfloat16", "autostart": "false",
+             "namespace": NAMESPACE, "use_sim_time": "true", "params_file": None}
+ARRIVED = {
+    "robot": [("policy_node", "robot", "String value is: aloha"),
+              ("command_arbiter", "robot", "String value is: aloha")],
+    "checkpoint": [("policy_node", "checkpoint", "String value is: /ckpt/policy")],
+    "planning_checkpoint": [("policy_node", "planning_checkpoint", "String value is: /ckpt/plan")],
+    "instruction": [("policy_node", "instruction", "String value is: fold the shirt")],
+    "device": [("policy_node", "device", "String value is: cuda:3")],
+    "dtype": [("policy_node", "dtype", "String value is: bfloat16")],
+    "autostart": [("policy_node", "autostart", "Boolean value is: False")],
+    "use_sim_time": [("policy_node", "use_sim_time", "Boolean value is: True"),
+                     ("command_arbiter", "use_sim_time", "Boolean value is: True")],
+    "params_file": [("policy_node", "seed", "Integer value is: 5"),
+                    ("command_arbiter", "status_period_s", "Double value is: 2.5")],
+}
+
+
 def test_bringup_arguments_reach_every_node_under_a_namespace(ros2_kit, tmp_path):
-    """robot/checkpoint/... as launch arguments, a user params_file below them, under namespace lab."""
+    """Every launch argument, a user params_file below them, under namespace lab: `ros2 param get`."""
+    from cosmos_policy_ros.ros.graph_launch import LAUNCH_ARGUMENTS  # launch comes with the kit
+
+    assert set(ARGUMENTS) | {"expert"} == {name for name, _, _ in LAUNCH_ARGUMENTS}  # none forgotten
+    assert set(ARRIVED) | {"namespace"} == set(ARGUMENTS)
     preset = load_preset("aloha")
     mine = tmp_path / "mine.yaml"
-    mine.write_text("/**:\n  ros__parameters:\n    device: cuda:7\n    seed: 5\n")
+    mine.write_text("/**:\n  ros__parameters:\n    device: cuda:7\n    seed: 5\n    status_period_s: 2.5\n")
     stand_in = SpinningNode("robot_state_publisher_stand_in")
-    stand_in.node.create_publisher(String, "/lab/robot_description", LATCHED_QOS).publish(
+    stand_in.node.create_publisher(String, f"/{NAMESPACE}/robot_description", LATCHED_QOS).publish(
         String(data=urdf_for(preset.joints)))
-    launch = ros2_kit.launch(PACKAGE, "bringup.launch.py", "robot:=aloha", "namespace:=lab",
-                             "checkpoint:=/ckpt/policy", "planning_checkpoint:=/ckpt/plan",
-                             "instruction:=fold the shirt", "dtype:=bfloat16", f"params_file:={mine}",
-                             "autostart:=false", "use_sim_time:=false")
+    arguments = {name: str(mine) if name == "params_file" else value for name, value in ARGUMENTS.items()}
+    launch = ros2_kit.launch(PACKAGE, "bringup.launch.py", *(f"{k}:={v}" for k, v in arguments.items()))
     try:
-        wait_for_state(ros2_kit, launch, "/lab/policy_node", "unconfigured")
-        expected = {"robot": "aloha", "checkpoint": "/ckpt/policy", "instruction": "fold the shirt",
-                    "dtype": "bfloat16", "device": "cuda:7"}
-        for name, value in expected.items():
-            assert param(ros2_kit, "/lab/policy_node", name) == f"String value is: {value}", name
-        assert param(ros2_kit, "/lab/policy_node", "seed") == "Integer value is: 5"
-        assert param(ros2_kit, "/lab/policy_node", "autostart") == "Boolean value is: False"
-        assert param(ros2_kit, "/lab/command_arbiter", "robot") == "String value is: aloha"
-        assert param(ros2_kit, "/lab/command_arbiter", "use_sim_time") == "Boolean value is: False"
+        wait_for_state(ros2_kit, launch, f"/{NAMESPACE}/policy_node", "unconfigured")
+        for argument, checks in ARRIVED.items():
+            for node, name, expected in checks:
+                assert param(ros2_kit, f"/{NAMESPACE}/{node}", name) == expected, (argument, node, name)
     finally:
         stand_in.close()
         code, output = ros2_kit.stop_launch(launch)
@@ -83,6 +104,8 @@ def test_sim_demo_runs_headless_on_the_shipped_demo(ros2_kit):
     launch = ros2_kit.launch(PACKAGE, "sim_demo.launch.py", "instruction:=touch the red block", "expert:=false")
     try:
         wait_for_state(ros2_kit, launch, "/policy_node", "active")
+        nodes = set(ros2_kit.ros2_until_ok("node", "list").stdout.split())
+        assert {"/policy_node", "/command_arbiter", "/sim_arm"} <= nodes and "/expert_teleop" not in nodes, nodes
         checkpoint = param(ros2_kit, "/policy_node", "checkpoint").split(": ", 1)[1]
         assert checkpoint.endswith("checkpoints/demo_reach") and "model.safetensors" in os.listdir(checkpoint)
         reply = set_policy_mode(ros2_kit)
