@@ -36,7 +36,7 @@ from cosmos_policy_ros.ros.conversions import (  # noqa: E402
 )
 from cosmos_policy_ros.ros.qos import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS  # noqa: E402
 
-from ros_helpers import SpinningNode, start_node_process, stop_process, wait_for  # noqa: E402
+from ros_helpers import SpinningNode, end_processes, start_node_process, stop_process, wait_for  # noqa: E402
 
 pytestmark = pytest.mark.ros
 PRESET = load_preset("sim_arm")
@@ -135,10 +135,11 @@ def harness_factory(ros_domain):
         return harness
 
     yield make
-    for harness in made:
-        if harness.proc.poll() is None:
-            harness.proc.kill()
-        harness.close()
+    try:
+        end_processes(harness.proc for harness in made)
+    finally:
+        for harness in made:
+            harness.spinner.close()
 
 
 def _assert_stop(traj: JointTrajectory, at: np.ndarray | None = None) -> None:

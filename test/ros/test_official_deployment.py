@@ -142,8 +142,10 @@ class Harness:
 
     def close(self) -> None:
         """SIGINT the node (its clean shutdown), then end this process's ROS node."""
-        stop_process(self.proc)
-        self.spinner.close()
+        try:
+            stop_process(self.proc)
+        finally:
+            self.spinner.close()
 
 
 @pytest.fixture

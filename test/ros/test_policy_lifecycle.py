@@ -32,7 +32,7 @@ from cosmos_policy_ros.ros.conversions import numpy_to_image  # noqa: E402
 from cosmos_policy_ros.ros.qos import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS  # noqa: E402
 from cosmos_policy_ros.sim.arm_sim import HOME_POSITIONS  # noqa: E402
 
-from ros_helpers import SpinningNode, start_node_process, stop_process, wait_for  # noqa: E402
+from ros_helpers import SpinningNode, end_processes, start_node_process, stop_process, wait_for  # noqa: E402
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 PRESET = load_preset("sim_arm")
@@ -116,9 +116,10 @@ class PolicyLifecycleHarness:
 def harness(ros_domain):
     made = PolicyLifecycleHarness(ros_domain.env())
     yield made
-    if made.proc.poll() is None:
-        made.proc.kill()
-    made.close()
+    try:
+        end_processes([made.proc])
+    finally:
+        made.spinner.close()
 
 
 def _activate_and_wait_for_chunks(harness: PolicyLifecycleHarness) -> None:

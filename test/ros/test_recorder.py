@@ -18,7 +18,7 @@ from mcap.reader import make_reader  # noqa: E402
 from rclpy.serialization import deserialize_message  # noqa: E402
 from recorder_checks import RecorderMonitor, assert_bag_holds_what_was_published  # noqa: E402
 from recorder_publisher import SEQ_KEY, parse_frame_id  # noqa: E402
-from ros_helpers import SpinningNode, start_node_process, stop_process, wait_for  # noqa: E402
+from ros_helpers import SpinningNode, end_processes, start_node_process, stop_process, wait_for  # noqa: E402
 from rosbags.highlevel import AnyReader  # noqa: E402
 from sensor_msgs.msg import Image, JointState  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint  # noqa: E402
@@ -87,11 +87,10 @@ class RecorderRun:
         return json.loads(output.strip().splitlines()[-1])
 
     def close(self) -> None:
-        for proc in (self.publisher, self.recorder):
-            if proc is not None and proc.poll() is None:
-                proc.kill()
-                proc.communicate()
-        self.spinner.close()
+        try:
+            end_processes((self.publisher, self.recorder))
+        finally:
+            self.spinner.close()
 
 
 @pytest.fixture
@@ -176,11 +175,10 @@ class SimRecording:
         return next(e for e in self.task_events if e.event == EpisodeEvent.END)
 
     def close(self) -> None:
-        for proc in (self.sim, self.recorder):
-            if proc is not None and proc.poll() is None:
-                proc.kill()
-                proc.communicate()
-        self.spinner.close()
+        try:
+            end_processes((self.sim, self.recorder))
+        finally:
+            self.spinner.close()
 
 
 @pytest.fixture
