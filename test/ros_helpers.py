@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +76,30 @@ def stop_process(proc: subprocess.Popen, stop_signal: int = signal.SIGINT,
         raise AssertionError(f"{proc.args} did not stop within {timeout_s} s of {signal.Signals(stop_signal).name}; "
                              f"killed. Output:\n{(stopped.output or '')[-3000:]}")
     return stopped.output
+
+
+def end_processes(procs: Iterable[subprocess.Popen | None], timeout_s: float = STOP_TIMEOUT_S) -> list[str]:
+    """Teardown: end every process whatever state the test left it in, and return their outputs.
+
+    Each still running gets SIGINT (its clean shutdown), then SIGTERM, then SIGKILL, each after the
+    previous one had ``timeout_s`` to work. Never raises, so one stubborn process cannot leave the
+    next behind. A process whose output was already read returns ``""``.
+    """
+    outputs = []
+    for proc in procs:
+        if proc is None:
+            continue
+        output = ""
+        for stop_signal in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+            if proc.poll() is None:
+                proc.send_signal(stop_signal)
+            try:
+                output = proc.communicate(timeout=timeout_s)[0] or ""
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        outputs.append(output)
+    return outputs
 
 
 class SpinningNode:

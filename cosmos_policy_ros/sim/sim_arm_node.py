@@ -120,7 +120,7 @@ class SimArmNode(Node):
         self.create_service(ResetTask, "~/reset_task", self._on_reset_task)
         self.create_service(Trigger, "~/task_success", self._on_task_success)
         self._period_s = 1.0 / self.params.joint_state_rate_hz
-        self._next_due_s = {"camera": 0.0, "poses": 0.0}
+        self._next_due_s = dict.fromkeys(("camera", "poses"), self.session.stamp_s)  # due from the first stamp
         self._anchor_wall_s: float | None = None  # set by the first tick
         self._anchor_sim_s = 0.0
         # Pace on the steady clock: with /clock the node's own clock would wait for itself.
@@ -214,7 +214,9 @@ class SimArmNode(Node):
             response.success, response.message = False, str(error)
             return response
         self._anchor()
-        self._next_due_s = dict.fromkeys(self._next_due_s, 0.0)
+        # Due from the new episode's first stamp, as at start (a due time left in the past gave two
+        # frames one physics step apart: _due schedules the next one period after the due time).
+        self._next_due_s = dict.fromkeys(self._next_due_s, self.session.stamp_s)
         response.success, response.message = True, episode.instruction
         self.get_logger().info(f"reset {self.session.episode_id}: {episode.instruction}")
         return response

@@ -7,7 +7,7 @@ carries ``header.frame_id = frame_id(n)`` (its sequence number, and for cameras 
 recorded message can be matched to the one published. Frame n of a camera is a uniform image of
 shade ``n % 256``: an Image (rgb8), or for a ``compressed: true`` camera a CompressedImage, jpeg for
 the first camera and png for the others. Joint state n holds ``joint_positions_at(n / joint rate)``.
-Waits until every publisher is matched, prints ``READY`` and, after ``--duration-s`` and once
+Waits until every publisher is matched and the recorder acknowledged command 0, prints ``READY`` and, after ``--duration-s`` and once
 every reliable command is acknowledged, one JSON line: the published counts per topic and
 ``acked_s``, the (system clock) time of that acknowledgement.
 """
@@ -88,13 +88,27 @@ def main() -> int:
             print("no recorder subscribed", file=sys.stderr)
             return 1
         time.sleep(0.05)
-    time.sleep(0.5)  # let the reliable readers finish matching both ways
     counts = {p.topic_name: 0 for p in publishers}
+    dt_command = Duration(sec=0, nanosec=int(1e9 / args.command_rate_hz))
+
+    def publish_command() -> None:
+        seq = counts[commands.topic_name]
+        command = JointTrajectory(joint_names=list(preset.joints), points=[
+            JointTrajectoryPoint(positions=command_at(seq, preset.num_joints).tolist(), time_from_start=dt_command)])
+        command.header.frame_id = frame_id(seq)
+        commands.publish(command)
+        counts[commands.topic_name] += 1
+
+    # Matched both ways: the writer has seen the reader (above) and the reader has acknowledged a
+    # sample (command 0), so the reader knows the writer too and later samples are not discarded.
+    publish_command()
+    if not commands.wait_for_all_acked(RclpyDuration(seconds=ACK_TIMEOUT_S)):
+        print("the recorder never acknowledged the first command", file=sys.stderr)
+        return 1
     print("READY", flush=True)
     start = time.monotonic()
     rates = [args.image_rate_hz, args.joint_rate_hz, args.command_rate_hz]
-    next_due = [start] * 3
-    dt_command = Duration(sec=0, nanosec=int(1e9 / args.command_rate_hz))
+    next_due = [start, start, start + 1.0 / args.command_rate_hz]
     while time.monotonic() - start < args.duration_s:
         now = time.monotonic()
         stamp = node.get_clock().now().to_msg()
@@ -117,13 +131,7 @@ def main() -> int:
             counts[joints.topic_name] += 1
             next_due[1] += 1.0 / rates[1]
         if now >= next_due[2]:
-            seq = counts[commands.topic_name]
-            command = JointTrajectory(joint_names=list(preset.joints), points=[
-                JointTrajectoryPoint(positions=command_at(seq, preset.num_joints).tolist(),
-                                     time_from_start=dt_command)])
-            command.header.frame_id = frame_id(seq)
-            commands.publish(command)
-            counts[commands.topic_name] += 1
+            publish_command()
             next_due[2] += 1.0 / rates[2]
         time.sleep(max(0.0, min(next_due) - time.monotonic()))
     if not commands.wait_for_all_acked(RclpyDuration(seconds=ACK_TIMEOUT_S)):

@@ -36,7 +36,7 @@ from cosmos_policy_ros.ros.conversions import (  # noqa: E402
 )
 from cosmos_policy_ros.ros.qos import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS  # noqa: E402
 
-from ros_helpers import SpinningNode, start_node_process, stop_process, wait_for  # noqa: E402
+from ros_helpers import WAIT_S, SpinningNode, end_processes, start_node_process, stop_process, wait_for  # noqa: E402
 
 pytestmark = pytest.mark.ros
 PRESET = load_preset("sim_arm")
@@ -45,6 +45,7 @@ URDF_LIMITS = parse_joint_limits(PRESET.urdf_path.read_text())
 HOME = np.array([0.0, 0.3, 0.8, 0.4, 0.0, 0.0, 0.02])
 DT = PRESET.dt_s
 JOINT_STATE_PERIOD_S = 0.02
+PROBE_RETRY_S = 5.0  # a probe sent before the arbiter's reader matched this writer is never delivered
 
 
 class ArmHarness:
@@ -78,8 +79,27 @@ class ArmHarness:
                  and self.node.count_publishers("arm_controller/joint_trajectory") > 0
                  and self.set_mode_client.service_is_ready() and self.estop_client.service_is_ready(),
                  "the arbiter to come up")
-        wait_for(lambda: self.node.count_subscribers("joint_states") > 0, "joint_states matched")
-        time.sleep(5 * JOINT_STATE_PERIOD_S)  # a few joint states have reached the arbiter
+        wait_for(lambda: self.joint_pub.get_subscription_count() > 0, "joint_states matched")
+        self.sync_measured_state()
+
+    def sync_measured_state(self) -> None:
+        """Return once the arbiter has taken ``measured``: it is published and right behind it, on the
+        same writer, a malformed state (one position short) the arbiter must reject. One writer's
+        samples arrive in order, so the rejection (``rejected_inputs`` on ~/status) shows the state
+        before it was taken. Sent again only if no rejection came within ``PROBE_RETRY_S``."""
+        probe = JointState(name=JOINTS, position=self.measured.tolist()[:-1])
+        deadline = time.monotonic() + WAIT_S
+        while True:
+            before = self.status().rejected_inputs
+            self._publish_joint_state()
+            self.joint_pub.publish(probe)
+            try:
+                wait_for(lambda: self.status().rejected_inputs > before, "the arbiter taking the measured state",
+                         min(PROBE_RETRY_S, max(0.0, deadline - time.monotonic())))
+                return
+            except AssertionError:
+                if time.monotonic() > deadline:
+                    raise
 
     def now_s(self) -> float:
         return self.spinner.now_s()
@@ -135,10 +155,11 @@ def harness_factory(ros_domain):
         return harness
 
     yield make
-    for harness in made:
-        if harness.proc.poll() is None:
-            harness.proc.kill()
-        harness.close()
+    try:
+        end_processes(harness.proc for harness in made)
+    finally:
+        for harness in made:
+            harness.spinner.close()
 
 
 def _assert_stop(traj: JointTrajectory, at: np.ndarray | None = None) -> None:
@@ -239,7 +260,7 @@ def test_watchdog_holds_at_the_execution_horizon_then_the_next_chunk_resumes(har
     status = arm.status()
     assert status.mode == PolicyStatus.MODE_POLICY and "watchdog" in status.reason and status.deadline_misses == 1
     arm.measured = np.array(hold.points[-1].positions)  # the arm stopped there
-    time.sleep(5 * JOINT_STATE_PERIOD_S)
+    arm.sync_measured_state()
     arm.chunk_pub.publish(arm.chunk(_ramp(arm.measured), arm.now_s()))  # a late policy catches up
     wait_for(lambda: len(arm.commands) == 3, "the resumed policy trajectory")
     resumed = arm.commands[2]

@@ -19,7 +19,7 @@ from textual.widgets import Static  # noqa: E402
 from cosmos_policy_ros.ros.console import OperatorConsole  # noqa: E402
 from cosmos_policy_ros.ros.operator_client import OperatorClient, spinning  # noqa: E402
 
-from ros_helpers import start_node_process, stop_process, wait_for  # noqa: E402
+from ros_helpers import end_processes, start_node_process, stop_process, wait_for  # noqa: E402
 
 pytestmark = pytest.mark.ros
 WAIT_S = 30.0
@@ -32,8 +32,11 @@ def graph(ros_domain, tmp_path):
     procs = [start_node_process("cosmos_policy_ros.ros.command_arbiter", env),
              start_node_process("cosmos_policy_ros.ros.recorder_node", env, {"output_dir": tmp_path / "bags"})]
     yield env
-    for proc in procs:
-        stop_process(proc)
+    try:
+        for proc in procs:
+            stop_process(proc)
+    finally:
+        end_processes(procs)  # every one, even after another did not stop (stop_process raised)
 
 
 async def _until(pilot, app: OperatorConsole, text: str) -> str:

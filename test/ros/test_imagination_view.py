@@ -24,7 +24,7 @@ from cosmos_policy_ros.ros.plan_markers import value_colour  # noqa: E402
 from cosmos_policy_ros.ros.qos import COMMAND_QOS  # noqa: E402
 from cosmos_policy_ros.sim.arm_sim import HOME_POSITIONS  # noqa: E402
 
-from ros_helpers import SpinningNode, start_node_process, stop_process, wait_for  # noqa: E402
+from ros_helpers import SpinningNode, end_processes, start_node_process, stop_process, wait_for  # noqa: E402
 
 pytestmark = [pytest.mark.ros, pytest.mark.sim, pytest.mark.slow]
 PRESET = load_preset("sim_arm")
@@ -54,10 +54,13 @@ class Listener:
 
     def stop(self) -> str:
         """Stop the nodes (once) and this listener; returns policy_node's output."""
-        outputs = [stop_process(proc) for proc in self.procs]
-        if self.procs:
-            self.spinner.close()
-        self.procs = []
+        try:
+            outputs = [stop_process(proc) for proc in self.procs]
+        finally:
+            end_processes(self.procs)  # what did not stop (stop_process raised) still ends
+            if self.procs:
+                self.spinner.close()
+            self.procs = []
         return outputs[1] if outputs else ""
 
 

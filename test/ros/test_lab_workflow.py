@@ -15,7 +15,6 @@ DDS, each step checked from the files it writes.
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -26,7 +25,7 @@ pytest.importorskip("rclpy", reason="the lab workflow needs rclpy")
 
 from cosmos_policy_ros.data.bag_labels import OUTCOME_FAILURE, OUTCOME_SUCCESS, read_label  # noqa: E402
 
-from ros_helpers import wait_for  # noqa: E402
+from ros_helpers import end_processes, wait_for  # noqa: E402
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 CLI = [sys.executable, "-m", "cosmos_policy_ros.cli"]
@@ -53,16 +52,13 @@ class Lab:
         return log
 
     def stop_all(self) -> None:
-        for proc, handle in reversed(self.procs):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            handle.close()
-        self.procs.clear()
+        """SIGINT each, newest first (``up`` stops its children), then SIGTERM, then SIGKILL."""
+        try:
+            end_processes((proc for proc, _ in reversed(self.procs)), STOP_TIMEOUT_S)
+        finally:
+            for _, handle in self.procs:
+                handle.close()
+            self.procs.clear()
 
     def verb(self, *args: str, expect: int = 0) -> str:
         timeout = ["--timeout", VERB_TIMEOUT_S] if args[0] in ("mode", "estop", "reset", "episode", "lifecycle",

@@ -37,7 +37,7 @@ from cosmos_policy_ros.ros.qos import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS  # no
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from official_upstream import official_apply_image_transforms, write_released_checkpoint  # noqa: E402
-from ros_helpers import SpinningNode, start_node_process, stop_process, wait_for  # noqa: E402
+from ros_helpers import SpinningNode, end_processes, start_node_process, stop_process, wait_for  # noqa: E402
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 PRESET = load_preset("aloha")
@@ -125,7 +125,7 @@ class Harness:
                       for source in PRESET.state_sources}
         self._cameras = {c.name: node.create_publisher(Image, c.topic, SENSOR_QOS) for c in PRESET.cameras}
         self._images = _images()
-        node.create_timer(SENSOR_PERIOD_S, self._publish)
+        self._sensor_timer = node.create_timer(SENSOR_PERIOD_S, self._publish)
 
     def _publish(self) -> None:
         stamp = self.spinner.node.get_clock().now().to_msg()
@@ -140,9 +140,19 @@ class Harness:
             publisher.publish(msg)
 
     def close(self) -> None:
-        """SIGINT the node (its clean shutdown), then end this process's ROS node."""
-        stop_process(self.proc)
-        self.spinner.close()
+        """Stop the sensors, wait until the node holds for want of new inputs (its running inference,
+        which a stop waits for, has ended: a planning inference here outlasts any stop timeout),
+        then SIGINT it (its clean shutdown) and end this process's ROS node."""
+        self._sensor_timer.cancel()
+        seen = len(self.statuses)
+        try:
+            if self.proc.poll() is None:
+                wait_for(lambda: any(s.mode == PolicyStatus.MODE_HOLD for s in self.statuses[seen:]),
+                         "policy_node idle without new sensor data", START_TIMEOUT_S)
+            stop_process(self.proc)
+        finally:
+            end_processes([self.proc])
+            self.spinner.close()
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ pytest.importorskip("rclpy", reason="operator verbs need rclpy")
 from cosmos_policy_ros.data.bag_labels import OUTCOME_FAILURE, read_label  # noqa: E402
 from cosmos_policy_ros.ros.operator_client import EXIT_REFUSED, EXIT_UNAVAILABLE  # noqa: E402
 
-from ros_helpers import start_node_process, stop_process, wait_for  # noqa: E402
+from ros_helpers import end_processes, start_node_process, stop_process, wait_for  # noqa: E402
 
 pytestmark = pytest.mark.ros
 LIFECYCLE_CHILD = Path(__file__).with_name("lifecycle_child.py")
@@ -34,8 +34,11 @@ def graph(ros_domain, tmp_path):
              start_node_process("cosmos_policy_ros.ros.recorder_node", env, {"output_dir": tmp_path / "bags"}),
              start_node_process(LIFECYCLE_CHILD, env)]
     yield env, tmp_path / "bags"
-    for proc in procs:
-        stop_process(proc)
+    try:
+        for proc in procs:
+            stop_process(proc)
+    finally:
+        end_processes(procs)  # every one, even after another did not stop (stop_process raised)
 
 
 def test_mode_estop_reset_refusals_carry_the_arbiter_reason(graph):

@@ -26,7 +26,7 @@ from cosmos_policy_ros.ros.conversions import numpy_to_compressed, numpy_to_imag
 from cosmos_policy_ros.ros.qos import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS  # noqa: E402
 from cosmos_policy_ros.sim.arm_sim import HOME_POSITIONS  # noqa: E402
 
-from ros_helpers import SpinningNode, start_node_process, stop_process, wait_for  # noqa: E402
+from ros_helpers import SpinningNode, end_processes, start_node_process, stop_process, wait_for  # noqa: E402
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 SENSOR_PERIOD_S = 0.1
@@ -171,9 +171,10 @@ CASES = [  # (label, topic, malformed message, words the status must contain)
 def harness(ros_domain, tmp_path):
     made = InputHarness(ros_domain.env(), _compressed_preset(tmp_path))
     yield made
-    if made.proc.poll() is None:
-        made.proc.kill()
-    made.spinner.close()
+    try:
+        end_processes([made.proc])
+    finally:
+        made.spinner.close()
 
 
 def test_every_malformed_input_class_is_reported_and_the_node_keeps_running(harness):

@@ -6,10 +6,14 @@ preset's sensors (two cameras + joint states, stamped now) and listens to the ch
 status. Checked: chunks flow only while ACTIVE; configure loads the model (status names it) and
 cleanup frees it (status names none); a configure after cleanup works again; the run-time
 ``value_threshold`` sets ``call_for_teleop`` on chunks and plans.
+
+"Nothing is published while not active" is judged on events, not on a sleep: the window lasts
+until the node itself has republished its status ``QUIET_STATUS_TICKS`` times (its own timer, so a
+starved node stretches the window instead of shortening it) while this process kept publishing
+sensors; a chunk counts against the node only if its sequence number was not yet used when the
+transition's status came (a chunk still in flight from before is not a violation).
 """
 from __future__ import annotations
-
-import time
 
 import numpy as np
 import pytest
@@ -28,12 +32,14 @@ from cosmos_policy_ros.ros.conversions import numpy_to_image  # noqa: E402
 from cosmos_policy_ros.ros.qos import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS  # noqa: E402
 from cosmos_policy_ros.sim.arm_sim import HOME_POSITIONS  # noqa: E402
 
-from ros_helpers import SpinningNode, start_node_process, stop_process, wait_for  # noqa: E402
+from ros_helpers import SpinningNode, end_processes, start_node_process, stop_process, wait_for  # noqa: E402
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 PRESET = load_preset("sim_arm")
 SENSOR_PERIOD_S = 0.1
-QUIET_WINDOW_S = 1.5  # several inference periods of the tiny model: long enough to see a stray chunk
+STATUS_PERIOD_S = 0.25  # the node's periodic status: the quiet window's clock
+QUIET_STATUS_TICKS = 6  # >= 1.25 s of the node's own time: several inferences of the tiny model
+QUIET_SENSOR_SETS = 10  # sensor sets published inside the window (an active node would have had inputs)
 START_TIMEOUT_S = 90.0  # torch/diffusers import + model build + warm-up on a shared CPU
 NODE = "/policy_node"
 
@@ -44,7 +50,8 @@ class PolicyLifecycleHarness:
     def __init__(self, env: dict) -> None:
         self.proc = start_node_process("cosmos_policy_ros.ros.policy_node", env, {
             "allow_random_init": "true", "instruction": "'reach the block'",
-            "random_init.action_center": str(HOME_POSITIONS.tolist()), "observation.max_age_s": 2.0})
+            "random_init.action_center": str(HOME_POSITIONS.tolist()), "observation.max_age_s": 2.0,
+            "status_period_s": STATUS_PERIOD_S})
         self.spinner = SpinningNode("policy_lifecycle_harness")
         node = self.spinner.node
         self.chunks: list[ActionChunk] = []
@@ -59,6 +66,7 @@ class PolicyLifecycleHarness:
         self._joint_pub = node.create_publisher(JointState, PRESET.joint_states_topic, SENSOR_QOS)
         self._image_pubs = [node.create_publisher(Image, camera.topic, SENSOR_QOS) for camera in PRESET.cameras]
         self._images = [np.full((c.height, c.width, 3), 90 + 40 * i, np.uint8) for i, c in enumerate(PRESET.cameras)]
+        self.sensor_sets = 0
         node.create_timer(SENSOR_PERIOD_S, self._publish_sensors)
 
     def _publish_sensors(self) -> None:
@@ -70,6 +78,7 @@ class PolicyLifecycleHarness:
             msg = numpy_to_image(image)
             msg.header.stamp = stamp
             publisher.publish(msg)
+        self.sensor_sets += 1
 
     def transition(self, transition_id: int) -> None:
         response = self.spinner.call(self.change_state, ChangeState.Request(
@@ -84,10 +93,17 @@ class PolicyLifecycleHarness:
         assert self.spinner.call(self.set_parameters, request).results[0].successful
 
     def assert_quiet(self) -> None:
-        """No chunk arrives during a window in which an active node would publish several."""
-        count = len(self.chunks)
-        time.sleep(QUIET_WINDOW_S)
-        assert len(self.chunks) == count, "a chunk was published while the node was not active"
+        """No chunk made after the latest status (the transition's) arrives while the node, on its
+        own clock, runs ``QUIET_STATUS_TICKS`` status periods with sensors flowing."""
+        # Every chunk made so far has a smaller sequence (one per accepted input; the tiny model's
+        # inference does not fail), and any chunk made from now on a sequence at least this.
+        made_before = self.statuses[-1].inputs_received - self.statuses[-1].rejected_inputs
+        statuses, sensor_sets = len(self.statuses), self.sensor_sets
+        wait_for(lambda: len(self.statuses) >= statuses + QUIET_STATUS_TICKS
+                 and self.sensor_sets >= sensor_sets + QUIET_SENSOR_SETS,
+                 f"{QUIET_STATUS_TICKS} periodic statuses of the idle node", START_TIMEOUT_S)
+        stray = [c.sequence for c in self.chunks if c.sequence >= made_before]
+        assert not stray, f"chunks {stray} were published while the node was not active"
 
     def close(self) -> str:
         try:
@@ -100,9 +116,10 @@ class PolicyLifecycleHarness:
 def harness(ros_domain):
     made = PolicyLifecycleHarness(ros_domain.env())
     yield made
-    if made.proc.poll() is None:
-        made.proc.kill()
-    made.close()
+    try:
+        end_processes([made.proc])
+    finally:
+        made.spinner.close()
 
 
 def _activate_and_wait_for_chunks(harness: PolicyLifecycleHarness) -> None:
@@ -118,6 +135,7 @@ def _activate_and_wait_for_chunks(harness: PolicyLifecycleHarness) -> None:
 
 def test_lifecycle_publishes_only_while_active_and_frees_the_model_on_cleanup(harness):
     wait_for(harness.get_state.service_is_ready, "the lifecycle services", START_TIMEOUT_S)
+    wait_for(lambda: harness.statuses, "the first status")
     assert harness.state() == State.PRIMARY_STATE_UNCONFIGURED
     harness.assert_quiet()
     _activate_and_wait_for_chunks(harness)
@@ -134,9 +152,8 @@ def test_lifecycle_publishes_only_while_active_and_frees_the_model_on_cleanup(ha
 
     harness.transition(Transition.TRANSITION_DEACTIVATE)  # returns after the worker stopped
     assert harness.state() == State.PRIMARY_STATE_INACTIVE
-    time.sleep(SENSOR_PERIOD_S)  # a chunk published before the transition may still be in flight
-    harness.assert_quiet()
     wait_for(lambda: harness.statuses[-1].reason == "inactive", "the inactive status")
+    harness.assert_quiet()  # chunks still in flight from before the transition are not strays
 
     harness.transition(Transition.TRANSITION_CLEANUP)
     assert harness.state() == State.PRIMARY_STATE_UNCONFIGURED

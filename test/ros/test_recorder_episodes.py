@@ -34,7 +34,7 @@ from cosmos_policy_ros.ros.qos import EVENTS_QOS, LATCHED_QOS  # noqa: E402
 
 from recorder_checks import JPEG_TOLERANCE, RecorderMonitor, assert_bag_holds_what_was_published  # noqa: E402
 from recorder_publisher import SHADE_KEY, parse_frame_id  # noqa: E402
-from ros_helpers import SpinningNode, start_node_process, stop_process, wait_for  # noqa: E402
+from ros_helpers import SpinningNode, end_processes, start_node_process, stop_process, wait_for  # noqa: E402
 
 pytestmark = pytest.mark.ros
 PUBLISHER = Path(__file__).with_name("recorder_publisher.py")
@@ -101,10 +101,11 @@ def harness_factory(ros_domain):
         return harnesses[-1]
 
     yield make
-    for harness in harnesses:  # a failed test leaves no process or spin thread behind
-        if harness.proc.poll() is None:
-            harness.proc.kill()
-        harness.stop()
+    try:  # a failed test leaves no process or spin thread behind
+        end_processes(h.proc for h in harnesses)
+    finally:
+        for harness in harnesses:
+            harness.spinner.close()
 
 
 def _bag_events(bag: Path, topic: str = RECORDER_EVENTS) -> list:

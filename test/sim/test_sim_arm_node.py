@@ -32,7 +32,7 @@ from cosmos_policy_ros.sim.arm_sim import ArmSim  # noqa: E402
 from cosmos_policy_ros.sim.scene import SceneFile, build_scene_config  # noqa: E402
 from cosmos_policy_ros.sim.tasks import TaskConfig, make_task  # noqa: E402
 
-from ros_helpers import SpinningNode, start_node_process, stop_process, wait_for  # noqa: E402
+from ros_helpers import SpinningNode, end_processes, start_node_process, stop_process, wait_for  # noqa: E402
 
 pytestmark = [pytest.mark.ros, pytest.mark.sim]
 PRESET = load_preset("sim_arm")
@@ -97,10 +97,11 @@ class SimHarness:
     def close(self) -> str:
         """SIGTERM every node process (each must exit 0) and tear the test node down."""
         self.spinner.close()
-        logs = []
-        for proc in self.procs:
-            logs.append(stop_process(proc, signal.SIGTERM))
-            assert proc.returncode == 0, logs[-1]
+        try:
+            logs = [stop_process(proc, signal.SIGTERM) for proc in self.procs]
+        finally:
+            end_processes(self.procs)  # what did not stop (stop_process raised) still ends
+        assert all(proc.returncode == 0 for proc in self.procs), "\n".join(logs)
         return "\n".join(logs)
 
 
