@@ -2,9 +2,9 @@
 """Recorder soak: the ALOHA sensor load into recorder_node for minutes; offered vs written, memory, CPU.
 
 recorder_node (robot preset ``aloha``, an episode autostarted) runs as a process on a leased ROS
-domain over real DDS. This process publishes three 640x480 rgb8 cameras at 30 Hz and the 14 joint
-states at 100 Hz (~80 MB/s), every message numbered in ``header.frame_id`` per topic. The recorder
-splits the episode bag every ``--split-mb`` (its ``max_bag_size``, as rosbag2's --max-bag-size):
+domain over real DDS. This process publishes three 640x480 rgb8 cameras at 30 Hz and each follower
+arm's joint states at 100 Hz on its own topic (~80 MB/s), every message numbered in
+``header.frame_id`` per topic. The recorder splits the episode bag every ``--split-mb`` (its ``max_bag_size``, as rosbag2's --max-bag-size):
 a split appears in the bag folder only once closed, so while the load runs this bench reads each
 closed split (every message's sequence number, per topic) and deletes it (unless ``--keep``): ten
 minutes of the load (~48 GB) never sit on the disk at once. Every ``--sample-s`` the recorder's

@@ -25,7 +25,7 @@ def test_short_soak_reports_offered_written_drops_and_rss(repo_root: Path, tmp_p
     lines = done.stdout.splitlines()
     per_topic = [re.search(r"offered (\d+), written (\d+), dropped (-?\d+)", line) for line in lines]
     per_topic = [tuple(map(int, m.groups())) for m in per_topic if m]
-    assert len(per_topic) == 4  # three cameras + joint states
+    assert len(per_topic) == 5  # three cameras + each arm's joint states
     assert all(offered > 0 and 0 < written <= offered for offered, written, _ in per_topic)
     last = re.fullmatch(r"recorder_soak offered=(\d+) written=(\d+) drops=(\d+) rss_growth_mb=(-?[\d.]+)", lines[-1])
     assert last, lines[-1]

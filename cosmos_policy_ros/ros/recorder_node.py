@@ -136,8 +136,9 @@ def recorded_topics(params: RecorderParams) -> list[tuple[str, type, str]]:
     """(topic, message class, qos kind) of every recorded topic: "sensor" | "reliable" | "latched"."""
     preset = load_preset(params.robot)
     topics = [(c.topic, CompressedImage if c.compressed else Image, "sensor") for c in preset.cameras]
-    topics += [(preset.joint_states_topic, JointState, "sensor"),
-               (preset.controller_topic, JointTrajectory, "reliable"),
+    # Every joint-state source as the drivers publish it (ALOHA: one topic per arm).
+    topics += [(source.topic, JointState, "sensor") for source in preset.state_sources]
+    topics += [(preset.controller_topic, JointTrajectory, "reliable"),
                (preset.teleop_topic, JointTrajectory, "reliable"),
                (params.action_chunk_topic, ActionChunk, "reliable"),
                (params.plan_candidates_topic, PlanCandidates, "reliable"),
