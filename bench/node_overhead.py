@@ -15,8 +15,8 @@ the nodes add to the model. Prints p50/p99 with the hardware named; the last lin
 ``node_overhead p50_ms=<x> p99_ms=<y>`` (goal: p99 < 5 ms). Finishes in under a minute.
 
 ``--preset aloha``: the sensor load of a real ALOHA instead of lockstep. Three 640x480 rgb8
-cameras at 30 Hz and 14-joint states at 100 Hz stream (stamped now) to policy_node alone
-(robot preset ``aloha``, random demo-small model). First with no instruction, so the node only takes
+cameras at 30 Hz and each arm's joint states at 100 Hz stream (stamped now) to policy_node alone
+(robot preset ``aloha`` with its cameras declared at 640x480, random demo-small model). First with no instruction, so the node only takes
 its inputs: its CPU use then is the sensor path's cost. Then an instruction starts back-to-back
 decisions; per chunk ``inference_time_ms - model_time_ms`` is the node's own part of a decision
 (frame deserialization, conversion, assembly, message build). Prints its p50/p99 and the node's
@@ -32,11 +32,14 @@ import platform
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import rclpy
+import yaml
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
@@ -45,7 +48,7 @@ from trajectory_msgs.msg import JointTrajectory
 
 from cosmos_policy_msgs.msg import ActionChunk
 from cosmos_policy_msgs.srv import SetInstruction
-from cosmos_policy_ros.presets import load_preset
+from cosmos_policy_ros.presets import ROBOTS_DIR, load_preset
 from cosmos_policy_ros.ros.conversions import NANOSECONDS_PER_SECOND, numpy_to_image, stamp_to_seconds
 from cosmos_policy_ros.ros.dds_env import DomainLease, apply_local_dds_defaults
 from cosmos_policy_ros.ros.qos import COMMAND_QOS, SENSOR_QOS
@@ -191,17 +194,22 @@ def cpu_percent(pid: int, window_s: float) -> float:
 
 
 class AlohaStreams:
-    """ALOHA's sensor load on ``node``: three 640x480 rgb8 cameras at 30 Hz and the 14 joint states at
-    100 Hz, stamped now and numbered per topic in ``header.frame_id`` (``offered`` counts them)."""
+    """ALOHA's sensor load on ``node``: three 640x480 rgb8 cameras at 30 Hz and each follower arm's
+    joint states at 100 Hz on its own topic with the driver's unprefixed names (as Trossen's
+    interbotix_xs_sdk drivers publish them; config/robots/aloha.yaml), stamped now and numbered per
+    topic in ``header.frame_id`` (``offered`` counts them)."""
 
     def __init__(self, node: Node) -> None:
         preset = load_preset("aloha")
         self.node = node
         image = numpy_to_image(np.random.RandomState(0).randint(0, 256, (*ALOHA_CAMERA_HW, 3), dtype=np.uint8))
         self.cameras = [(node.create_publisher(Image, c.topic, SENSOR_QOS), image) for c in preset.cameras]
-        self.joints = JointState(name=list(preset.joints), position=[0.0] * len(preset.joints))
-        self.joint_pub = node.create_publisher(JointState, preset.joint_states_topic, SENSOR_QOS)
-        self.publishers = [p for p, _ in self.cameras] + [self.joint_pub]
+        self.arms = []
+        for source in preset.state_sources:
+            names = [j.removeprefix(source.prefix) for j in preset.joints if j.startswith(source.prefix)]
+            self.arms.append((node.create_publisher(JointState, source.topic, SENSOR_QOS),
+                              JointState(name=names, position=[0.0] * len(names))))
+        self.publishers = [p for p, _ in self.cameras] + [p for p, _ in self.arms]
         self.offered = {p.topic_name: 0 for p in self.publishers}
         self._camera_topics = [p.topic_name for p, _ in self.cameras]
         self._stop = threading.Event()
@@ -226,7 +234,8 @@ class AlohaStreams:
         while not self._stop.is_set():
             now = time.monotonic()
             if now >= next_joint:
-                self._publish(self.joint_pub, self.joints)
+                for publisher, joints in self.arms:
+                    self._publish(publisher, joints)
                 next_joint += 1.0 / ALOHA_JOINTS_HZ
             if now >= next_camera:
                 for publisher, image in self.cameras:
@@ -241,13 +250,26 @@ class AlohaStreams:
             self._thread.join()
 
 
+def aloha_at_camera_resolution(folder: Path) -> Path:
+    """The aloha preset with its cameras declared at the drivers' 640x480 (policy_node refuses an image
+    of another size than the preset's, never resizing silently; it resizes the preset's to the model's)."""
+    with open(ROBOTS_DIR / "aloha.yaml", encoding="utf-8") as f:
+        preset = yaml.safe_load(f)
+    for camera in preset["cameras"]:
+        camera["height"], camera["width"] = ALOHA_CAMERA_HW
+    path = folder / "aloha.yaml"
+    path.write_text(yaml.safe_dump(preset), encoding="utf-8")
+    return path
+
+
 def run_aloha(args: argparse.Namespace) -> None:
     """Sensor-path CPU with no decisions, then the node's own part of back-to-back decisions."""
-    with DomainLease() as lease:
+    with DomainLease() as lease, tempfile.TemporaryDirectory(prefix="node_overhead_") as folder:
         env = lease.env()
         env.setdefault("OMP_NUM_THREADS", "1")
         os.environ.update(env)
-        proc = _start("cosmos_policy_ros.ros.policy_node", env, ALOHA_PARAMS, {})
+        params = {**ALOHA_PARAMS, "robot": str(aloha_at_camera_resolution(Path(folder)))}
+        proc = _start("cosmos_policy_ros.ros.policy_node", env, params, {})
         robot = Robot()
         in_node: list[float] = []
         robot.node.create_subscription(ActionChunk, "/policy_node/action_chunk",

@@ -2,41 +2,48 @@
 """Recorder soak: the ALOHA sensor load into recorder_node for minutes; offered vs written, memory, CPU.
 
 recorder_node (robot preset ``aloha``, an episode autostarted) runs as a process on a leased ROS
-domain over real DDS. This process publishes three 640x480 rgb8 cameras at 30 Hz and the 14 joint
-states at 100 Hz (~80 MB/s), every message numbered in ``header.frame_id`` per topic. Every
-``--sample-s`` the recorder's resident memory (/proc VmRSS) is sampled. At the end the recorder is
-stopped (SIGINT: it closes the bag) and the bag is read back as raw CDR: a message counts as
-written when its topic's sequence number is in the bag (duplicates are not double-counted).
-Prints offered / written / dropped per topic, the RSS series (flat is the goal: growth is
-measured from the first sample after ``--warmup-s`` to the last), the recorder's CPU over the
-load (percent of one core), the recorder's own count of messages it dropped with its writer
-queue full (the rest of the drops happened before its callback: DDS), the hardware; the bag is
-deleted unless ``--keep``. Last line:
+domain over real DDS. This process publishes three 640x480 rgb8 cameras at 30 Hz and each follower
+arm's joint states at 100 Hz on its own topic (~80 MB/s), every message numbered in
+``header.frame_id`` per topic. The recorder splits the episode bag every ``--split-mb`` (its ``max_bag_size``, as rosbag2's --max-bag-size):
+a split appears in the bag folder only once closed, so while the load runs this bench reads each
+closed split (every message's sequence number, per topic) and deletes it (unless ``--keep``): ten
+minutes of the load (~48 GB) never sit on the disk at once. Every ``--sample-s`` the recorder's
+resident memory (/proc VmRSS) and the machine's 1-minute load average are sampled. At the end the
+recorder is stopped (SIGINT: it closes the bag) and the rest is read the same way: a message counts
+as written when its topic's sequence number was in a split (duplicates are not double-counted).
+Prints offered / written / dropped per topic, the RSS and load series (flat RSS is the goal: growth
+is measured from the first sample after ``--warmup-s`` to the last), the recorder's CPU over the load
+(percent of one core), the recorder's own count of messages it dropped with its writer queue full
+(the rest of the drops happened before its callback: DDS), the splits read and the most bag bytes
+on disk at once, the hardware. Last line:
 ``recorder_soak offered=<n> written=<n> drops=<n> rss_growth_mb=<x>``.
 ``--dds-profile config/dds/fastdds_large_frames.xml`` runs both processes with that Fast DDS
 profile (FASTDDS_DEFAULT_PROFILES_FILE); without it, the stock transports.
-Usage: python bench/recorder_soak.py [--minutes 10] [--sample-s 10] [--warmup-s 20] [--keep DIR]
-    [--dds-profile XML]
+Usage: python bench/recorder_soak.py [--minutes 10] [--sample-s 10] [--warmup-s 20] [--split-mb 1024]
+    [--keep DIR] [--dds-profile XML]
 """
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import signal
 import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 import rclpy
+from mcap.exceptions import McapError
+from mcap.records import Channel, Message, Schema
+from mcap.stream_reader import StreamReader
 from rclpy.context import Context
 from rclpy.node import Node
-from rosbags.rosbag2 import Reader
 
-from cosmos_policy_ros.data.bag_recovery import recover_bag
 from cosmos_policy_ros.ros.dds_env import DomainLease, apply_local_dds_defaults
 from node_overhead import ALOHA_CAMERA_HW, ALOHA_CAMERA_HZ, ALOHA_JOINTS_HZ, AlohaStreams, _hardware, cpu_seconds
 
@@ -48,6 +55,8 @@ CDR_LITTLE_ENDIAN = 1
 MIB = 2**20
 PAGE_KIB = 1024
 FASTDDS_PROFILE_VAR = "FASTDDS_DEFAULT_PROFILES_FILE"
+SPLIT_POLL_S = 1.0
+NUMBERED = ("sensor_msgs/msg/Image", "sensor_msgs/msg/JointState")
 
 
 def rss_mib(pid: int) -> float:
@@ -65,18 +74,65 @@ def frame_id(cdr: bytes) -> str:
     return cdr[start:start + length - 1].decode("ascii")  # CDR strings carry their NUL
 
 
-def written_sequences(bag_root: Path) -> dict[str, set[int]]:
-    """Per topic, the sequence numbers found in the episode bag(s) under ``bag_root``."""
-    found: dict[str, set[int]] = {}
-    for mcap in sorted(bag_root.rglob("*.mcap")):
-        bag = mcap.parent
-        if not (bag / "metadata.yaml").is_file():
-            recover_bag(bag)
-        with Reader(bag) as reader:
-            for connection, _timestamp, cdr in reader.messages():
-                if connection.msgtype in ("sensor_msgs/msg/Image", "sensor_msgs/msg/JointState"):
-                    found.setdefault(connection.topic, set()).add(int(frame_id(cdr)))
-    return found
+def read_sequences(mcap: Path, found: dict[str, set[int]]) -> None:
+    """Add the sequence numbers of the numbered topics in one .mcap file to ``found`` (per topic).
+
+    Reads the records in file order (no summary needed: the last file of a recorder that did not
+    stop cleanly still counts up to its last complete record)."""
+    schemas: dict[int, str] = {}
+    topics: dict[int, str] = {}  # channel id -> topic, numbered types only
+    with open(mcap, "rb") as f:
+        try:
+            for record in StreamReader(f).records:
+                if isinstance(record, Schema):
+                    schemas[record.id] = record.name
+                elif isinstance(record, Channel) and schemas.get(record.schema_id) in NUMBERED:
+                    topics[record.id] = record.topic
+                elif isinstance(record, Message) and record.channel_id in topics:
+                    found.setdefault(topics[record.channel_id], set()).add(int(frame_id(record.data)))
+        except (McapError, ValueError, EOFError, struct.error):
+            pass  # a partially written last record
+
+
+class SplitCollector:
+    """Reads each closed split of the episode bags under ``root`` as it appears, then deletes it."""
+
+    def __init__(self, root: Path, keep: bool) -> None:
+        self.root, self.keep = root, keep
+        self.found: dict[str, set[int]] = {}
+        self.splits = 0
+        self.splits_while_recording = 0
+        self.peak_bytes = 0
+        self._done: set[Path] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _closed_splits(self) -> list[Path]:
+        return sorted(f for bag in self.root.iterdir() if bag.is_dir() for f in bag.glob("*.mcap")
+                      if re.fullmatch(re.escape(bag.name) + r"_\d+\.mcap", f.name) and f not in self._done)
+
+    def collect(self, files: list[Path]) -> None:
+        self.peak_bytes = max(self.peak_bytes, sum(f.stat().st_size for f in self.root.rglob("*") if f.is_file()))
+        for split in files:
+            read_sequences(split, self.found)
+            self.splits += 1
+            self._done.add(split)
+            if not self.keep:
+                split.unlink()
+
+    def _run(self) -> None:
+        while not self._stop.wait(SPLIT_POLL_S):
+            self.collect(self._closed_splits())
+
+    def finish(self) -> None:
+        """After the recorder stopped: the rest (the last split, or the one file without splitting)."""
+        self._stop.set()
+        self._thread.join()
+        self.splits_while_recording = self.splits
+        self.collect(sorted(f for f in self.root.rglob("*.mcap") if f not in self._done))
 
 
 def main() -> None:
@@ -84,19 +140,23 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10.0, help="how long the load runs")
     parser.add_argument("--sample-s", type=float, default=10.0, help="RSS sampling period [s]")
     parser.add_argument("--warmup-s", type=float, default=20.0, help="RSS growth is measured after this")
-    parser.add_argument("--keep", type=Path, default=None, help="write the bag here and keep it")
+    parser.add_argument("--split-mb", type=float, default=1024.0,
+                        help="the recorder's max_bag_size [MiB]; each closed split is read, then deleted")
+    parser.add_argument("--keep", type=Path, default=None, help="write the bag here and keep every split")
     parser.add_argument("--dds-profile", type=Path, default=None, help="Fast DDS XML profile for both processes")
     args = parser.parse_args()
     apply_local_dds_defaults()
     if args.dds_profile:
         os.environ[FASTDDS_PROFILE_VAR] = str(args.dds_profile.resolve())
     output = args.keep or Path(tempfile.mkdtemp(prefix="recorder_soak_"))
+    output.mkdir(parents=True, exist_ok=True)
+    collector = SplitCollector(output, keep=args.keep is not None)
     log = tempfile.NamedTemporaryFile(prefix="recorder_soak_", suffix=".log")
     with DomainLease() as lease:
         env = {**lease.env(), "OMP_NUM_THREADS": "1"}
         os.environ.update(env)
         params = {"robot": "aloha", "output_dir": str(output), "autostart_episode": "true",
-                  "autostart_task": "'soak'"}
+                  "autostart_task": "'soak'", "max_bag_size": str(int(args.split_mb * MIB))}
         proc = subprocess.Popen([sys.executable, "-m", "cosmos_policy_ros.ros.recorder_node", "--ros-args",
                                  *[a for k, v in params.items() for a in ("-p", f"{k}:={v}")]],
                                 env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -112,21 +172,23 @@ def main() -> None:
                 time.sleep(0.1)
             start_cpu, started = cpu_seconds(proc.pid), time.monotonic()
             load.start()
-            samples: list[tuple[float, float]] = []
+            collector.start()
+            samples: list[tuple[float, float, float]] = []  # (t, RSS, machine load)
             while time.monotonic() - started < 60.0 * args.minutes:
-                samples.append((time.monotonic() - started, rss_mib(proc.pid)))
+                samples.append((time.monotonic() - started, rss_mib(proc.pid), os.getloadavg()[0]))
                 time.sleep(min(args.sample_s, max(0.0, 60.0 * args.minutes - (time.monotonic() - started))))
             load.close()
             time.sleep(DRAIN_S)
             cpu_pct = 100.0 * (cpu_seconds(proc.pid) - start_cpu) / (time.monotonic() - started)
-            samples.append((time.monotonic() - started, rss_mib(proc.pid)))
+            samples.append((time.monotonic() - started, rss_mib(proc.pid), os.getloadavg()[0]))
         finally:
             load.close()
             node.destroy_node()
             rclpy.try_shutdown(context=context)
             proc.send_signal(signal.SIGINT)
             proc.wait(timeout=STOP_TIMEOUT_S)
-    found = written_sequences(output)
+    collector.finish()
+    found = collector.found
     log.seek(0)
     stopped = [line for line in log.read().decode(errors="replace").splitlines() if "recorder stopped" in line]
     log.close()
@@ -140,11 +202,13 @@ def main() -> None:
         total_offered, total_written = total_offered + offered, total_written + written
         print(f"  {topic}: offered {offered}, written {written}, dropped {offered - written}")
     print("recorder's own count: " + (stopped[-1].split(": ", 1)[-1] if stopped else "missing (no clean stop)"))
-    print("recorder RSS MiB over time: " + ", ".join(f"{t:.0f}s {m:.0f}" for t, m in samples))
-    after_warmup = [m for t, m in samples if t >= args.warmup_s] or [samples[-1][1]]
+    print("recorder RSS MiB over time: " + ", ".join(f"{t:.0f}s {m:.0f}" for t, m, _ in samples))
+    print("machine load (1-min average) over time: " + ", ".join(f"{t:.0f}s {la:.1f}" for t, _, la in samples))
+    after_warmup = [m for t, m, _ in samples if t >= args.warmup_s] or [samples[-1][1]]
     growth = after_warmup[-1] - after_warmup[0]
-    bag_bytes = sum(f.stat().st_size for f in output.rglob("*") if f.is_file())
-    print(f"bag size {bag_bytes / MIB:.0f} MiB in {output}" + ("" if args.keep else " (deleted)"))
+    print(f"bag: {collector.splits} file(s) read ({collector.splits_while_recording} closed splits while recording; "
+          f"max_bag_size {args.split_mb:g} MiB), at most {collector.peak_bytes / MIB:.0f} MiB on disk at once, in "
+          f"{output}" + ("" if args.keep else " (deleted as read)"))
     if not args.keep:
         shutil.rmtree(output, ignore_errors=True)
     print(f"recorder_soak offered={total_offered} written={total_written} drops={total_offered - total_written} "

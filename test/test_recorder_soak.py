@@ -11,19 +11,21 @@ import pytest
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 SOAK_MINUTES = 0.1
+SPLIT_MB = 40  # ~0.5 s of the load: several splits in a CI-sized run
 TIMEOUT_S = 300
 
 
 def test_short_soak_reports_offered_written_drops_and_rss(repo_root: Path, tmp_path: Path) -> None:
     kept = tmp_path / "bags"
     done = subprocess.run([sys.executable, "bench/recorder_soak.py", "--minutes", str(SOAK_MINUTES),
-                           "--sample-s", "2", "--warmup-s", "0", "--keep", str(kept)],
+                           "--sample-s", "2", "--warmup-s", "0", "--split-mb", str(SPLIT_MB),
+                           "--keep", str(kept)],
                           cwd=repo_root, capture_output=True, text=True, timeout=TIMEOUT_S)
     assert done.returncode == 0, done.stderr[-3000:]
     lines = done.stdout.splitlines()
     per_topic = [re.search(r"offered (\d+), written (\d+), dropped (-?\d+)", line) for line in lines]
     per_topic = [tuple(map(int, m.groups())) for m in per_topic if m]
-    assert len(per_topic) == 4  # three cameras + joint states
+    assert len(per_topic) == 5  # three cameras + each arm's joint states
     assert all(offered > 0 and 0 < written <= offered for offered, written, _ in per_topic)
     last = re.fullmatch(r"recorder_soak offered=(\d+) written=(\d+) drops=(\d+) rss_growth_mb=(-?[\d.]+)", lines[-1])
     assert last, lines[-1]
@@ -31,4 +33,9 @@ def test_short_soak_reports_offered_written_drops_and_rss(repo_root: Path, tmp_p
     # Matching by sequence finds exactly what the recorder says it wrote (only the load is on this domain).
     own = next(re.search(r"recorder stopped: (\d+) written", line) for line in lines if "recorder's own count" in line)
     assert int(last[2]) == int(own[1])
-    assert any(kept.rglob("*.mcap"))  # the bag it counted is there
+    # Splits were read as the recorder closed them; the kept bag holds them, numbered as rosbag2 does.
+    files = next(re.search(r"bag: (\d+) file\(s\) read \((\d+) closed splits while recording", line)
+                 for line in lines if line.startswith("bag: "))
+    assert int(files[2]) >= 1
+    (bag,) = [p for p in kept.iterdir() if p.is_dir()]
+    assert sorted(p.name for p in bag.glob("*.mcap")) == sorted(f"{bag.name}_{k}.mcap" for k in range(int(files[1])))

@@ -47,10 +47,15 @@ def mcap_file(bag: Path) -> Path:
 
 
 def is_complete(bag: Path) -> bool:
-    """True when the bag has its metadata.yaml and its MCAP file ends with a footer."""
+    """True when the bag has its metadata.yaml and each of its MCAP files (one, or the splits of
+    a split bag) ends with a footer."""
     if not (bag / METADATA_FILE).is_file():
         return False
-    path = mcap_file(bag)
+    files = sorted(bag.glob("*.mcap"))
+    return bool(files) and all(_ends_with_magic(path) for path in files)
+
+
+def _ends_with_magic(path: Path) -> bool:
     with open(path, "rb") as f:
         f.seek(max(0, path.stat().st_size - len(MCAP_MAGIC)))
         return f.read() == MCAP_MAGIC

@@ -6,10 +6,20 @@ summary (and ``metadata.yaml``) only on ``close()``. :class:`EpisodeBagWriter` c
 pending chunk and flushes the file every ``flush_period_s``, so a ``kill -9`` loses at most that
 much data; the file then lacks only its summary/footer, which :mod:`.bag_recovery` rebuilds.
 
+Splitting (:class:`SplitLimits`, rosbag2's ``--max-bag-size`` / ``--max-bag-duration``): the
+episode bag then holds ``<name>_0.mcap``, ``<name>_1.mcap``, ... as rosbag2's SequentialWriter
+names them (rosbag2_cpp/src/rosbag2_cpp/writers/sequential_writer.cpp, ``format_storage_uri``,
+``should_split_bagfile``: split before the write that would start past a limit), and one
+``metadata.yaml`` listing every file. The open file is written in the sub-folder ``<name>_<k>/``
+and moved up into the bag folder once closed (summary and footer written), so an ``.mcap`` in the
+bag folder is always complete: a consumer may read, archive or delete it while recording goes on.
+The MCAP index rosbags keeps in memory (one record per 1 MiB chunk) is freed at each split.
+
 :class:`BagWriterThread` owns the writer on a dedicated thread behind a queue bounded in messages
 and in bytes: a producer (a ROS callback) never blocks on disk, memory stays bounded when the disk
 falls behind (three ALOHA cameras are ~80 MB/s; 2000 queued frames would be 1.8 GB), and a full
-queue is counted, never silent.
+queue is counted, never silent. Every ``TRIM_PERIOD_S`` the writer thread gives the C heap's free
+pages back to the OS (:mod:`.allocator`): after a backlog drains, RSS falls back.
 """
 from __future__ import annotations
 
@@ -23,39 +33,108 @@ from pathlib import Path
 
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys.store import Typestore
+from ruamel.yaml import YAML
 
+from .allocator import release_free_memory
+from .bag_recovery import METADATA_FILE
 from .message_types import build_typestore
 
 LOG = logging.getLogger(__name__)
 BAG_VERSION = 9  # rosbag2 format written by Jazzy and later
 QUEUE_POLL_S = 0.05  # how often an idle writer thread checks its flush deadline
 DEFAULT_QUEUE_BYTES = 256 * 2**20  # ~3 s of ALOHA camera frames waiting for the disk
+TRIM_PERIOD_S = 5.0  # how often the writer gives freed frame memory back to the OS (allocator.py)
+
+
+@dataclass(frozen=True)
+class SplitLimits:
+    """When the open bag file is closed and the next one started; 0 = no limit (one file).
+
+    Args:
+        max_bytes: size of a file (written plus pending chunk) [bytes], as ``--max-bag-size``.
+        max_duration_ns: receive-time span of a file [ns], as ``--max-bag-duration``.
+    """
+
+    max_bytes: int = 0
+    max_duration_ns: int = 0
+
+    def __post_init__(self) -> None:
+        if self.max_bytes < 0 or self.max_duration_ns < 0:
+            raise ValueError(f"SplitLimits({self.max_bytes}, {self.max_duration_ns}): limits must be >= 0")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.max_bytes or self.max_duration_ns)
 
 
 class EpisodeBagWriter:
-    """One open rosbag2 MCAP bag; connections are added on first use of a topic.
+    """One open rosbag2 MCAP bag; connections are added on first use of a topic (in each file).
 
     Args:
         path: bag folder to create (must not exist).
         typestore: type store with every recorded type (default: Kilted + cosmos_policy_msgs).
         flush_period_s: longest time a written message may stay in memory.
+        split: when to start the next file (default: never, one ``<name>.mcap``).
     """
 
     def __init__(self, path: Path, typestore: Typestore | None = None,
-                 flush_period_s: float = 1.0) -> None:
+                 flush_period_s: float = 1.0, split: SplitLimits = SplitLimits()) -> None:
         if flush_period_s <= 0:
             raise ValueError(f"flush_period_s={flush_period_s} must be > 0")
         self.path = Path(path)
         self.typestore = typestore or build_typestore()
-        self._writer = Writer(self.path, version=BAG_VERSION, storage_plugin=StoragePlugin.MCAP)
-        self._writer.open()
+        self._split = split
+        self._custom_data: dict[str, str] = {}
+        self._closed_files: list[dict] = []  # each closed split's own metadata
+        if split.enabled:
+            self.path.mkdir(parents=True)  # FileExistsError: never overwrite a bag
+        self._writer = self._open_file()
         self._connections: dict[str, object] = {}
+        self._file_start_ns: int | None = None
         self._flush_period_s = flush_period_s
         self._last_flush = time.monotonic()
         self.message_counts: dict[str, int] = {}
 
+    def _open_file(self) -> Writer:
+        folder = self.path / f"{self.path.name}_{len(self._closed_files)}" if self._split.enabled else self.path
+        writer = Writer(folder, version=BAG_VERSION, storage_plugin=StoragePlugin.MCAP)
+        writer.open()
+        return writer
+
+    def _file_bytes(self) -> int:
+        storage = self._writer.storage  # rosbags' McapWriter: file written so far + pending chunk
+        return storage.bio.tell() + storage.chunk.bio.tell()
+
+    def _split_due(self, timestamp_ns: int) -> bool:
+        if self._file_start_ns is None:  # never split an empty file
+            return False
+        limits = self._split
+        return ((limits.max_bytes and self._file_bytes() >= limits.max_bytes)
+                or (limits.max_duration_ns and timestamp_ns - self._file_start_ns >= limits.max_duration_ns))
+
+    def _close_file(self) -> None:
+        """Finish the open split and move its ``.mcap`` up into the bag folder."""
+        writer = self._writer
+        writer.close()
+        folder = writer.path
+        with open(folder / METADATA_FILE, encoding="utf-8") as f:
+            self._closed_files.append(YAML(typ="safe").load(f)["rosbag2_bagfile_information"])
+        (folder / f"{folder.name}.mcap").rename(self.path / f"{folder.name}.mcap")
+        shutil.rmtree(folder)
+
+    def _start_next_file(self) -> None:
+        self._close_file()
+        self._writer = self._open_file()
+        self._connections = {}
+        self._file_start_ns = None
+        self._last_flush = time.monotonic()
+
     def write(self, topic: str, msgtype: str, timestamp_ns: int, cdr: bytes) -> None:
         """Append one CDR-serialized message received at ``timestamp_ns`` (node clock)."""
+        if self._split.enabled and self._split_due(timestamp_ns):
+            self._start_next_file()
+        if self._file_start_ns is None:
+            self._file_start_ns = timestamp_ns
         connection = self._connections.get(topic)
         if connection is None:
             connection = self._writer.add_connection(topic, msgtype, typestore=self.typestore)
@@ -70,6 +149,7 @@ class EpisodeBagWriter:
 
     def set_custom_data(self, key: str, value: str) -> None:
         """A ``custom_data`` entry of metadata.yaml (episode id, outcome, ...)."""
+        self._custom_data[key] = value
         self._writer.set_custom_data(key, value)
 
     def flush_if_due(self) -> None:
@@ -85,8 +165,41 @@ class EpisodeBagWriter:
         self._last_flush = time.monotonic()
 
     def close(self) -> None:
-        """Finish the bag: last chunk, MCAP summary and footer, metadata.yaml."""
-        self._writer.close()
+        """Finish the bag: last chunk, MCAP summary and footer, metadata.yaml (listing every split)."""
+        if not self._split.enabled:
+            self._writer.close()
+            return
+        self._close_file()
+        write_split_metadata(self.path, self._closed_files, self._custom_data)
+
+
+def write_split_metadata(bag: Path, files: list[dict], custom_data: dict[str, str]) -> None:
+    """The bag's metadata.yaml from its files' own (rosbag2 format: files, relative_file_paths, and
+    the totals; a topic's entry is the first file's that has it, with the count summed)."""
+    topics: dict[str, dict] = {}
+    for info in files:
+        for entry in info["topics_with_message_count"]:
+            name = entry["topic_metadata"]["name"]
+            total = topics.setdefault(name, {**entry, "message_count": 0})
+            total["message_count"] += entry["message_count"]
+    counted = [info for info in files if info["message_count"]]
+    start = min((info["starting_time"]["nanoseconds_since_epoch"] for info in counted), default=0)
+    end = max((info["starting_time"]["nanoseconds_since_epoch"] + info["duration"]["nanoseconds"]
+               for info in counted), default=0)
+    merged = {**files[-1],
+              "relative_file_paths": [info["relative_file_paths"][0] for info in files],
+              "files": [file for info in files for file in info["files"]],
+              "starting_time": {"nanoseconds_since_epoch": start},
+              "duration": {"nanoseconds": end - start},
+              "message_count": sum(info["message_count"] for info in files),
+              "topics_with_message_count": list(topics.values()),
+              "custom_data": custom_data or None}
+    yaml = YAML(typ="safe")
+    yaml.default_flow_style = False
+    staging = bag / f"{METADATA_FILE}.tmp"
+    with open(staging, "w", encoding="utf-8") as f:
+        yaml.dump({"rosbag2_bagfile_information": merged}, f)
+    staging.replace(bag / METADATA_FILE)
 
 
 @dataclass
@@ -112,12 +225,14 @@ class BagWriterThread:
         typestore: see :class:`EpisodeBagWriter`.
         queue_bytes: bound of the serialized bytes waiting in the queue; a message that would
             exceed it is dropped and counted like a full queue.
+        split: when an episode bag starts its next file (see :class:`SplitLimits`).
     """
 
     _OPEN, _CLOSE, _STOP, _MESSAGE, _OBJECT, _CUSTOM, _DISCARD = range(7)
 
     def __init__(self, queue_size: int = 1000, flush_period_s: float = 1.0,
-                 typestore: Typestore | None = None, queue_bytes: int = DEFAULT_QUEUE_BYTES) -> None:
+                 typestore: Typestore | None = None, queue_bytes: int = DEFAULT_QUEUE_BYTES,
+                 split: SplitLimits = SplitLimits()) -> None:
         if queue_size < 1:
             raise ValueError(f"queue_size={queue_size} must be >= 1")
         if queue_bytes < 1:
@@ -125,6 +240,7 @@ class BagWriterThread:
         self.stats = WriterStats()
         self.typestore = typestore or build_typestore()
         self._flush_period_s = flush_period_s
+        self._split = split
         self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
         self._queue_bytes = queue_bytes
         self._queued_bytes = 0
@@ -179,7 +295,11 @@ class BagWriterThread:
         self._thread.join(timeout_s)
 
     def _run(self) -> None:
+        last_trim = time.monotonic()
         while True:
+            if time.monotonic() - last_trim >= TRIM_PERIOD_S:
+                release_free_memory()  # frames of a drained backlog leave RSS (allocator.py)
+                last_trim = time.monotonic()
             try:
                 kind, payload = self._queue.get(timeout=QUEUE_POLL_S)
             except queue.Empty:
@@ -201,7 +321,7 @@ class BagWriterThread:
     def _handle(self, kind: int, payload: object) -> None:
         if kind == self._OPEN:
             self._close_bag()
-            self._bag = EpisodeBagWriter(payload, self.typestore, self._flush_period_s)
+            self._bag = EpisodeBagWriter(payload, self.typestore, self._flush_period_s, self._split)
         elif kind == self._CLOSE:
             self._close_bag()
         elif kind == self._DISCARD:

@@ -5,6 +5,9 @@ Subscriptions take the raw CDR bytes (``raw=True``: exactly what rosbag2 stores,
 conversion) and only enqueue them; a :class:`BagWriterThread` writes them to
 ``<output_dir>/<episode_id>/`` and flushes at least every ``flush_period_s``. A full queue drops
 the message, counts it, logs a throttled warning and shows up on ``/diagnostics``.
+``max_bag_size`` / ``max_bag_duration_s`` split an episode's bag into files as rosbag2 does
+(:class:`~cosmos_policy_ros.data.bag_writer.SplitLimits`): hours of 80 MB/s camera streams need not
+sit on one disk until the episode ends.
 
 Episodes, as LeRobot's recorder runs them: an episode starts by ``~/start_episode`` (or at once
 with ``autostart_episode``; ``num_episodes`` > 0 records that many back to back) and ends by
@@ -41,7 +44,7 @@ from trajectory_msgs.msg import JointTrajectory
 
 from ..data import message_types as mt
 from ..data.bag_labels import OUTCOME_BY_NAME
-from ..data.bag_writer import BagWriterThread
+from ..data.bag_writer import BagWriterThread, SplitLimits
 from ..presets import load_preset
 from .conversions import NANOSECONDS_PER_SECOND as NS_PER_S
 from .node_main import run_node
@@ -79,6 +82,13 @@ class RecorderParams(NodeParams):
                   "dropped and counted.", read_only=True, min_value=1),
         ParamSpec("sensor_queue_depth", 50, "Keep-last depth of the best-effort sensor "
                   "subscriptions (absorbs bursts).", read_only=True, min_value=1),
+        ParamSpec("max_bag_size", 0, "Split an episode bag into files of about this many bytes, as "
+                  "rosbag2's --max-bag-size (<episode>_0.mcap, _1, ...; a closed file is complete and "
+                  "may be moved away while recording goes on); 0 = one file per episode [bytes].",
+                  read_only=True, min_value=0),
+        ParamSpec("max_bag_duration_s", 0.0, "Split an episode bag into files spanning at most this "
+                  "long (receive time), as rosbag2's --max-bag-duration; 0 = no limit [s].",
+                  read_only=True, min_value=0.0),
         ParamSpec("flush_period_s", 0.5, "Longest time a received message stays in memory "
                   "(bounds what kill -9 loses) [s].", read_only=True, min_value=0.05, max_value=1.0),
         ParamSpec("diagnostics_period_s", 1.0, "Period of the /diagnostics report [s].",
@@ -108,6 +118,8 @@ class RecorderParams(NodeParams):
     plan_candidates_topic: str
     queue_size: int
     sensor_queue_depth: int
+    max_bag_size: int
+    max_bag_duration_s: float
     flush_period_s: float
     diagnostics_period_s: float
     autostart_episode: bool
@@ -124,8 +136,9 @@ def recorded_topics(params: RecorderParams) -> list[tuple[str, type, str]]:
     """(topic, message class, qos kind) of every recorded topic: "sensor" | "reliable" | "latched"."""
     preset = load_preset(params.robot)
     topics = [(c.topic, CompressedImage if c.compressed else Image, "sensor") for c in preset.cameras]
-    topics += [(preset.joint_states_topic, JointState, "sensor"),
-               (preset.controller_topic, JointTrajectory, "reliable"),
+    # Every joint-state source as the drivers publish it (ALOHA: one topic per arm).
+    topics += [(source.topic, JointState, "sensor") for source in preset.state_sources]
+    topics += [(preset.controller_topic, JointTrajectory, "reliable"),
                (preset.teleop_topic, JointTrajectory, "reliable"),
                (params.action_chunk_topic, ActionChunk, "reliable"),
                (params.plan_candidates_topic, PlanCandidates, "reliable"),
@@ -141,7 +154,8 @@ class RecorderNode(Node):
         super().__init__(NODE_NAME)
         RecorderParams.declare(self)
         self.params = RecorderParams.from_node(self)
-        self._writer = BagWriterThread(self.params.queue_size, self.params.flush_period_s)
+        split = SplitLimits(self.params.max_bag_size, int(self.params.max_bag_duration_s * NS_PER_S))
+        self._writer = BagWriterThread(self.params.queue_size, self.params.flush_period_s, split=split)
         self._episode_id = ""
         self._episode_task = ""
         self._episode_count = 0
@@ -370,11 +384,15 @@ class RecorderNode(Node):
 
 
 def folder_size(path: Path | None) -> int:
-    """Bytes in the files of ``path`` (0 when it does not exist yet: the writer opens it async)."""
-    try:
-        return sum(entry.stat().st_size for entry in os.scandir(path) if entry.is_file()) if path else 0
-    except FileNotFoundError:
-        return 0
+    """Bytes in the files under ``path``, the open split's sub-folder included (0 when it does not
+    exist yet: the writer opens it async; a file moved or deleted meanwhile is not counted)."""
+    total = 0
+    for entry in path.rglob("*") if path else ():
+        try:
+            total += entry.stat().st_size if entry.is_file() else 0
+        except FileNotFoundError:
+            continue
+    return total
 
 
 def main(args: list[str] | None = None) -> None:
