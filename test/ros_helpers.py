@@ -82,24 +82,12 @@ def end_processes(procs: Iterable[subprocess.Popen | None], timeout_s: float = S
     """Teardown: end every process whatever state the test left it in, and return their outputs.
 
     Each still running gets SIGINT (its clean shutdown), then SIGTERM, then SIGKILL, each after the
-    previous one had ``timeout_s`` to work. Never raises, so one stubborn process cannot leave the
-    next behind. A process whose output was already read returns ``""``.
+    previous one had ``timeout_s`` to work (``processes.stop_children``). Never raises, so one
+    stubborn process cannot leave the next behind. A process whose output was already read returns ``""``.
     """
-    outputs = []
-    for proc in procs:
-        if proc is None:
-            continue
-        output = ""
-        for stop_signal in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
-            if proc.poll() is None:
-                proc.send_signal(stop_signal)
-            try:
-                output = proc.communicate(timeout=timeout_s)[0] or ""
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        outputs.append(output)
-    return outputs
+    running = {str(k): proc for k, proc in enumerate(procs) if proc is not None}
+    stopped = stop_children(running, signal.SIGINT, timeout_s, then=(signal.SIGTERM,))
+    return [stopped[k].output or "" for k in running]
 
 
 class SpinningNode:

@@ -90,24 +90,41 @@ def start_child(argv: Sequence[str], env: Mapping[str, str], stdout: int | IO[An
 
 
 def stop_children(procs: Mapping[str, subprocess.Popen], signum: int = signal.SIGINT,
-                  timeout_s: float = DEFAULT_STOP_TIMEOUT_S) -> dict[str, Stopped]:
-    """Send ``signum`` to every child still running, wait ``timeout_s`` in all, SIGKILL the rest.
+                  timeout_s: float = DEFAULT_STOP_TIMEOUT_S, then: Sequence[int] = ()) -> dict[str, Stopped]:
+    """Send ``signum`` to every child still running and wait ``timeout_s`` in all; each signal of
+    ``then`` (e.g. SIGTERM) gets those still running another ``timeout_s``; SIGKILL the rest.
 
     Waiting reads each child's pipe (``communicate``), so a chatty child cannot block on a full
-    pipe while it shuts down. Every child has exited when this returns.
+    pipe while it shuts down. A pipe already read to the end gives no output. Every child has
+    exited when this returns.
     """
-    for proc in procs.values():
-        if proc.poll() is None:
-            proc.send_signal(signum)
-    deadline = time.monotonic() + timeout_s
-    stopped = {}
-    for name, proc in procs.items():
-        try:
-            output, killed = proc.communicate(timeout=max(0.0, deadline - time.monotonic()))[0], False
-        except subprocess.TimeoutExpired:  # also raised when it exited but its pipe is unread
-            killed = proc.poll() is None
-            if killed:
-                proc.kill()
-            output = proc.communicate()[0]
+    pending = dict(procs)
+    stopped: dict[str, Stopped] = {}
+    for stop_signal in (signum, *then):
+        for proc in pending.values():
+            if proc.poll() is None:
+                proc.send_signal(stop_signal)
+        deadline = time.monotonic() + timeout_s
+        for name, proc in list(pending.items()):
+            try:
+                output = _read_output(proc, max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:  # also raised when it exited but its pipe is unread
+                continue
+            stopped[name] = Stopped(proc.returncode, output, False)
+            del pending[name]
+    for name, proc in pending.items():
+        killed = proc.poll() is None
+        if killed:
+            proc.kill()
+        output = _read_output(proc, None)
         stopped[name] = Stopped(proc.returncode, output, killed)
-    return stopped
+    return {name: stopped[name] for name in procs}
+
+
+def _read_output(proc: subprocess.Popen, timeout_s: float | None) -> Any:
+    """The rest of a child's pipe once it exited (None without a pipe, "" if already read)."""
+    pipe = proc.stdout
+    if pipe is not None and pipe.closed:
+        proc.wait(timeout_s)
+        return ""
+    return proc.communicate(timeout=timeout_s)[0]
