@@ -40,10 +40,12 @@ def test_recipe_without_teleop_demos_needs_sim_demos_and_an_initial_checkpoint()
 
 def test_twin_recipe_starts_from_the_reach_checkpoint_without_collecting_or_a_new_vae(tmp_path):
     recipe = RetrainConfig.from_yaml(task_config_file("retrain", "twin"))
-    (tmp_path / "sim_demos.done").write_text("1.0\n")  # pretend (a2) finished; stop right after it
+    for stage in ("sim_demos", "train_policy"):  # pretend (a2) and (c) finished; stop after (c)
+        (tmp_path / f"{stage}.done").write_text("1.0\n")
     messages: list[str] = []
-    assert retrain(recipe, tmp_path, messages.append, until="sim_demos") is None
-    assert messages[0].startswith("[retrain] (a2)") and "reused" in messages[0]  # the first stage
+    assert retrain(recipe, tmp_path, messages.append, until="train_policy") is None
+    assert [m.split(":")[0] for m in messages[:2]] == ["[retrain] (a2) scripted-expert sim demos, no ROS",
+                                                       "[retrain] (c) train the policy on demos"]
     assert not any("(a) collect" in m or "(c0)" in m for m in messages)
 
 
