@@ -206,20 +206,10 @@ def test_static_walk_sees_relative_and_nested_imports():
     assert "ament_index_python.packages" not in _imports(f"{PACKAGE}.presets")  # optional import
 
 
-# Modules that other issue-20/22 branches rewrite at the same time; their relative imports become
-# absolute when those branches land (empty this set then).
-RELATIVE_IMPORTS_PENDING = frozenset({
-    "cosmos_policy_ros.control.arbitration", "cosmos_policy_ros.control.state_buffer",
-    "cosmos_policy_ros.data.bag_writer", "cosmos_policy_ros.ros.recorder_node",
-})
-
-
 def test_imports_are_absolute():
     """One spelling per import (``cosmos_policy_ros.x.y``), so a module reads the same wherever it moves."""
     relative = []
     for module, path in _modules().items():
-        if module in RELATIVE_IMPORTS_PENDING:
-            continue
         relative += [f"{module}:{node.lineno}" for node in ast.walk(ast.parse(path.read_text()))
                      if isinstance(node, ast.ImportFrom) and node.level]
     assert relative == [], "relative imports:\n" + "\n".join(relative)

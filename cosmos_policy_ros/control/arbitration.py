@@ -65,16 +65,18 @@ import numpy as np
 from cosmos_policy_ros.presets import RobotPreset
 from cosmos_policy_ros.settings import check_settings, same_as, setting
 
-from .action_spaces import ActionSpaceConverter, converter_for_robot
-from .kinematics import IkConfig
-from .input_validation import (InputError, check_chunk_dt, check_chunk_step_times, check_finite,
-                               check_name_lists, check_optional_vector, check_stamp, check_trajectory_times)
-from .limits import LimitArrays, LimitSettings, bounds_excess, check_trajectory, saturate_positions
-from .modes import Mode, ModeMachine, RequestResult
-from .state_buffer import JointSample, JointStateBuffer, PlausibilityFilter
-from .stitching import (DeadlineMissError, StitchConfig, StitchedTrajectory, blend_seam, controlled_stop,
-                        stitch_chunk, stitch_steps)
-from .watchdog import CommandWatchdog, ValueGate
+from cosmos_policy_ros.control.action_spaces import ActionSpaceConverter, converter_for_robot
+from cosmos_policy_ros.control.kinematics import IkConfig
+from cosmos_policy_ros.control.input_validation import (InputError, check_chunk_dt, check_chunk_step_times,
+                                                        check_finite, check_name_lists, check_optional_vector,
+                                                        check_stamp, check_trajectory_times)
+from cosmos_policy_ros.control.limits import (LimitArrays, LimitSettings, bounds_excess, check_trajectory,
+                                              saturate_positions)
+from cosmos_policy_ros.control.modes import Mode, ModeMachine, RequestResult
+from cosmos_policy_ros.control.state_buffer import JointSample, JointStateBuffer, PlausibilityFilter
+from cosmos_policy_ros.control.stitching import (DeadlineMissError, StitchConfig, StitchedTrajectory, blend_seam,
+                                                 controlled_stop, stitch_chunk, stitch_steps)
+from cosmos_policy_ros.control.watchdog import CommandWatchdog, ValueGate
 
 
 # A measured joint further outside its bounds than this is reported (below: the numerical noise of a

@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from .limits import LimitArrays, bounds_excess
+from cosmos_policy_ros.control.limits import LimitArrays, bounds_excess
 
 # A measured joint may move this much faster than its velocity limit between two readings
 # (tracking overshoot, stamp jitter) before the reading counts as a jump.

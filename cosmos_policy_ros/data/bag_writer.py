@@ -35,9 +35,9 @@ from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys.store import Typestore
 from ruamel.yaml import YAML
 
-from .allocator import release_free_memory
-from .bag_recovery import METADATA_FILE
-from .message_types import build_typestore
+from cosmos_policy_ros.data.allocator import release_free_memory
+from cosmos_policy_ros.data.bag_recovery import METADATA_FILE
+from cosmos_policy_ros.data.message_types import build_typestore
 
 LOG = logging.getLogger(__name__)
 BAG_VERSION = 9  # rosbag2 format written by Jazzy and later

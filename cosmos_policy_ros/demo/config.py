@@ -15,6 +15,21 @@ from cosmos_policy_ros.presets import CONFIG_DIR
 REPO_ROOT = CONFIG_DIR.parent
 DEFAULT_DEMO_CONFIG = CONFIG_DIR / "demo" / "demo.yaml"
 PLANNING_MODES = ("full", "fast", "q_value")
+DEFAULT_TASK = "reach"  # the quick demo: config/demo/demo.yaml and retrain.yaml
+
+
+def task_config_file(kind: str, task: str) -> Path:
+    """``config/demo/<kind>.yaml`` for the default task, ``<kind>_<task>.yaml`` for another
+    (``kind``: ``demo`` or ``retrain``): each task's checkpoint, scene and limits in one file.
+
+    Raises:
+        ValueError: the task has no such file.
+    """
+    path = CONFIG_DIR / "demo" / (f"{kind}.yaml" if task == DEFAULT_TASK else f"{kind}_{task}.yaml")
+    if not path.is_file():
+        have = sorted(p.stem.removeprefix(f"{kind}_") for p in (CONFIG_DIR / "demo").glob(f"{kind}_*.yaml"))
+        raise ValueError(f"no {kind} config for task {task!r} ({path}); tasks with one: {[DEFAULT_TASK, *have]}")
+    return path
 
 
 @dataclass(frozen=True)
@@ -27,6 +42,8 @@ class DemoConfig:
         seed: run seed; episode e uses scene seed ``seed_offset + seed + e``.
         seed_offset: keeps demo scenes apart from the training scenes (seeds below it).
         checkpoint: policy checkpoint folder (relative paths: from the repository root).
+        planning_checkpoint: the planning model that scores plan-and-select's candidates (a
+            fine-tune on the policy's rollouts); empty = the policy checkpoint scores them.
         preset: robot preset YAML (relative paths: from the repository root).
         scene: the sim's scene YAML (block size, camera mounts; the scene the checkpoint was
             trained in); empty = the default scene.
@@ -43,11 +60,12 @@ class DemoConfig:
         gif_fps: frame rate of the episode GIF.
     """
 
-    task: str = "reach"
+    task: str = DEFAULT_TASK
     episodes: int = 20
     seed: int = 0
     seed_offset: int = 100000
     checkpoint: str = "checkpoints/demo_reach"
+    planning_checkpoint: str = ""
     preset: str = "config/demo/sim_arm_32.yaml"
     scene: str = "config/demo/scene_32.yaml"
     num_candidates: int = 8

@@ -64,10 +64,12 @@ class EpisodeConfig:
 
 @dataclass
 class EpisodeResult:
-    """One episode as measured: outcome, the policy's chunks, plan timings and mode changes.
+    """One episode as measured: outcome, the policy's chunks, plans, mode changes and joints.
 
     ``values``, ``modes`` and ``events`` hold (sim time since reset [s], value in [0, 1] / mode
-    name / what the driver did, e.g. the forced threshold and the call for teleop).
+    name / what the driver did, e.g. the forced threshold and the call for teleop). ``plans``:
+    (time, every candidate's value, the selected index) per plan-and-select decision; ``joints``:
+    (time, joint name -> position) as the arm reported them (the report re-renders from them).
     """
 
     kind: str
@@ -81,7 +83,8 @@ class EpisodeResult:
     modes: list[tuple[float, str]] = field(default_factory=list)
     deadline_misses: int = 0
     events: list[tuple[float, str]] = field(default_factory=list)
-    frames: list = field(default_factory=list)
+    plans: list[tuple[float, list[float], int]] = field(default_factory=list)
+    joints: list[tuple[float, dict[str, float]]] = field(default_factory=list)
 
 
 class EpisodeRunner:
@@ -142,7 +145,8 @@ class EpisodeRunner:
             modes=[(t - reset_s, MODE_NAMES.get(s.mode, str(s.mode)))
                    for t, s in observed.arbiter if t >= reset_s],
             deadline_misses=max(0, misses), events=[(t - reset_s, e) for t, e in self._events],
-            frames=observed.frames)
+            plans=[(p.stamp_s - reset_s, p.values, p.selected_index) for p in observed.plans if p.stamp_s >= reset_s],
+            joints=[(t - reset_s, q) for t, q in observed.joints if reset_s <= t <= end_s])
 
     def _misses_now(self) -> int:
         status = self.client.last_arbiter_status
@@ -180,7 +184,7 @@ class EpisodeRunner:
             self.client.end_episode_if_running(success, f"teleop {expert}")
         return self._result("teleop", seed, instruction, success, reset_s, end_s, 0)
 
-    def policy_episode(self, seed: int, record: bool, capture_frames: bool = False) -> EpisodeResult:
+    def policy_episode(self, seed: int, record: bool) -> EpisodeResult:
         """The policy drives the arm from the start (after its first fresh chunk)."""
         misses_before = self._misses_now()
         instruction, reset_s = self._reset(seed)
@@ -188,11 +192,9 @@ class EpisodeRunner:
         if record:
             self.client.start_episode(instruction, f"policy rollout {self.config.task} seed {seed}")
         self._wait_fresh_chunk(reset_s)
-        self.client.capture_frames = capture_frames
         self.client.set_mode(PolicyStatus.MODE_POLICY, "policy episode")
         success = self._wait_end(reset_s, self.client.now_s() + self.config.time_limit_s)
         end_s = self.client.now_s()
-        self.client.capture_frames = False
         self.client.set_mode(PolicyStatus.MODE_HOLD, "episode over")
         if record:
             self.client.end_episode_if_running(success, "policy rollout")
@@ -204,7 +206,6 @@ class EpisodeRunner:
         misses_before = self._misses_now()
         instruction, reset_s = self._reset(seed)
         client.set_instruction(instruction)
-        client.capture_frames = True
         client.set_mode(PolicyStatus.MODE_TELEOP, "hand-off: teleop starts")
         client.restart_expert(CLEAN_EXPERT, cfg.task, seed, enabled=True)
         client.wait_until(lambda: client.now_s() >= reset_s + cfg.handoff_at_s, self._wall_timeout_s(),
@@ -221,7 +222,6 @@ class EpisodeRunner:
             self._force_call_for_teleop(reset_s, seed)
         success = self._wait_end(reset_s, reset_s + cfg.handoff_time_limit_s)
         end_s = client.now_s()
-        client.capture_frames = False
         client.set_mode(PolicyStatus.MODE_HOLD, "episode over")
         client.set_parameters(CLEAN_EXPERT, {"enabled": False})
         client.set_parameters("policy_node", {"value_threshold": 0.0})

@@ -56,10 +56,17 @@ class RetrainConfig:
         task / preset / model_config: task, robot preset YAML, model sizes JSON.
         scene: the sim's scene YAML (block size, camera mounts); empty = the default scene. The
             demo (``config/demo/demo.yaml``) must run the scene the checkpoint was trained in.
-        output_checkpoint: where the final checkpoint folder is written.
+        output_checkpoint: where the final checkpoint folder is written (with
+            ``output_planning_checkpoint``: the policy of stage (c)).
+        output_planning_checkpoint: where the planning fine-tune (d3) is written as a separate
+            scorer of the policy's candidates (policy_node ``planning_checkpoint``, spec 4.5: the
+            base policy acts, the planning model scores); empty = (d3) is the one checkpoint.
         seed: seeds scenes (demos use seeds from ``seed``, rollouts continue after them), init, training.
+        init_checkpoint: a ``from_pretrained`` folder the policy stage fine-tunes (its VAE, latent
+            statistics and normalization kept); empty = a new model from the demo frames (c0).
         num_demos / noisy_share / noise: teleop episodes, share of perturbed-expert episodes and
-            the perturbation parameters (``expert_teleop`` ``noise.*``).
+            the perturbation parameters (``expert_teleop`` ``noise.*``); 0 teleop episodes needs
+            ``sim_demos`` and ``init_checkpoint`` (the in-process expert runs the same sim).
         targets_per_scene: consecutive demos (and sim demos) that share a scene seed, each reaching
             another of the scene's target colours (1: one per scene, its seed's target;
             ``scene_target``). With a few hundred scenes, one target per scene lets a small policy
@@ -88,7 +95,9 @@ class RetrainConfig:
     model_config: str = "config/demo/model.json"
     scene: str = "config/demo/scene_32.yaml"
     output_checkpoint: str = "checkpoints/demo_reach"
+    output_planning_checkpoint: str = ""
     seed: int = 0
+    init_checkpoint: str = ""
     num_demos: int = 160
     targets_per_scene: int = 1
     sim_demos: int = 0
@@ -115,9 +124,11 @@ class RetrainConfig:
         if self.sim_demos < 0 or self.sim_demo_workers < 0:
             raise ValueError(f"RetrainConfig.sim_demos={self.sim_demos} / sim_demo_workers="
                              f"{self.sim_demo_workers} must be >= 0")
-        for name in ("num_demos", "calibration_images"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"RetrainConfig.{name}={getattr(self, name)} must be >= 1")
+        if self.calibration_images < 1:
+            raise ValueError(f"RetrainConfig.calibration_images={self.calibration_images} must be >= 1")
+        if self.num_demos < 0 or (self.num_demos == 0 and not (self.sim_demos and self.init_checkpoint)):
+            raise ValueError(f"RetrainConfig.num_demos={self.num_demos} must be >= 1, or 0 with sim_demos "
+                             "and an init_checkpoint (without teleop demos there is no VAE to train)")
         check_targets_per_scene("RetrainConfig", self.targets_per_scene, self.task_config().target_colours)
         if self.num_rollouts < 0:
             raise ValueError(f"RetrainConfig.num_rollouts={self.num_rollouts} must be >= 0")
@@ -273,23 +284,28 @@ def retrain(config: RetrainConfig, work: Path, progress: Progress = print,
     model_config = CosmosPolicyConfig.from_json(DemoConfig.resolve(config.model_config))
     image_size = model_config.layout.image_height
     demos, rollouts = work / "demos", work / "rollouts"
-    demo_roots = [demos, work / "sim_demos"] if config.sim_demos else [demos]
+    demo_roots = ([demos] if config.num_demos else []) + ([work / "sim_demos"] if config.sim_demos else [])
     policy = work / "train_policy" / TRAIN_FINAL_DIR
-    final = work / "train_planning" / TRAIN_FINAL_DIR if config.num_rollouts else policy
-    stages: list[tuple[str, str, Callable[[], object]]] = [
-        ("collect", "(a) collect teleop demos", lambda: _report(progress, "demos", collect_demos(
-            config, work / "bags" / "demos", work / "logs", progress))),
-        ("convert_demos", "(b) convert demos", lambda: convert(
-            work / "bags" / "demos", demos, config, image_size)),
-        ("init", "(c0) initial model: VAE trained on the demo frames, calibrated latents",
-         lambda: build_initial_model(model_config, demos, config.calibration_images, config.seed,
-                                     config.vae_pretrain).save_pretrained(work / "init_model")),
-        ("train_policy", "(c) train the policy on demos", lambda: train(
-            config.policy_train_config, demo_roots, work / "init_model", work / "train_policy", config)),
-    ]
+    planning = work / "train_planning" / TRAIN_FINAL_DIR
+    separate_planner = bool(config.output_planning_checkpoint and config.num_rollouts)
+    final = planning if config.num_rollouts and not separate_planner else policy
+    init = DemoConfig.resolve(config.init_checkpoint) if config.init_checkpoint else work / "init_model"
+    stages: list[tuple[str, str, Callable[[], object]]] = []
+    if config.num_demos:
+        stages += [
+            ("collect", "(a) collect teleop demos", lambda: _report(progress, "demos", collect_demos(
+                config, work / "bags" / "demos", work / "logs", progress))),
+            ("convert_demos", "(b) convert demos", lambda: convert(
+                work / "bags" / "demos", demos, config, image_size))]
     if config.sim_demos:
-        stages.insert(2, ("sim_demos", "(a2) scripted-expert sim demos, no ROS",
-                          lambda: generate_demos_in_process(config, work / "sim_demos", progress)))
+        stages.append(("sim_demos", "(a2) scripted-expert sim demos, no ROS",
+                       lambda: generate_demos_in_process(config, work / "sim_demos", progress)))
+    if not config.init_checkpoint:
+        stages.append(("init", "(c0) initial model: VAE trained on the demo frames, calibrated latents",
+                       lambda: build_initial_model(model_config, demos, config.calibration_images, config.seed,
+                                                   config.vae_pretrain).save_pretrained(init)))
+    stages.append(("train_policy", "(c) train the policy on demos", lambda: train(
+        config.policy_train_config, demo_roots, init, work / "train_policy", config)))
     if config.num_rollouts:
         stages += [
             ("rollouts", "(d1) early-policy rollouts", lambda: _report(progress, "rollouts", collect_rollouts(
@@ -300,7 +316,12 @@ def retrain(config: RetrainConfig, work: Path, progress: Progress = print,
                 config.planning_train_config, [*demo_roots, rollouts], policy, work / "train_planning", config)),
         ]
     destination = DemoConfig.resolve(config.output_checkpoint)
-    stages.append(("write", "(e) write the checkpoint", lambda: write_checkpoint(final, destination)))
+
+    def write() -> None:
+        write_checkpoint(final, destination)
+        if separate_planner:
+            write_checkpoint(planning, DemoConfig.resolve(config.output_planning_checkpoint))
+    stages.append(("write", "(e) write the checkpoint(s)", write))
     try:
         for key, name, stage in stages:
             timer.run(key, name, stage)

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The demo's report: the table, the value AUC, plots and a GIF, all from measured episodes.
+"""The demo's report: the table with intervals and the paired test, the value AUC, plots and a
+GIF, all from measured episodes.
 
 ROS-free (it reads :class:`~cosmos_policy_ros.demo.episode_runner.EpisodeResult` only).
 """
@@ -12,12 +13,15 @@ from pathlib import Path
 
 import numpy as np
 
-from cosmos_policy_ros.demo.episode_runner import EpisodeResult
+from cosmos_policy_ros.sim.replay import EpisodeRenderer
 from cosmos_policy_ros.train.evaluation import roc_auc
+from cosmos_policy_ros.train.statistics import PairedComparison, paired_comparison, wilson_interval
+from cosmos_policy_ros.demo.episode_runner import EpisodeResult
 
 MODE_COLOURS = {"TELEOP": "tab:blue", "POLICY": "tab:green", "HOLD": "tab:red", "ESTOP": "black"}
 HISTOGRAM_BINS = 30
-GIF_SCALE = 6  # 32 px renders are upscaled (nearest) so the GIF is watchable
+CHOICE_PLOT_EPISODES = 40  # scenes shown in the per-decision choice picture
+OVERLAY_FONT_PX = 15
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,11 @@ class SettingSummary:
     @property
     def success_rate(self) -> float:
         return self.successes / self.episodes if self.episodes else math.nan
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        """Wilson 95 % interval of the success rate."""
+        return wilson_interval(self.successes, self.episodes)
 
 
 def summarize(name: str, results: Sequence[EpisodeResult]) -> SettingSummary:
@@ -58,12 +67,103 @@ def value_auc(results: Sequence[EpisodeResult]) -> tuple[float, int, int]:
 
 
 def format_table(rows: Sequence[SettingSummary]) -> str:
-    lines = [f"{'setting':<22} {'episodes':>8} {'success':>8} {'rate':>6} {'infer_ms':>9} {'plan_ms':>8} "
-             f"{'deadline_miss':>13}"]
+    lines = [f"{'setting':<22} {'episodes':>8} {'success':>8} {'rate':>6} {'wilson95':>13} {'infer_ms':>9} "
+             f"{'plan_ms':>8} {'deadline_miss':>13}"]
     for row in rows:
+        low, high = row.interval
         lines.append(f"{row.name:<22} {row.episodes:>8} {row.successes:>8} {row.success_rate:>6.2f} "
-                     f"{row.mean_inference_ms:>9.1f} {row.mean_planning_ms:>8.1f} {row.deadline_misses:>13}")
+                     f"{f'[{low:.2f}, {high:.2f}]':>13} {row.mean_inference_ms:>9.1f} "
+                     f"{row.mean_planning_ms:>8.1f} {row.deadline_misses:>13}")
     return "\n".join(lines)
+
+
+def compare_paired(plain: Sequence[EpisodeResult], plan: Sequence[EpisodeResult]) -> PairedComparison:
+    """McNemar on the two settings' episodes, scene by scene.
+
+    Raises:
+        ValueError: the settings did not run the same seeds in the same order.
+    """
+    if [r.seed for r in plain] != [r.seed for r in plan]:
+        raise ValueError("the settings ran different scenes; a paired comparison needs the same seeds")
+    return paired_comparison([r.success for r in plain], [r.success for r in plan])
+
+
+def format_paired(paired: PairedComparison, name_a: str, name_b: str) -> str:
+    return (f"paired on the same scenes: both solved {paired.both}, only {name_a} {paired.only_a}, "
+            f"only {name_b} {paired.only_b}, neither {paired.neither}; exact McNemar p = {paired.p_value:.4f}")
+
+
+def plot_choices(plain: Sequence[EpisodeResult], plan: Sequence[EpisodeResult], path: Path) -> Path:
+    """The per-decision choice picture: per scene, the first decision's candidate values (dots),
+    the one plan-and-select took (large marker: green = that episode succeeded, red = failed), and
+    what the plain policy did on the same scene (top row)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    shown = list(zip(plain, plan))[:CHOICE_PLOT_EPISODES]
+    fig, axis = plt.subplots(figsize=(max(6.0, 0.3 * len(shown) + 2), 4.5))
+    for x, (n1, planned) in enumerate(shown):
+        if planned.plans:
+            _, values, selected = planned.plans[0]
+            axis.scatter([x] * len(values), values, s=14, color="grey", alpha=0.6, zorder=2)
+            if 0 <= selected < len(values):
+                axis.scatter([x], [values[selected]], s=80, marker="D", zorder=3,
+                             color="tab:green" if planned.success else "tab:red", edgecolor="black")
+        axis.scatter([x], [1.08], s=50, marker="o" if n1.success else "x",
+                     color="tab:green" if n1.success else "tab:red")
+    axis.set(xticks=range(len(shown)), ylim=(-0.05, 1.15), xlabel="scene seed", ylabel="V(s') of candidate",
+             title="first decision: candidates (grey), taken (diamond: green success / red failure); "
+                   "top: plain policy N=1 on the same scene")
+    axis.set_xticklabels([str(n1.seed) for n1, _ in shown], rotation=90, fontsize=7)
+    axis.title.set_fontsize(9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def showcase_pair(plain: Sequence[EpisodeResult], plan: Sequence[EpisodeResult]) -> tuple[EpisodeResult, EpisodeResult]:
+    """The scene the GIF shows: the first where plan-and-select succeeded and N=1 failed, else the first."""
+    pairs = list(zip(plain, plan))
+    return next(((a, b) for a, b in pairs if b.success and not a.success), pairs[0])
+
+
+def _latest(series: Sequence[tuple[float, object]], time_s: float) -> object | None:
+    before = [v for t, v in series if t <= time_s]
+    return before[-1] if before else None
+
+
+def _overlay(frame: np.ndarray, title: str, result: EpisodeResult, time_s: float, last: bool) -> np.ndarray:
+    """``frame`` with the setting, time, arbiter mode, the chosen chunk's value and, at the end, the outcome."""
+    from PIL import Image, ImageDraw, ImageFont
+    image = Image.fromarray(frame)
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=OVERLAY_FONT_PX)
+    value = _latest(result.values, time_s)
+    lines = [title, f"t = {time_s:4.1f} s   mode {_latest(result.modes, time_s) or '-'}",
+             f"value of chosen chunk: {value:.2f}" if value is not None else "value: -"]
+    if last:
+        lines.append("SUCCESS" if result.success else "FAILURE (time limit)")
+    draw.rectangle((0, 0, frame.shape[1], (OVERLAY_FONT_PX + 3) * len(lines) + 4), fill=(0, 0, 0))
+    for row, text in enumerate(lines):
+        colour = (255, 255, 255) if row < 3 else ((80, 220, 80) if result.success else (240, 80, 80))
+        draw.text((4, 2 + row * (OVERLAY_FONT_PX + 3)), text, fill=colour, font=font)
+    return np.asarray(image)
+
+
+def render_comparison(renderer: EpisodeRenderer, task: str, episodes: Sequence[tuple[str, EpisodeResult]],
+                      fps: int) -> list[np.ndarray]:
+    """Side-by-side frames of the same scene's episodes (e.g. N=1 and plan-and-select), re-rendered
+    from their joint states with a viewer camera, each with its overlay; a finished episode holds
+    its last frame."""
+    duration_s = max(r.duration_s for _, r in episodes)
+    times = np.arange(0.0, duration_s + 1e-9, 1.0 / fps)
+    columns = []
+    for title, result in episodes:
+        frames = renderer.render(task, result.seed, result.joints, np.minimum(times, result.duration_s))
+        columns.append([_overlay(f, title, result, min(t, result.duration_s), t >= result.duration_s - 1e-9)
+                        for f, t in zip(frames, times)])
+    return [np.concatenate(row, axis=1) for row in zip(*columns)]
 
 
 def plot_values(handoff: EpisodeResult, others: Sequence[EpisodeResult], path: Path) -> Path:
@@ -114,10 +214,9 @@ def plot_latency(by_setting: dict[str, list[float]], path: Path) -> Path:
 
 
 def write_gif(frames: Sequence[np.ndarray], path: Path, fps: int) -> Path | None:
-    """The camera frames of one episode as a looping GIF (None without frames)."""
+    """Frames as a looping GIF (None without frames)."""
     if not frames:
         return None
     import imageio.v2 as imageio
-    scaled = [np.kron(f, np.ones((GIF_SCALE, GIF_SCALE, 1), dtype=np.uint8)) for f in frames]
-    imageio.mimsave(path, scaled, duration=1.0 / fps, loop=0)
+    imageio.mimsave(path, list(frames), duration=1.0 / fps, loop=0)
     return path

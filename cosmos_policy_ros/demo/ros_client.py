@@ -14,15 +14,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 from rclpy.qos import QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import JointState
 from std_srvs.srv import Trigger
 
 from cosmos_policy_msgs.msg import ActionChunk, EpisodeEvent, PlanCandidates, PolicyStatus
 from cosmos_policy_msgs.srv import ResetTask
 
-from cosmos_policy_ros.ros.conversions import image_to_numpy, stamp_to_seconds
+from cosmos_policy_ros.ros.conversions import stamp_to_seconds
 from cosmos_policy_ros.ros.operator_client import OperatorClient, Refused
 from cosmos_policy_ros.ros.qos import EVENTS_QOS, SENSOR_QOS
 
@@ -59,25 +58,24 @@ class Observed:
     plans: list[PlanRecord] = field(default_factory=list)
     events: list[EpisodeEvent] = field(default_factory=list)
     arbiter: list[tuple[float, PolicyStatus]] = field(default_factory=list)
-    frames: list[np.ndarray] = field(default_factory=list)
+    joints: list[tuple[float, dict[str, float]]] = field(default_factory=list)
 
 
 class DemoClient(OperatorClient):
     """The operator client plus the demo's topic monitors (names from docs/INTERFACES.md).
 
     Args:
-        preset_camera_topic: topic of the camera recorded into the GIF (frames kept while
-            ``capture_frames`` is set).
+        joint_states_topic: the arm's joint states (the preset's), kept with their stamps so the
+            report can re-render an episode with a camera a person can read (``sim/replay.py``).
         service_timeout_s: wall-clock limit of one service call.
     """
 
-    def __init__(self, preset_camera_topic: str, service_timeout_s: float = 20.0) -> None:
+    def __init__(self, joint_states_topic: str, service_timeout_s: float = 20.0) -> None:
         super().__init__(NODE_NAME, service_timeout_s=service_timeout_s, use_sim_time=True)
         self.observed = Observed()
-        self.capture_frames = False
         self.create_subscription(EpisodeEvent, "task/events", self._keep("events"), EVENTS_QOS)
         self.create_subscription(PlanCandidates, "/policy_node/plan_candidates", self._on_plan, RELIABLE_10)
-        self.create_subscription(Image, preset_camera_topic, self._on_image, SENSOR_QOS)
+        self.create_subscription(JointState, joint_states_topic, self._on_joints, SENSOR_QOS)
 
     # --- topics ---------------------------------------------------------------------------------
     def now_s(self) -> float:
@@ -109,11 +107,10 @@ class DemoClient(OperatorClient):
             super()._on_arbiter(msg)
             self.observed.arbiter.append((self.now_s(), msg))
 
-    def _on_image(self, msg: Image) -> None:
-        if self.capture_frames:
-            frame = image_to_numpy(msg)
-            with self._lock:
-                self.observed.frames.append(frame)
+    def _on_joints(self, msg: JointState) -> None:
+        positions = dict(zip(msg.name, (float(p) for p in msg.position)))
+        with self._lock:
+            self.observed.joints.append((stamp_to_seconds(msg.header.stamp), positions))
 
     def take_observed(self) -> Observed:
         """Everything observed since the last call (and start afresh)."""

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """``cosmos-policy demo`` with a checkpoint: K episodes with N=1, K with plan-and-select, one hand-off.
 
-Both settings run the same seeded scenes (held out from training: seeds >= ``seed_offset``).
+Both settings run the same seeded scenes (held out from training: seeds >= ``seed_offset``), so
+they are compared scene by scene (exact McNemar), each rate with its Wilson 95 % interval.
 Every number of the report is measured in this run.
 """
 from __future__ import annotations
@@ -15,7 +16,9 @@ from pathlib import Path
 
 from cosmos_policy_ros.demo.config import DemoConfig
 from cosmos_policy_ros.demo.episode_runner import EpisodeConfig, EpisodeResult, EpisodeRunner
-from cosmos_policy_ros.demo.report import (format_table, plot_latency, plot_values, summarize, value_auc,
+from cosmos_policy_ros.sim.replay import EpisodeRenderer
+from cosmos_policy_ros.demo.report import (compare_paired, format_paired, format_table, plot_choices, plot_latency,
+                                           plot_values, render_comparison, showcase_pair, summarize, value_auc,
                                            write_gif)
 from cosmos_policy_ros.demo.setting import Setting, run_setting
 
@@ -42,12 +45,12 @@ def episode_config(config: DemoConfig) -> EpisodeConfig:
                          forced_threshold=config.forced_threshold)
 
 
-def _policy_episodes(seeds: list[int], progress: Callable[[str], None], name: str, gif: bool,
+def _policy_episodes(seeds: list[int], progress: Callable[[str], None], name: str,
                      handoff_seed: int | None) -> Callable[[EpisodeRunner], Iterator[EpisodeResult]]:
     def episodes(runner: EpisodeRunner) -> Iterator[EpisodeResult]:
         runner.warm_up(seeds[0])
         for index, seed in enumerate(seeds):
-            result = runner.policy_episode(seed, record=False, capture_frames=gif and index == 0)
+            result = runner.policy_episode(seed, record=False)
             progress(f"{name} episode {index + 1}/{len(seeds)} seed {seed}: "
                      f"{'success' if result.success else 'failure'} ({result.duration_s:.1f} s sim)")
             yield result
@@ -74,34 +77,45 @@ def run_demo(config: DemoConfig, out_dir: Path, progress: Callable[[str], None] 
     preset, episodes = str(config.resolve(config.preset)), episode_config(config)
     started = time.monotonic()
     scene = config.resolve_optional(config.scene)
-    plain = Setting("policy N=1", preset, config.real_time_factor_n1, config.camera_rate_hz, checkpoint, 1,
-                    config.planning_mode, config.seed, scene=scene)
+    plain = Setting("policy N=1", preset, config.real_time_factor_n1, config.camera_rate_hz, checkpoint,
+                    num_candidates=1, planning_mode=config.planning_mode, policy_seed=config.seed, scene=scene)
     plan = Setting(f"plan-and-select N={config.num_candidates}", preset, config.real_time_factor_plan,
-                   config.camera_rate_hz, checkpoint, config.num_candidates, config.planning_mode,
-                   config.seed, expert_speed_mps=config.handoff_expert_speed_mps, scene=scene)
+                   config.camera_rate_hz, checkpoint,
+                   planning_checkpoint=config.resolve_optional(config.planning_checkpoint),
+                   num_candidates=config.num_candidates, planning_mode=config.planning_mode,
+                   policy_seed=config.seed, expert_speed_mps=config.handoff_expert_speed_mps, scene=scene)
     plain_results = run_setting(plain, episodes, out_dir / "logs",
-                                _policy_episodes(seeds, progress, plain.name, gif=True, handoff_seed=None))
+                                _policy_episodes(seeds, progress, plain.name, handoff_seed=None))
     plan_results = run_setting(plan, episodes, out_dir / "logs",
-                               _policy_episodes(seeds, progress, plan.name, gif=False, handoff_seed=seeds[0]))
+                               _policy_episodes(seeds, progress, plan.name, handoff_seed=seeds[0]))
     handoff, plan_results = plan_results[-1], plan_results[:-1]
     rows = [summarize(plain.name, plain_results), summarize(plan.name, plan_results)]
     # The planner's V(s') scores separate outcomes; the plain policy's own value (policy role,
     # trained on successful demos only, as upstream) is shown for comparison.
     auc, successes, failures = value_auc(plan_results)
     plain_auc, _, _ = value_auc(plain_results)
+    paired = compare_paired(plain_results, plan_results)
     progress(format_table(rows))
+    progress(format_paired(paired, plain.name, plan.name))
     progress(f"value AUC (episode mean of the selected chunks' V(s'), {successes} successes / {failures} "
              f"failures, held-out scenes): {auc:.3f}; plain policy's own value: {plain_auc:.3f}")
     plot_values(handoff, plain_results + plan_results, out_dir / "value_over_time.png")
     plot_latency({plain.name: [x for r in plain_results for x in r.inference_ms],
                   plan.name: [x for r in plan_results for x in r.inference_ms]}, out_dir / "latency_hist.png")
-    gif = write_gif(handoff.frames or plain_results[0].frames, out_dir / "episode.gif", config.gif_fps)
+    plot_choices(plain_results, plan_results, out_dir / "choices.png")
+    renderer = EpisodeRenderer(scene)
+    shown = showcase_pair(plain_results, plan_results)
+    write_gif(render_comparison(renderer, config.task, list(zip((plain.name, plan.name), shown)), config.gif_fps),
+              out_dir / "episode.gif", config.gif_fps)
+    write_gif(render_comparison(renderer, config.task, [("hand-off", handoff)], config.gif_fps),
+              out_dir / "handoff.gif", config.gif_fps)
     _write_episodes_json(out_dir / "episodes.json", plain_results + plan_results + [handoff])
-    progress(f"report in {out_dir}: value_over_time.png, latency_hist.png, {gif.name if gif else 'no GIF'}, "
-             f"episodes.json; demo took {time.monotonic() - started:.0f} s")
+    progress(f"report in {out_dir}: value_over_time.png, latency_hist.png, choices.png, episode.gif (seed "
+             f"{shown[0].seed}: {plain.name} | {plan.name}), handoff.gif, episodes.json; "
+             f"demo took {time.monotonic() - started:.0f} s")
     return DemoOutcome(config.task, config.episodes, rows[0].success_rate, rows[1].success_rate, auc)
 
 
 def _write_episodes_json(path: Path, results: list[EpisodeResult]) -> None:
-    rows = [{k: v for k, v in asdict(r).items() if k != "frames"} for r in results]
+    rows = [{k: v for k, v in asdict(r).items() if k != "joints"} for r in results]
     path.write_text(json.dumps(rows, indent=1), encoding="utf-8")

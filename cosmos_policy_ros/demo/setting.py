@@ -34,6 +34,8 @@ class Setting:
         real_time_factor: sim seconds per wall second.
         camera_rate_hz: sim camera rate.
         checkpoint: policy checkpoint; empty = no policy node.
+        planning_checkpoint: the planning model that scores plan-and-select candidates; empty =
+            the policy checkpoint scores them.
         num_candidates: plan-and-select N (1 = plain policy).
         planning_mode: full | fast | q_value.
         policy_seed: base seed of the policy's noise.
@@ -48,6 +50,7 @@ class Setting:
     real_time_factor: float
     camera_rate_hz: float
     checkpoint: str = ""
+    planning_checkpoint: str = ""
     num_candidates: int = 1
     planning_mode: str = "fast"
     policy_seed: int = 0
@@ -66,7 +69,9 @@ class Setting:
         }
         if self.checkpoint:
             params["policy_node"] = {"autostart": True, "planning.num_candidates": self.num_candidates,
-                                     "planning.mode": self.planning_mode, "seed": self.policy_seed}
+                                     "planning.mode": self.planning_mode, "seed": self.policy_seed,
+                                     **({"planning_checkpoint": self.planning_checkpoint}
+                                        if self.planning_checkpoint else {})}
         if self.noise:
             params["expert_noisy"] = {f"noise.{k}": v for k, v in self.noise.items()}
             if self.expert_speed_mps is not None:
@@ -78,11 +83,11 @@ class Setting:
 def run_setting(setting: Setting, episode_config: EpisodeConfig, log_dir: Path,
                 episodes: Callable[[EpisodeRunner], Iterable[EpisodeResult]]) -> list[EpisodeResult]:
     """Start the setting's nodes, run ``episodes(runner)`` (a generator of results), stop the nodes."""
-    camera_topic = next(c.topic for c in load_preset(setting.preset).cameras if c.name == "primary")
+    joint_states_topic = load_preset(setting.preset).joint_states_topic
     results: list[EpisodeResult] = []
     graph = demo_graph(setting.graph_options())
     with (NodeProcesses(graph, log_dir / setting.name) as processes,
-          spinning(lambda: DemoClient(camera_topic)) as client):
+          spinning(lambda: DemoClient(joint_states_topic)) as client):
         client.service_timeout_s = READY_TIMEOUT_S  # the first calls also wait for the nodes to start
         runner = EpisodeRunner(client, episode_config)
         for result in episodes(runner):

@@ -26,7 +26,6 @@ every bag carries its outcome and interventions; the outcome is also the bag's `
 """
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,14 +41,14 @@ from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
-from ..data import message_types as mt
-from ..data.bag_labels import OUTCOME_BY_NAME
-from ..data.bag_writer import BagWriterThread, SplitLimits
-from ..presets import load_preset
-from .conversions import NANOSECONDS_PER_SECOND as NS_PER_S
-from .node_main import run_node
-from .params import NodeParams, ParamSpec
-from .qos import EVENTS_QOS, LATCHED_QOS
+from cosmos_policy_ros.data import message_types as mt
+from cosmos_policy_ros.data.bag_labels import OUTCOME_BY_NAME
+from cosmos_policy_ros.data.bag_writer import BagWriterThread, SplitLimits
+from cosmos_policy_ros.presets import load_preset
+from cosmos_policy_ros.ros.conversions import NANOSECONDS_PER_SECOND as NS_PER_S
+from cosmos_policy_ros.ros.node_main import run_node
+from cosmos_policy_ros.ros.params import NodeParams, ParamSpec
+from cosmos_policy_ros.ros.qos import EVENTS_QOS, LATCHED_QOS
 
 NODE_NAME = "recorder"
 MSGTYPE = {Image: mt.IMAGE, CompressedImage: mt.COMPRESSED_IMAGE, JointState: mt.JOINT_STATE,

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Scripted expert: solves reach and pick_place from privileged object poses with IK.
+"""Scripted expert: solves reach, twin and pick_place from privileged object poses with IK.
 
 ROS-free. The expert plays a teleoperator: every control step it moves a Cartesian set-point a
 little towards the current waypoint (at ``speed_mps``), solves IK for it (warm-started from its
@@ -125,7 +125,7 @@ class ScriptedExpert:
     """Waypoint follower with IK for one task.
 
     Args:
-        task: ``reach`` or ``pick_place``.
+        task: a task of ``TASKS`` (its ``expert_plan``: touch the target, or pick and place it).
         kinematics: arm kinematics (IK).
         config: behaviour and perturbations.
     """
@@ -218,7 +218,7 @@ class ScriptedExpert:
             block[:2] += cfg.wrong_grasp_offset_m * np.array([np.cos(angle), np.sin(angle)])
         half = obs.target_pose.position[2]  # block centre height = half its size on the table
         above = block + [0.0, 0.0, cfg.approach_height_m]
-        if self.task == "reach":
+        if TASKS[self.task].expert_plan == "reach":
             touch = block + [0.0, 0.0, half - cfg.touch_depth_m]
             plan = [Waypoint(above, GRIPPER_CLOSED_M), Waypoint(touch, GRIPPER_CLOSED_M, cfg.gripper_wait_s)]
         else:

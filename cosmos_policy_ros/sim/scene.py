@@ -53,6 +53,13 @@ def check_block_colours(owner: str, colours: Sequence[str]) -> None:
         raise ValueError(f"{owner}={list(colours)} must be distinct block colours of {list(BLOCK_COLOURS)}")
 
 
+def check_block_paint(owner: str, paint: dict[str, str]) -> None:
+    """Raise unless ``paint`` maps block colours to block colours."""
+    bad = {k: v for k, v in paint.items() if k not in BLOCK_COLOURS or v not in BLOCK_COLOURS}
+    if bad:
+        raise ValueError(f"{owner}={paint}: {bad} are not block colours of {list(BLOCK_COLOURS)}")
+
+
 @dataclass(frozen=True)
 class CameraConfig:
     """A rendered camera.
@@ -106,6 +113,7 @@ class SceneConfig:
         shadow_map_size: shadow map resolution [px] (the dominant render cost on a CPU renderer:
             4096, MuJoCo's default, renders about 10x slower than 1024).
         offscreen_samples: multisampling of offscreen renders (anti-aliasing).
+        block_paint: block colour -> the colour it is drawn in (``SceneFile.block_paint``).
     """
 
     urdf_path: Path = DEFAULT_URDF
@@ -122,8 +130,10 @@ class SceneConfig:
     cameras: tuple[CameraConfig, ...] = field(default=(WRIST_CAMERA, PRIMARY_CAMERA))
     shadow_map_size: int = 1024
     offscreen_samples: int = 2
+    block_paint: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        check_block_paint("SceneConfig.block_paint", self.block_paint)
         if not Path(self.urdf_path).is_file():
             raise ValueError(f"SceneConfig.urdf_path={self.urdf_path} does not exist")
         if not 0.0 < self.timestep_s <= 0.01:
@@ -167,11 +177,14 @@ class SceneFile:
         target_colours: the block colours a scene seed may name as the task's target (empty: all
             of them). Every block is still placed; with one colour the instruction never changes,
             so a policy learns to find that block among the others without reading the word.
+        block_paint: block colour -> the colour it is drawn in, e.g. ``{green: red}`` for two
+            red-looking blocks (the ``twin`` task); the bodies keep their names.
     """
 
     block_half_size_m: float = SceneConfig.block_half_size_m
     camera_mounts: dict[str, CameraMount] = field(default_factory=dict)
     target_colours: tuple[str, ...] = ()
+    block_paint: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not 0.005 <= self.block_half_size_m <= 0.05:
@@ -179,6 +192,7 @@ class SceneFile:
                              "(the gripper opens to 0.08 m)")
         object.__setattr__(self, "target_colours", tuple(self.target_colours))
         check_block_colours("scene target_colours", self.target_colours)
+        check_block_paint("scene block_paint", self.block_paint)
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "SceneFile":
@@ -202,7 +216,8 @@ def build_scene_config(cameras: Sequence[tuple[str, int, int]], scene_file: str 
         mount = WRIST_CAMERA if name == WRIST_CAMERA.name else PRIMARY_CAMERA
         changes = scene.camera_mounts.get(name, CameraMount()).changes()
         configs.append(dataclasses.replace(mount, name=name, height=height, width=width, **changes))
-    return SceneConfig(cameras=tuple(configs), block_half_size_m=scene.block_half_size_m)
+    return SceneConfig(cameras=tuple(configs), block_half_size_m=scene.block_half_size_m,
+                       block_paint=dict(scene.block_paint))
 
 
 def build_model(config: SceneConfig) -> mujoco.MjModel:
@@ -278,7 +293,8 @@ def _add_world(spec: mujoco.MjSpec) -> None:
 
 def _add_blocks(spec: mujoco.MjSpec, config: SceneConfig) -> None:
     half = config.block_half_size_m
-    for index, (colour, rgba) in enumerate(BLOCK_COLOURS.items()):
+    for index, colour in enumerate(BLOCK_COLOURS):
+        rgba = BLOCK_COLOURS[config.block_paint.get(colour, colour)]
         body = spec.worldbody.add_body(name=block_body(colour), pos=[0.4, 0.1 * index, half])
         body.add_freejoint(name=f"{colour}_block_free")
         body.add_geom(name=f"{colour}_block_geom", type=mujoco.mjtGeom.mjGEOM_BOX,

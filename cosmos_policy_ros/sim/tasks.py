@@ -4,6 +4,10 @@
 ROS-free. Every task uses the same scene (three coloured blocks and a bin) so a policy sees one
 world; the seed decides where everything is and which block is the target. ``reach``: touch the
 target block with the gripper. ``pick_place``: put the target block into the bin and let go.
+``twin``: two red-looking blocks (the scene paints the green one red, ``SceneFile.block_paint``),
+one near the arm's start and one far; touching either counts, but the demo's short time limit
+leaves time only for the near one (the task a plain policy trained on "either twin" demos solves
+half the time, and plan-and-select can solve by imagining where each candidate goes).
 Same seed -> same scene, bit for bit.
 """
 from __future__ import annotations
@@ -43,6 +47,12 @@ class TaskConfig:
         pick_place_time_limit_s: episode limit of ``pick_place``.
         target_colours: the colours a seed may name as the target block (a scene file's
             ``target_colours``, ``for_scene``).
+        twin_near_x_m / twin_near_abs_y_m: ranges of the near twin (under the tool's home position,
+            x 0.31 m, y 0).
+        twin_far_x_m / twin_far_abs_y_m: ranges of the far twin (a front corner of the table; the
+            bin goes to the other side).
+        twin_time_limit_s: episode limit of ``twin`` (long enough for either twin: the demo's
+            shorter limit is what makes the far one a failure).
     """
 
     block_x_m: tuple[float, float] = (0.26, 0.45)
@@ -55,6 +65,11 @@ class TaskConfig:
     reach_time_limit_s: float = 10.0
     pick_place_time_limit_s: float = 20.0
     target_colours: tuple[str, ...] = tuple(BLOCK_COLOURS)
+    twin_near_x_m: tuple[float, float] = (0.27, 0.34)
+    twin_near_abs_y_m: tuple[float, float] = (0.0, 0.05)
+    twin_far_x_m: tuple[float, float] = (0.40, 0.46)
+    twin_far_abs_y_m: tuple[float, float] = (0.15, 0.21)
+    twin_time_limit_s: float = 10.0
 
     @classmethod
     def for_scene(cls, scene_file: str | Path = "") -> "TaskConfig":
@@ -66,13 +81,14 @@ class TaskConfig:
         if not self.target_colours:
             raise ValueError("TaskConfig.target_colours is empty; name at least one block colour")
         check_block_colours("TaskConfig.target_colours", self.target_colours)
-        for name in ("block_x_m", "block_y_m", "bin_x_m", "bin_abs_y_m"):
+        for name in ("block_x_m", "block_y_m", "bin_x_m", "bin_abs_y_m", "twin_near_x_m", "twin_near_abs_y_m",
+                     "twin_far_x_m", "twin_far_abs_y_m"):
             low, high = getattr(self, name)
             if not low < high:
                 raise ValueError(f"TaskConfig.{name}={(low, high)} must be an increasing range")
-        if self.reach_time_limit_s <= 0 or self.pick_place_time_limit_s <= 0:
-            raise ValueError("TaskConfig time limits must be > 0, got "
-                             f"{self.reach_time_limit_s}, {self.pick_place_time_limit_s}")
+        limits = (self.reach_time_limit_s, self.pick_place_time_limit_s, self.twin_time_limit_s)
+        if min(limits) <= 0:
+            raise ValueError(f"TaskConfig time limits must be > 0, got {limits}")
 
 
 @dataclass(frozen=True)
@@ -111,6 +127,7 @@ class Task:
 
     name = ""
     instruction_template = ""
+    expert_plan = "reach"  # the scripted expert's waypoints: "reach" (touch) or "pick_place"
 
     def __init__(self, config: TaskConfig = TaskConfig()) -> None:
         self.config = config
@@ -167,6 +184,7 @@ class PickPlaceTask(Task):
 
     name = "pick_place"
     instruction_template = "put the {colour} block in the bin"
+    expert_plan = "pick_place"
 
     @property
     def time_limit_s(self) -> float:
@@ -181,7 +199,49 @@ class PickPlaceTask(Task):
         return bool(inside) and not sim.gripper_touches(episode.target_block)
 
 
-TASKS: dict[str, type[Task]] = {ReachTask.name: ReachTask, PickPlaceTask.name: PickPlaceTask}
+TWIN_COLOURS = ("red", "green")  # the twins' bodies; a twin scene draws green in red (block_paint)
+
+
+class TwinReachTask(Task):
+    """Touch either of two red-looking blocks: one near the arm's start, one far.
+
+    The seed draws the layout, which body is the near twin, and which twin the scripted expert
+    goes to (either, at random: its demos teach a two-mode policy). The instruction names red;
+    both twins look red in a scene with ``block_paint: {green: red}`` (``reset`` checks it).
+    """
+
+    name = "twin"
+    instruction_template = "touch the {colour} block"
+
+    @property
+    def time_limit_s(self) -> float:
+        return self.config.twin_time_limit_s
+
+    def reset(self, sim: ArmSim, seed: int, target: str = "") -> Episode:
+        """Reset to the twin scene of ``seed``; ``target`` (a twin's body colour) replaces the
+        expert's random choice of twin.
+
+        Raises:
+            ValueError: ``target`` is not a twin, or the scene does not draw both twins red.
+        """
+        if target and target not in TWIN_COLOURS:
+            raise ValueError(f"twin target={target!r} must be one of {list(TWIN_COLOURS)}")
+        if sim.config.block_paint.get(TWIN_COLOURS[1]) != TWIN_COLOURS[0]:
+            raise ValueError(f"task twin needs a scene with block_paint: {{{TWIN_COLOURS[1]}: {TWIN_COLOURS[0]}}} "
+                             f"(e.g. config/demo/scene_twin.yaml); the scene paints {sim.config.block_paint}")
+        rng = np.random.default_rng(seed)
+        poses = sample_twin_scene(rng, self.config, sim.config.block_half_size_m, sim.config.bin_half_size_m)
+        colour = target or TWIN_COLOURS[int(rng.integers(len(TWIN_COLOURS)))]
+        sim.reset(HOME_POSITIONS, poses)
+        return Episode(self.name, seed, self.instruction_template.format(colour=TWIN_COLOURS[0]), colour,
+                       self.time_limit_s, poses)
+
+    def is_success(self, sim: ArmSim, episode: Episode) -> bool:
+        return any(sim.gripper_touches(block_body(colour)) for colour in TWIN_COLOURS)
+
+
+TASKS: dict[str, type[Task]] = {ReachTask.name: ReachTask, PickPlaceTask.name: PickPlaceTask,
+                                TwinReachTask.name: TwinReachTask}
 
 
 def make_task(name: str, config: TaskConfig = TaskConfig()) -> Task:
@@ -209,7 +269,36 @@ def sample_scene(rng: np.random.Generator, config: TaskConfig, block_half_size_m
             if clear_of_bin and apart:
                 break
         placed.append(xy)
-        yaw = rng.uniform(-config.max_block_yaw_rad, config.max_block_yaw_rad)
-        quat = np.array([np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)])
-        poses[block_body(colour)] = Pose(np.array([*xy, block_half_size_m]), quat)
+        poses[block_body(colour)] = _block_pose(rng, xy, block_half_size_m, config.max_block_yaw_rad)
+    return poses
+
+
+def _block_pose(rng: np.random.Generator, xy: np.ndarray, block_half_size_m: float, max_yaw_rad: float) -> Pose:
+    """A block standing on the table at ``xy`` with a random yaw in [-max, max]."""
+    yaw = rng.uniform(-max_yaw_rad, max_yaw_rad)
+    return Pose(np.array([*xy, block_half_size_m]), np.array([np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)]))
+
+
+def sample_twin_scene(rng: np.random.Generator, config: TaskConfig, block_half_size_m: float,
+                      bin_half_size_m: float) -> dict[str, Pose]:
+    """Twin layout: near twin under the tool's home, far twin at a front corner (random side), the
+    bin on the other side, the third block anywhere clear of them (rejection sampling)."""
+    far_side = float(rng.choice([-1.0, 1.0]))
+    near_xy = np.array([rng.uniform(*config.twin_near_x_m), rng.uniform(-1, 1) * config.twin_near_abs_y_m[1]])
+    far_xy = np.array([rng.uniform(*config.twin_far_x_m), far_side * rng.uniform(*config.twin_far_abs_y_m)])
+    near_colour = TWIN_COLOURS[int(rng.integers(2))]
+    far_colour = TWIN_COLOURS[1] if near_colour == TWIN_COLOURS[0] else TWIN_COLOURS[0]
+    bin_xy = np.array([rng.uniform(*config.bin_x_m), -far_side * rng.uniform(*config.bin_abs_y_m)])
+    bin_reach_m = bin_half_size_m + config.bin_clearance_m
+    placed = {near_colour: near_xy, far_colour: far_xy}
+    for colour in BLOCK_COLOURS:
+        while colour not in placed:
+            xy = np.array([rng.uniform(*config.block_x_m), rng.uniform(*config.block_y_m)])
+            clear_of_bin = np.max(np.abs(xy - bin_xy)) > bin_reach_m
+            apart = all(np.linalg.norm(xy - other) >= config.block_separation_m for other in placed.values())
+            if clear_of_bin and apart:
+                placed[colour] = xy
+    poses = {BIN_BODY: Pose(np.array([*bin_xy, 0.0]), np.array([1.0, 0.0, 0.0, 0.0]))}
+    for colour in BLOCK_COLOURS:
+        poses[block_body(colour)] = _block_pose(rng, placed[colour], block_half_size_m, config.max_block_yaw_rad)
     return poses

@@ -41,11 +41,19 @@ def test_shortened_demo_with_the_shipped_checkpoint(ros_domain, tmp_path):
     assert outcome.success_n1 >= MIN_SUCCESS_N1, log
     assert outcome.success_plan >= MIN_SUCCESS_PLAN, log
     assert outcome.last_line().startswith(f"demo task=reach episodes={EPISODES} ")
-    for name in ("value_over_time.png", "latency_hist.png", "episode.gif", "episodes.json"):
+    for name in ("value_over_time.png", "latency_hist.png", "choices.png", "episode.gif", "handoff.gif",
+                 "episodes.json"):
         assert (tmp_path / name).stat().st_size > 0, name
+    import imageio.v2 as imageio
+    gif = imageio.mimread(tmp_path / "episode.gif")
+    assert gif[0].shape[:2] == (320, 640) and len(gif) > 5  # N=1 | plan-and-select, re-rendered at 320 px
+    assert "McNemar p = " in log and "wilson95" in log
     episodes = json.loads((tmp_path / "episodes.json").read_text())
     plan = [e for e in episodes if e["kind"] == "policy"][EPISODES:]  # N=1 episodes first
     assert len(plan) == EPISODES and all(e["values"] for e in plan)
+    # each decision: the value of every candidate evaluated within the deadline, and the one taken
+    assert all(1 <= len(values) <= config.num_candidates and 0 <= taken < len(values)
+               for e in plan for _, values, taken in e["plans"])
     outcomes = {e["success"] for e in plan}
     if len(outcomes) == 2:  # the AUC exists only with a success and a failure
         assert outcome.value_auc >= MIN_VALUE_AUC, log
