@@ -253,6 +253,11 @@ class BagWriterThread:
     def queue_depth(self) -> int:
         return self._queue.qsize()
 
+    @property
+    def queued_bytes(self) -> int:
+        """Serialized bytes waiting in the queue (or being written)."""
+        return self._queued_bytes
+
     def enqueue(self, topic: str, msgtype: str, timestamp_ns: int, cdr: bytes) -> bool:
         """Queue one serialized message; False (and counted) when the queue is full."""
         with self._bytes_lock:
