@@ -26,7 +26,6 @@ every bag carries its outcome and interventions; the outcome is also the bag's `
 """
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
