@@ -11,11 +11,12 @@ minutes of the load (~48 GB) never sit on the disk at once. Every ``--sample-s``
 resident memory (/proc VmRSS) and the machine's 1-minute load average are sampled. At the end the
 recorder is stopped (SIGINT: it closes the bag) and the rest is read the same way: a message counts
 as written when its topic's sequence number was in a split (duplicates are not double-counted).
-Prints offered / written / dropped per topic, the RSS and load series (flat RSS is the goal: growth
-is measured from the first sample after ``--warmup-s`` to the last), the recorder's CPU over the load
-(percent of one core), the recorder's own count of messages it dropped with its writer queue full
-(the rest of the drops happened before its callback: DDS), the splits read and the most bag bytes
-on disk at once, the hardware. Last line:
+Prints offered / written / dropped per topic, the RSS series with the writer queue beside it
+(``queued_bytes`` of the recorder's /diagnostics: RSS follows a backlog) and the load series (flat
+RSS is the goal: growth is measured from the first sample after ``--warmup-s`` to the last), the
+recorder's CPU over the load (percent of one core), its own count of messages it dropped with its
+writer queue full (the rest of the drops happened before its callback: DDS), the splits read and
+the most bag bytes on disk at once, the hardware. Last line:
 ``recorder_soak offered=<n> written=<n> drops=<n> rss_growth_mb=<x>``.
 ``--dds-profile config/dds/fastdds_large_frames.xml`` runs both processes with that Fast DDS
 profile (FASTDDS_DEFAULT_PROFILES_FILE); without it, the stock transports.
@@ -41,7 +42,9 @@ import rclpy
 from mcap.exceptions import McapError
 from mcap.records import Channel, Message, Schema
 from mcap.stream_reader import StreamReader
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.context import Context
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 
 from cosmos_policy_ros.ros.dds_env import DomainLease, apply_local_dds_defaults
@@ -56,6 +59,7 @@ MIB = 2**20
 PAGE_KIB = 1024
 FASTDDS_PROFILE_VAR = "FASTDDS_DEFAULT_PROFILES_FILE"
 SPLIT_POLL_S = 1.0
+DIAGNOSTICS_DEPTH = 10
 NUMBERED = ("sensor_msgs/msg/Image", "sensor_msgs/msg/JointState")
 
 
@@ -94,6 +98,20 @@ def read_sequences(mcap: Path, found: dict[str, set[int]]) -> None:
             pass  # a partially written last record
 
 
+class WriterQueue:
+    """The recorder's writer queue as its /diagnostics reports it: bytes waiting for the disk."""
+
+    def __init__(self, node: Node) -> None:
+        self.queued_bytes = 0
+        node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, DIAGNOSTICS_DEPTH)
+
+    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            values = {kv.key: kv.value for kv in status.values}
+            if "queued_bytes" in values:
+                self.queued_bytes = int(values["queued_bytes"])
+
+
 class SplitCollector:
     """Reads each closed split of the episode bags under ``root`` as it appears, then deletes it."""
 
@@ -127,11 +145,15 @@ class SplitCollector:
         while not self._stop.wait(SPLIT_POLL_S):
             self.collect(self._closed_splits())
 
+    def stop(self) -> None:
+        """Before the recorder is stopped: no more reading as splits close."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        self.splits_while_recording = self.splits
+
     def finish(self) -> None:
         """After the recorder stopped: the rest (the last split, or the one file without splitting)."""
-        self._stop.set()
-        self._thread.join()
-        self.splits_while_recording = self.splits
         self.collect(sorted(f for f in self.root.rglob("*.mcap") if f not in self._done))
 
 
@@ -164,6 +186,11 @@ def main() -> None:
         rclpy.init(context=context)
         node = Node("recorder_soak", context=context)
         load = AlohaStreams(node)
+        writer_queue = WriterQueue(node)
+        executor = SingleThreadedExecutor(context=context)
+        executor.add_node(node)
+        spinner = threading.Thread(target=executor.spin, daemon=True)
+        spinner.start()
         try:
             deadline = time.monotonic() + START_TIMEOUT_S
             while not all(p.get_subscription_count() for p in load.publishers):
@@ -173,16 +200,21 @@ def main() -> None:
             start_cpu, started = cpu_seconds(proc.pid), time.monotonic()
             load.start()
             collector.start()
-            samples: list[tuple[float, float, float]] = []  # (t, RSS, machine load)
+            samples: list[tuple[float, float, float, float]] = []  # (t, RSS, writer queue MiB, machine load)
             while time.monotonic() - started < 60.0 * args.minutes:
-                samples.append((time.monotonic() - started, rss_mib(proc.pid), os.getloadavg()[0]))
+                samples.append((time.monotonic() - started, rss_mib(proc.pid), writer_queue.queued_bytes / MIB,
+                                os.getloadavg()[0]))
                 time.sleep(min(args.sample_s, max(0.0, 60.0 * args.minutes - (time.monotonic() - started))))
             load.close()
             time.sleep(DRAIN_S)
             cpu_pct = 100.0 * (cpu_seconds(proc.pid) - start_cpu) / (time.monotonic() - started)
-            samples.append((time.monotonic() - started, rss_mib(proc.pid), os.getloadavg()[0]))
+            samples.append((time.monotonic() - started, rss_mib(proc.pid), writer_queue.queued_bytes / MIB,
+                            os.getloadavg()[0]))
         finally:
             load.close()
+            collector.stop()
+            executor.shutdown()
+            spinner.join()
             node.destroy_node()
             rclpy.try_shutdown(context=context)
             proc.send_signal(signal.SIGINT)
@@ -202,11 +234,13 @@ def main() -> None:
         total_offered, total_written = total_offered + offered, total_written + written
         print(f"  {topic}: offered {offered}, written {written}, dropped {offered - written}")
     print("recorder's own count: " + (stopped[-1].split(": ", 1)[-1] if stopped else "missing (no clean stop)"))
-    print("recorder RSS MiB over time: " + ", ".join(f"{t:.0f}s {m:.0f}" for t, m, _ in samples))
-    print("machine load (1-min average) over time: " + ", ".join(f"{t:.0f}s {la:.1f}" for t, _, la in samples))
-    after_warmup = [m for t, m, _ in samples if t >= args.warmup_s] or [samples[-1][1]]
+    print("recorder RSS MiB over time: " + ", ".join(f"{t:.0f}s {m:.0f}" for t, m, _, _ in samples))
+    print("its writer queue MiB (its last /diagnostics, up to 1 s older): "
+          + ", ".join(f"{t:.0f}s {q:.0f}" for t, _, q, _ in samples))
+    print("machine load (1-min average) over time: " + ", ".join(f"{t:.0f}s {la:.1f}" for t, _, _, la in samples))
+    after_warmup = [m for t, m, _, _ in samples if t >= args.warmup_s] or [samples[-1][1]]
     growth = after_warmup[-1] - after_warmup[0]
-    print(f"bag: {collector.splits} file(s) read ({collector.splits_while_recording} closed splits while recording; "
+    print(f"bag: {collector.splits} file(s) read ({collector.splits_while_recording} as they closed while recording; "
           f"max_bag_size {args.split_mb:g} MiB), at most {collector.peak_bytes / MIB:.0f} MiB on disk at once, in "
           f"{output}" + ("" if args.keep else " (deleted as read)"))
     if not args.keep:

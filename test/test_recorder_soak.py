@@ -34,7 +34,7 @@ def test_short_soak_reports_offered_written_drops_and_rss(repo_root: Path, tmp_p
     own = next(re.search(r"recorder stopped: (\d+) written", line) for line in lines if "recorder's own count" in line)
     assert int(last[2]) == int(own[1])
     # Splits were read as the recorder closed them; the kept bag holds them, numbered as rosbag2 does.
-    files = next(re.search(r"bag: (\d+) file\(s\) read \((\d+) closed splits while recording", line)
+    files = next(re.search(r"bag: (\d+) file\(s\) read \((\d+) as they closed while recording", line)
                  for line in lines if line.startswith("bag: "))
     assert int(files[2]) >= 1
     (bag,) = [p for p in kept.iterdir() if p.is_dir()]

@@ -13,7 +13,8 @@ names them (rosbag2_cpp/src/rosbag2_cpp/writers/sequential_writer.cpp, ``format_
 ``metadata.yaml`` listing every file. The open file is written in the sub-folder ``<name>_<k>/``
 and moved up into the bag folder once closed (summary and footer written), so an ``.mcap`` in the
 bag folder is always complete: a consumer may read, archive or delete it while recording goes on.
-The MCAP index rosbags keeps in memory (one record per 1 MiB chunk) is freed at each split.
+``metadata.yaml`` is rewritten at each split, so after a crash :mod:`.bag_recovery` only reindexes
+the open split. The MCAP index rosbags keeps in memory (one record per 1 MiB chunk) is freed at each split.
 
 :class:`BagWriterThread` owns the writer on a dedicated thread behind a queue bounded in messages
 and in bytes: a producer (a ROS callback) never blocks on disk, memory stays bounded when the disk
@@ -33,10 +34,9 @@ from pathlib import Path
 
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys.store import Typestore
-from ruamel.yaml import YAML
 
 from cosmos_policy_ros.data.allocator import release_free_memory
-from cosmos_policy_ros.data.bag_recovery import METADATA_FILE
+from cosmos_policy_ros.data.bag_recovery import bag_info, write_split_metadata
 from cosmos_policy_ros.data.message_types import build_typestore
 
 LOG = logging.getLogger(__name__)
@@ -117,10 +117,10 @@ class EpisodeBagWriter:
         writer = self._writer
         writer.close()
         folder = writer.path
-        with open(folder / METADATA_FILE, encoding="utf-8") as f:
-            self._closed_files.append(YAML(typ="safe").load(f)["rosbag2_bagfile_information"])
+        self._closed_files.append(bag_info(folder))
         (folder / f"{folder.name}.mcap").rename(self.path / f"{folder.name}.mcap")
         shutil.rmtree(folder)
+        write_split_metadata(self.path, self._closed_files, self._custom_data)  # what a crash keeps
 
     def _start_next_file(self) -> None:
         self._close_file()
@@ -170,36 +170,6 @@ class EpisodeBagWriter:
             self._writer.close()
             return
         self._close_file()
-        write_split_metadata(self.path, self._closed_files, self._custom_data)
-
-
-def write_split_metadata(bag: Path, files: list[dict], custom_data: dict[str, str]) -> None:
-    """The bag's metadata.yaml from its files' own (rosbag2 format: files, relative_file_paths, and
-    the totals; a topic's entry is the first file's that has it, with the count summed)."""
-    topics: dict[str, dict] = {}
-    for info in files:
-        for entry in info["topics_with_message_count"]:
-            name = entry["topic_metadata"]["name"]
-            total = topics.setdefault(name, {**entry, "message_count": 0})
-            total["message_count"] += entry["message_count"]
-    counted = [info for info in files if info["message_count"]]
-    start = min((info["starting_time"]["nanoseconds_since_epoch"] for info in counted), default=0)
-    end = max((info["starting_time"]["nanoseconds_since_epoch"] + info["duration"]["nanoseconds"]
-               for info in counted), default=0)
-    merged = {**files[-1],
-              "relative_file_paths": [info["relative_file_paths"][0] for info in files],
-              "files": [file for info in files for file in info["files"]],
-              "starting_time": {"nanoseconds_since_epoch": start},
-              "duration": {"nanoseconds": end - start},
-              "message_count": sum(info["message_count"] for info in files),
-              "topics_with_message_count": list(topics.values()),
-              "custom_data": custom_data or None}
-    yaml = YAML(typ="safe")
-    yaml.default_flow_style = False
-    staging = bag / f"{METADATA_FILE}.tmp"
-    with open(staging, "w", encoding="utf-8") as f:
-        yaml.dump({"rosbag2_bagfile_information": merged}, f)
-    staging.replace(bag / METADATA_FILE)
 
 
 @dataclass
@@ -252,6 +222,11 @@ class BagWriterThread:
     @property
     def queue_depth(self) -> int:
         return self._queue.qsize()
+
+    @property
+    def queued_bytes(self) -> int:
+        """Serialized bytes waiting in the queue (or being written)."""
+        return self._queued_bytes
 
     def enqueue(self, topic: str, msgtype: str, timestamp_ns: int, cdr: bytes) -> bool:
         """Queue one serialized message; False (and counted) when the queue is full."""

@@ -366,7 +366,7 @@ class RecorderNode(Node):
             values=[KeyValue(key=k, value=str(v)) for k, v in (
                 ("episode_id", self._episode_id), ("written", stats.written),
                 ("dropped_queue_full", stats.dropped_queue_full), ("write_errors", stats.write_errors),
-                ("queue_depth", self._writer.queue_depth))])
+                ("queue_depth", self._writer.queue_depth), ("queued_bytes", self._writer.queued_bytes))])
         diag = DiagnosticArray(status=[status])
         diag.header.stamp = self.get_clock().now().to_msg()
         self._diag_pub.publish(diag)

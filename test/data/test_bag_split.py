@@ -5,13 +5,14 @@ back whole, in order, with its counts and custom data."""
 from __future__ import annotations
 
 import re
+import shutil
 
 import pytest
 from mcap.reader import make_reader
 from rosbags.rosbag2 import Reader
 from ruamel.yaml import YAML
 
-from cosmos_policy_ros.data.bag_recovery import is_complete
+from cosmos_policy_ros.data.bag_recovery import is_complete, recover_bag
 from cosmos_policy_ros.data.bag_writer import EpisodeBagWriter, SplitLimits
 from cosmos_policy_ros.data.message_types import build_typestore
 
@@ -35,6 +36,14 @@ def _sequences(path) -> list[str]:
                 for _, channel, message in make_reader(f).iter_messages()]
 
 
+def _size_split_writer(bag, typestore, **custom_data: str) -> EpisodeBagWriter:
+    """Splits at MAX_BYTES; no periodic flush (each test flushes when it means to)."""
+    writer = EpisodeBagWriter(bag, typestore, flush_period_s=60.0, split=SplitLimits(max_bytes=MAX_BYTES))
+    for key, value in custom_data.items():
+        writer.set_custom_data(key, value)
+    return writer
+
+
 @pytest.fixture(scope="module")
 def typestore():
     return build_typestore()
@@ -42,8 +51,7 @@ def typestore():
 
 def test_size_splits_are_complete_as_they_close_and_the_bag_reads_back_whole(tmp_path, typestore) -> None:
     bag = tmp_path / "ep"
-    writer = EpisodeBagWriter(bag, typestore, flush_period_s=60.0, split=SplitLimits(max_bytes=MAX_BYTES))
-    writer.set_custom_data("outcome", "1")
+    writer = _size_split_writer(bag, typestore, outcome="1")
     for seq in range(10):
         writer.write(FRAME, MSGTYPE, seq * MS, _cdr(FRAME_BYTES, seq))
         writer.write(JOINTS, MSGTYPE, seq * MS + 1, _cdr(100, seq))
@@ -51,7 +59,7 @@ def test_size_splits_are_complete_as_they_close_and_the_bag_reads_back_whole(tmp
         # Only closed files are in the bag folder, each readable on its own (footer written).
         assert all(is_complete_file(path) for path in closed)
     assert [p.name for p in sorted(bag.glob("*.mcap"))] == ["ep_0.mcap", "ep_1.mcap"]
-    assert not (bag / "metadata.yaml").exists()
+    assert not is_complete(bag)  # the third split is still open
     writer.close()
     # As rosbag2 checks before each write: a file ends with the message that took it past the limit.
     assert [_sequences(p) for p in sorted(bag.glob("*.mcap"))] == [
@@ -70,6 +78,28 @@ def test_size_splits_are_complete_as_they_close_and_the_bag_reads_back_whole(tmp
         assert reader.message_count == 20 and reader.duration == 9 * MS + 2
     assert stamps == sorted(seq * MS + j for seq in range(10) for j in (0, 1))
     assert counts == {FRAME: 10, JOINTS: 10}
+
+
+def test_a_split_bag_cut_short_keeps_its_closed_splits_and_reindexes_the_open_one(tmp_path, typestore) -> None:
+    bag = tmp_path / "ep"
+    writer = _size_split_writer(bag, typestore, task="fold")
+    for seq in range(6):
+        writer.write(FRAME, MSGTYPE, seq * MS, _cdr(FRAME_BYTES, seq))
+    writer.flush()  # what the periodic flush does: the open split's chunks are on disk
+    crashed = tmp_path / "crash" / "ep"  # kill -9 now: the folder as it is on disk
+    shutil.copytree(bag, crashed)
+    writer.close()
+    assert sorted(p.name for p in crashed.iterdir()) == ["ep_0.mcap", "ep_1", "metadata.yaml"]
+    assert not is_complete(crashed)
+    report = recover_bag(crashed)
+    assert report.recovered and report.messages == 2  # the open split held frames 4 and 5
+    assert sorted(p.name for p in crashed.iterdir()) == ["ep_0.mcap", "ep_1.mcap", "metadata.yaml"]
+    assert is_complete(crashed)
+    metadata = YAML(typ="safe").load(crashed / "metadata.yaml")["rosbag2_bagfile_information"]
+    assert metadata["relative_file_paths"] == ["ep_0.mcap", "ep_1.mcap"]
+    assert metadata["custom_data"] == {"task": "fold"}
+    with Reader(crashed) as reader:
+        assert [stamp // MS for _, stamp, _ in reader.messages()] == list(range(6))
 
 
 def test_duration_splits_start_a_file_per_span(tmp_path, typestore) -> None:
