@@ -72,6 +72,7 @@ class TrajectoryControllerStandIn:
         self._closed = threading.Event()
         self._active = None
         self._preempting: set[bytes] = set()
+        self._running: set[bytes] = set()  # goals whose execute callback has not returned
         self._cancel = node.create_client(CancelGoal, f"{action}/_action/cancel_goal")
         self._server = ActionServer(node, FollowJointTrajectory, action, self._execute, goal_callback=self._on_goal,
                                     handle_accepted_callback=self._on_accepted,
@@ -93,6 +94,13 @@ class TrajectoryControllerStandIn:
         handle.execute()
 
     def _execute(self, handle):
+        self._running.add(bytes(handle.goal_id.uuid))
+        try:
+            return self._run(handle)
+        finally:
+            self._running.discard(bytes(handle.goal_id.uuid))
+
+    def _run(self, handle):
         result = FollowJointTrajectory.Result
         if self.outcome not in ("follow", "reject"):
             handle.abort()
@@ -109,7 +117,9 @@ class TrajectoryControllerStandIn:
         return result()  # goal_cancelled_callback: an empty result
 
     def close(self) -> None:
+        """End every executing goal (aborted), then the server: none is left running at exit."""
         self._closed.set()
+        wait_for(lambda: not self._running, "the stand-in's executing goals to end")
         self._server.destroy()
 
 
