@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 
 from cosmos_policy_ros.demo.config import DemoConfig, task_config_file
-from cosmos_policy_ros.demo.episodes import EpisodeResult
+from cosmos_policy_ros.demo.episode_runner import EpisodeResult
 from cosmos_policy_ros.demo.pipeline import RetrainConfig, retrain
 from cosmos_policy_ros.demo.report import (compare_paired, format_paired, format_table, plot_choices, showcase_pair,
                                            summarize)
-from cosmos_policy_ros.demo.session import Setting
+from cosmos_policy_ros.demo.setting import Setting
 
 
 def _episode(seed: int, success: bool, plans=()) -> EpisodeResult:
