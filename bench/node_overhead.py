@@ -16,12 +16,13 @@ the nodes add to the model. Prints p50/p99 with the hardware named; the last lin
 
 ``--preset aloha``: the sensor load of a real ALOHA instead of lockstep. Three 640x480 rgb8
 cameras at 30 Hz and each arm's joint states at 100 Hz stream (stamped now) to policy_node alone
-(robot preset ``aloha`` with its cameras declared at 640x480, random demo-small model). First with no instruction, so the node only takes
+(robot preset ``aloha`` as shipped: it declares the drivers' 640x480 and the node resizes each frame
+to the model's size; random demo-small model). First with no instruction, so the node only takes
 its inputs: its CPU use then is the sensor path's cost. Then an instruction starts back-to-back
 decisions; per chunk ``inference_time_ms - model_time_ms`` is the node's own part of a decision
-(frame deserialization, conversion, assembly, message build). Prints its p50/p99 and the node's
-CPU in both phases (percent of one core, from /proc); last line ``node_overhead preset=aloha
-p50_ms=<x> p99_ms=<y> cpu_sensors_pct=<x> cpu_deciding_pct=<y>``.
+(frame deserialization, conversion, resize to the model's size, assembly, message build). Prints
+its p50/p99 and the node's CPU in both phases (percent of one core, from /proc); last line
+``node_overhead preset=aloha p50_ms=<x> p99_ms=<y> cpu_sensors_pct=<x> cpu_deciding_pct=<y>``.
 Usage: python bench/node_overhead.py [--preset sim_arm|aloha] [--samples 60] [--budget-s 40]
 """
 from __future__ import annotations
@@ -32,14 +33,11 @@ import platform
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import rclpy
-import yaml
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
@@ -48,7 +46,7 @@ from trajectory_msgs.msg import JointTrajectory
 
 from cosmos_policy_msgs.msg import ActionChunk
 from cosmos_policy_msgs.srv import SetInstruction
-from cosmos_policy_ros.presets import ROBOTS_DIR, load_preset
+from cosmos_policy_ros.presets import load_preset
 from cosmos_policy_ros.ros.conversions import NANOSECONDS_PER_SECOND, numpy_to_image, stamp_to_seconds
 from cosmos_policy_ros.ros.dds_env import DomainLease, apply_local_dds_defaults
 from cosmos_policy_ros.ros.qos import COMMAND_QOS, SENSOR_QOS
@@ -69,7 +67,6 @@ POLICY_PARAMS = {"robot": ROBOT, "allow_random_init": "true", "autostart": "true
                  "instruction": "'reach the block'", "random_init.action_center": str(ARM_POSE),
                  "random_init.action_half_range": "0.001", "timing.margin_s": str(BACK_TO_BACK_MARGIN_S)}
 ARBITER_PARAMS = {"robot": ROBOT, "start_mode": "policy"}
-ALOHA_CAMERA_HW = (480, 640)  # RealSense D405 colour as ALOHA publishes it; the node resizes to the model's
 ALOHA_CAMERA_HZ, ALOHA_JOINTS_HZ = 30.0, 100.0
 # demo-small: the tiny preset's 4x4 latent frame cannot hold a 50 x 14 ALOHA chunk.
 ALOHA_PARAMS = {"robot": "aloha", "allow_random_init": "true", "random_init.preset": "demo-small",
@@ -202,8 +199,11 @@ class AlohaStreams:
     def __init__(self, node: Node) -> None:
         preset = load_preset("aloha")
         self.node = node
-        image = numpy_to_image(np.random.RandomState(0).randint(0, 256, (*ALOHA_CAMERA_HW, 3), dtype=np.uint8))
-        self.cameras = [(node.create_publisher(Image, c.topic, SENSOR_QOS), image) for c in preset.cameras]
+        rng = np.random.RandomState(0)
+        self.frame_sizes = sorted({f"{c.width}x{c.height}" for c in preset.cameras})  # the drivers', as declared
+        self.cameras = [(node.create_publisher(Image, c.topic, SENSOR_QOS),
+                         numpy_to_image(rng.randint(0, 256, (c.height, c.width, 3), dtype=np.uint8)))
+                        for c in preset.cameras]
         self.arms = []
         for source in preset.state_sources:
             names = [j.removeprefix(source.prefix) for j in preset.joints if j.startswith(source.prefix)]
@@ -250,26 +250,13 @@ class AlohaStreams:
             self._thread.join()
 
 
-def aloha_at_camera_resolution(folder: Path) -> Path:
-    """The aloha preset with its cameras declared at the drivers' 640x480 (policy_node refuses an image
-    of another size than the preset's, never resizing silently; it resizes the preset's to the model's)."""
-    with open(ROBOTS_DIR / "aloha.yaml", encoding="utf-8") as f:
-        preset = yaml.safe_load(f)
-    for camera in preset["cameras"]:
-        camera["height"], camera["width"] = ALOHA_CAMERA_HW
-    path = folder / "aloha.yaml"
-    path.write_text(yaml.safe_dump(preset), encoding="utf-8")
-    return path
-
-
 def run_aloha(args: argparse.Namespace) -> None:
     """Sensor-path CPU with no decisions, then the node's own part of back-to-back decisions."""
-    with DomainLease() as lease, tempfile.TemporaryDirectory(prefix="node_overhead_") as folder:
+    with DomainLease() as lease:
         env = lease.env()
         env.setdefault("OMP_NUM_THREADS", "1")
         os.environ.update(env)
-        params = {**ALOHA_PARAMS, "robot": str(aloha_at_camera_resolution(Path(folder)))}
-        proc = _start("cosmos_policy_ros.ros.policy_node", env, params, {})
+        proc = _start("cosmos_policy_ros.ros.policy_node", env, ALOHA_PARAMS, {})
         robot = Robot()
         in_node: list[float] = []
         robot.node.create_subscription(ActionChunk, "/policy_node/action_chunk",
@@ -300,7 +287,7 @@ def run_aloha(args: argparse.Namespace) -> None:
         raise SystemExit("no chunk came back")
     p50, p99 = np.percentile(timings, [50, 99])
     print(f"hardware: {_hardware()}")
-    print(f"aloha load: 3 cameras {ALOHA_CAMERA_HW[1]}x{ALOHA_CAMERA_HW[0]} rgb8 at {ALOHA_CAMERA_HZ:.0f} Hz, "
+    print(f"aloha load: 3 cameras {'/'.join(streams.frame_sizes)} rgb8 at {ALOHA_CAMERA_HZ:.0f} Hz, "
           f"joint states at {ALOHA_JOINTS_HZ:.0f} Hz ({streams.camera_frames} frames published)")
     print(f"policy_node CPU: {cpu_sensors:.1f} % of a core taking inputs only, {cpu_deciding:.1f} % deciding "
           f"back-to-back (demo-small random model)")

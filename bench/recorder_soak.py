@@ -48,7 +48,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 
 from cosmos_policy_ros.ros.dds_env import DomainLease, apply_local_dds_defaults
-from node_overhead import ALOHA_CAMERA_HW, ALOHA_CAMERA_HZ, ALOHA_JOINTS_HZ, AlohaStreams, _hardware, cpu_seconds
+from node_overhead import ALOHA_CAMERA_HZ, ALOHA_JOINTS_HZ, AlohaStreams, _hardware, cpu_seconds
 
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 120.0  # the recorder writes out its queue and closes the bag
@@ -225,7 +225,7 @@ def main() -> None:
     stopped = [line for line in log.read().decode(errors="replace").splitlines() if "recorder stopped" in line]
     log.close()
     print(f"hardware: {_hardware()}")
-    print(f"load: 3 cameras {ALOHA_CAMERA_HW[1]}x{ALOHA_CAMERA_HW[0]} rgb8 at {ALOHA_CAMERA_HZ:.0f} Hz + joint "
+    print(f"load: 3 cameras {'/'.join(load.frame_sizes)} rgb8 at {ALOHA_CAMERA_HZ:.0f} Hz + joint "
           f"states at {ALOHA_JOINTS_HZ:.0f} Hz for {args.minutes:g} min; recorder CPU {cpu_pct:.1f} % of a core; "
           f"DDS profile {args.dds_profile or 'stock'}")
     total_offered = total_written = 0

@@ -50,7 +50,19 @@ ACTION_SPACES = ("joint_position", "joint_delta", "ee_delta")
 
 @dataclass(frozen=True)
 class CameraSpec:
-    """One camera: its name in the model layout, its topic and the image size the model sees."""
+    """One camera: its name in the model layout, its topic, the frame size its driver publishes and
+    the size the model sees.
+
+    Args:
+        name / topic: camera name in the model layout; sensor_msgs Image/CompressedImage topic.
+        height / width: the frames the driver publishes [px]; a frame of another size is refused.
+        rate_hz / compressed: the driver's frame rate; CompressedImage instead of Image.
+        model_height / model_width: the image the model sees [px]; None = the frame size. Frames are
+            resized to it once, on arrival (``serving.camera_input``).
+        preprocess_size: square side a frame is first resized to [px] before the model size, as the
+            official ALOHA pipeline does (480x640 -> 256x256 -> 224x224); None = straight to the
+            model size.
+    """
 
     name: str
     topic: str
@@ -58,12 +70,32 @@ class CameraSpec:
     width: int = 224
     rate_hz: float = 15.0
     compressed: bool = False
+    model_height: int | None = None
+    model_width: int | None = None
+    preprocess_size: int | None = None
 
     def __post_init__(self) -> None:
         _check(bool(self.name), "cameras[].name", self.name, "must be non-empty")
         _check(self.height > 0 and self.width > 0, f"cameras[{self.name}].height/width",
                (self.height, self.width), "must be positive")
         _check(self.rate_hz > 0, f"cameras[{self.name}].rate_hz", self.rate_hz, "must be > 0")
+        model = (self.model_height, self.model_width)
+        _check(model == (None, None) or all(isinstance(v, int) and v > 0 for v in model),
+               f"cameras[{self.name}].model_height/model_width", model, "must both be positive or both absent")
+        _check(self.preprocess_size is None or self.preprocess_size > 0, f"cameras[{self.name}].preprocess_size",
+               self.preprocess_size, "must be positive or absent")
+
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        """(height, width) of the frames the driver publishes."""
+        return self.height, self.width
+
+    @property
+    def model_size(self) -> tuple[int, int]:
+        """(height, width) of the image the model sees."""
+        if self.model_height is None or self.model_width is None:
+            return self.frame_size
+        return self.model_height, self.model_width
 
 
 @dataclass(frozen=True)

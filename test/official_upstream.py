@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Test helpers written from upstream: a checkpoint in the released layout (spec 7) and the
-official test-time image transform (spec 5.1).
+"""Test helpers written from upstream: a checkpoint in the released layout (spec 7), the official
+ALOHA client's resize and the official test-time image transform (spec 5.1).
 
 Released layout:
 Official key names from ``official_dit_keys.tsv`` (``fixture_paths.OFFICIAL_DIT_KEYS``), ``net.`` regular weights in bf16 plus a ``net_ema.`` copy with
@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from cosmos_policy_ros.core.convert_official import official_to_diffusers_name
 from cosmos_policy_ros.core.model import CosmosPolicy
@@ -89,3 +90,15 @@ def official_apply_image_transforms(images: np.ndarray) -> np.ndarray:
                                 align_corners=False, antialias=True)[0]
         out.append(torch.round(resized).to(torch.uint8))
     return torch.stack(out).permute(0, 2, 3, 1).numpy()
+
+
+def official_aloha_client_resize(frame: np.ndarray) -> np.ndarray:
+    """Upstream's ALOHA client resize of one uint8 (480, 640, 3) RealSense frame to the model's 224.
+
+    NVlabs/cosmos-policy commit 18a2acc: ``experiments/robot/aloha/aloha_utils.py``
+    ``resize_image_for_preprocessing`` (``Image.fromarray(img).resize((256, 256),
+    resample=Image.BICUBIC)``), then ``run_aloha_eval.py`` ``resize_images(..., 224)``
+    (``Image.fromarray(images[i]).resize((224, 224))``, PIL's default filter).
+    """
+    stored = np.array(Image.fromarray(frame).resize((256, 256), resample=Image.BICUBIC))
+    return np.array(Image.fromarray(stored).resize((224, 224)))

@@ -163,11 +163,12 @@ class LayoutConfig:
 
         Args:
             preset: the robot preset (cameras in model order, joints, action space, chunk_length).
-            image_size: (height, width) the model sees; default: the cameras' (all must agree).
+            image_size: (height, width) the model sees; default: the cameras' ``model_size`` (all
+                must agree).
         """
-        sizes = {(c.height, c.width) for c in preset.cameras}
+        sizes = {c.model_size for c in preset.cameras}
         if image_size is None:
-            _check(len(sizes) == 1, "preset.cameras[].height/width", sorted(sizes),
+            _check(len(sizes) == 1, "preset.cameras[].model_size", sorted(sizes),
                    "differ; pass image_size explicitly")
             image_size = sizes.pop()
         return cls.for_robot(tuple(c.name for c in preset.cameras), preset.num_joints, preset.chunk_length,

@@ -3,14 +3,16 @@
 
 A recorded bag holds exactly one episode (the recorder's layout). Messages are deserialized
 with the definitions embedded in the bag; an unfinished bag (recorder killed) is reindexed
-first. Images are decoded and resized to the training image size only for the frames the
+first. Joint states of every state source (ALOHA: one topic per arm, the arm's own names) are
+merged as the nodes merge them live (``control.joint_map.JointStateMerger``). Images are decoded
+and resized to the training image size only for the frames the
 aligner selects (:meth:`ImageStream.frame`), which keeps conversion fast.
 """
 from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from rosbags.highlevel import AnyReader
 
 from cosmos_policy_ros import stamps
 
+from cosmos_policy_ros.control.joint_map import JointStateMerger, JointUnits, StateSource
 from cosmos_policy_ros.data.align import CommandedTrajectories
 from cosmos_policy_ros.data.bag_labels import OUTCOME_UNKNOWN, read_label
 from cosmos_policy_ros.data.bag_recovery import recover_bag
@@ -39,14 +42,14 @@ class BagTopics:
 
     Args:
         cameras: camera name -> image topic, in model order.
-        joint_states: sensor_msgs/JointState topic.
+        state_sources: sensor_msgs/JointState topics merged into the arm's state (the preset's).
         commands: JointTrajectory topic whose targets are the actions (the controller topic).
         status: PolicyStatus topic with the arbiter's mode.
         events: EpisodeEvent topics (task events and the recorder's own).
     """
 
     cameras: dict[str, str]
-    joint_states: str
+    state_sources: tuple[StateSource, ...]
     commands: str
     status: str = "/command_arbiter/status"
     events: tuple[str, ...] = ("task/events", "/recorder/events")
@@ -85,7 +88,7 @@ class RecordedEpisode:
     path: Path
     images: dict[str, ImageStream]
     joint_stamps_ns: np.ndarray
-    joint_positions: np.ndarray  # (N, P) preset joint order; NaN where a joint was missing
+    joint_positions: np.ndarray  # (N, P) merged state, preset joint order, policy units
     commands: CommandedTrajectories
     mode_stamps_ns: np.ndarray
     modes: np.ndarray
@@ -167,8 +170,10 @@ def _to_pil(msg) -> PILImage.Image:
 class _Collector:
     """Accumulates decoded messages per stream while the bag is read in time order."""
 
-    def __init__(self, joints: Sequence[str], cameras: Sequence[str]) -> None:
+    def __init__(self, joints: Sequence[str], cameras: Sequence[str], merger: JointStateMerger) -> None:
         self.joints = list(joints)
+        self.merger = merger
+        self.rejected_states = 0
         self.image_stamps: dict[str, list[int]] = {c: [] for c in cameras}
         self.image_msgs: dict[str, list] = {c: [] for c in cameras}
         self.joint_stamps: list[int] = []
@@ -198,9 +203,18 @@ class _Collector:
         self.image_stamps[camera].append(stamp_ns(msg.header.stamp))
         self.image_msgs[camera].append(msg)
 
-    def joint_state(self, msg) -> None:
-        self.joint_stamps.append(stamp_ns(msg.header.stamp))
-        self.joint_rows.append(self._reorder(msg.name, msg.position))
+    def joint_state(self, source: str, msg) -> None:
+        """One message of a state source; a row of the merged state once every joint is known."""
+        try:
+            complete = self.merger.update(source, msg.name, msg.position, msg.velocity)
+        except ValueError as err:  # a malformed message is left out whole, as live
+            self.rejected_states += 1
+            if self.rejected_states == 1:
+                LOG.warning("joint state left out: %s", err)
+            return
+        if complete:
+            self.joint_stamps.append(stamp_ns(msg.header.stamp))
+            self.joint_rows.append(np.asarray(self.merger.state()[1], dtype=np.float64))
 
     def trajectory(self, receive_ns: int, msg) -> None:
         if not msg.points:
@@ -221,11 +235,18 @@ class _Collector:
                                               int(msg.outcome), msg.episode_id, msg.task, msg.note))
 
 
-def read_episode_bag(path: Path, topics: BagTopics, joints: Sequence[str]) -> RecordedEpisode:
-    """Read an episode bag (reindexing it first if its recorder died)."""
+def read_episode_bag(path: Path, topics: BagTopics, joints: Sequence[str],
+                     units: Mapping[str, JointUnits] | None = None) -> RecordedEpisode:
+    """Read an episode bag (reindexing it first if its recorder died).
+
+    Args:
+        joints: the preset's joints (model order).
+        units: the preset's ``joint_units``: joint states in robot units become policy units.
+    """
     path = Path(path)
     recover_bag(path)
-    collector = _Collector(joints, list(topics.cameras))
+    merger = JointStateMerger(joints, topics.state_sources, units)
+    collector = _Collector(joints, list(topics.cameras), merger)
     with AnyReader([path]) as reader:
         available = sorted({c.topic for c in reader.connections})
         handlers = _handlers(topics, available, collector)
@@ -261,7 +282,9 @@ def _handlers(topics: BagTopics, available: Sequence[str], collector: _Collector
     handlers: dict = {}
     required = {f"camera {name}": (topic, lambda _t, m, n=name: collector.image(n, m))
                 for name, topic in topics.cameras.items()}
-    required["joint states"] = (topics.joint_states, lambda _t, m: collector.joint_state(m))
+    for source in topics.state_sources:
+        required[f"joint states ({source.topic})"] = (source.topic,
+                                                     lambda _t, m, s=source.topic: collector.joint_state(s, m))
     required["commands"] = (topics.commands, collector.trajectory)
     for what, (name, handler) in required.items():
         resolved = resolve_topic(name, available)

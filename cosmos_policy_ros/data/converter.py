@@ -130,7 +130,7 @@ class ConversionReport:
 
 def bag_topics(preset: RobotPreset, config: ConvertConfig) -> BagTopics:
     return BagTopics(cameras={c.name: c.topic for c in preset.cameras},
-                     joint_states=preset.joint_states_topic, commands=preset.controller_topic,
+                     state_sources=preset.state_sources, commands=preset.controller_topic,
                      status=config.status_topic, events=config.event_topics)
 
 
@@ -220,7 +220,7 @@ def convert_bags(bags: Sequence[Path], out: Path, preset: RobotPreset, config: C
     with staged(Path(out)) as stage:
         for bag in progress(list(bags)):
             try:
-                recorded = read_episode_bag(Path(bag), topics, preset.joints)
+                recorded = read_episode_bag(Path(bag), topics, preset.joints, preset.joint_units)
                 episode = align_episode(recorded, align_config)
             except Exception as err:  # noqa: BLE001 - any broken bag is reported, the rest converts
                 LOG.warning("%s: cannot be read: %s", bag, err)

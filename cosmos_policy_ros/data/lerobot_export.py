@@ -369,7 +369,8 @@ class _BagFrames:
         self._align = AlignConfig(rate, convert.max_skew_s, image_size=None)
 
     def arrays(self, entry: dict) -> dict[str, np.ndarray]:
-        recorded = read_episode_bag(Path(entry["source"]), self._topics, self.preset.joints)
+        recorded = read_episode_bag(Path(entry["source"]), self._topics, self.preset.joints,
+                                    self.preset.joint_units)
         episode = align_episode(recorded, self._align)
         return {"images": episode.images, "proprio": episode.proprio, "actions": episode.actions}
 

@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """Write a synthetic episode bag with known content (benchmarks, tests, documentation).
 
-The bag has the recorder's layout: cameras, joint states and commanded trajectories at their
-rates, the recorder's START/END events with the outcome, and optional arbiter mode changes.
+The bag has the recorder's layout: cameras, joint states (one topic per state source, in the
+robot's names and units, as its stack publishes them) and commanded trajectories at their rates, the recorder's START/END events with the outcome, and optional arbiter mode changes.
 Every value is a known function of time, so a conversion can be checked exactly.
 """
 from __future__ import annotations
@@ -14,6 +14,7 @@ import numpy as np
 from rosbags.typesys.store import Typestore
 
 from cosmos_policy_ros import stamps
+from cosmos_policy_ros.control.joint_map import StateSource
 
 from cosmos_policy_ros.data import message_types as mt
 from cosmos_policy_ros.data.align import NS_PER_S
@@ -63,6 +64,18 @@ class SyntheticEpisode:
 def joint_positions_at(t_s: float, num_joints: int) -> np.ndarray:
     """Known joint trajectory: joint j follows 0.1 * (j + 1) * sin(t)."""
     return 0.1 * (np.arange(num_joints) + 1) * np.sin(t_s)
+
+
+def robot_joint_states(preset: RobotPreset, positions: dict[str, float]) -> dict[StateSource, tuple[list[str], np.ndarray]]:
+    """Preset joint positions (policy units) as the robot's stack publishes them: per state source
+    (ALOHA: one driver per arm), its own names (prefix removed), in its units (``joint_units``)."""
+    states = {}
+    for source in preset.state_sources:
+        joints = [j for j in preset.joints if j.startswith(source.prefix)]
+        values = [preset.joint_units[j].to_robot(positions[j]) if j in preset.joint_units else positions[j]
+                  for j in joints]
+        states[source] = ([j[len(source.prefix):] for j in joints], np.asarray(values, dtype=np.float64))
+    return states
 
 
 def command_at(index: int, num_joints: int) -> np.ndarray:
@@ -128,12 +141,12 @@ def write_synthetic_episode(path: Path, preset: RobotPreset, spec: SyntheticEpis
     for t in _times_ns(start_ns, spec.duration_s, spec.joint_rate_hz):
         if spec.sensor_silent(t - start_ns):
             continue
-        positions = joint_positions_at((t - start_ns) / NS_PER_S, len(names))
-        items.append((int(t), "/" + preset.joint_states_topic.lstrip("/"), mt.JOINT_STATE,
-                      msgs.joint_state(int(t), names, positions)))
+        positions = dict(zip(names, joint_positions_at((t - start_ns) / NS_PER_S, len(names))))
+        items += [(int(t), "/" + source.topic.lstrip("/"), mt.JOINT_STATE, msgs.joint_state(int(t), *state))
+                  for source, state in robot_joint_states(preset, positions).items()]
     dt_ns = int(NS_PER_S / spec.command_rate_hz)
     for n, t in enumerate(_times_ns(start_ns, spec.duration_s, spec.command_rate_hz)):
-        items.append((int(t), preset.controller_topic, mt.JOINT_TRAJECTORY,
+        items.append((int(t), "/" + preset.controller_topic.lstrip("/"), mt.JOINT_TRAJECTORY,
                       msgs.trajectory(names, command_at(n, len(names)), dt_ns)))
     episode_id = Path(path).name
     items.append((start_ns, RECORDER_EVENTS_TOPIC, mt.EPISODE_EVENT,

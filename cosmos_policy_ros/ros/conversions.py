@@ -226,16 +226,17 @@ class MessageError(ValueError):
 def camera_rgb(message: Image | CompressedImage, topic: str, height: int, width: int) -> np.ndarray:
     """The (height, width, 3) uint8 RGB a camera ``topic`` must deliver, or MessageError saying why not.
 
-    The policy was trained at the preset's resolution: an image of any other size is a wrong
-    camera or driver setting, never resized silently.
+    ``height``/``width`` are what the preset says the driver publishes: an image of any other size
+    is a wrong camera or driver setting, never resized silently (``serving.camera_input`` resizes
+    the declared size to the model's).
     """
     try:
         rgb = image_message_to_rgb(message)
     except ValueError as err:
         raise MessageError(f"{topic}: {err}") from err
     if rgb.shape != (height, width, 3):
-        raise MessageError(f"{topic}: image is {rgb.shape[1]}x{rgb.shape[0]}, the preset's camera is "
-                           f"{width}x{height}")
+        raise MessageError(f"{topic}: image is {rgb.shape[1]}x{rgb.shape[0]}, the preset's camera driver "
+                           f"publishes {width}x{height}")
     return rgb
 
 

@@ -35,6 +35,7 @@ from visualization_msgs.msg import MarkerArray
 from cosmos_policy_msgs.msg import ActionChunk, PlanCandidates, PolicyStatus
 from cosmos_policy_msgs.srv import SetInstruction
 from cosmos_policy_ros.control.candidate_paths import EndEffectorPaths
+from cosmos_policy_ros.serving.camera_input import model_image
 from cosmos_policy_ros.serving.inference_schedule import InferenceSchedule, ScheduleConfig
 from cosmos_policy_ros.control.joint_map import JointStateMerger
 from cosmos_policy_ros.serving.observation import LatestMessages, ObservationLimits
@@ -397,8 +398,10 @@ class PolicyNode(LifecycleNode):
         self._publish_diagnostics()
 
     def _validated_inputs(self, messages: dict[str, Any]) -> tuple[dict[str, Any], Any]:
-        """Images and proprio of one observation, every message validated (MessageError otherwise)."""
-        images = {c.name: camera_rgb(_deserialized(messages[c.topic], c.topic), c.topic, c.height, c.width)
+        """Images (resized to the model's size, once per frame) and proprio of one observation, every
+        message validated (MessageError otherwise)."""
+        images = {c.name: model_image(camera_rgb(_deserialized(messages[c.topic], c.topic), c.topic, c.height,
+                                                 c.width), c)
                   for c in self.preset.cameras}
         topic = self.preset.joint_states_topic
         return images, policy_joint_positions(messages[topic], topic, self.preset.joints)

@@ -5,13 +5,15 @@ import json
 import numpy as np
 import pytest
 import torch
+from rosbags.highlevel import AnyReader
 
 from cosmos_policy_ros.core import features as F
 from cosmos_policy_ros.data.bag_labels import OUTCOME_FAILURE, OUTCOME_SUCCESS
 from cosmos_policy_ros.data.converter import ConvertConfig, convert_bags, split_episodes
 from cosmos_policy_ros.data.dataset import EpisodeDataset
 from cosmos_policy_ros.core.pretrained import STATISTICS_FILE
-from cosmos_policy_ros.data.synthetic_bag import SyntheticEpisode, command_at, write_synthetic_episode
+from cosmos_policy_ros.data.synthetic_bag import (SyntheticEpisode, command_at, joint_positions_at,
+                                                 write_synthetic_episode)
 from cosmos_policy_ros.presets import load_preset
 
 DURATION_S = 3.0
@@ -124,3 +126,24 @@ def test_convert_config_rejects_bad_gap_settings():
         ConvertConfig(max_gap_s=0.0)
     with pytest.raises(ValueError, match="on_gap"):
         ConvertConfig(on_gap="split")
+
+
+def test_every_state_source_is_merged_in_policy_units(tmp_path):
+    """ALOHA: one JointState topic per arm, the arm's own names and gripper radians (as Trossen's
+    drivers publish them); the converter merges both, as the nodes do live, in policy units."""
+    preset = load_preset("aloha")
+    assert len(preset.state_sources) == 2 and preset.joint_units
+    bag = write_synthetic_episode(tmp_path / "ep", preset, SyntheticEpisode(duration_s=1.0, image_size=16))
+    with AnyReader([bag]) as reader:  # the bag holds what the drivers publish, nothing merged
+        states = {c.topic: c for c in reader.connections if c.msgtype == "sensor_msgs/msg/JointState"}
+        assert sorted(states) == ["/follower_left/joint_states", "/follower_right/joint_states"]
+        _, _, raw = next(reader.messages(connections=[states["/follower_right/joint_states"]]))
+        assert list(reader.deserialize(raw, "sensor_msgs/msg/JointState").name)[0] == "waist"
+    report = convert_bags([bag], tmp_path / "out", preset, ConvertConfig(image_size=16, val_fraction=0.0))
+    (episode,) = report.converted
+    assert episode.length == preset.control_rate_hz * 1.0 + 1 and sum(episode.dropped_ticks.values()) == 0
+    arrays = np.load(tmp_path / "out" / json.loads((tmp_path / "out" / "index.json").read_text())
+                     ["episodes"][0]["file"])
+    seconds = (arrays["timestamps_ns"] - arrays["timestamps_ns"][0]) / 1e9
+    expected = np.stack([joint_positions_at(t, preset.num_joints) for t in seconds])
+    np.testing.assert_allclose(arrays["proprio"], expected, atol=1e-6)  # all 14, grippers in policy units

@@ -6,8 +6,10 @@ state in every form) and an embeddings pickle written the way upstream writes it
 the embeddings imported (``cosmos-policy import-embeddings``), and policy_node started over real
 DDS with the ``aloha`` robot preset, the policy checkpoint and the planning checkpoint: its
 full-mode plan-and-select (3 futures x 5 values per candidate) publishes an ActionChunk for the
-instruction. The frames the model sees on that path are centre-cropped exactly as upstream's
-``apply_image_transforms`` (checked in-process on ``PolicyRunner.decide``, the node's decision).
+instruction, fed 640x480 rgb8 frames as Trossen's RealSense drivers publish them. The frames the
+model sees on that path are resized as the official ALOHA client resizes them and centre-cropped
+exactly as upstream's ``apply_image_transforms`` (checked in-process on the node's own steps:
+``serving.camera_input.model_image``, then ``PolicyRunner.decide``).
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from sensor_msgs.msg import Image, JointState  # noqa: E402
 
 from cosmos_policy_msgs.msg import ActionChunk, PlanCandidates, PolicyStatus  # noqa: E402
 from cosmos_policy_ros.cli import main as cli  # noqa: E402
+from cosmos_policy_ros.serving.camera_input import model_image  # noqa: E402
 from cosmos_policy_ros.serving.policy_runner import ModelSource, load_runner  # noqa: E402
 from cosmos_policy_ros.core.codec import DatasetStatistics  # noqa: E402
 from cosmos_policy_ros.core.config import CosmosPolicyConfig, get_preset  # noqa: E402
@@ -36,7 +39,8 @@ from cosmos_policy_ros.ros.conversions import numpy_to_image  # noqa: E402
 from cosmos_policy_ros.ros.qos import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from official_upstream import official_apply_image_transforms, write_released_checkpoint  # noqa: E402
+from official_upstream import (official_aloha_client_resize, official_apply_image_transforms,  # noqa: E402
+                               write_released_checkpoint)
 from ros_helpers import SpinningNode, end_processes, start_node_process, stop_process, wait_for  # noqa: E402
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
@@ -79,6 +83,7 @@ def checkpoints(tmp_path_factory) -> tuple[Path, Path]:
 
 
 def _images(seed: int = 5) -> dict[str, np.ndarray]:
+    """One frame per camera at the size its driver publishes (640x480)."""
     rng = np.random.RandomState(seed)
     return {c.name: rng.randint(0, 256, (c.height, c.width, 3), dtype=np.uint8) for c in PRESET.cameras}
 
@@ -97,9 +102,11 @@ def test_decision_path_sees_centre_cropped_frames(checkpoints) -> None:
     seen = []
     encode = runner.model.encode_pixels
     runner.model.encode_pixels = lambda pixels, *a, **k: seen.append(pixels.clone()) or encode(pixels, *a, **k)
-    images = _images()
+    frames = _images()
+    images = {c.name: model_image(frames[c.name], c) for c in PRESET.cameras}
     decision = runner.decide(images, np.zeros(14), INSTRUCTION, seed=0, budget_s=float("inf"))
-    expected = official_apply_image_transforms(np.stack([images[c.name] for c in PRESET.cameras]))
+    expected = official_apply_image_transforms(np.stack([official_aloha_client_resize(frames[c.name])
+                                                         for c in PRESET.cameras]))
     assert np.array_equal(seen[0][0].numpy(), expected)
     assert decision.plan.num_value_samples == (FULL_MODE_SAMPLES,) * NUM_CANDIDATES
 
@@ -125,6 +132,7 @@ class Harness:
                       for source in PRESET.state_sources}
         self._cameras = {c.name: node.create_publisher(Image, c.topic, SENSOR_QOS) for c in PRESET.cameras}
         self._images = _images()
+        self.published_frames: set[tuple[str, int, int]] = set()  # (encoding, width, height)
         self._sensor_timer = node.create_timer(SENSOR_PERIOD_S, self._publish)
 
     def _publish(self) -> None:
@@ -138,6 +146,7 @@ class Harness:
             msg = numpy_to_image(self._images[name])
             msg.header.stamp = stamp
             publisher.publish(msg)
+            self.published_frames.add((msg.encoding, msg.width, msg.height))
 
     def close(self) -> None:
         """Stop the sensors, wait until the node holds for want of new inputs (its running inference,
@@ -164,6 +173,7 @@ def harness(ros_domain, checkpoints):
 
 def test_policy_node_plans_with_the_planning_checkpoint(harness) -> None:
     wait_for(lambda: harness.chunks and harness.plans, "a plan-and-select chunk", START_TIMEOUT_S)
+    assert harness.published_frames == {("rgb8", 640, 480)}  # the drivers' frames, accepted and resized
     chunk = harness.chunks[0]
     plan = next(p for p in harness.plans if p.chunk_sequence == chunk.sequence)
     assert list(chunk.joint_names) == list(PRESET.joints) and len(chunk.trajectory.points) == PRESET.chunk_length
