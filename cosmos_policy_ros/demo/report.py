@@ -161,8 +161,9 @@ def render_comparison(renderer: EpisodeRenderer, task: str, episodes: Sequence[t
     columns = []
     for title, result in episodes:
         frames = renderer.render(task, result.seed, result.joints, np.minimum(times, result.duration_s))
-        columns.append([_overlay(f, title, result, min(t, result.duration_s), t >= result.duration_s - 1e-9)
-                        for f, t in zip(frames, times)])
+        ended = [t >= result.duration_s - 1e-9 or i == len(times) - 1 for i, t in enumerate(times)]
+        columns.append([_overlay(f, title, result, min(t, result.duration_s), last)
+                        for f, t, last in zip(frames, times, ended)])
     return [np.concatenate(row, axis=1) for row in zip(*columns)]
 
 

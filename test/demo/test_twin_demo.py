@@ -70,3 +70,25 @@ def test_report_pairs_scenes_and_shows_intervals(tmp_path):
     assert plot_choices(plain, plan, tmp_path / "choices.png").stat().st_size > 1000
     with pytest.raises(ValueError, match="same seeds"):
         compare_paired(plain, plan[::-1])
+
+
+def test_comparison_gif_shows_each_outcome_on_its_last_frame():
+    from cosmos_policy_ros.demo.report import OVERLAY_FONT_PX, render_comparison
+    from cosmos_policy_ros.sim.replay import EpisodeRenderer
+    home = {"shoulder_pan_joint": 0.0, "shoulder_lift_joint": 0.25, "elbow_joint": 1.75, "wrist_1_joint": 1.1416,
+            "wrist_2_joint": 0.0, "wrist_3_joint": 0.0, "gripper_joint": 0.04}
+    short = EpisodeResult("policy", 7, "touch the red block", True, 0.45, joints=[(0.0, home)])
+    long = EpisodeResult("policy", 7, "touch the red block", False, 0.75, joints=[(0.0, home)])
+    renderer = EpisodeRenderer(DemoConfig.resolve("config/demo/scene_twin.yaml"), size_px=120)
+    try:
+        frames = render_comparison(renderer, "twin", [("N=1", long), ("plan", short)], fps=10)
+    finally:
+        renderer.sim.close()
+    assert len(frames) == 8 and frames[0].shape == (120, 240, 3)
+    row = slice(2 + 3 * (OVERLAY_FONT_PX + 3), 2 + 4 * (OVERLAY_FONT_PX + 3))  # the outcome line
+
+    def outcome_shown(frame, column: int) -> bool:  # the overlay's black box reaches the outcome line
+        return bool((frame[row, column * 120:(column + 1) * 120].max(axis=-1) < 30).mean() > 0.5)
+    assert not outcome_shown(frames[0], 0) and not outcome_shown(frames[0], 1)
+    assert outcome_shown(frames[5], 1) and not outcome_shown(frames[5], 0)  # the short one ended at 0.45 s
+    assert outcome_shown(frames[-1], 0)  # the longest one's last frame (0.7 s < 0.75 s) too
