@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 import threading
 
+from rclpy.duration import Duration
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from std_msgs.msg import String
 
@@ -24,6 +25,7 @@ TICK_ON_MAIN_THREAD = "tick on the main thread"
 TICK_OFF_MAIN_THREAD = "tick off the main thread"
 CLOSED = "closed"
 SHUTDOWN_FROM_ACTIVE = "shutdown from active"
+ACK_TIMEOUT_S = 30.0
 
 
 class LifecycleChild(LifecycleNode):
@@ -42,11 +44,17 @@ class LifecycleChild(LifecycleNode):
         self._events.publish(String(data=TICK_ON_MAIN_THREAD if on_main else TICK_OFF_MAIN_THREAD))
 
     def close(self) -> None:
-        self._events.publish(String(data=CLOSED))
+        self._report(CLOSED)
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._events.publish(String(data=f"shutdown from {state.label}"))
+        self._report(f"shutdown from {state.label}")
         return super().on_shutdown(state)
+
+    def _report(self, event: str) -> None:
+        """Publish an event of the way out and wait for the test's acknowledgement: a sample not yet
+        acknowledged when the process exits is lost (seen under load)."""
+        self._events.publish(String(data=event))
+        self._events.wait_for_all_acked(Duration(seconds=ACK_TIMEOUT_S))
 
 
 if __name__ == "__main__":

@@ -172,9 +172,13 @@ def harness(ros_domain, checkpoints):
 
 
 def test_policy_node_plans_with_the_planning_checkpoint(harness) -> None:
-    wait_for(lambda: harness.chunks and harness.plans, "a plan-and-select chunk", START_TIMEOUT_S)
+    # The first chunk may plan fewer: its budget check uses the warm-up's cost, which a loaded
+    # machine inflates (seen: "budget 60 s fits 1 of 2"); the next ones use measured costs.
+    wait_for(lambda: any(c.num_candidates == NUM_CANDIDATES for c in harness.chunks),
+             "a chunk that planned every candidate", START_TIMEOUT_S)
+    chunk = next(c for c in harness.chunks if c.num_candidates == NUM_CANDIDATES)
+    wait_for(lambda: any(p.chunk_sequence == chunk.sequence for p in harness.plans), "its plan")
     assert harness.published_frames == {("rgb8", 640, 480)}  # the drivers' frames, accepted and resized
-    chunk = harness.chunks[0]
     plan = next(p for p in harness.plans if p.chunk_sequence == chunk.sequence)
     assert list(chunk.joint_names) == list(PRESET.joints) and len(chunk.trajectory.points) == PRESET.chunk_length
     assert chunk.num_candidates == NUM_CANDIDATES and chunk.model_name == "policy"

@@ -17,9 +17,12 @@ from ros_helpers import end_processes, wait_for  # noqa: E402
 pytestmark = pytest.mark.ros
 STEP_TIMEOUT_S = 2.0  # per escalation step; the children below answer at once or never
 
+# A child that obeys a signal is ended by the kernel's default action (no Python handler that a
+# loaded machine may run late), so which signal ended it does not depend on the machine's load.
 CHILD = """
 import signal, sys, time
 from pathlib import Path
+signal.signal(signal.SIGINT, signal.SIG_DFL)  # Python's own handler would raise KeyboardInterrupt
 ignored = sys.argv[2].split(",") if sys.argv[2] else []
 for name in ignored:
     signal.signal(getattr(signal, name), signal.SIG_IGN)
@@ -50,6 +53,5 @@ def test_each_process_ends_at_the_first_signal_it_obeys_and_the_next_is_still_en
             if proc.poll() is None:
                 proc.kill()
                 proc.communicate()
-    assert codes[:2] == [-signal.SIGKILL, -signal.SIGTERM]
-    assert codes[2] in (-signal.SIGINT, 1)  # KeyboardInterrupt: killed by SIGINT (or exit 1)
+    assert codes == [-signal.SIGKILL, -signal.SIGTERM, -signal.SIGINT]
     assert [output.split()[:1] for output in outputs] == [["started"]] * 3
