@@ -104,8 +104,12 @@ def test_sim_demo_runs_headless_on_the_shipped_demo(ros2_kit):
     launch = ros2_kit.launch(PACKAGE, "sim_demo.launch.py", "instruction:=touch the red block", "expert:=false")
     try:
         wait_for_state(ros2_kit, launch, "/policy_node", "active")
-        nodes = set(ros2_kit.ros2_until_ok("node", "list").stdout.split())
-        assert {"/policy_node", "/command_arbiter", "/sim_arm"} <= nodes and "/expert_teleop" not in nodes, nodes
+        def nodes() -> set[str]:
+            return set(ros2_kit.ros2_until_ok("node", "list").stdout.split())
+        # a fresh CLI node may list a participant before its node names arrived: wait for them
+        wait_for(lambda: {"/policy_node", "/command_arbiter", "/sim_arm"} <= nodes(), "the demo's nodes listed",
+                 LAUNCH_WAIT_S)
+        assert "/expert_teleop" not in nodes()
         checkpoint = param(ros2_kit, "/policy_node", "checkpoint").split(": ", 1)[1]
         assert checkpoint.endswith("checkpoints/demo_reach") and "model.safetensors" in os.listdir(checkpoint)
         reply = set_policy_mode(ros2_kit)
