@@ -9,6 +9,7 @@ convert) never import rclpy.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import importlib
 import sys
 
@@ -49,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # A crash in native code (DDS, rclpy, torch) prints every thread's Python stack on stderr.
+    faulthandler.enable()
     argv = sys.argv[1:] if argv is None else argv
     top = build_parser()
     if not argv or argv[0] in ("-h", "--help"):

@@ -9,8 +9,11 @@ uses them). A node that answers "no" raises :class:`Refused` carrying the node's
 node that is not there within the timeout raises :class:`Unavailable`. The client also keeps the
 latest arbiter, policy and recorder status (latched topics) for the console.
 
-Threads: the executor spins in a background thread (:class:`SpinningClient`); the caller's
-thread blocks on service futures.
+Threads: a one-shot verb (:func:`run_verb`) never starts one: it spins the node in its own thread
+only while it waits for an answer, as ``ros2 service call`` does, and so ends with no thread in
+rclpy (a verb once died of SIGSEGV at exit, after its answer, with a spinning thread being torn
+down). The console and the demo watch topics, so :func:`spinning` spins in a background thread;
+it stops that thread before anything is destroyed.
 """
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticStatus
 from lifecycle_msgs.srv import ChangeState, GetAvailableTransitions, GetState
 from rcl_interfaces.srv import SetParameters
-from rclpy.executors import MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from std_srvs.srv import Trigger
@@ -38,6 +41,7 @@ from cosmos_policy_ros.ros.dds_env import apply_local_dds_defaults
 from cosmos_policy_ros.ros.qos import COMMAND_QOS, LATCHED_QOS
 
 WAIT_POLL_S = 0.01
+SPIN_SLICE_S = 0.05  # the background spin checks for its stop this often
 DEFAULT_TIMEOUT_S = 10.0
 MODES = {"teleop": SetMode.Request.MODE_TELEOP, "policy": SetMode.Request.MODE_POLICY,
          "hold": SetMode.Request.MODE_HOLD, "estop": SetMode.Request.MODE_ESTOP}
@@ -68,16 +72,20 @@ class OperatorClient(Node):
     """
 
     def __init__(self, node_name: str = "operator", namespace: str = "",
-                 service_timeout_s: float = DEFAULT_TIMEOUT_S, use_sim_time: bool = False) -> None:
+                 service_timeout_s: float = DEFAULT_TIMEOUT_S, use_sim_time: bool = False,
+                 watch_status: bool = True) -> None:
         super().__init__(node_name, namespace=namespace or "/",
                          parameter_overrides=[Parameter("use_sim_time", value=use_sim_time)])
         self.service_timeout_s = service_timeout_s
+        self.spun_in_background = False  # set by spinning(); else call() spins while it waits
         self._lock = threading.Lock()
         self._service_clients: dict[str, Any] = {}
         self.last_arbiter_status: PolicyStatus | None = None
         self.last_policy_status: PolicyStatus | None = None
         self.last_recorder_status: DiagnosticStatus | None = None
         self.last_chunk: ActionChunk | None = None
+        if not watch_status:  # a one-shot verb needs only its service clients
+            return
         self.create_subscription(PolicyStatus, f"{ARBITER}/status", self._on_arbiter, LATCHED_QOS)
         self.create_subscription(PolicyStatus, f"{POLICY}/status", self._on_policy_status, LATCHED_QOS)
         self.create_subscription(DiagnosticStatus, RECORDER_STATUS_TOPIC, self._on_recorder_status,
@@ -99,7 +107,8 @@ class OperatorClient(Node):
 
     # --- services ---------------------------------------------------------------------------------
     def call(self, service_type: Any, name: str, request: Any, timeout_s: float | None = None) -> Any:
-        """Call ``name`` and wait for the answer (the executor runs in another thread)."""
+        """Call ``name`` and wait for the answer (spinning this node meanwhile unless
+        :func:`spinning` spins it in a background thread)."""
         client = self._service_clients.get(name)
         if client is None:
             client = self._service_clients[name] = self.create_client(service_type, name)
@@ -109,6 +118,8 @@ class OperatorClient(Node):
                               "(is the node running, in this ROS_DOMAIN_ID and namespace?)")
         future = client.call_async(request)
         deadline = time.monotonic() + timeout_s
+        if not self.spun_in_background:
+            rclpy.spin_until_future_complete(self, future, timeout_sec=timeout_s)
         while not future.done():
             if time.monotonic() > deadline:
                 client.remove_pending_request(future)
@@ -201,26 +212,53 @@ ClientT = TypeVar("ClientT", bound=OperatorClient)
 
 
 @contextmanager
-def spinning(factory: Callable[[], ClientT]) -> Iterator[ClientT]:
-    """rclpy context + the client made by ``factory``, spun in a background thread."""
+def connected(factory: Callable[[], ClientT]) -> Iterator[ClientT]:
+    """rclpy context + the client made by ``factory``; destroyed in order on the way out."""
     apply_local_dds_defaults()
     rclpy.init()
-    node = factory()
-    executor = MultiThreadedExecutor(num_threads=2)
-    executor.add_node(node)
-    thread = threading.Thread(target=executor.spin, daemon=True)
-    thread.start()
     try:
-        yield node
+        node = factory()
+        try:
+            yield node
+        finally:
+            node.destroy_node()
     finally:
-        executor.shutdown()
-        thread.join()
-        node.destroy_node()
         rclpy.try_shutdown()
+
+
+@contextmanager
+def spinning(factory: Callable[[], ClientT]) -> Iterator[ClientT]:
+    """:func:`connected`, the client spun in a background thread (for clients that watch topics).
+
+    The thread spins in short slices and is joined before the executor and the node are destroyed:
+    nothing is torn down under a thread that is still waiting on it.
+    """
+    with connected(factory) as node:
+        executor = MultiThreadedExecutor(num_threads=2)
+        executor.add_node(node)
+        stop = threading.Event()
+
+        def spin() -> None:
+            try:
+                while not stop.is_set() and rclpy.ok():
+                    executor.spin_once(timeout_sec=SPIN_SLICE_S)
+            except ExternalShutdownException:  # Ctrl-C shut the context down under us
+                pass
+
+        thread = threading.Thread(target=spin, name="operator_spin", daemon=True)
+        node.spun_in_background = True
+        thread.start()
+        try:
+            yield node
+        finally:
+            stop.set()
+            thread.join()
+            executor.shutdown()
 
 
 EXIT_REFUSED = 1
 EXIT_UNAVAILABLE = 3
+EXIT_INTERRUPTED = 130  # the shell's code for Ctrl-C
 
 
 def add_graph_arguments(parser: argparse.ArgumentParser) -> None:
@@ -233,11 +271,13 @@ def add_graph_arguments(parser: argparse.ArgumentParser) -> None:
 def run_verb(args: argparse.Namespace, verb: str, action: Callable[[OperatorClient], str]) -> int:
     """Run one operator action and print its answer.
 
-    Exit status: 0 done, 1 the node refused (its reason on stderr), 3 no answer within the timeout.
+    Exit status: 0 done, 1 the node refused (its reason on stderr), 3 no answer within the timeout,
+    130 interrupted (Ctrl-C).
     """
     prog = f"cosmos-policy {verb}"
     try:
-        with spinning(lambda: OperatorClient(namespace=args.namespace, service_timeout_s=args.timeout)) as client:
+        with connected(lambda: OperatorClient(namespace=args.namespace, service_timeout_s=args.timeout,
+                                              watch_status=False)) as client:
             print(action(client))
     except Refused as err:
         print(f"{prog}: refused: {err}", file=sys.stderr)
@@ -245,4 +285,7 @@ def run_verb(args: argparse.Namespace, verb: str, action: Callable[[OperatorClie
     except Unavailable as err:
         print(f"{prog}: {err}", file=sys.stderr)
         return EXIT_UNAVAILABLE
+    except ExternalShutdownException:
+        print(f"{prog}: interrupted before the node answered", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return 0
