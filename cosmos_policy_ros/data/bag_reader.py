@@ -22,7 +22,8 @@ from rosbags.highlevel import AnyReader
 
 from cosmos_policy_ros import stamps
 
-from cosmos_policy_ros.control.joint_map import JointStateMerger, JointUnits, StateSource
+from cosmos_policy_ros.control.joint_map import JointStateMerger
+from cosmos_policy_ros.presets import JointUnits, StateSource
 from cosmos_policy_ros.data.align import CommandedTrajectories
 from cosmos_policy_ros.data.bag_labels import OUTCOME_UNKNOWN, read_label
 from cosmos_policy_ros.data.bag_recovery import recover_bag

@@ -14,14 +14,13 @@ import numpy as np
 from rosbags.typesys.store import Typestore
 
 from cosmos_policy_ros import stamps
-from cosmos_policy_ros.control.joint_map import StateSource
 
 from cosmos_policy_ros.data import message_types as mt
 from cosmos_policy_ros.data.align import NS_PER_S
 from cosmos_policy_ros.data.bag_labels import OUTCOME_SUCCESS
 from cosmos_policy_ros.data.bag_reader import EVENT_END, EVENT_START, MODE_POLICY, MODE_TELEOP
 from cosmos_policy_ros.data.bag_writer import EpisodeBagWriter
-from cosmos_policy_ros.presets import RobotPreset
+from cosmos_policy_ros.presets import RobotPreset, StateSource
 
 RECORDER_EVENTS_TOPIC = "/recorder/events"
 STATUS_TOPIC = "/command_arbiter/status"
