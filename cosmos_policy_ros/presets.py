@@ -5,6 +5,11 @@ A preset is plain YAML under ``config/robots/<name>.yaml`` (see ``sim_arm.yaml``
 field, documented). It is hardware/deployment configuration; the model's own layout
 (``core.layout``) is derived from it, and saved with the weights, so training and deployment
 agree on shapes. ROS-free: the simulator, the data converter and the nodes all read it.
+
+The preset also says how the robot's stack delivers states and takes commands: its state topics
+(:class:`StateSource`), controller interfaces (:class:`CommandGroup`) and joint units
+(:class:`JointUnits`). These are declarations; ``control.joint_map`` runs them. Nothing here
+imports another module of ours beyond ``config_checks``, so ``control/`` may read presets.
 """
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ import dataclasses
 import difflib
 import functools
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +25,6 @@ from typing import Any
 import yaml
 
 from cosmos_policy_ros.config_checks import check_field, reject_unknown_fields
-from cosmos_policy_ros.control.joint_map import CommandGroup, JointUnits, StateSource, check_groups, units_from_dict
 
 PACKAGE = "cosmos_policy_ros"
 SOURCE_CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
@@ -46,6 +51,119 @@ def find_config_dir() -> Path:
 CONFIG_DIR = find_config_dir()
 ROBOTS_DIR = CONFIG_DIR / "robots"
 ACTION_SPACES = ("joint_position", "joint_delta", "ee_delta")
+
+
+INTERFACES = ("joint_trajectory_topic", "follow_joint_trajectory", "gripper_command", "interbotix_trajectory",
+              "interbotix_single")
+
+
+@dataclass(frozen=True)
+class StateSource:
+    """One JointState topic; the preset name of its joint ``n`` is ``prefix + n``."""
+
+    topic: str
+    prefix: str = ""
+
+
+@dataclass(frozen=True)
+class JointUnits:
+    """Affine map of one joint: ``robot = zero + policy * (one - zero)``.
+
+    Args:
+        zero: the robot interface's value where the policy's value is 0.
+        one: the robot interface's value where the policy's value is 1.
+    """
+
+    zero: float
+    one: float
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.zero) and math.isfinite(self.one)) or self.zero == self.one:
+            raise ValueError(f"joint units need two different finite values, got zero={self.zero} one={self.one}")
+
+    @property
+    def span(self) -> float:
+        return self.one - self.zero
+
+    def to_robot(self, value: float) -> float:
+        return self.zero + value * self.span
+
+    def from_robot(self, value: float) -> float:
+        return (value - self.zero) / self.span
+
+    def rate_to_robot(self, rate: float) -> float:
+        """A velocity or acceleration (no offset)."""
+        return rate * self.span
+
+    def rate_from_robot(self, rate: float) -> float:
+        return rate / self.span
+
+    def bounds_from_robot(self, lower: float, upper: float) -> tuple[float, float]:
+        """Robot-unit bounds in policy units, ordered (a negative span swaps them)."""
+        a, b = self.from_robot(lower), self.from_robot(upper)
+        return (a, b) if a <= b else (b, a)
+
+
+def units_from_dict(data: Mapping[str, Mapping[str, float]]) -> dict[str, JointUnits]:
+    """``{joint: {zero: .., one: ..}}`` (a preset's ``joint_units``) as :class:`JointUnits`."""
+    return {joint: JointUnits(float(u["zero"]), float(u["one"])) for joint, u in data.items()}
+
+
+@dataclass(frozen=True)
+class CommandGroup:
+    """One controller interface and the preset joints it takes.
+
+    Args:
+        name: label (status messages, logs).
+        joints: preset joints this interface commands, in the order it expects them.
+        interface: joint_trajectory_topic | follow_joint_trajectory | gripper_command |
+            interbotix_trajectory | interbotix_single.
+        target: the topic or action name.
+        robot_joints: the names the interface uses for ``joints`` (default: the same names).
+        options: interface-specific values (gripper ``max_effort``; interbotix ``group``, the
+            motor group name of its ``cmd_type: group`` commands).
+    """
+
+    name: str
+    joints: tuple[str, ...]
+    interface: str
+    target: str
+    robot_joints: tuple[str, ...] = ()
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.interface not in INTERFACES:
+            raise ValueError(f"command group {self.name!r}: interface {self.interface!r} must be one of {INTERFACES}")
+        if not self.joints or not self.target:
+            raise ValueError(f"command group {self.name!r} needs joints and a target")
+        if self.robot_joints and len(self.robot_joints) != len(self.joints):
+            raise ValueError(f"command group {self.name!r}: robot_joints {self.robot_joints} must name each of "
+                             f"{self.joints}")
+        if self.interface in ("gripper_command", "interbotix_single") and len(self.joints) != 1:
+            raise ValueError(f"command group {self.name!r}: {self.interface} takes exactly one joint")
+
+    @property
+    def names_on_robot(self) -> tuple[str, ...]:
+        return self.robot_joints or self.joints
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "CommandGroup":
+        known = {"name", "joints", "interface", "target", "robot_joints"}
+        return cls(name=data["name"], joints=tuple(data["joints"]), interface=data["interface"],
+                   target=data["target"], robot_joints=tuple(data.get("robot_joints", ())),
+                   options={k: v for k, v in data.items() if k not in known})
+
+
+def check_groups(groups: Sequence[CommandGroup], joints: Sequence[str]) -> None:
+    """Every preset joint in exactly one group, and nothing else."""
+    listed = [j for g in groups for j in g.joints]
+    missing = sorted(set(joints) - set(listed))
+    extra = sorted(set(listed) - set(joints))
+    twice = sorted({j for j in listed if listed.count(j) > 1})
+    if missing or extra or twice:
+        raise ValueError(f"command groups must cover each preset joint once: missing {missing}, "
+                         f"unknown {extra}, repeated {twice}")
+
 
 
 @dataclass(frozen=True)
@@ -121,11 +239,11 @@ class RobotPreset:
             preset name of a source's joint is prefix + its name; joints outside ``joints`` are
             ignored). Default: ``joint_states_topic`` alone.
         command_groups: where the arbiter's trajectory goes, one controller interface per group
-            (:class:`~cosmos_policy_ros.control.joint_map.CommandGroup`); together they cover each
+            (:class:`CommandGroup`); together they cover each
             joint once. Default: every joint to the JointTrajectory topic ``controller_topic``.
         joint_units: joints whose robot interface uses other units than the policy
             (``{joint: {zero, one}}``: the robot's values at the policy's 0 and 1,
-            :class:`~cosmos_policy_ros.control.joint_map.JointUnits`); states, commands and
+            :class:`JointUnits`); states, commands and
             description limits of these joints are converted. Default: none (the same units).
         extra: free-form, preset-specific settings.
     """

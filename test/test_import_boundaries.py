@@ -2,7 +2,11 @@
 """The layering rule, enforced: a training cluster imports the ROS-free packages without ROS, and
 the nodes in ``ros/`` stay thin adapters that never run torch themselves.
 
-Two independent checks, because each misses what the other sees:
+Floors: each folder (or top-level module) of the package stands on a floor; a module imports its
+own folder and lower floors only (:data:`FLOORS`, drawn in docs/ARCHITECTURE.md), so the data moves
+forward through the folders and a ROS-free or showcase-free layer stays importable on its own.
+
+Two independent checks of the ROS and torch rules, because each misses what the other sees:
 
 * static: an AST walk of every module's import statements (also those inside functions), followed
   transitively through our own modules, so a ROS import two hops away is found with its chain;
@@ -35,6 +39,20 @@ ROS_TOP = frozenset({
     "message_filters", "tf2_ros", "builtin_interfaces", "unique_identifier_msgs",
 })
 ROS_SUFFIXES = ("_msgs", "_srvs", "_interfaces")
+# Lowest first. Same floor = neither imports the other.
+FLOORS = (
+    ("config_checks", "stamps", "settings"),
+    ("core", "presets"),
+    ("control",),
+    ("serving",),
+    ("data",),
+    ("train", "ros"),
+    ("sim",),
+    ("demo",),
+    ("commands",),
+    ("cli",),
+)
+FLOOR = {unit: level for level, units in enumerate(FLOORS) for unit in units}
 TORCH_TOP = frozenset({"torch", "torchvision", "diffusers", "transformers"})
 
 
@@ -204,6 +222,28 @@ def test_static_walk_sees_relative_and_nested_imports():
     assert f"{PACKAGE}.control.limits" in _imports(arbitration)
     assert any(c.endswith("rclpy") for c in _ros_chains(f"{PACKAGE}.ros.command_arbiter"))
     assert "ament_index_python.packages" not in _imports(f"{PACKAGE}.presets")  # optional import
+
+
+def _unit(module: str) -> str:
+    """The folder (or top-level module) of one of our modules: ``cosmos_policy_ros.ros.graph`` -> ``ros``."""
+    return module.split(".")[1]
+
+
+def _upward_imports() -> list[str]:
+    """``module -> imported`` for every import (also inside functions) that is not downward."""
+    return [f"{module} -> {name}" for module in _modules() if module != PACKAGE for name in _imports(module)
+            if name in _modules() and name != PACKAGE and _unit(name) != _unit(module)
+            and FLOOR[_unit(name)] >= FLOOR[_unit(module)]]
+
+
+def test_every_folder_stands_on_a_floor():
+    assert {_unit(m) for m in _modules() if m != PACKAGE} - FLOOR.keys() == set(), "add the new folder to FLOORS"
+
+
+def test_imports_only_go_down_the_floors():
+    """No upward import: e.g. ``ros/`` never reads ``demo/`` (the sim_demo defaults are passed in),
+    and ``presets`` (which ``control/`` reads) imports nothing of ``control/``."""
+    assert _upward_imports() == [], "upward imports:\n" + "\n".join(_upward_imports())
 
 
 def test_imports_are_absolute():

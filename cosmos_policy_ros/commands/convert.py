@@ -17,7 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="episode bag folders (or folders of them), then the output folder")
     parser.add_argument("--robot", default="sim_arm", help="robot preset name or YAML path")
     parser.add_argument("--image-size", type=int, default=defaults.image_size,
-                        help="square side of stored images [px] (the model's image size)")
+                        help="square side of stored images [px]; default: the preset's model image size, "
+                             "the image policy_node feeds the model (policy_node refuses a checkpoint "
+                             "of another size than its preset's)")
     parser.add_argument("--gamma", type=float, default=defaults.gamma, help="value-target discount")
     parser.add_argument("--max-skew-s", type=float, default=defaults.max_skew_s,
                         help="largest accepted sample age at a control tick [s]")

@@ -3,13 +3,16 @@
 
 The node set is :func:`cosmos_policy_ros.ros.graph.build_graph`, the same one the launch files
 use. Each node runs as ``python -m <module> --ros-args -r __node:=... -r __ns:=... -p ... -r
-from:=to`` (its parameters already merged by the graph) in its own process group, with localhost-only DDS unless the user chose
-otherwise. SIGINT/SIGTERM are forwarded to every node; when a node dies on its own, the others
-are stopped, the report says which node died and how, and ``up`` exits non-zero.
+from:=to`` (its parameters already merged by the graph) in its own process group, with the
+environment the launch files set where the user has not (localhost-only DDS; ``sim_demo``:
+``MUJOCO_GL=egl``, so the sim arm renders on a PC without a display). SIGINT/SIGTERM are
+forwarded to every node; when a node dies on its own, the others are stopped, the report says
+which node died and how, and ``up`` exits non-zero.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import subprocess
 import sys
@@ -21,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from cosmos_policy_ros.demo.config import DemoConfig
 from cosmos_policy_ros.ros.graph import SCENARIOS, GraphArgs, NodeGraph, build_graph
 from cosmos_policy_ros.ros.processes import (
     DEFAULT_STOP_TIMEOUT_S, ChildSpec, child_env, describe_exit, graph_children, start_child, stop_children)
@@ -110,13 +114,15 @@ class Supervisor:
 
 
 def graph_from_args(args: argparse.Namespace) -> NodeGraph:
-    """The node set the options of ``add_arguments`` choose."""
+    """The node set the options of ``add_arguments`` choose (``sim_demo`` without ``--robot``: the
+    shipped demo's, as ``sim_demo.launch.py`` runs it)."""
+    defaults = DemoConfig.from_yaml().scenario_defaults() if args.scenario == "sim_demo" else None
     return build_graph(args.scenario, GraphArgs(
         robot=args.robot, checkpoint=args.checkpoint, planning_checkpoint=args.planning_checkpoint,
         instruction=args.instruction, device=args.device, dtype=args.dtype,
         autostart=not args.no_autostart, namespace=args.namespace,
         use_sim_time=args.use_sim_time, with_expert=not args.no_expert, params_file=args.params_file,
-        extra_params=parse_param_overrides(args.param)))
+        extra_params=parse_param_overrides(args.param)), defaults)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -157,4 +163,7 @@ def run(args: argparse.Namespace) -> int:
         config = {**graph.to_dict(), "commands": {c.name: list(c.argv) for c in children}}
         print(yaml.safe_dump(config, sort_keys=False), end="")
         return 0
-    return Supervisor(children, child_env(), stop_timeout_s=args.stop_timeout_s).run()
+    env = child_env(scenario=graph.scenario)
+    for name in sorted(set(env) - set(os.environ)):
+        print(f"[up] {name} unset: using {env[name]}")
+    return Supervisor(children, env, stop_timeout_s=args.stop_timeout_s).run()

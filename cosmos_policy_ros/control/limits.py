@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cosmos_policy_ros.control.joint_map import JointUnits
+from cosmos_policy_ros.presets import JointUnits
 from cosmos_policy_ros.settings import check_settings, setting
 
 MOVABLE_JOINT_TYPES = ("revolute", "prismatic", "continuous")

@@ -8,6 +8,7 @@ data. Each kept tick becomes one step with the images of every camera, the joint
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,21 +26,16 @@ class AlignConfig:
     Args:
         control_rate_hz: tick rate (the preset's control rate).
         max_skew_s: largest accepted age of an image or joint state at its tick [s].
-        image_size: square side images are resized to [px]; None keeps the cameras' own
-            resolution (which the cameras must then share).
     """
 
     control_rate_hz: float
     max_skew_s: float = 0.15
-    image_size: int | None = 224
 
     def __post_init__(self) -> None:
         if not self.control_rate_hz > 0:
             raise ValueError(f"AlignConfig.control_rate_hz={self.control_rate_hz} must be > 0")
         if not self.max_skew_s > 0:
             raise ValueError(f"AlignConfig.max_skew_s={self.max_skew_s} must be > 0")
-        if self.image_size is not None and self.image_size < 1:
-            raise ValueError(f"AlignConfig.image_size={self.image_size} must be >= 1")
 
 
 @dataclass
@@ -48,7 +44,7 @@ class AlignedEpisode:
 
     Attributes:
         timestamps_ns: (T,) int64 tick times.
-        images: (T, n_cameras, S, S, 3) uint8, cameras in preset order.
+        images: (T, n_cameras, H, W, 3) uint8, cameras in preset order.
         proprio: (T, P) float32 joint positions, raw units.
         actions: (T, D) float32 commanded joint reference at each tick, raw units.
         modes: (T,) uint8 arbiter mode at each tick (MODE_TELEOP when never published).
@@ -83,8 +79,17 @@ class AlignedEpisode:
         return int(np.sum((self.modes[:-1] == MODE_POLICY) & (self.modes[1:] == MODE_TELEOP)))
 
 
-def align_episode(recorded: RecordedEpisode, config: AlignConfig) -> AlignedEpisode:
-    """Sample every stream of ``recorded`` at the control ticks; drop and count incomplete ticks."""
+# camera name, frame as recorded -> the image a step stores
+FrameTransform = Callable[[str, np.ndarray], np.ndarray]
+
+
+def align_episode(recorded: RecordedEpisode, config: AlignConfig,
+                  image: FrameTransform = lambda camera, frame: frame) -> AlignedEpisode:
+    """Sample every stream of ``recorded`` at the control ticks; drop and count incomplete ticks.
+
+    ``image`` makes each kept frame the image a step stores (default: the frame as recorded; the
+    cameras must then share a size).
+    """
     span_start, span_end = recorded.span_ns
     firsts = [s.stamps_ns[0] for s in recorded.images.values() if len(s.stamps_ns)]
     firsts += [recorded.joint_stamps_ns[0]] if len(recorded.joint_stamps_ns) else []
@@ -105,10 +110,9 @@ def align_episode(recorded: RecordedEpisode, config: AlignConfig) -> AlignedEpis
 
     keep = np.logical_and.reduce(list(valid_by_stream.values())) if len(ticks) else np.zeros(0, bool)
     images = np.stack([
-        np.stack([recorded.images[cam].frame(int(picks[cam][k]), config.image_size)
-                  for cam in recorded.images])  # (n_cameras, S, S, 3)
-        for k in np.flatnonzero(keep)]) if keep.any() else \
-        np.zeros((0, len(recorded.images), config.image_size or 0, config.image_size or 0, 3), np.uint8)
+        np.stack([image(cam, recorded.images[cam].frame(int(picks[cam][k])))
+                  for cam in recorded.images])  # (n_cameras, H, W, 3)
+        for k in np.flatnonzero(keep)]) if keep.any() else np.zeros((0, len(recorded.images), 0, 0, 3), np.uint8)
     mode_idx, mode_ok = nearest_before(recorded.mode_stamps_ns, ticks, np.iinfo(np.int64).max)
     modes = np.where(mode_ok, recorded.modes[mode_idx] if len(recorded.modes) else MODE_TELEOP,
                      MODE_TELEOP).astype(np.uint8)

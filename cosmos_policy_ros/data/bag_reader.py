@@ -5,8 +5,8 @@ A recorded bag holds exactly one episode (the recorder's layout). Messages are d
 with the definitions embedded in the bag; an unfinished bag (recorder killed) is reindexed
 first. Joint states of every state source (ALOHA: one topic per arm, the arm's own names) are
 merged as the nodes merge them live (``control.joint_map.JointStateMerger``). Images are decoded
-and resized to the training image size only for the frames the
-aligner selects (:meth:`ImageStream.frame`), which keeps conversion fast.
+only for the frames the aligner selects (:meth:`ImageStream.frame`), which keeps conversion fast;
+what is stored of them is the converter's choice (``data.converter.training_image``).
 """
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ from rosbags.highlevel import AnyReader
 
 from cosmos_policy_ros import stamps
 
-from cosmos_policy_ros.control.joint_map import JointStateMerger, JointUnits, StateSource
+from cosmos_policy_ros.control.joint_map import JointStateMerger
+from cosmos_policy_ros.presets import JointUnits, StateSource
 from cosmos_policy_ros.data.align import CommandedTrajectories
 from cosmos_policy_ros.data.bag_labels import OUTCOME_UNKNOWN, read_label
 from cosmos_policy_ros.data.bag_recovery import recover_bag
@@ -62,13 +63,9 @@ class ImageStream:
     stamps_ns: np.ndarray
     messages: list = field(repr=False)
 
-    def frame(self, index: int, size: int | None) -> np.ndarray:
-        """Frame ``index`` as (size, size, 3) uint8 RGB (bicubic resize, PIL's default); ``size``
-        None keeps the camera's own (H, W)."""
-        image = _to_pil(self.messages[index])
-        if size is not None and image.size != (size, size):
-            image = image.resize((size, size), PILImage.BICUBIC)
-        return np.asarray(image, dtype=np.uint8)
+    def frame(self, index: int) -> np.ndarray:
+        """Frame ``index`` as the driver published it: (H, W, 3) uint8 RGB."""
+        return np.asarray(_to_pil(self.messages[index]), dtype=np.uint8)
 
 
 @dataclass

@@ -5,6 +5,11 @@ Output layout: :mod:`.training_set`. Statistics cover the training split only (n
 leakage); with ``stats_success_only`` they use the successful episodes, as upstream computes
 them over its success-only demonstrations.
 
+Images: each stored frame is the image policy_node feeds the model for the same message
+(:func:`training_image`: ``serving.camera_input.model_image``, the one function both use; ALOHA's
+640x480 -> 256 -> 224), so training and deployment see the same pixels. A frame of another size
+than the preset's driver publishes is refused, as policy_node refuses it.
+
 Gaps: ticks whose sensors are stale are dropped (see :mod:`.align`), so two kept steps can lie
 further apart than one control period. Every interval between consecutive kept steps longer
 than ``max_gap_s`` is a gap; the report lists the gap count and the longest gap per episode.
@@ -23,13 +28,15 @@ import numpy as np
 
 from cosmos_policy_ros.core.codec import DatasetStatistics, monte_carlo_returns
 from cosmos_policy_ros.core.pretrained import STATISTICS_FILE
+from cosmos_policy_ros.core.transforms import resize_image
 from cosmos_policy_ros.data.align import NS_PER_S
 from cosmos_policy_ros.data.aligned_episode import AlignConfig, AlignedEpisode, align_episode
 from cosmos_policy_ros.data.atomic_dir import staged
 from cosmos_policy_ros.data.bag_labels import OUTCOME_FAILURE, OUTCOME_SUCCESS
 from cosmos_policy_ros.data.bag_reader import BagTopics, RecordedEpisode, read_episode_bag
 from cosmos_policy_ros.data.training_set import write_episode_arrays, write_index
-from cosmos_policy_ros.presets import RobotPreset
+from cosmos_policy_ros.presets import CameraSpec, RobotPreset
+from cosmos_policy_ros.serving.camera_input import model_image
 
 LOG = logging.getLogger(__name__)
 UNKNOWN_OUTCOME_POLICIES = ("skip", "failure")
@@ -42,7 +49,9 @@ class ConvertConfig:
     """Conversion settings (everything else comes from the robot preset).
 
     Args:
-        image_size: square side of stored images [px] (the model's image size).
+        image_size: square side of stored images [px]; None = the preset's model image size (what
+            policy_node feeds the model). Another size is for a model served with a preset of
+            that size: policy_node refuses a checkpoint whose image size differs from its preset's.
         gamma: discount of the value targets (0.99 upstream LIBERO/RoboCasa, 0.998 ALOHA).
         max_skew_s: largest accepted age of a sensor sample at its control tick [s].
         val_fraction: share of episodes held out for validation (split by episode).
@@ -55,7 +64,7 @@ class ConvertConfig:
         event_topics: EpisodeEvent topics (outcomes, episode boundaries).
     """
 
-    image_size: int = 224
+    image_size: int | None = None
     gamma: float = 0.99
     max_skew_s: float = 0.15
     val_fraction: float = 0.1
@@ -79,7 +88,9 @@ class ConvertConfig:
             raise ValueError(f"ConvertConfig.max_gap_s={self.max_gap_s} must be > 0")
         if self.on_gap not in GAP_POLICIES:
             raise ValueError(f"ConvertConfig.on_gap={self.on_gap!r} must be one of {GAP_POLICIES}")
-        AlignConfig(1.0, self.max_skew_s, self.image_size)  # validates the shared fields
+        if self.image_size is not None and self.image_size < 1:
+            raise ValueError(f"ConvertConfig.image_size={self.image_size} must be >= 1")
+        AlignConfig(1.0, self.max_skew_s)  # validates the shared fields
 
 
 @dataclass
@@ -134,6 +145,28 @@ def bag_topics(preset: RobotPreset, config: ConvertConfig) -> BagTopics:
                      status=config.status_topic, events=config.event_topics)
 
 
+def stored_image_size(preset: RobotPreset, config: ConvertConfig) -> int:
+    """The square side the training set stores: ``config.image_size``, else the preset's model size.
+
+    Raises:
+        ValueError: no size given and the preset's cameras do not feed the model one square size.
+    """
+    if config.image_size is not None:
+        return config.image_size
+    sizes = sorted({c.model_size for c in preset.cameras})
+    if len(sizes) != 1 or sizes[0][0] != sizes[0][1]:
+        raise ValueError(f"preset {preset.name}: the cameras feed the model {sizes} (height, width); a training "
+                         f"set stores one square size: give image_size")
+    return sizes[0][0]
+
+
+def training_image(frame: np.ndarray, camera: CameraSpec, size: int) -> np.ndarray:
+    """What the training set stores of one recorded frame: the image policy_node feeds the model
+    for it (``model_image``, raising for a frame of another size than the driver's), at ``size``."""
+    image = model_image(frame, camera)
+    return resize_image(image, size, size)
+
+
 def split_episodes(count: int, val_fraction: float, seed: int) -> list[str]:
     """"train"/"val" per episode; at least one of each when there are >= 2 episodes and val > 0."""
     num_val = int(round(count * val_fraction))
@@ -182,7 +215,7 @@ def finish_training_set(out: Path, kept: Sequence[WrittenEpisode], preset: Robot
     entries = [{"file": k.file, "instruction": k.instruction, **asdict(k.summary)} for k in kept]
     write_index(out, {
         "preset": preset.name, "joints": list(preset.joints),
-        "cameras": [c.name for c in preset.cameras], "image_size": config.image_size,
+        "cameras": [c.name for c in preset.cameras], "image_size": stored_image_size(preset, config),
         "control_rate_hz": preset.control_rate_hz, "chunk_length": preset.chunk_length,
         "gamma": config.gamma, "episodes": entries,
         "splits": {s: [i for i, x in enumerate(splits) if x == s] for s in ("train", "val")}})
@@ -215,13 +248,19 @@ def convert_bags(bags: Sequence[Path], out: Path, preset: RobotPreset, config: C
         progress: wraps the bag list (e.g. ``tqdm``) to show progress.
     """
     topics = bag_topics(preset, config)
-    align_config = AlignConfig(preset.control_rate_hz, config.max_skew_s, config.image_size)
+    align_config = AlignConfig(preset.control_rate_hz, config.max_skew_s)
+    size, cameras = stored_image_size(preset, config), {c.name: c for c in preset.cameras}
+    fed = sorted({f"{w}x{h}" for h, w in (c.model_size for c in preset.cameras)} - {f"{size}x{size}"})
+    if fed:
+        LOG.warning("image size %dx%d: the preset %s feeds the model %s; policy_node serves a model trained on "
+                    "this set only with a preset of %dx%d", size, size, preset.name, ", ".join(fed), size, size)
     report, kept = ConversionReport(), []
     with staged(Path(out)) as stage:
         for bag in progress(list(bags)):
             try:
                 recorded = read_episode_bag(Path(bag), topics, preset.joints, preset.joint_units)
-                episode = align_episode(recorded, align_config)
+                episode = align_episode(recorded, align_config,
+                                        lambda name, frame: training_image(frame, cameras[name], size))
             except Exception as err:  # noqa: BLE001 - any broken bag is reported, the rest converts
                 LOG.warning("%s: cannot be read: %s", bag, err)
                 report.episodes.append(EpisodeSummary(str(bag), Path(bag).name, 0, 0.0, "unknown", False, 0,

@@ -366,7 +366,7 @@ class _BagFrames:
         self.preset = preset
         convert = ConvertConfig()
         self._topics = bag_topics(preset, convert)
-        self._align = AlignConfig(rate, convert.max_skew_s, image_size=None)
+        self._align = AlignConfig(rate, convert.max_skew_s)
 
     def arrays(self, entry: dict) -> dict[str, np.ndarray]:
         recorded = read_episode_bag(Path(entry["source"]), self._topics, self.preset.joints,

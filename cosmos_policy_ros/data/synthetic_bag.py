@@ -14,14 +14,13 @@ import numpy as np
 from rosbags.typesys.store import Typestore
 
 from cosmos_policy_ros import stamps
-from cosmos_policy_ros.control.joint_map import StateSource
 
 from cosmos_policy_ros.data import message_types as mt
 from cosmos_policy_ros.data.align import NS_PER_S
 from cosmos_policy_ros.data.bag_labels import OUTCOME_SUCCESS
 from cosmos_policy_ros.data.bag_reader import EVENT_END, EVENT_START, MODE_POLICY, MODE_TELEOP
 from cosmos_policy_ros.data.bag_writer import EpisodeBagWriter
-from cosmos_policy_ros.presets import RobotPreset
+from cosmos_policy_ros.presets import RobotPreset, StateSource
 
 RECORDER_EVENTS_TOPIC = "/recorder/events"
 STATUS_TOPIC = "/command_arbiter/status"
@@ -35,7 +34,10 @@ class SyntheticEpisode:
         duration_s: episode length [s].
         start_s: node-clock time of the first message [s].
         image_rate_hz / joint_rate_hz / command_rate_hz: stream rates [Hz].
-        image_size: side of the square camera images [px].
+        image_size: side of square camera images [px]; None = each camera's size in the preset
+            (what its driver publishes, the only size conversion accepts).
+        textured: each frame is seeded noise instead of one shade, so a resize path shows in
+            its pixels.
         outcome: EpisodeEvent.OUTCOME_* written with the END event.
         policy_from_s: time the arbiter switches TELEOP -> POLICY (negative: never).
         instruction: task text of the START event.
@@ -48,11 +50,12 @@ class SyntheticEpisode:
     image_rate_hz: float = 15.0
     joint_rate_hz: float = 50.0
     command_rate_hz: float = 10.0
-    image_size: int = 224
+    image_size: int | None = None
     outcome: int = OUTCOME_SUCCESS
     policy_from_s: float = -1.0
     instruction: str = "pick up the cube"
     dropout_s: tuple[float, float] | None = None
+    textured: bool = False
 
     def sensor_silent(self, offset_ns: int) -> bool:
         """True when a sensor message ``offset_ns`` after the start falls in the dropout."""
@@ -97,10 +100,11 @@ class _Messages:
         sec, nanosec = stamps.from_nanoseconds(t_ns)
         return self.t["builtin_interfaces/msg/Duration"](sec=sec, nanosec=nanosec)
 
-    def image(self, t_ns: int, size: int, shade: int):
-        data = np.full((size, size, 3), shade % 256, dtype=np.uint8)
-        return self.t[mt.IMAGE](header=self.header(t_ns), height=size, width=size, encoding="rgb8",
-                                is_bigendian=0, step=size * 3, data=data.reshape(-1))
+    def image(self, t_ns: int, height: int, width: int, shade: int, textured: bool = False):
+        data = (np.random.default_rng(shade).integers(0, 256, (height, width, 3), dtype=np.uint8) if textured
+                else np.full((height, width, 3), shade % 256, dtype=np.uint8))
+        return self.t[mt.IMAGE](header=self.header(t_ns), height=height, width=width, encoding="rgb8",
+                                is_bigendian=0, step=width * 3, data=data.reshape(-1))
 
     def joint_state(self, t_ns: int, names: list[str], positions: np.ndarray):
         zeros = np.zeros(len(names))
@@ -136,7 +140,9 @@ def write_synthetic_episode(path: Path, preset: RobotPreset, spec: SyntheticEpis
     for n, t in enumerate(_times_ns(start_ns, spec.duration_s, spec.image_rate_hz)):
         if spec.sensor_silent(t - start_ns):
             continue
-        items += [(int(t), "/" + c.topic.lstrip("/"), mt.IMAGE, msgs.image(int(t), spec.image_size, n + i))
+        items += [(int(t), "/" + c.topic.lstrip("/"), mt.IMAGE,
+                   msgs.image(int(t), *((spec.image_size,) * 2 if spec.image_size else c.frame_size), n + i,
+                              spec.textured))
                   for i, c in enumerate(preset.cameras)]
     for t in _times_ns(start_ns, spec.duration_s, spec.joint_rate_hz):
         if spec.sensor_silent(t - start_ns):

@@ -11,6 +11,7 @@ import yaml
 
 from cosmos_policy_ros.config_checks import reject_unknown_fields
 from cosmos_policy_ros.presets import CONFIG_DIR
+from cosmos_policy_ros.ros.graph import ScenarioDefaults
 
 REPO_ROOT = CONFIG_DIR.parent
 DEFAULT_DEMO_CONFIG = CONFIG_DIR / "demo" / "demo.yaml"
@@ -105,6 +106,15 @@ class DemoConfig:
     def resolve_optional(cls, path: str) -> str:
         """``resolve`` for an optional path: absolute, and empty (the default) stays empty."""
         return str(cls.resolve(path)) if path else ""
+
+    def scenario_defaults(self) -> ScenarioDefaults:
+        """What ``sim_demo`` runs when no robot is chosen (``up``, the launch file): this demo's
+        sim arm, checkpoint, scene and sim-time pacing, as ``cosmos-policy demo`` runs it."""
+        return ScenarioDefaults(
+            robot=self.resolve_optional(self.preset), checkpoint=self.resolve_optional(self.checkpoint),
+            use_sim_time=True, sim_params={"scene": self.resolve_optional(self.scene),
+                                           "real_time_factor": self.real_time_factor_n1,
+                                           "camera_rate_hz": self.camera_rate_hz})
 
     def replace(self, **changes: Any) -> "DemoConfig":
         return dataclasses.replace(self, **changes)

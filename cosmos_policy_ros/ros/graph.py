@@ -11,6 +11,10 @@ Scenarios:
     bringup   policy_node + command_arbiter, next to a real arm.
     sim_demo  bringup + sim_arm (the MuJoCo arm) + expert_teleop (scripted teleoperator).
     record    bringup + recorder (rosbag2 MCAP, one bag per episode).
+
+What a scenario runs when the user names no robot comes in as :class:`ScenarioDefaults` from the
+caller (``sim_demo``: the showcase demo's, ``demo.config.DemoConfig.scenario_defaults``): ``ros/``
+never reads the demo's configuration itself.
 """
 from __future__ import annotations
 
@@ -22,8 +26,8 @@ from typing import Any, Union
 
 import yaml
 
-from cosmos_policy_ros.demo.config import DemoConfig
 from cosmos_policy_ros.presets import CONFIG_DIR, RobotPreset, load_preset
+from cosmos_policy_ros.ros.dds_env import DEFAULT_DISCOVERY_RANGE, DISCOVERY_RANGE_VAR
 
 PACKAGE = "cosmos_policy_ros"
 SCENARIOS = ("bringup", "sim_demo", "record")
@@ -31,6 +35,9 @@ DEFAULT_ROBOT = "sim_arm"
 
 ParamValue = Union[bool, int, float, str, list]
 WILDCARD_SECTION = "/**"
+# MuJoCo renders offscreen through EGL unless the user chose a backend: sim_arm's cameras on a lab
+# PC reached over ssh, where there is no display.
+HEADLESS_GL = ("MUJOCO_GL", "egl")
 
 
 @dataclass(frozen=True)
@@ -65,16 +72,16 @@ class GraphArgs:
     or the user's ``params_file`` decides. A chosen value wins over both files.
 
     Args:
-        robot: robot preset name (``config/robots``) or preset YAML path; empty = the scenario's
-            default (``sim_arm``; ``sim_demo``: the demo of ``config/demo/demo.yaml``, its 32 px
-            sim arm, checkpoint, scene and sim pacing, as ``cosmos-policy demo`` runs it).
+        robot: robot preset name (``config/robots``) or preset YAML path; empty = the caller's
+            :class:`ScenarioDefaults` (``sim_demo``: the demo of ``config/demo/demo.yaml``, its
+            32 px sim arm, checkpoint, scene and sim pacing), else ``sim_arm``.
         checkpoint: policy checkpoint folder for policy_node.
         planning_checkpoint: checkpoint that scores plan-and-select candidates (policy_node).
         instruction: task instruction of policy_node.
         device / dtype: torch device and transformer dtype of policy_node.
         autostart: policy_node configures and activates itself (the arbiter still starts in HOLD).
         namespace: ROS namespace pushed onto every node; empty = root.
-        use_sim_time: every node follows ``/clock``; None = the scenario decides (the sim_demo
+        use_sim_time: every node follows ``/clock``; None = the defaults decide (the sim_demo
             demo runs on sim time, everything else on wall time).
         with_expert: sim_demo also starts the scripted expert teleoperator.
         params_file: a ROS parameter YAML for every node: wins over the shipped defaults, loses
@@ -100,6 +107,23 @@ class GraphArgs:
             raise ValueError(f"GraphArgs.namespace={self.namespace!r} is not a valid ROS namespace")
         if self.params_file and not Path(self.params_file).is_file():
             raise ValueError(f"GraphArgs.params_file={self.params_file!r} is not a file")
+
+
+@dataclass(frozen=True)
+class ScenarioDefaults:
+    """What a scenario runs when the user chose no robot (passed in by the caller that owns it).
+
+    Args:
+        robot: robot preset name or YAML path.
+        checkpoint: policy checkpoint folder; empty = none.
+        use_sim_time: the nodes follow ``/clock`` unless the user chose otherwise.
+        sim_params: parameters of the sim arm node (scene, pacing, camera rate).
+    """
+
+    robot: str
+    checkpoint: str = ""
+    use_sim_time: bool = False
+    sim_params: Mapping[str, ParamValue] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -223,8 +247,23 @@ def _node(kind: NodeKind, args: GraphArgs, arguments: Mapping[str, ParamValue],
     return NodeSpec(kind, merged, remappings)
 
 
-def build_graph(scenario: str, args: GraphArgs | None = None) -> NodeGraph:
-    """The node set of ``scenario`` for ``args`` (default: the sim arm preset, root namespace).
+def environment_defaults(scenario: str, env: Mapping[str, str]) -> dict[str, str]:
+    """What our launchers (launch files, ``up``) add to ``env`` for ``scenario``'s nodes, because the
+    user has not set it: DDS on this machine, and headless rendering for the sim arm (``sim_demo``).
+
+    Raises:
+        ValueError: unknown scenario.
+    """
+    if scenario not in SCENARIOS:
+        raise ValueError(f"scenario={scenario!r} must be one of {SCENARIOS}")
+    defaults = [(DISCOVERY_RANGE_VAR, DEFAULT_DISCOVERY_RANGE)] + ([HEADLESS_GL] if scenario == "sim_demo" else [])
+    return {name: value for name, value in defaults if name not in env}
+
+
+def build_graph(scenario: str, args: GraphArgs | None = None,
+                defaults: ScenarioDefaults | None = None) -> NodeGraph:
+    """The node set of ``scenario`` for ``args`` (default: the sim arm preset, root namespace);
+    ``defaults`` apply when ``args`` names no robot.
 
     Raises:
         ValueError: unknown scenario, unknown preset, or ``extra_params`` for a node that the
@@ -233,10 +272,10 @@ def build_graph(scenario: str, args: GraphArgs | None = None) -> NodeGraph:
     args = args or GraphArgs()
     if scenario not in SCENARIOS:
         raise ValueError(f"scenario={scenario!r} must be one of {SCENARIOS}")
-    demo = DemoConfig.from_yaml() if scenario == "sim_demo" and not args.robot else None
-    robot = DemoConfig.resolve_optional(demo.preset) if demo else (args.robot or DEFAULT_ROBOT)
-    checkpoint = args.checkpoint or (DemoConfig.resolve_optional(demo.checkpoint) if demo else "")
-    use_sim_time = args.use_sim_time if args.use_sim_time is not None else demo is not None
+    defaults = None if args.robot else defaults
+    robot = defaults.robot if defaults else (args.robot or DEFAULT_ROBOT)
+    checkpoint = args.checkpoint or (defaults.checkpoint if defaults else "")
+    use_sim_time = args.use_sim_time if args.use_sim_time is not None else bool(defaults and defaults.use_sim_time)
     preset = load_preset(robot)
 
     def node(kind: NodeKind, remappings: tuple[tuple[str, str], ...] = (),
@@ -250,8 +289,7 @@ def build_graph(scenario: str, args: GraphArgs | None = None) -> NodeGraph:
         node(ARBITER, _remaps((ARBITER_CHUNK_TOPIC, POLICY_CHUNK_TOPIC), (TELEOP_TOPIC, preset.teleop_topic))),
     ]
     if scenario == "sim_demo":
-        pacing = ({"scene": DemoConfig.resolve_optional(demo.scene), "real_time_factor": demo.real_time_factor_n1,
-                   "camera_rate_hz": demo.camera_rate_hz} if demo else {})
+        pacing = dict(defaults.sim_params) if defaults else {}
         nodes.append(node(SIM, _remaps((SIM_CONTROLLER_TOPIC, preset.controller_topic)), **pacing))
         if args.with_expert:
             nodes.append(node(EXPERT))

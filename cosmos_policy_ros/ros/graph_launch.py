@@ -22,12 +22,11 @@ try:  # Jazzy and later
 except ImportError:  # Humble
     from launch_ros.actions import PushRosNamespace as PushROSNamespace
 
-from cosmos_policy_ros.ros.dds_env import DEFAULT_DISCOVERY_RANGE, DISCOVERY_RANGE_VAR
-from cosmos_policy_ros.ros.graph import PACKAGE, GraphArgs, NodeGraph, build_graph, write_parameter_file
+from cosmos_policy_ros.ros.dds_env import DISCOVERY_RANGE_VAR
+from cosmos_policy_ros.ros.graph import (PACKAGE, GraphArgs, NodeGraph, ScenarioDefaults, build_graph,
+                                         environment_defaults, write_parameter_file)
 
 TRUE_WORDS = ("true", "1", "yes")
-# MuJoCo renders headless through EGL unless the user chose a backend (sim_demo's cameras).
-HEADLESS_GL = ("MUJOCO_GL", "egl")
 
 # (name, default, description) of every launch argument; all scenarios share them.
 LAUNCH_ARGUMENTS = (
@@ -76,26 +75,25 @@ def node_actions(graph: NodeGraph, parameter_dir: Path) -> list[Node]:
 
 
 def environment_actions(scenario: str) -> list[SetEnvironmentVariable | LogInfo]:
-    """Our launchers keep DDS on this machine and MuJoCo headless unless the user chose otherwise,
-    and say so: a controller on another PC is invisible under LOCALHOST discovery."""
-    defaults = [(DISCOVERY_RANGE_VAR, DEFAULT_DISCOVERY_RANGE)]
-    if scenario == "sim_demo":
-        defaults.append(HEADLESS_GL)
-    unset = [(name, value) for name, value in defaults if name not in os.environ]
-    return [action for name, value in unset
+    """Our launchers keep DDS on this machine and MuJoCo headless unless the user chose otherwise
+    (:func:`graph.environment_defaults`, as ``up`` does), and say so: a controller on another PC is
+    invisible under LOCALHOST discovery."""
+    return [action for name, value in environment_defaults(scenario, os.environ).items()
             for action in (SetEnvironmentVariable(name, value), LogInfo(msg=f"{name} unset: using {value}"
                            + (" (set it, e.g. SUBNET, to reach a controller on another machine)"
                               if name == DISCOVERY_RANGE_VAR else "")))]
 
 
-def _launch_setup(context: LaunchContext, scenario: str) -> list[GroupAction]:
-    graph = build_graph(scenario, graph_args(context))
+def _launch_setup(context: LaunchContext, scenario: str,
+                  defaults: ScenarioDefaults | None) -> list[GroupAction]:
+    graph = build_graph(scenario, graph_args(context), defaults)
     parameter_dir = Path(tempfile.mkdtemp(prefix=f"{PACKAGE}_{scenario}_"))
     scoped = [PushROSNamespace(graph.namespace)] if graph.namespace else []
     return [GroupAction([*scoped, *node_actions(graph, parameter_dir)])]
 
 
-def scenario_launch_description(scenario: str) -> LaunchDescription:
-    """Launch arguments plus the scenario's nodes (built when the arguments are known)."""
+def scenario_launch_description(scenario: str, defaults: ScenarioDefaults | None = None) -> LaunchDescription:
+    """Launch arguments plus the scenario's nodes (built when the arguments are known); ``defaults``
+    apply when no robot is chosen."""
     return LaunchDescription([*declare_arguments(), *environment_actions(scenario),
-                              OpaqueFunction(function=_launch_setup, args=[scenario])])
+                              OpaqueFunction(function=_launch_setup, args=[scenario, defaults])])

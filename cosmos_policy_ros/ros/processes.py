@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from cosmos_policy_ros.ros.dds_env import apply_local_dds_defaults
-from cosmos_policy_ros.ros.graph import NodeGraph, NodeSpec
+from cosmos_policy_ros.ros.graph import NodeGraph, NodeSpec, environment_defaults
 
 DEFAULT_STOP_TIMEOUT_S = 10.0
 
@@ -63,10 +63,14 @@ def graph_children(graph: NodeGraph, python: str = sys.executable) -> list[Child
     return [ChildSpec(spec.name, node_argv(spec, graph, python)) for spec in graph.nodes]
 
 
-def child_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment of every node: the user's, plus localhost-only DDS where not set."""
+def child_env(base: Mapping[str, str] | None = None, scenario: str | None = None) -> dict[str, str]:
+    """The environment of every node: the user's (``base``, default ours), plus localhost-only DDS
+    where not set; for a ``scenario``'s nodes, what its launch file sets too
+    (:func:`graph.environment_defaults`: sim_demo renders headless)."""
     env = dict(os.environ if base is None else base)
     apply_local_dds_defaults(env)
+    if scenario:
+        env.update(environment_defaults(scenario, env))
     return env
 
 

@@ -44,7 +44,8 @@ from rclpy.action import ActionClient
 from rclpy.node import Node
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-from cosmos_policy_ros.control.joint_map import CommandGroup, JointUnits, group_columns
+from cosmos_policy_ros.control.joint_map import group_columns
+from cosmos_policy_ros.presets import CommandGroup, JointUnits
 from cosmos_policy_ros.ros.qos import COMMAND_QOS
 
 OnFailure = Callable[[str, str], None]  # (group name, reason)

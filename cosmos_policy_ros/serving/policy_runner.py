@@ -103,6 +103,14 @@ def check_layout(layout: LayoutConfig, preset: RobotPreset) -> None:
         problems.append(f"proprio_dim {layout.proprio_dim} != {preset.num_joints} joints")
     if layout.chunk_length < preset.execute_steps:
         problems.append(f"chunk_length {layout.chunk_length} < execute_steps {preset.execute_steps}")
+    trained = (layout.image_height, layout.image_width)
+    fed = sorted({c.model_size for c in preset.cameras} - {trained})
+    if fed:  # the model would see images of another size than it was trained on
+        problems.append(f"the checkpoint's image size is {trained[1]}x{trained[0]} (config.json layout."
+                        f"image_width x image_height) but the preset's cameras feed the model "
+                        f"{', '.join(f'{w}x{h}' for h, w in fed)} (cameras[].model_width x model_height, else "
+                        f"width x height); serve it with a preset of its size, or train on a set converted "
+                        f"at the preset's size (cosmos-policy convert without --image-size)")
     if problems:
         raise ValueError(f"model layout does not fit robot preset {preset.name!r}: {'; '.join(problems)}")
 

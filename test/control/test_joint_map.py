@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from cosmos_policy_ros.control.joint_map import CommandGroup, JointStateMerger, JointUnits, StateSource, group_columns
+from cosmos_policy_ros.control.joint_map import JointStateMerger, group_columns
 from cosmos_policy_ros.control.limits import JointLimits, limits_in_policy_units
-from cosmos_policy_ros.presets import load_preset
+from cosmos_policy_ros.presets import CommandGroup, JointUnits, StateSource, load_preset
 
 ALOHA = ("left_waist", "left_gripper", "right_waist", "right_gripper")
 

@@ -11,7 +11,7 @@ def test_a_broken_bag_is_named_and_never_aborts_the_rest(tmp_path, capsys):
     preset = load_preset("sim_arm")
     for i in range(2):
         write_synthetic_episode(tmp_path / "bags" / f"ep{i}", preset,
-                                SyntheticEpisode(duration_s=1.0, image_size=16))
+                                SyntheticEpisode(duration_s=1.0))
     broken = tmp_path / "bags" / "ep_broken"
     broken.mkdir()
     (broken / "ep_broken_0.mcap").write_bytes(b"\x89MCAP0\r\nnot really a bag")

@@ -23,10 +23,10 @@ DURATION_S = 3.0
 def converted(tmp_path_factory):
     root = tmp_path_factory.mktemp("conv")
     preset = load_preset("sim_arm")
-    specs = [SyntheticEpisode(duration_s=DURATION_S, image_size=32, outcome=OUTCOME_SUCCESS),
-             SyntheticEpisode(duration_s=DURATION_S, image_size=32, outcome=OUTCOME_FAILURE,
+    specs = [SyntheticEpisode(duration_s=DURATION_S, outcome=OUTCOME_SUCCESS),
+             SyntheticEpisode(duration_s=DURATION_S, outcome=OUTCOME_FAILURE,
                               policy_from_s=1.0),
-             SyntheticEpisode(duration_s=DURATION_S, image_size=32, outcome=0)]
+             SyntheticEpisode(duration_s=DURATION_S, outcome=0)]
     bags = [write_synthetic_episode(root / f"ep{i}", preset, s) for i, s in enumerate(specs)]
     report = convert_bags(bags, root / "out", preset, ConvertConfig(image_size=16, val_fraction=0.0))
     return preset, root / "out", report
@@ -109,7 +109,7 @@ def test_gap_longer_than_max_gap_is_reported_and_kept_or_skipped(tmp_path, on_ga
     preset = load_preset("sim_arm")
     # cameras and joint states silent from 1.0 s to 1.6 s: ticks 1.2 .. 1.6 s are stale (skew 0.15 s)
     bag = write_synthetic_episode(tmp_path / "ep", preset, SyntheticEpisode(
-        duration_s=DURATION_S, image_size=16, dropout_s=(1.0, 1.6)))
+        duration_s=DURATION_S, dropout_s=(1.0, 1.6)))
     config = ConvertConfig(image_size=16, val_fraction=0.0, max_gap_s=0.3, on_gap=on_gap)
     (episode,) = convert_bags([bag], tmp_path / "out", preset, config).episodes
     ticks = DURATION_S * preset.control_rate_hz + 1
@@ -133,7 +133,7 @@ def test_every_state_source_is_merged_in_policy_units(tmp_path):
     drivers publish them); the converter merges both, as the nodes do live, in policy units."""
     preset = load_preset("aloha")
     assert len(preset.state_sources) == 2 and preset.joint_units
-    bag = write_synthetic_episode(tmp_path / "ep", preset, SyntheticEpisode(duration_s=1.0, image_size=16))
+    bag = write_synthetic_episode(tmp_path / "ep", preset, SyntheticEpisode(duration_s=1.0))
     with AnyReader([bag]) as reader:  # the bag holds what the drivers publish, nothing merged
         states = {c.topic: c for c in reader.connections if c.msgtype == "sensor_msgs/msg/JointState"}
         assert sorted(states) == ["/follower_left/joint_states", "/follower_right/joint_states"]

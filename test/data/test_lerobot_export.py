@@ -172,13 +172,13 @@ def test_convert_command_exports_lerobot(tmp_path, capfd):
     dataset folder is refused before anything is written, or replaced with --overwrite."""
     from cosmos_policy_ros.cli import main
     from cosmos_policy_ros.data.synthetic_bag import SyntheticEpisode, write_synthetic_episode
-    from cosmos_policy_ros.presets import load_preset
-    preset = load_preset("sim_arm")
-    camera_size, camera_rate = 48, preset.cameras[0].rate_hz
+    from cosmos_policy_ros.presets import CONFIG_DIR, load_preset
+    robot = CONFIG_DIR / "demo" / "sim_arm_32.yaml"  # cameras publish 32 px, the set stores 16
+    preset = load_preset(robot)
+    camera_size, camera_rate = preset.cameras[0].height, preset.cameras[0].rate_hz
     for i in range(2):
-        write_synthetic_episode(tmp_path / "bags" / f"ep{i}", preset,
-                                SyntheticEpisode(duration_s=1.0, image_size=camera_size))
-    command = ["convert", str(tmp_path / "bags"), str(tmp_path / "set"), "--image-size", "16",
+        write_synthetic_episode(tmp_path / "bags" / f"ep{i}", preset, SyntheticEpisode(duration_s=1.0))
+    command = ["convert", str(tmp_path / "bags"), str(tmp_path / "set"), "--robot", str(robot), "--image-size", "16",
                "--val-fraction", "0.5", "--lerobot", str(tmp_path / "lerobot")]
     assert main(command) == 0
     out, err = capfd.readouterr()

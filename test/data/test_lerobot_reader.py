@@ -15,20 +15,22 @@ import pytest
 
 from cosmos_policy_ros.cli import main
 from cosmos_policy_ros.data.synthetic_bag import SyntheticEpisode, write_synthetic_episode
-from cosmos_policy_ros.presets import load_preset
+from cosmos_policy_ros.presets import CONFIG_DIR, load_preset
 
 LEROBOT_PYTHON = os.environ.get("COSMOS_LEROBOT_PYTHON", "")
 CHECK = Path(__file__).with_name("lerobot_reader_check.py")
-CAMERA_SIZE = 40
+ROBOT = CONFIG_DIR / "demo" / "sim_arm_32.yaml"  # cameras publish 32 px, the set stores 16
+CAMERA_SIZE = 32
 
 
 @pytest.mark.skipif(not LEROBOT_PYTHON, reason="COSMOS_LEROBOT_PYTHON (a python with lerobot) is not set")
 def test_lerobot_dataset_reads_the_export(tmp_path):
-    preset = load_preset("sim_arm")
+    preset = load_preset(ROBOT)
+    assert preset.cameras[0].frame_size == (CAMERA_SIZE, CAMERA_SIZE)
     for i, task in enumerate(("pick up the cube", "stack the blocks")):
         write_synthetic_episode(tmp_path / "bags" / f"ep{i}", preset,
-                                SyntheticEpisode(duration_s=1.0, image_size=CAMERA_SIZE, instruction=task))
-    assert main(["convert", str(tmp_path / "bags"), str(tmp_path / "set"), "--image-size", "16",
+                                SyntheticEpisode(duration_s=1.0, instruction=task))
+    assert main(["convert", str(tmp_path / "bags"), str(tmp_path / "set"), "--robot", str(ROBOT), "--image-size", "16",
                  "--val-fraction", "0", "--lerobot", str(tmp_path / "lerobot")]) == 0
     done = subprocess.run([LEROBOT_PYTHON, str(CHECK), str(tmp_path / "lerobot")], capture_output=True,
                           text=True, timeout=300, cwd=tmp_path)

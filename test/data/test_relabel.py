@@ -10,7 +10,7 @@ from cosmos_policy_ros.presets import load_preset
 def test_relabel_changes_what_convert_reads(tmp_path, capsys):
     preset = load_preset("sim_arm")
     bag = write_synthetic_episode(tmp_path / "ep0", preset,
-                                  SyntheticEpisode(duration_s=1.0, image_size=16, outcome=OUTCOME_SUCCESS))
+                                  SyntheticEpisode(duration_s=1.0, outcome=OUTCOME_SUCCESS))
     assert main(["relabel", str(bag), "failure"]) == 0  # the bag's END event says success
     assert read_label(bag) == OUTCOME_FAILURE and "unlabelled -> failure" in capsys.readouterr().out
     (episode,) = convert_bags([bag], tmp_path / "set", preset, ConvertConfig(image_size=16)).episodes

@@ -84,7 +84,7 @@ def test_precedence_shipped_then_user_file_then_arguments(tmp_path):
 def test_sim_demo_defaults_to_the_shipped_demo():
     """Nothing chosen: config/demo/demo.yaml's model, sim arm, scene and sim-time pacing."""
     demo = DemoConfig.from_yaml()
-    g = build_graph("sim_demo")
+    g = build_graph("sim_demo", defaults=demo.scenario_defaults())
     policy = g.node("policy_node").parameters
     assert Path(policy["checkpoint"]) == DemoConfig.resolve(demo.checkpoint)
     assert (Path(policy["checkpoint"]) / "model.safetensors").is_file()
@@ -92,7 +92,7 @@ def test_sim_demo_defaults_to_the_shipped_demo():
     assert (sim["scene"], sim["real_time_factor"]) == (str(DemoConfig.resolve(demo.scene)), demo.real_time_factor_n1)
     assert g.use_sim_time and all(n.parameters["use_sim_time"] is True for n in g.nodes)
     assert g.preset.cameras[0].height == 32
-    chosen = build_graph("sim_demo", GraphArgs(robot="sim_arm"))
+    chosen = build_graph("sim_demo", GraphArgs(robot="sim_arm"), demo.scenario_defaults())
     assert chosen.node("policy_node").parameters["checkpoint"] == ""  # not trained for a chosen robot
     assert chosen.use_sim_time is False and "real_time_factor" not in chosen.node("sim_arm").parameters
 
@@ -140,15 +140,17 @@ def test_graph_imports_neither_rclpy_nor_launch():
 
 @pytest.mark.parametrize("path", LAUNCH_FILES, ids=lambda p: p.name)
 def test_launch_files_only_delegate_to_the_graph(path):
-    """Valid Python whose only import is graph_launch and that builds no Node itself."""
+    """Valid Python that imports graph_launch (and, for sim_demo, the demo's defaults, which ros/
+    may not read itself) and that builds no Node itself."""
     tree = ast.parse(path.read_text(), filename=str(path))
-    imports = [n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))]
-    assert [(n.module, [a.name for a in n.names]) for n in imports] == [
-        ("cosmos_policy_ros.ros.graph_launch", ["scenario_launch_description"])]
+    imports = [(n.module, [a.name for a in n.names]) for n in ast.walk(tree)
+               if isinstance(n, (ast.Import, ast.ImportFrom))]
+    defaults = [("cosmos_policy_ros.demo.config", ["DemoConfig"])] if path.name == "sim_demo.launch.py" else []
+    assert imports == [*defaults, ("cosmos_policy_ros.ros.graph_launch", ["scenario_launch_description"])]
     [function] = [n for n in tree.body if isinstance(n, ast.FunctionDef)]
     assert function.name == "generate_launch_description"
-    [call] = [n for n in ast.walk(function) if isinstance(n, ast.Call)]
-    assert call.func.id == "scenario_launch_description" and call.args[0].value in SCENARIOS
+    [returned] = [n.value for n in ast.walk(function) if isinstance(n, ast.Return)]
+    assert returned.func.id == "scenario_launch_description" and returned.args[0].value in SCENARIOS
 
 
 def test_every_scenario_has_a_launch_file():

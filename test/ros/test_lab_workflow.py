@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 pytest.importorskip("rclpy", reason="the lab workflow needs rclpy")
 
@@ -147,9 +148,13 @@ def test_record_convert_train_eval_and_operate(lab):
     assert {e["episode_id"] for e in eval_report["episodes"]} <= {e["episode_id"] for e in index["episodes"]}
     assert "mse per joint: shoulder_pan_joint" in evaluated
 
-    # 4. the trained step as the policy: start it, POLICY and back, e-stop, refusal, reset
-    up_log = lab.start("up_policy", "up", "sim_demo", "--robot", "sim_arm", "--no-autostart", "--checkpoint",
-                       str(step))  # the lifecycle verbs below configure and activate it
+    # 4. the trained step as the policy: start it, POLICY and back, e-stop, refusal, reset. The model
+    # was trained on 32 px images: its preset feeds it 32 px (policy_node refuses another size)
+    preset = yaml.safe_load((Path(__file__).parents[2] / "config/robots/sim_arm.yaml").read_text())
+    preset["cameras"] = [{**camera, "model_height": 32, "model_width": 32} for camera in preset["cameras"]]
+    (root / "sim_arm_model32.yaml").write_text(yaml.safe_dump(preset))
+    up_log = lab.start("up_policy", "up", "sim_demo", "--robot", str(root / "sim_arm_model32.yaml"), "--no-autostart",
+                       "--checkpoint", str(step))  # the lifecycle verbs below configure and activate it
     assert "policy_node: active" in lab.verb("lifecycle", "policy_node", "configure", "activate")
     lab.verb("instruction", TASK)
     lab.verb("mode", "policy")

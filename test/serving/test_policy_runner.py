@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -24,6 +25,12 @@ def _random(preset, center=CENTER):
     return random_model(RandomInit("tiny", center, 0.005), preset, "cpu", "float32")
 
 
+def _cameras_at(preset, size: int):
+    """``preset`` with cameras that feed the model ``size`` px (the tiny model's 32)."""
+    return dataclasses.replace(preset, cameras=tuple(dataclasses.replace(c, model_height=size, model_width=size)
+                                                     for c in preset.cameras))
+
+
 def test_random_model_is_explicit_and_fits_the_preset():
     preset = load_preset("sim_arm")
     with pytest.raises(ValueError, match="checkpoint is empty"):
@@ -43,7 +50,7 @@ def test_random_model_is_explicit_and_fits_the_preset():
 
 
 def test_layout_mismatch_is_reported_by_field():
-    preset = load_preset("sim_arm")
+    preset = _cameras_at(load_preset("sim_arm"), 32)
     model = _random(preset, (0.0,)).model
     check_layout(model.config.layout, preset)
     wrong = type(model.config.layout)(camera_names=("wrist",), proprio_dim=7, action_dim=7, chunk_length=16)
@@ -51,9 +58,20 @@ def test_layout_mismatch_is_reported_by_field():
         check_layout(wrong, preset)
 
 
+def test_checkpoint_of_another_image_size_is_refused_naming_both(tmp_path):
+    """A tiny checkpoint trained at 32 px, served with sim_arm (224 px to the model): the loader that
+    policy_node's configure runs refuses it and names both sizes; at 32 px it loads."""
+    sim_arm = load_preset("sim_arm")
+    folder = _random(sim_arm).model.save_pretrained(tmp_path / "tiny_32")
+    assert json.loads((folder / "config.json").read_text())["layout"]["image_height"] == 32
+    with pytest.raises(ValueError, match=r"image size is 32x32 .* feed the model 224x224"):
+        load_runner(_source(checkpoint=str(folder)), sim_arm)
+    assert load_runner(_source(checkpoint=str(folder)), _cameras_at(sim_arm, 32)).model_name == "tiny_32"
+
+
 def test_ee_delta_preset_layout_has_the_ee_delta_action_columns():
     """One robot -> layout rule: an ee_delta preset's model has 7 action columns, whatever its joint count."""
-    preset = dataclasses.replace(load_preset("sim_arm"), action_space="ee_delta",
+    preset = dataclasses.replace(_cameras_at(load_preset("sim_arm"), 32), action_space="ee_delta",
                                  joints=load_preset("sim_arm").joints[:6], gripper_joints=(),
                                  command_groups=())
     model = _random(preset, (0.0,)).model
