@@ -27,6 +27,14 @@ def ros_domain(monkeypatch: pytest.MonkeyPatch):
         yield lease
 
 
+@pytest.fixture(scope="module")
+def module_ros_domain():
+    """A ROS_DOMAIN_ID leased for one test module: a graph that its tests share (a module-scoped
+    fixture) runs there. Only for the children's environment (``lease.env()``)."""
+    with DomainLease() as lease:
+        yield lease
+
+
 @pytest.fixture
 def repo_root() -> Path:
     return REPO_ROOT

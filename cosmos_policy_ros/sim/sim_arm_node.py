@@ -12,8 +12,12 @@ gap = 2x; 0 = closed, 0.04 = open), position-controlled with the force capped by
 
 Time: with ``use_sim_time`` (or a ``real_time_factor`` other than 1) the node publishes ``/clock``
 and stamps everything with sim time; other nodes then need ``use_sim_time`` too. Otherwise stamps
-are ROS (wall) time. Everything runs in one thread (SingleThreadedExecutor): the render contexts
-belong to it and no locks are needed.
+are ROS (wall) time, and a starved sim catches up rather than re-anchoring its stamps: the arm follows
+trajectories on the ROS clock, as a real arm behind joint_trajectory_controller does, so the next
+command (joined by command_arbiter at the previous one's state at ROS time now) continues the motion
+the arm is in. A re-anchor ran the trajectory late by the stall, and the follower then closed that
+gap to the joined command within one point (issue 21: wrist_3 at 6 rad/s). Everything runs in one
+thread (SingleThreadedExecutor): the render contexts belong to it and no locks are needed.
 """
 from __future__ import annotations
 
@@ -73,9 +77,9 @@ class SimArmParams(NodeParams):
                   read_only=True, min_value=0.0, max_value=60.0),
         ParamSpec("object_pose_rate_hz", 30.0, "sim/object_poses rate in sim time [Hz].", read_only=True,
                   min_value=1.0, max_value=500.0),
-        ParamSpec("max_lag_s", 0.25, "Real-time mode: when physics falls this far behind the wall clock "
-                  "it skips ahead instead of catching up [s].", read_only=True,
-                  min_value=0.01, max_value=10.0),
+        ParamSpec("max_lag_s", 0.25, "Physics this far behind the wall clock: in real-time mode it catches "
+                  "up without publishing the stale states in between; with sim time the clock slows down "
+                  "instead [s].", read_only=True, min_value=0.01, max_value=10.0),
         ParamSpec.of("allow_partial_joints_goal", FollowerConfig, "allow_partial_joints_goal"),
     )
     robot: str
@@ -110,6 +114,8 @@ class SimArmNode(Node):
             for camera in self.preset.cameras:
                 sim.render(camera.name)  # create the render contexts now, in the spinning thread
         self.session.reset(self.params.task, self.params.seed, self._fresh_epoch_s())
+        self._anchor_wall_s, self._anchor_sim_s = 0.0, 0.0
+        self._anchor()  # with the epoch: stamps are the wall clock's from the first one on
         self._joint_state_pub = self.create_publisher(JointState, self.preset.joint_states_topic, STATE_QOS)
         self._image_pubs = {c.name: self.create_publisher(Image, c.topic, SENSOR_QOS)
                             for c in self.preset.cameras}
@@ -121,8 +127,6 @@ class SimArmNode(Node):
         self.create_service(Trigger, "~/task_success", self._on_task_success)
         self._period_s = 1.0 / self.params.joint_state_rate_hz
         self._next_due_s = dict.fromkeys(("camera", "poses"), self.session.stamp_s)  # due from the first stamp
-        self._anchor_wall_s: float | None = None  # set by the first tick
-        self._anchor_sim_s = 0.0
         # Pace on the steady clock: with /clock the node's own clock would wait for itself.
         self.create_timer(self._period_s / max(1.0, self.params.real_time_factor), self._on_tick,
                           clock=Clock(clock_type=ClockType.STEADY_TIME))
@@ -142,21 +146,24 @@ class SimArmNode(Node):
         self._anchor_sim_s = self.session.sim.time_s
 
     def _on_tick(self) -> None:
-        if self._anchor_wall_s is None:
-            self._anchor()
         elapsed_wall_s = time.monotonic() - self._anchor_wall_s
         wanted_sim_s = self._anchor_sim_s + elapsed_wall_s * self.params.real_time_factor
         lag_s = wanted_sim_s - self.session.sim.time_s
-        if lag_s > self.params.max_lag_s * self.params.real_time_factor:
-            self.get_logger().warning(f"physics is {lag_s:.2f} s behind the wall clock; skipping ahead",
+        if lag_s <= self.params.max_lag_s * self.params.real_time_factor:
+            stale_before_s = -1.0
+        elif self.sim_time_mode:  # the sim is the clock: it slows down, every node's time with it
+            self.get_logger().warning(f"physics is {lag_s:.2f} s behind the wall clock; slowing sim time",
                                       throttle_duration_sec=LOG_THROTTLE_S)
             self._anchor()
-            if not self.sim_time_mode:
-                self.session.epoch_s = self._fresh_epoch_s() - self.session.sim.time_s
             return
+        else:  # physics is cheap, rendering and publishing are not: skip only what would be stale
+            self.get_logger().warning(f"physics is {lag_s:.2f} s behind the wall clock; catching up without "
+                                      "publishing the states in between", throttle_duration_sec=LOG_THROTTLE_S)
+            stale_before_s = wanted_sim_s - self.params.max_lag_s
         while self.session.sim.time_s + self._period_s <= wanted_sim_s + 1e-9:
             ended = self.session.step(self._period_s)
-            self._publish_state()
+            if self.session.sim.time_s >= stale_before_s:
+                self._publish_state()
             if ended is not None:
                 self._publish_end(ended)
 

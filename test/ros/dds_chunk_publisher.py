@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 
 from builtin_interfaces.msg import Duration
+from rclpy.duration import Duration as RclpyDuration
 from rclpy.node import Node
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
@@ -27,6 +28,7 @@ JOINTS = ["joint_a", "joint_b", "gripper"]
 DT_S = 0.04
 OBSERVATION_TIME_S = 1234.5
 CLOSE_REASON = "publisher closed"
+ACK_TIMEOUT_S = 30.0
 
 
 def expected_chunk(sequence: int) -> ActionChunk:
@@ -63,7 +65,10 @@ class ChunkPublisher(Node):
         self._sequence += 1
 
     def close(self) -> None:
+        """The final status, acknowledged before the process exits: an unacknowledged sample is lost
+        with the process (seen under load: "nothing received" after SIGTERM)."""
         self._status.publish(expected_status(PolicyStatus.MODE_HOLD, CLOSE_REASON))
+        self._status.wait_for_all_acked(RclpyDuration(seconds=ACK_TIMEOUT_S))
 
 
 if __name__ == "__main__":

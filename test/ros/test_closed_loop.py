@@ -40,6 +40,7 @@ import yaml
 pytest.importorskip("rclpy", reason="closed-loop tests need rclpy")
 
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import JointState  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 
@@ -48,7 +49,7 @@ from cosmos_policy_msgs.srv import SetMode  # noqa: E402
 from cosmos_policy_ros.control.limits import LimitArrays, check_trajectory, parse_joint_limits  # noqa: E402
 from cosmos_policy_ros.presets import ROBOTS_DIR, load_preset  # noqa: E402
 from cosmos_policy_ros.ros.conversions import duration_to_seconds, stamp_to_seconds  # noqa: E402
-from cosmos_policy_ros.ros.qos import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS  # noqa: E402
+from cosmos_policy_ros.ros.qos import COMMAND_QOS, LATCHED_QOS  # noqa: E402
 from cosmos_policy_ros.sim.arm_sim import HOME_POSITIONS  # noqa: E402
 
 from ros_helpers import SpinningNode, start_node_process, stop_process, wait_for  # noqa: E402
@@ -69,7 +70,9 @@ TIMING_MARGIN_S = 0.3  # the policy aims to deliver this long before the horizon
 WATCHDOG_MARGIN_S = 0.1  # command_arbiter's default watchdog.margin_s
 START_TIMEOUT_S = 90.0  # torch/diffusers import + model build + warm-up on a shared CPU
 RUN_CHUNKS = 20  # closed-loop transitions judged
-SIM_STALL_S = 0.2  # a jump of the sim's 100 Hz joint-state stamps this long = it was starved of CPU
+# A jump of the sim's 100 Hz joint-state stamps this long = it was starved of CPU: a starved sim catches
+# up without publishing states more than its max_lag_s (0.25 s) behind, so this gap = a stall of 0.35 s.
+SIM_STALL_S = 0.1
 # Random chunks are independent noise: successive ones disagree at the seam, which the arbiter's
 # acceleration check (10 rad/s^2 over a >= 50 ms seam segment) rightly rejects at the node's
 # default noise level; the timing tests keep the noise small (a trained policy is smooth).
@@ -139,7 +142,10 @@ class Graph:
         node.create_subscription(PolicyStatus, "/command_arbiter/status", self.arbiter_status.append, LATCHED_QOS)
         node.create_subscription(PolicyStatus, "/policy_node/status", self.policy_status.append, LATCHED_QOS)
         node.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics.append, 10)
-        node.create_subscription(JointState, "/joint_states", self._on_joint_state, SENSOR_QOS)
+        # Reliable and deep (the sim offers reliable): a gap in the stamps is the sim's, not a sample
+        # this loaded listener dropped (what sim_stalled judges).
+        node.create_subscription(JointState, "/joint_states", self._on_joint_state,
+                                 QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE))
         node.create_subscription(JointTrajectory, "/teleop/joint_trajectory",
                                  lambda m: self.teleop.append(Received(m, self.now_s())), COMMAND_QOS)
         self.set_mode_client = node.create_client(SetMode, "/command_arbiter/set_mode")
@@ -152,7 +158,7 @@ class Graph:
         self.joint_states.append((stamp_to_seconds(msg.header.stamp), np.array(msg.position)[order]))
 
     def sim_stalled(self, from_s: float, to_s: float) -> bool:
-        """Did the sim (its loop also renders the cameras) skip ahead > SIM_STALL_S in [from_s, to_s]?
+        """Did the sim (its loop also renders the cameras) leave a stamp gap > SIM_STALL_S in [from_s, to_s]?
 
         Judged on the joint states' stamps, so a stall of this listener never counts as one.
         """

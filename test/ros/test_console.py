@@ -17,6 +17,7 @@ pytest.importorskip("rclpy", reason="the console needs rclpy")
 from textual.widgets import Static  # noqa: E402
 
 from cosmos_policy_ros.ros.console import OperatorConsole  # noqa: E402
+from cosmos_policy_ros.ros.dds_env import DOMAIN_VAR  # noqa: E402
 from cosmos_policy_ros.ros.operator_client import OperatorClient, spinning  # noqa: E402
 
 from ros_helpers import end_processes, start_node_process, stop_process, wait_for  # noqa: E402
@@ -26,11 +27,14 @@ WAIT_S = 30.0
 TMUX_SIZE = ("140", "20")
 
 
-@pytest.fixture
-def graph(ros_domain, tmp_path):
-    env = ros_domain.env()
+@pytest.fixture(scope="module")
+def graph(module_ros_domain, tmp_path_factory):
+    """One graph for the module: each test starts it in HOLD with no episode running, which is how
+    the keys test leaves it (reset, then the episode ended and discarded)."""
+    env = module_ros_domain.env()
     procs = [start_node_process("cosmos_policy_ros.ros.command_arbiter", env),
-             start_node_process("cosmos_policy_ros.ros.recorder_node", env, {"output_dir": tmp_path / "bags"})]
+             start_node_process("cosmos_policy_ros.ros.recorder_node", env,
+                                {"output_dir": tmp_path_factory.mktemp("console") / "bags"})]
     yield env
     try:
         for proc in procs:
@@ -50,7 +54,9 @@ async def _until(pilot, app: OperatorConsole, text: str) -> str:
         await pilot.pause(0.05)
 
 
-def test_keys_drive_the_graph_and_the_screen_follows(graph):
+def test_keys_drive_the_graph_and_the_screen_follows(graph, monkeypatch):
+    monkeypatch.setenv(DOMAIN_VAR, graph[DOMAIN_VAR])  # this process's client joins the module's graph
+
     async def drive(app: OperatorConsole) -> None:
         async with app.run_test() as pilot:
             await _until(pilot, app, "MODE     HOLD")

@@ -21,7 +21,7 @@ from cosmos_policy_msgs.msg import ActionChunk, PolicyStatus  # noqa: E402
 from cosmos_policy_ros.ros.qos import COMMAND_QOS, LATCHED_QOS  # noqa: E402
 
 import dds_chunk_publisher as publisher  # noqa: E402  (a sibling: pytest puts test/ros on sys.path)
-from ros_helpers import SpinningNode  # noqa: E402
+from ros_helpers import SpinningNode, end_processes  # noqa: E402
 
 pytestmark = pytest.mark.ros
 RECEIVE_TIMEOUT_S = 30.0
@@ -44,11 +44,11 @@ def child_and_receiver(ros_domain):
     receiver = Receiver()
     child = subprocess.Popen([sys.executable, publisher.__file__], env=ros_domain.env(),
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    yield child, receiver
-    if child.poll() is None:
-        child.kill()
-    child.communicate()
-    receiver.close()
+    try:
+        yield child, receiver
+    finally:  # also after a failure read the child's output (communicate again would raise)
+        end_processes([child])
+        receiver.close()
 
 
 def next_message(messages: queue.Queue, child: subprocess.Popen):

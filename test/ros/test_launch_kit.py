@@ -7,7 +7,9 @@ launch`` stopped with SIGINT, verbs without a daemon. Without the kit these test
 from __future__ import annotations
 
 import os
+
 import pytest
+import yaml
 
 pytest.importorskip("rclpy", reason="needs the ROS 2 Python wheels")
 
@@ -40,6 +42,12 @@ def param(ros2_kit, node: str, name: str) -> str:
     return ros2_kit.ros2_until_ok("param", "get", node, name).stdout.strip()
 
 
+def params(ros2_kit, node: str) -> dict:
+    """Every parameter of ``node``, as ``ros2 param dump`` prints them: one CLI run per node (each run
+    spins --spin-time 3 s for discovery; one `ros2 param get` per parameter cost a minute here)."""
+    return yaml.safe_load(ros2_kit.ros2_until_ok("param", "dump", node).stdout)[node]["ros__parameters"]
+
+
 def set_policy_mode(ros2_kit, node: str = "/command_arbiter") -> str:
     return ros2_kit.ros2("service", "call", f"{node}/set_mode", "cosmos_policy_msgs/srv/SetMode",
                          "{mode: 1, reason: acceptance}", no_daemon=False).stdout
@@ -54,18 +62,15 @@ ARGUMENTS = {"robot": "aloha", "checkpoint": "/ckpt/policy", "planning_checkpoin
              "instruction": "fold the shirt", "device": "cuda:3", "dtype": "bfloat16", "autostart": "false",
              "namespace": NAMESPACE, "use_sim_time": "true", "params_file": None}
 ARRIVED = {
-    "robot": [("policy_node", "robot", "String value is: aloha"),
-              ("command_arbiter", "robot", "String value is: aloha")],
-    "checkpoint": [("policy_node", "checkpoint", "String value is: /ckpt/policy")],
-    "planning_checkpoint": [("policy_node", "planning_checkpoint", "String value is: /ckpt/plan")],
-    "instruction": [("policy_node", "instruction", "String value is: fold the shirt")],
-    "device": [("policy_node", "device", "String value is: cuda:3")],
-    "dtype": [("policy_node", "dtype", "String value is: bfloat16")],
-    "autostart": [("policy_node", "autostart", "Boolean value is: False")],
-    "use_sim_time": [("policy_node", "use_sim_time", "Boolean value is: True"),
-                     ("command_arbiter", "use_sim_time", "Boolean value is: True")],
-    "params_file": [("policy_node", "seed", "Integer value is: 5"),
-                    ("command_arbiter", "status_period_s", "Double value is: 2.5")],
+    "robot": [("policy_node", "robot", "aloha"), ("command_arbiter", "robot", "aloha")],
+    "checkpoint": [("policy_node", "checkpoint", "/ckpt/policy")],
+    "planning_checkpoint": [("policy_node", "planning_checkpoint", "/ckpt/plan")],
+    "instruction": [("policy_node", "instruction", "fold the shirt")],
+    "device": [("policy_node", "device", "cuda:3")],
+    "dtype": [("policy_node", "dtype", "bfloat16")],
+    "autostart": [("policy_node", "autostart", False)],
+    "use_sim_time": [("policy_node", "use_sim_time", True), ("command_arbiter", "use_sim_time", True)],
+    "params_file": [("policy_node", "seed", 5), ("command_arbiter", "status_period_s", 2.5)],
 }
 
 
@@ -85,9 +90,11 @@ def test_bringup_arguments_reach_every_node_under_a_namespace(ros2_kit, tmp_path
     launch = ros2_kit.launch(PACKAGE, "bringup.launch.py", *(f"{k}:={v}" for k, v in arguments.items()))
     try:
         wait_for_state(ros2_kit, launch, f"/{NAMESPACE}/policy_node", "unconfigured")
+        answered = {node: params(ros2_kit, f"/{NAMESPACE}/{node}") for node in ("policy_node", "command_arbiter")}
         for argument, checks in ARRIVED.items():
             for node, name, expected in checks:
-                assert param(ros2_kit, f"/{NAMESPACE}/{node}", name) == expected, (argument, node, name)
+                got = answered[node].get(name)
+                assert got == expected and type(got) is type(expected), (argument, node, name, got)
     finally:
         stand_in.close()
         code, output = ros2_kit.stop_launch(launch)

@@ -20,20 +20,26 @@ from ros_helpers import end_processes, start_node_process, stop_process, wait_fo
 pytestmark = pytest.mark.ros
 LIFECYCLE_CHILD = Path(__file__).with_name("lifecycle_child.py")
 VERB_TIMEOUT_S = 30.0  # the verb's own --timeout: discovery under load
+# Only a guard against a hung verb: the interpreter's start-up alone took > 4 s under load (the old
+# guard, 4x a 1 s --timeout, killed a verb that was about to answer).
+HUNG_VERB_S = 120.0
 
 
 def verb(env: dict, *args: str, timeout_s: float = VERB_TIMEOUT_S) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "cosmos_policy_ros.cli", *args, "--timeout", str(timeout_s)],
-                          env=env, capture_output=True, text=True, timeout=timeout_s * 4)
+                          env=env, capture_output=True, text=True, timeout=timeout_s + HUNG_VERB_S)
 
 
-@pytest.fixture
-def graph(ros_domain, tmp_path):
-    env = ros_domain.env()
+@pytest.fixture(scope="module")
+def graph(module_ros_domain, tmp_path_factory):
+    """One graph for the module: each test drives a node no other test touches (the arbiter, the
+    recorder and its bag folder, the lifecycle child), so each still starts from a fresh node."""
+    env = module_ros_domain.env()
+    bags = tmp_path_factory.mktemp("verbs") / "bags"
     procs = [start_node_process("cosmos_policy_ros.ros.command_arbiter", env),
-             start_node_process("cosmos_policy_ros.ros.recorder_node", env, {"output_dir": tmp_path / "bags"}),
+             start_node_process("cosmos_policy_ros.ros.recorder_node", env, {"output_dir": bags}),
              start_node_process(LIFECYCLE_CHILD, env)]
-    yield env, tmp_path / "bags"
+    yield env, bags
     try:
         for proc in procs:
             stop_process(proc)
