@@ -1,20 +1,27 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The Humble path of the parameter-callback shim, on real rclpy.
+"""The distro shims of ``ros/compat.py``, on real rclpy.
 
 Humble's rclpy (3.3.x, branch humble of ros2/rclpy) has no ``add_post_set_parameters_callback``;
-a node class without it stands in for Humble's, everything else is the installed rclpy.
+a node class without it stands in for Humble's, everything else is the installed rclpy. Jazzy's
+``Executor.shutdown()`` returns with callbacks still running (compat.py says where).
 """
 from __future__ import annotations
+
+import threading
+import time
 
 import pytest
 
 rclpy = pytest.importorskip("rclpy", reason="needs the ROS 2 Python wheels")
 
 from rcl_interfaces.msg import SetParametersResult  # noqa: E402
+from rclpy.executors import MultiThreadedExecutor  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 
-from cosmos_policy_ros.ros.compat import add_parameter_callbacks  # noqa: E402
+from cosmos_policy_ros.ros.compat import add_parameter_callbacks, shutdown_executor  # noqa: E402
+
+from ros_helpers import WAIT_S  # noqa: E402
 
 pytestmark = pytest.mark.ros
 
@@ -43,6 +50,33 @@ def test_apply_runs_only_for_accepted_changes(node_class, ros_domain):
         assert node.set_parameters([Parameter("instruction", value="fold")])[0].successful
         assert not node.set_parameters([Parameter("instruction", value="bad")])[0].successful
         assert applied == ["fold"] and node.get_parameter("instruction").value == "fold"
+    finally:
+        node.destroy_node()
+        context.try_shutdown()
+
+
+def test_shutdown_executor_returns_after_the_callback_in_flight(ros_domain):
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = Node("compat_executor_probe", context=context)
+    executor = MultiThreadedExecutor(num_threads=2, context=context)
+    executor.add_node(node)
+    started, finished = threading.Event(), threading.Event()
+
+    def long_callback() -> None:
+        timer.cancel()
+        started.set()
+        time.sleep(0.5)  # still running when the executor is shut down (the pass never depends on it)
+        finished.set()
+
+    timer = node.create_timer(0.01, long_callback)
+    try:
+        deadline = time.monotonic() + WAIT_S
+        while not started.is_set() and time.monotonic() < deadline:
+            executor.spin_once(timeout_sec=0.1)
+        assert started.is_set(), "the timer callback never started"
+        shutdown_executor(executor)
+        assert finished.is_set()  # no callback of the executor runs once it returned
     finally:
         node.destroy_node()
         context.try_shutdown()
