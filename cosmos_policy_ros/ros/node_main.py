@@ -72,6 +72,8 @@ def _flush(node: Node) -> None:
     and 7 in 140 on the Kilted ones, 0 in 80 on each after ``wait_for_all_acked`` (docs/TESTING.md,
     "Issue 18 (Jazzy)"). Best-effort publishers return at once (rclpy ``Publisher.wait_for_all_acked``).
     """
+    if not node.context.ok():
+        return  # someone shut the context down: its publishers are gone (nothing is waited for)
     deadline = time.monotonic() + SHUTDOWN_ACK_TIMEOUT_S
     for publisher in list(node.publishers):
         publisher.wait_for_all_acked(Duration(seconds=max(0.0, deadline - time.monotonic())))
