@@ -138,9 +138,10 @@ fi
 
 # --- 6. cosmos_policy_msgs -------------------------------------------------------------------
 mkdir -p "$ROOT/build"
-# CMake caches hold the venv's paths: one build folder per venv (a Kilted and a Jazzy venv side by
-# side would otherwise link one's typesupport against the other's Fast CDR).
-WHEELS_BUILD="$VENV/.colcon-build"
+# CMake caches hold the venv's paths and the checkout's: one build folder per venv and checkout (a
+# Kilted and a Jazzy venv side by side would otherwise link one's typesupport against the other's
+# Fast CDR; a venv reused from another worktree kept a cache whose source folder no longer existed).
+WHEELS_BUILD="$VENV/.colcon-build/$(printf '%s' "$ROOT" | sha256sum | cut -c1-12)"
 if [ "$ROS_MODE" = wheels ]; then
   # The wheels' CMake exports hard-code the build container's Python paths (ROS_WHEELS.md 3.2).
   "$PY" "$ROOT/scripts/fix_ros_wheel_cmake.py"

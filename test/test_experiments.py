@@ -15,7 +15,7 @@ EXPERIMENTS = sorted(p.stem for p in (REPO / "experiments").glob("*.py"))
 
 
 def test_the_experiments_folder_holds_the_probes():
-    assert EXPERIMENTS == ["instruction_grounding", "localization_probe"]
+    assert EXPERIMENTS == ["exit_delivery", "instruction_grounding", "localization_probe"]
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)

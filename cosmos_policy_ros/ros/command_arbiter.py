@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.duration import Duration
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
@@ -48,7 +47,6 @@ from cosmos_policy_ros.ros.sinks import make_sinks
 
 NODE_NAME = "command_arbiter"
 ROBOT_DESCRIPTION_TOPIC = "robot_description"  # robot_state_publisher's topic, namespace-relative
-SHUTDOWN_HOLD_ACK_TIMEOUT_S = 2.0  # longest wait for the controller to acknowledge the last HOLD
 
 
 @dataclass(frozen=True)
@@ -364,13 +362,13 @@ class CommandArbiterNode(Node):
         return response
 
     def close(self) -> None:
-        """run_node's shutdown hook: command HOLD at the measured position while the context lives,
-        and give the controller's reliable reader the time to acknowledge it: a sample still
-        unacknowledged when the process exits is lost (seen under load: the HOLD never arrived)."""
+        """run_node's shutdown hook: command HOLD at the measured position while the context lives.
+
+        run_node then waits until the controllers' reliable readers acknowledged it (``_flush``,
+        every publisher of the node: each sink's topic, not only ``~/trajectory``)."""
         if self.context.ok():
             with self._lock:
                 self._publish(self.arbiter.shutdown_hold(self._now_s()))
-            self._trajectory_pub.wait_for_all_acked(Duration(seconds=SHUTDOWN_HOLD_ACK_TIMEOUT_S))
 
 
 def main(args: list[str] | None = None) -> None:

@@ -197,8 +197,10 @@ class PolicyNode(LifecycleNode):
         self.create_timer(self.params.status_period_s, self._on_status_timer)
         self._publish_status()
         if self.params.autostart:
-            self.trigger_configure()
-            self.trigger_activate()
+            # Activate only what configured: from "unconfigured" Humble's and Jazzy's rclpy raise
+            # RCLError on activate (rclpy/lifecycle/node.py __change_state); Kilted's logs it.
+            if self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
+                self.trigger_activate()
         else:
             self.get_logger().info(f"unconfigured (autostart false): waiting for a lifecycle manager, e.g. "
                                    f"`ros2 lifecycle set {self.get_fully_qualified_name()} configure`")

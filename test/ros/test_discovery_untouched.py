@@ -37,6 +37,7 @@ def test_run_node_leaves_discovery_unset(ros_domain):
     env[DISCOVERY_RANGE_VAR] = "SUBNET"  # a user's choice must survive too
     out = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, timeout=60)
     assert "range=SUBNET" in out.stdout, out.stdout + out.stderr
+    assert out.returncode == 0, out.stderr  # run_node's clean stop after an external rclpy shutdown
     del env[DISCOVERY_RANGE_VAR]
     out = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, timeout=60)
     assert "range=<unset>" in out.stdout, out.stdout + out.stderr
