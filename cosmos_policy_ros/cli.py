@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import faulthandler
 import importlib
+import io
 import sys
 
 SUBCOMMANDS = {
@@ -51,7 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     # A crash in native code (DDS, rclpy, torch) prints every thread's Python stack on stderr.
-    faulthandler.enable()
+    try:
+        faulthandler.enable()
+    except (io.UnsupportedOperation, ValueError):  # stderr is no file (captured in-process): no trace
+        pass
     argv = sys.argv[1:] if argv is None else argv
     top = build_parser()
     if not argv or argv[0] in ("-h", "--help"):
