@@ -136,54 +136,41 @@ if [ "$TORCH_VARIANT" = cpu ] && "$PY" -m pip list 2>/dev/null | grep -qiE '^(nv
   die "a CUDA package slipped into the CPU venv: $("$PY" -m pip list | grep -iE '^(nvidia-|triton )' | tr '\n' ' ')"
 fi
 
-# --- 6. cosmos_policy_msgs -------------------------------------------------------------------
+# --- 6. cosmos_policy_msgs, and the robot stacks' interfaces the ROS 2 in use lacks ----------
+# control_msgs (FollowJointTrajectory, GripperCommand) and interbotix_xs_msgs (Trossen's ALOHA
+# driver) are no PyPI wheels; third_party/ holds the definitions we use, verbatim from their
+# repositories (commits in each file). They are built with cosmos_policy_msgs, only where missing:
+# a sourced ROS 2 that ships them keeps its own. One colcon call builds them side by side.
 mkdir -p "$ROOT/build"
 # CMake caches hold the venv's paths and the checkout's: one build folder per venv and checkout (a
 # Kilted and a Jazzy venv side by side would otherwise link one's typesupport against the other's
 # Fast CDR; a venv reused from another worktree kept a cache whose source folder no longer existed).
 WHEELS_BUILD="$VENV/.colcon-build/$(printf '%s' "$ROOT" | sha256sum | cut -c1-12)"
-if [ "$ROS_MODE" = wheels ]; then
-  # The wheels' CMake exports hard-code the build container's Python paths (ROS_WHEELS.md 3.2).
-  "$PY" "$ROOT/scripts/fix_ros_wheel_cmake.py"
-  (
-    cd "$ROOT"
-    export AMENT_PREFIX_PATH="$VENV" CMAKE_PREFIX_PATH="$VENV" PATH="$VENV/bin:$PATH"
-    "$VENV/bin/colcon" --log-base build/colcon-log build --base-paths cosmos_policy_msgs \
-      --build-base "$WHEELS_BUILD" --install-base "$VENV" --merge-install \
-      --cmake-args -DPython3_EXECUTABLE="$PY" -DBUILD_TESTING=OFF >build/colcon.log 2>&1 \
-      || { tail -40 build/colcon.log >&2; die "colcon build of cosmos_policy_msgs failed (log: build/colcon.log)"; }
-  )
-else
-  (
-    cd "$ROOT"
-    colcon --log-base build/colcon-log build --base-paths cosmos_policy_msgs --build-base build \
-      --install-base install --merge-install --cmake-args -DBUILD_TESTING=OFF >build/colcon.log 2>&1 \
-      || { tail -40 build/colcon.log >&2; die "colcon build of cosmos_policy_msgs failed (log: build/colcon.log)"; }
-  )
-fi
-
-# --- 6b. Robot stacks' interfaces the ROS 2 in use lacks ----------------------------------------
-# control_msgs (FollowJointTrajectory, GripperCommand) and interbotix_xs_msgs (Trossen's ALOHA
-# driver) are no PyPI wheels; third_party/ holds the definitions we use, verbatim from their
-# repositories (commits in each file). Built like cosmos_policy_msgs, only where missing: a
-# sourced ROS 2 that ships them keeps its own.
+INTERFACES=(cosmos_policy_msgs)
+THIRD_PARTY=()
 for iface in control_msgs interbotix_xs_msgs; do
   if "$PY" -c "import importlib, sys; importlib.import_module('$iface.msg')" >/dev/null 2>&1 \
       && ! grep -qx "$iface" "$VENV/.cosmos_third_party" 2>/dev/null; then
     continue  # provided by the user's ROS 2
   fi
-  (
-    cd "$ROOT"
-    if [ "$ROS_MODE" = wheels ]; then
-      export AMENT_PREFIX_PATH="$VENV" CMAKE_PREFIX_PATH="$VENV" PATH="$VENV/bin:$PATH"
-      "$VENV/bin/colcon" --log-base build/colcon-log build --base-paths "third_party/$iface" \
-        --build-base "$WHEELS_BUILD" --install-base "$VENV" --merge-install \
-        --cmake-args -DPython3_EXECUTABLE="$PY" -DBUILD_TESTING=OFF >"build/colcon-$iface.log" 2>&1
-    else
-      colcon --log-base build/colcon-log build --base-paths "third_party/$iface" --build-base build \
-        --install-base install --merge-install --cmake-args -DBUILD_TESTING=OFF >"build/colcon-$iface.log" 2>&1
-    fi
-  ) || { tail -40 "$ROOT/build/colcon-$iface.log" >&2; die "colcon build of $iface failed (log: build/colcon-$iface.log)"; }
+  INTERFACES+=("third_party/$iface")
+  THIRD_PARTY+=("$iface")
+done
+(
+  cd "$ROOT"
+  if [ "$ROS_MODE" = wheels ]; then
+    # The wheels' CMake exports hard-code the build container's Python paths (ROS_WHEELS.md 3.2).
+    "$PY" "$ROOT/scripts/fix_ros_wheel_cmake.py"
+    export AMENT_PREFIX_PATH="$VENV" CMAKE_PREFIX_PATH="$VENV" PATH="$VENV/bin:$PATH"
+    "$VENV/bin/colcon" --log-base build/colcon-log build --base-paths "${INTERFACES[@]}" \
+      --build-base "$WHEELS_BUILD" --install-base "$VENV" --merge-install \
+      --cmake-args -DPython3_EXECUTABLE="$PY" -DBUILD_TESTING=OFF >build/colcon.log 2>&1
+  else
+    colcon --log-base build/colcon-log build --base-paths "${INTERFACES[@]}" --build-base build \
+      --install-base install --merge-install --cmake-args -DBUILD_TESTING=OFF >build/colcon.log 2>&1
+  fi
+) || { tail -40 "$ROOT/build/colcon.log" >&2; die "colcon build of ${INTERFACES[*]} failed (log: build/colcon.log)"; }
+for iface in "${THIRD_PARTY[@]}"; do
   grep -qx "$iface" "$VENV/.cosmos_third_party" 2>/dev/null || echo "$iface" >> "$VENV/.cosmos_third_party"
 done
 
