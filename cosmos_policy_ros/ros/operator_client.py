@@ -37,6 +37,7 @@ from std_srvs.srv import Trigger
 from cosmos_policy_msgs.msg import ActionChunk, PolicyStatus
 from cosmos_policy_msgs.srv import EndEpisode, SetInstruction, SetMode, StartEpisode
 
+from cosmos_policy_ros.ros.compat import shutdown_executor
 from cosmos_policy_ros.ros.dds_env import apply_local_dds_defaults
 from cosmos_policy_ros.ros.qos import COMMAND_QOS, LATCHED_QOS
 
@@ -253,7 +254,7 @@ def spinning(factory: Callable[[], ClientT]) -> Iterator[ClientT]:
         finally:
             stop.set()
             thread.join()
-            executor.shutdown()
+            shutdown_executor(executor)  # and its workers' callbacks in flight, on every distro
 
 
 EXIT_REFUSED = 1
