@@ -77,7 +77,7 @@ class NodeProcesses:
     def __init__(self, graph: NodeGraph, log_dir: Path, env: Mapping[str, str] | None = None,
                  stop_timeout_s: float = DEFAULT_STOP_TIMEOUT_S) -> None:
         self.graph, self.log_dir, self.stop_timeout_s = graph, Path(log_dir), stop_timeout_s
-        self.env = child_env(env)
+        self.env = child_env(env, scenario=graph.scenario)  # as `up` and the launch files set it
         self._procs: dict[str, subprocess.Popen] = {}
 
     def __enter__(self) -> "NodeProcesses":
