@@ -9,10 +9,10 @@ convert) never import rclpy.
 from __future__ import annotations
 
 import argparse
-import faulthandler
 import importlib
-import io
 import sys
+
+from cosmos_policy_ros.crash_traces import enable_crash_traces
 
 SUBCOMMANDS = {
     "demo": "Run the simulated closed-loop demo (record -> train -> plan-and-select -> hand-off).",
@@ -51,11 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # A crash in native code (DDS, rclpy, torch) prints every thread's Python stack on stderr.
-    try:
-        faulthandler.enable()
-    except (io.UnsupportedOperation, ValueError):  # stderr is no file (captured in-process): no trace
-        pass
+    enable_crash_traces()
     argv = sys.argv[1:] if argv is None else argv
     top = build_parser()
     if not argv or argv[0] in ("-h", "--help"):

@@ -41,7 +41,7 @@ ROS_TOP = frozenset({
 ROS_SUFFIXES = ("_msgs", "_srvs", "_interfaces")
 # Lowest first. Same floor = neither imports the other.
 FLOORS = (
-    ("config_checks", "stamps", "settings"),
+    ("config_checks", "crash_traces", "stamps", "settings"),
     ("core", "presets"),
     ("control",),
     ("serving",),

@@ -29,6 +29,7 @@ from rclpy.lifecycle import LifecycleNodeMixin
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
+from cosmos_policy_ros.crash_traces import enable_crash_traces
 from cosmos_policy_ros.ros.compat import shutdown_executor
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -118,6 +119,7 @@ def run_node(node_factory: Callable[[], Node], args: Sequence[str] | None = None
     """
     if num_threads < 1:
         raise ValueError(f"num_threads={num_threads} must be >= 1")
+    enable_crash_traces()  # a native crash (DDS, rclpy, torch, MuJoCo) names its Python stack in the log
     rclpy.init(args=None if args is None else list(args),
                signal_handler_options=SignalHandlerOptions.NO)
     stop = threading.Event()

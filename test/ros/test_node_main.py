@@ -41,3 +41,36 @@ def test_lifecycle_node_single_thread_close_then_shutdown_transition_on_sigterm(
     ticks = events[:events.index(child.CLOSED)]
     assert ticks and set(ticks) == {child.TICK_ON_MAIN_THREAD}
     assert events[len(ticks):] == [child.CLOSED, child.SHUTDOWN_FROM_ACTIVE]
+
+
+CRASHING_NODE = """
+import ctypes
+from rclpy.node import Node
+from cosmos_policy_ros.ros.node_main import run_node
+
+def crash_in_a_callback():
+    ctypes.string_at(0)  # a native crash, as a segfault in DDS or torch would be
+
+class Crashing(Node):
+    def __init__(self):
+        super().__init__("crashing")
+        self.create_timer(0.05, crash_in_a_callback)
+
+run_node(Crashing, num_threads=1)
+"""
+
+
+def test_a_node_that_crashes_natively_prints_its_python_stack(ros_domain, tmp_path):
+    """A node once died of SIGSEGV with nothing in its log (issue 21, the retrain pipeline's
+    expert_noisy): run_node turns faulthandler on, so the log names the callback that crashed."""
+    script = tmp_path / "crashing_node.py"
+    script.write_text(CRASHING_NODE)
+    proc = start_node_process(script, ros_domain.env())
+    try:
+        log, _ = proc.communicate(timeout=60)  # stderr goes to stdout
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == -signal.SIGSEGV, log
+    assert "Segmentation fault" in log and "crash_in_a_callback" in log, log
