@@ -35,6 +35,7 @@ EPISODE_S = 5.0  # long enough for `episode end --failure` to land first on a lo
 TASK = "reach the target"
 STOP_TIMEOUT_S = 30.0
 WAIT_S = 90.0
+START_TIMEOUT_S = 180.0  # a node process's start-up (imports) on a loaded 2-core machine
 GROWN_BYTES = 200_000  # an episode's bag this large holds over a second of camera frames
 
 
@@ -155,6 +156,11 @@ def test_record_convert_train_eval_and_operate(lab):
     (root / "sim_arm_model32.yaml").write_text(yaml.safe_dump(preset))
     up_log = lab.start("up_policy", "up", "sim_demo", "--robot", str(root / "sim_arm_model32.yaml"), "--no-autostart",
                        "--checkpoint", str(step))  # the lifecycle verbs below configure and activate it
+    # policy_node's imports (torch, diffusers) beside three other starting nodes can outlast the verb's
+    # 60 s service wait on a loaded machine (run 2 of the fourth session's -m ros runs): wait for the
+    # node's own word that it is up, as the other tests wait for a node's start (START_TIMEOUT_S)
+    wait_for(lambda: "waiting for a lifecycle manager" in up_log.read_text(), "policy_node to start",
+             START_TIMEOUT_S)
     assert "policy_node: active" in lab.verb("lifecycle", "policy_node", "configure", "activate")
     lab.verb("instruction", TASK)
     lab.verb("mode", "policy")
