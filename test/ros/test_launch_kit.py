@@ -109,6 +109,7 @@ def test_sim_demo_runs_headless_on_the_shipped_demo(ros2_kit):
     probe = SpinningNode("controller_probe")
     probe.node.create_subscription(JointTrajectory, "/arm_controller/joint_trajectory", commands.append, COMMAND_QOS)
     launch = ros2_kit.launch(PACKAGE, "sim_demo.launch.py", "instruction:=touch the red block", "expert:=false")
+    failure: AssertionError | None = None
     try:
         wait_for_state(ros2_kit, launch, "/policy_node", "active")
         def nodes() -> set[str]:
@@ -122,7 +123,11 @@ def test_sim_demo_runs_headless_on_the_shipped_demo(ros2_kit):
         reply = set_policy_mode(ros2_kit)
         assert "success=True" in reply, reply
         wait_for(lambda: len(commands) >= 2, "policy trajectories to the controller", LAUNCH_WAIT_S)
+    except AssertionError as error:
+        failure = error
     finally:
         probe.close()
         code, output = ros2_kit.stop_launch(launch)
+    # the nodes' own account (mode changes, rejections, what policy_node waits for) with any failure
+    assert failure is None, f"{failure}; {len(commands)} trajectories seen; the launch's output:\n{output[-6000:]}"
     assert code == 0, output[-4000:]
