@@ -362,7 +362,7 @@ class PolicyNode(LifecycleNode):
             self._reject_input(f"input rejected, no inference: {error}")
             return
         try:
-            seed = self.params.seed + self._sequence * self.params.planning_num_candidates
+            seed = self._runner.decision_seed(self.params.seed, self._sequence)
             decision = self._runner.decide(images, proprio, self._instruction, seed, self._budget_s())
         except (ValueError, KeyError, RuntimeError) as error:
             self._set_reason(f"inference failed: {error}")

@@ -162,6 +162,11 @@ class PolicyRunner:
             return missing_instruction_message(instruction, len(cache), cache.encoder)
         return ""
 
+    def decision_seed(self, base_seed: int, sequence: int) -> int:
+        """Seed of decision ``sequence``: its candidates use ``seed .. seed + N - 1``, so no two
+        decisions of a run share a noise draw."""
+        return base_seed + sequence * self.source.num_candidates
+
     def decide(self, images: Mapping[str, np.ndarray], proprio: np.ndarray, instruction: str, seed: int,
                budget_s: float) -> Decision:
         """One chunk for one observation (images: camera -> (H, W, 3) uint8; proprio: (J,))."""
