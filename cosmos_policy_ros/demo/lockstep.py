@@ -53,13 +53,13 @@ from cosmos_policy_ros.sim.trajectory_follower import FollowerConfig, Trajectory
 JOINT_STATE_PERIOD_S = 0.01  # sim_arm's joint_state_rate_hz default (100 Hz): the loop's step
 WATCHDOG_PERIOD_S = 0.02  # command_arbiter's watchdog.period_s default
 TORCH_THREADS = 1  # a fixed thread count: the same sums in the same order on every machine
+# No global torch seed: every decision's noise comes from its own seed (PolicyRunner.decision_seed).
 WARMUP_INSTRUCTION = "warm up"  # policy_node's
 
 
-def fix_torch(seed: int) -> None:
-    """Threads and global seed fixed, so two runs compute bit-identical chunks."""
+def fix_torch_threads() -> None:
+    """One fixed thread count, so two runs (on any machine) compute bit-identical chunks."""
     torch.set_num_threads(TORCH_THREADS)
-    torch.manual_seed(seed)
 
 
 def sim_command(command: Command) -> TrajectoryCommand:
@@ -179,7 +179,7 @@ class LockstepEpisodes:
 def run_lockstep_setting(setting: Setting, config: EpisodeConfig,
                          episodes: Callable[[LockstepEpisodes], Iterable[EpisodeResult]]) -> list[EpisodeResult]:
     """Build the setting's components, run ``episodes(runner)`` (a generator of results), free them."""
-    fix_torch(setting.policy_seed)
+    fix_torch_threads()
     runner = LockstepEpisodes(setting, config)
     try:
         return list(episodes(runner))
