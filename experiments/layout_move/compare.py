@@ -3,14 +3,16 @@
 (dc0a4f1) the move, on each commit's default demo seeds; both last lines and every episode side by side.
 
 For each commit: a ``git worktree`` under ``--work`` (default /tmp/layout_move), HEAD's
-``cosmos_policy_ros/demo/lockstep.py`` copied in as ``lockstep_runner.py`` with its components
-block importing from ``layout_adapter.py`` (``adapter_<commit>.py``: the same names on that commit's
-modules), then ``driver.py`` under ``nice -n 19`` with that worktree first on ``PYTHONPATH``.
+``cosmos_policy_ros/demo/lockstep.py`` copied in as ``lockstep_runner.py`` and ``driver.py`` as
+``layout_driver.py``, their imports rewritten by ``adapter_<commit>.py`` (``MOVED``: where the
+commit has HEAD's modules; ``__all__``: the names it provides itself, from ``layout_adapter.py``);
+then the driver under ``nice -n 19`` with that worktree first on ``PYTHONPATH``.
 Run from the repository root:  python experiments/layout_move/compare.py
 """
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import shutil
@@ -20,30 +22,64 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 HEAD_ROOT = HERE.parents[1]
-COMMITS = ("b226e4f", "dc0a4f1")  # before and after the move; HEAD (adapter_head.py) is the control
+COMMITS = ("b226e4f", "dc0a4f1")  # before and after the move; HEAD (unchanged files) is the control
 BLOCK_START = "# --- components (experiments/layout_move/ maps these names onto older layouts) ---"
 BLOCK_END = "# --- end components ---"
 
 
-def runner_source() -> str:
-    """HEAD's lockstep runner with its components imported from ``layout_adapter``."""
+def adapter_api(commit: str) -> tuple[dict[str, str], set[str]]:
+    """The commit adapter's ``MOVED`` (HEAD module -> the commit's) and ``__all__`` (names it provides)."""
+    tree = ast.parse((HERE / f"adapter_{commit}.py").read_text(encoding="utf-8"))
+    values = {t.id: ast.literal_eval(node.value) for node in tree.body if isinstance(node, (ast.Assign, ast.AnnAssign))
+              for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
+              if isinstance(t, ast.Name) and t.id in ("MOVED", "__all__")}
+    return values["MOVED"], set(values["__all__"])
+
+
+def rewrite_imports(lines: list[str], moved: dict[str, str], provided: set[str]) -> list[str]:
+    """``from cosmos_policy_ros.x import a, b`` lines for the commit: moved modules renamed, names the
+    adapter provides imported from ``layout_adapter`` instead."""
+    out, from_adapter, last = [], [], 0
+    for line in lines:
+        if not line.startswith("from cosmos_policy_ros."):
+            out.append(line)
+            continue
+        module, names = line.split(" import ", 1)
+        names = [n.strip() for n in names.split(",")]
+        kept = [n for n in names if n not in provided]
+        from_adapter += [n for n in names if n in provided]
+        if kept:
+            out.append(f"from {moved.get(module[5:], module[5:])} import {', '.join(kept)}")
+        last = len(out)
+    adapter_import = [f"from layout_adapter import {', '.join(from_adapter)}"] if from_adapter else []
+    return out[:last] + adapter_import + out[last:]
+
+
+def runner_source(commit: str) -> str:
+    """HEAD's lockstep runner, its components block rewritten for ``commit``."""
     text = (HEAD_ROOT / "cosmos_policy_ros/demo/lockstep.py").read_text(encoding="utf-8")
     head, rest = text.split(BLOCK_START + "\n", 1)
     block, tail = rest.split(BLOCK_END + "\n", 1)
-    names = [n.strip() for line in block.splitlines() for n in line.split(" import ", 1)[1].split(",")]
-    return f"{head}from layout_adapter import {', '.join(names)}  # noqa\n{tail}"
+    return head + "\n".join(rewrite_imports(block.splitlines(), *adapter_api(commit))) + "\n" + tail
+
+
+def driver_source(commit: str) -> str:
+    text = (HERE / "driver.py").read_text(encoding="utf-8")
+    return "\n".join(rewrite_imports(text.splitlines(), *adapter_api(commit))) + "\n"
 
 
 def prepare(commit: str, work: Path) -> Path:
     tree = work / commit
     if not tree.exists():
         subprocess.run(["git", "-C", str(HEAD_ROOT), "worktree", "add", "--detach", str(tree), commit], check=True)
-    head = commit == "HEAD"
-    runner = (HEAD_ROOT / "cosmos_policy_ros/demo/lockstep.py").read_text(encoding="utf-8") if head else runner_source()
-    (tree / "lockstep_runner.py").write_text(runner, encoding="utf-8")
-    shutil.copy(HERE / f"adapter_{'head' if head else commit}.py", tree / "layout_adapter.py")
-    shutil.copy(HERE / "adapter_common.py", tree / "adapter_common.py")
-    shutil.copy(HERE / "driver.py", tree / "layout_driver.py")
+    head = commit == "HEAD"  # the control: runner and driver as they are
+    runner = (HEAD_ROOT / "cosmos_policy_ros/demo/lockstep.py").read_text(encoding="utf-8")
+    (tree / "lockstep_runner.py").write_text(runner if head else runner_source(commit), encoding="utf-8")
+    driver = (HERE / "driver.py").read_text(encoding="utf-8")
+    (tree / "layout_driver.py").write_text(driver if head else driver_source(commit), encoding="utf-8")
+    if not head:
+        shutil.copy(HERE / f"adapter_{commit}.py", tree / "layout_adapter.py")
+        shutil.copy(HERE / "adapter_common.py", tree / "adapter_common.py")
     return tree
 
 

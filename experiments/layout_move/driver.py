@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Runs in a commit's worktree: HEAD's lockstep runner (``lockstep_runner.py``, its components from
-``layout_adapter.py``) on that commit's ``cosmos-policy demo`` defaults (task, episodes, seed from
-its config/demo/demo.yaml); prints the demo's progress and last line, writes the episodes as JSON."""
+"""Runs in a commit's worktree: HEAD's lockstep runner (``lockstep_runner.py``) on that commit's
+``cosmos-policy demo`` defaults (task, episodes, seed from its config/demo/demo.yaml); prints the
+demo's progress and last line, writes the episodes as JSON. Written against HEAD's modules;
+compare.py rewrites its imports for an older layout as it does the runner's."""
 from __future__ import annotations
 
 import json
@@ -9,7 +10,11 @@ import sys
 import time
 
 import cosmos_policy_ros
-from layout_adapter import DemoConfig, DemoOutcome, EpisodeConfig, Setting, summarize, value_auc
+from cosmos_policy_ros.demo.config import DemoConfig
+from cosmos_policy_ros.demo.episode_runner import EpisodeConfig
+from cosmos_policy_ros.demo.report import summarize, value_auc
+from cosmos_policy_ros.demo.run import DemoOutcome
+from cosmos_policy_ros.demo.setting import Setting
 from lockstep_runner import run_lockstep_setting
 
 
