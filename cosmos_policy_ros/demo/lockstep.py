@@ -35,26 +35,24 @@ import torch
 # --- components (experiments/layout_move/ maps these names onto older layouts) ---
 from cosmos_policy_ros.control.arbitration import Arbiter, Command, PolicyChunk
 from cosmos_policy_ros.control.modes import Mode
-from cosmos_policy_ros.control.watchdog import ValueGate
+from cosmos_policy_ros.control.watchdog import WATCHDOG_PERIOD_S, ValueGate
 from cosmos_policy_ros.demo.episode_runner import EpisodeConfig, EpisodeResult
 from cosmos_policy_ros.demo.setting import Setting
 from cosmos_policy_ros.presets import RobotPreset, load_preset
 from cosmos_policy_ros.serving.camera_input import model_image
 from cosmos_policy_ros.serving.inference_schedule import InferenceSchedule, ScheduleConfig
 from cosmos_policy_ros.serving.observation import LatestMessages, ObservationLimits
-from cosmos_policy_ros.serving.policy_runner import ModelSource, PolicyRunner, load_runner
+from cosmos_policy_ros.serving.policy_runner import WARMUP_INSTRUCTION, ModelSource, PolicyRunner, load_runner
 from cosmos_policy_ros.sim.arm_sim import ArmSim
 from cosmos_policy_ros.sim.scene import build_scene_config
-from cosmos_policy_ros.sim.session import OutputRates, SimSession
+from cosmos_policy_ros.sim.session import JOINT_STATE_RATE_HZ, OutputRates, SimSession
 from cosmos_policy_ros.sim.tasks import Outcome, TaskConfig
 from cosmos_policy_ros.sim.trajectory_follower import FollowerConfig, TrajectoryCommand
 # --- end components ---
 
-JOINT_STATE_PERIOD_S = 0.01  # sim_arm's joint_state_rate_hz default (100 Hz): the loop's step
-WATCHDOG_PERIOD_S = 0.02  # command_arbiter's watchdog.period_s default
+JOINT_STATE_PERIOD_S = 1.0 / JOINT_STATE_RATE_HZ  # sim_arm's default joint-state period: the loop's step
 TORCH_THREADS = 1  # a fixed thread count: the same sums in the same order on every machine
 # No global torch seed: every decision's noise comes from its own seed (PolicyRunner.decision_seed).
-WARMUP_INSTRUCTION = "warm up"  # policy_node's
 
 
 def fix_torch_threads() -> None:

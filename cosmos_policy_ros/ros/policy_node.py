@@ -40,7 +40,8 @@ from cosmos_policy_ros.serving.inference_schedule import InferenceSchedule, Sche
 from cosmos_policy_ros.control.joint_map import JointStateMerger
 from cosmos_policy_ros.serving.observation import LatestMessages, ObservationLimits
 from cosmos_policy_ros.serving.decision import Decision
-from cosmos_policy_ros.serving.policy_runner import ModelSource, PolicyRunner, ServedModel, load_runner
+from cosmos_policy_ros.serving.policy_runner import (WARMUP_INSTRUCTION, ModelSource, PolicyRunner, ServedModel,
+                                                     load_runner)
 from cosmos_policy_ros.serving.random_model import RandomInit, random_model
 from cosmos_policy_ros.control.watchdog import ValueGate
 from cosmos_policy_ros.presets import RobotPreset, load_preset
@@ -64,7 +65,6 @@ from cosmos_policy_ros.ros.qos import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS
 NODE_NAME = "policy_node"
 MS_PER_S = 1000.0
 RELIABLE_10 = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)  # plan_candidates, diagnostics
-WARMUP_INSTRUCTION = "warm up"
 LOG_THROTTLE_S = 5.0
 
 

@@ -32,6 +32,7 @@ from cosmos_policy_ros.serving.decision import Decision, PlanSummary
 MS_PER_S = 1000.0
 VALUE_ROLES = {"V(s')": Role.VALUE_FUTURE, "V(s,a,s')": Role.VALUE, "Q(s,a)": Role.Q_VALUE}
 AUTO_MODE = "auto"
+WARMUP_INSTRUCTION = "warm up"  # the warm-up inference's instruction when none is set yet
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,9 @@ class EpisodeEnd:
     stamp_s: float
 
 
+JOINT_STATE_RATE_HZ = 100.0  # sim_arm publishes joint states (and steps physics) at this sim-time rate by default
+
+
 class OutputRates:
     """When each periodic output of the sim (camera frames, object poses) is next due on the stamp
     clock: due at the episode's first stamp, then once per period; after a skip the schedule

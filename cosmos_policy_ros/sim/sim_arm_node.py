@@ -47,7 +47,7 @@ from cosmos_policy_ros.ros.params import NodeParams, ParamSpec
 from cosmos_policy_ros.ros.qos import COMMAND_QOS, EVENTS_QOS, SENSOR_QOS, STATE_QOS
 from cosmos_policy_ros.sim.arm_sim import ArmSim
 from cosmos_policy_ros.sim.scene import build_scene_config
-from cosmos_policy_ros.sim.session import EpisodeEnd, OutputRates, SimSession
+from cosmos_policy_ros.sim.session import JOINT_STATE_RATE_HZ, EpisodeEnd, OutputRates, SimSession
 from cosmos_policy_ros.sim.tasks import TASKS, Outcome, TaskConfig
 from cosmos_policy_ros.sim.trajectory_follower import FollowerConfig, TrajectoryCommand
 
@@ -71,7 +71,7 @@ class SimArmParams(NodeParams):
         ParamSpec("seed", 0, "Seed of the first episode.", read_only=True, min_value=0),
         ParamSpec("real_time_factor", 1.0, "Sim seconds per wall second (!= 1 publishes /clock).",
                   read_only=True, min_value=0.05, max_value=50.0),
-        ParamSpec("joint_state_rate_hz", 100.0, "joint_states rate in sim time [Hz].", read_only=True,
+        ParamSpec("joint_state_rate_hz", JOINT_STATE_RATE_HZ, "joint_states rate in sim time [Hz].", read_only=True,
                   min_value=1.0, max_value=500.0),
         ParamSpec("camera_rate_hz", 15.0, "Rate of every camera in sim time [Hz]; 0 = no images.",
                   read_only=True, min_value=0.0, max_value=60.0),

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from functools import partial
 
-from adapter_common import OutputRates, model_image, runner_with_seed, shipped_parameters, with_fields
+from adapter_common import (JOINT_STATE_RATE_HZ, WARMUP_INSTRUCTION, WATCHDOG_PERIOD_S, OutputRates,
+                            model_image, runner_with_seed, shipped_parameters, with_fields)
 from cosmos_policy_ros.control.inference_schedule import ScheduleConfig as _ScheduleConfig
 from cosmos_policy_ros.control.modes import Mode
 from cosmos_policy_ros.control.observation import ObservationLimits as _ObservationLimits
@@ -27,7 +28,8 @@ MOVED = {
     "cosmos_policy_ros.serving.observation": "cosmos_policy_ros.control.observation",
     "cosmos_policy_ros.serving.policy_runner": "cosmos_policy_ros.control.policy_runner",
 }
-__all__ = ["Arbiter", "EpisodeResult", "ModelSource", "ObservationLimits", "OutputRates", "ScheduleConfig",
+__all__ = ["JOINT_STATE_RATE_HZ", "WARMUP_INSTRUCTION", "WATCHDOG_PERIOD_S", "Arbiter", "EpisodeResult",
+           "ModelSource", "ObservationLimits", "OutputRates", "ScheduleConfig",
            "Setting", "ValueGate", "load_runner", "model_image"]
 
 _POLICY_PARAMS = shipped_parameters(CONFIG_DIR, "policy_node")

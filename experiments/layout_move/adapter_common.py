@@ -13,6 +13,9 @@ their nodes' behaviour. Copied into the commit's worktree beside ``layout_adapte
   (``Setting.planning_checkpoint``; ``EpisodeResult.plans`` at b226e4f, ``joints`` at both).
 * ``shipped_parameters``: a node's shipped ``config/<node>.yaml`` (the graph loads it over the
   node's defaults).
+* ``JOINT_STATE_RATE_HZ``, ``WATCHDOG_PERIOD_S``, ``WARMUP_INSTRUCTION``: the defaults both commits'
+  nodes typed in their parameter tables (sim_arm ``joint_state_rate_hz``, command_arbiter
+  ``watchdog.period_s``, policy_node's warm-up instruction); HEAD gives each one home.
 """
 from __future__ import annotations
 
@@ -26,6 +29,11 @@ from typing import Any
 
 import numpy as np
 import yaml
+
+
+JOINT_STATE_RATE_HZ = 100.0
+WATCHDOG_PERIOD_S = 0.02
+WARMUP_INSTRUCTION = "warm up"
 
 
 def _head_module(relative: str, name: str):
