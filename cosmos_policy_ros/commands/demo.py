@@ -3,7 +3,8 @@
 
 Without ``--retrain`` it runs the shipped checkpoint (``checkpoints/demo_reach``; ``--task twin``:
 ``checkpoints/demo_twin`` with ``config/demo/demo_twin.yaml``): K seeded
-episodes with the plain policy, K with plan-and-select, one hand-off episode; it prints a table
+episodes with the plain policy, K with plan-and-select, one hand-off episode (``--lockstep``: the
+2K policy episodes in one process on a frozen sim clock, ``demo/lockstep.py``); it prints a table
 and, last, ``demo task=<name> episodes=<k> success_n1=<a> success_plan=<b> value_auc=<c>``.
 """
 from __future__ import annotations
@@ -36,6 +37,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="retrain YAML (default: the task's, config/demo/retrain.yaml for reach)")
     parser.add_argument("--retrain-until", default=None, choices=STAGES, metavar="STAGE",
                         help=f"stop the retrain after this stage, one of {', '.join(STAGES)}")
+    parser.add_argument("--lockstep", action="store_true",
+                        help="run the N=1 and plan-and-select episodes in this process with sim time frozen "
+                             "while the policy decides (no ROS graph): deterministic, independent of the "
+                             "CPU/GPU's speed; no hand-off episode and no teleop")
     parser.add_argument("--print-config", action="store_true", help="print the resolved demo config and exit")
 
 
@@ -72,6 +77,6 @@ def run(args: argparse.Namespace) -> int:
             config = config.replace(checkpoint=str(folder.resolve()),
                                     planning_checkpoint=DemoConfig.resolve_optional(planner) if planner else "")
         from cosmos_policy_ros.demo.run import run_demo
-        outcome = run_demo(config, args.out, print)
+        outcome = run_demo(config, args.out, print, lockstep=args.lockstep)
     print(outcome.last_line())
     return 0

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 from cosmos_policy_ros.settings import check_settings, setting
 
+WATCHDOG_PERIOD_S = 0.02  # how often command_arbiter checks the deadline by default [s]
+
 
 @dataclass
 class CommandWatchdog:

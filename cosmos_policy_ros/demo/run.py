@@ -70,12 +70,9 @@ def _mode_sequence(result: EpisodeResult) -> list[str]:
     return sequence
 
 
-def run_demo(config: DemoConfig, out_dir: Path, progress: Callable[[str], None] = print) -> DemoOutcome:
-    """Run both settings and the hand-off on the node graph; write the report into ``out_dir``."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    seeds, checkpoint = config.seeds(), str(config.resolve(config.checkpoint))
-    preset, episodes = str(config.resolve(config.preset)), episode_config(config)
-    started = time.monotonic()
+def demo_settings(config: DemoConfig) -> tuple[Setting, Setting]:
+    """The demo's two settings: the plain policy (N=1) and plan-and-select (N=num_candidates)."""
+    preset, checkpoint = str(config.resolve(config.preset)), str(config.resolve(config.checkpoint))
     scene = config.resolve_optional(config.scene)
     plain = Setting("policy N=1", preset, config.real_time_factor_n1, config.camera_rate_hz, checkpoint,
                     num_candidates=1, planning_mode=config.planning_mode, policy_seed=config.seed, scene=scene)
@@ -84,11 +81,31 @@ def run_demo(config: DemoConfig, out_dir: Path, progress: Callable[[str], None] 
                    planning_checkpoint=config.resolve_optional(config.planning_checkpoint),
                    num_candidates=config.num_candidates, planning_mode=config.planning_mode,
                    policy_seed=config.seed, expert_speed_mps=config.handoff_expert_speed_mps, scene=scene)
-    plain_results = run_setting(plain, episodes, out_dir / "logs",
-                                _policy_episodes(seeds, progress, plain.name, handoff_seed=None))
-    plan_results = run_setting(plan, episodes, out_dir / "logs",
-                               _policy_episodes(seeds, progress, plan.name, handoff_seed=seeds[0]))
-    handoff, plan_results = plan_results[-1], plan_results[:-1]
+    return plain, plan
+
+
+def run_demo(config: DemoConfig, out_dir: Path, progress: Callable[[str], None] = print,
+             lockstep: bool = False) -> DemoOutcome:
+    """Run both settings (and, on the node graph, the hand-off); write the report into ``out_dir``.
+
+    ``lockstep``: in this process with sim time frozen while the policy decides
+    (:mod:`.lockstep`): deterministic, no hand-off episode.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    seeds, episodes = config.seeds(), episode_config(config)
+    started = time.monotonic()
+    plain, plan = demo_settings(config)
+    handoff = None
+    if lockstep:
+        from cosmos_policy_ros.demo.lockstep import run_lockstep_setting
+        plain_results = run_lockstep_setting(plain, episodes, _policy_episodes(seeds, progress, plain.name, None))
+        plan_results = run_lockstep_setting(plan, episodes, _policy_episodes(seeds, progress, plan.name, None))
+    else:
+        plain_results = run_setting(plain, episodes, out_dir / "logs",
+                                    _policy_episodes(seeds, progress, plain.name, handoff_seed=None))
+        plan_results = run_setting(plan, episodes, out_dir / "logs",
+                                   _policy_episodes(seeds, progress, plan.name, handoff_seed=seeds[0]))
+        handoff, plan_results = plan_results[-1], plan_results[:-1]
     rows = [summarize(plain.name, plain_results), summarize(plan.name, plan_results)]
     # The planner's V(s') scores separate outcomes; the plain policy's own value (policy role,
     # trained on successful demos only, as upstream) is shown for comparison.
@@ -99,19 +116,24 @@ def run_demo(config: DemoConfig, out_dir: Path, progress: Callable[[str], None] 
     progress(format_paired(paired, plain.name, plan.name))
     progress(f"value AUC (episode mean of the selected chunks' V(s'), {successes} successes / {failures} "
              f"failures, held-out scenes): {auc:.3f}; plain policy's own value: {plain_auc:.3f}")
-    plot_values(handoff, plain_results + plan_results, out_dir / "value_over_time.png")
+    files = ["latency_hist.png", "choices.png"]
+    if handoff is not None:
+        plot_values(handoff, plain_results + plan_results, out_dir / "value_over_time.png")
+        files.insert(0, "value_over_time.png")
     plot_latency({plain.name: [x for r in plain_results for x in r.inference_ms],
                   plan.name: [x for r in plan_results for x in r.inference_ms]}, out_dir / "latency_hist.png")
     plot_choices(plain_results, plan_results, out_dir / "choices.png")
-    renderer = EpisodeRenderer(scene)
+    renderer = EpisodeRenderer(plain.scene)
     shown = showcase_pair(plain_results, plan_results)
     write_gif(render_comparison(renderer, config.task, list(zip((plain.name, plan.name), shown)), config.gif_fps),
               out_dir / "episode.gif", config.gif_fps)
-    write_gif(render_comparison(renderer, config.task, [("hand-off", handoff)], config.gif_fps),
-              out_dir / "handoff.gif", config.gif_fps)
-    _write_episodes_json(out_dir / "episodes.json", plain_results + plan_results + [handoff])
-    progress(f"report in {out_dir}: value_over_time.png, latency_hist.png, choices.png, episode.gif (seed "
-             f"{shown[0].seed}: {plain.name} | {plan.name}), handoff.gif, episodes.json; "
+    files.append(f"episode.gif (seed {shown[0].seed}: {plain.name} | {plan.name})")
+    if handoff is not None:
+        write_gif(render_comparison(renderer, config.task, [("hand-off", handoff)], config.gif_fps),
+                  out_dir / "handoff.gif", config.gif_fps)
+        files.append("handoff.gif")
+    _write_episodes_json(out_dir / "episodes.json", plain_results + plan_results + ([handoff] if handoff else []))
+    progress(f"report in {out_dir}: {', '.join(files)}, episodes.json; "
              f"demo took {time.monotonic() - started:.0f} s")
     return DemoOutcome(config.task, config.episodes, rows[0].success_rate, rows[1].success_rate, auc)
 

@@ -38,6 +38,7 @@ from cosmos_policy_ros.control.joint_map import JointStateMerger
 from cosmos_policy_ros.control.limits import LimitSettings
 from cosmos_policy_ros.control.modes import Mode, RequestResult
 from cosmos_policy_ros.control.stitching import StitchConfig
+from cosmos_policy_ros.control.watchdog import WATCHDOG_PERIOD_S
 from cosmos_policy_ros.presets import RobotPreset, load_preset
 from cosmos_policy_ros.ros.conversions import NANOSECONDS_PER_SECOND, joint_trajectory, stamp_to_seconds
 from cosmos_policy_ros.ros.node_main import run_node
@@ -70,7 +71,7 @@ class ArbiterParams(NodeParams):
         ParamSpec.of("stitching.min_seam_s", StitchConfig, "min_seam_s"),
         ParamSpec.of("stitching.max_stamp_ahead_s", StitchConfig, "max_stamp_ahead_s"),
         ParamSpec.of("watchdog.margin_s", ArbiterConfig, "watchdog_margin_s"),
-        ParamSpec("watchdog.period_s", 0.02, "Watchdog timer period [s].", read_only=True,
+        ParamSpec("watchdog.period_s", WATCHDOG_PERIOD_S, "Watchdog timer period [s].", read_only=True,
                   min_value=0.001, max_value=1.0),
         ParamSpec.of("value_threshold", ArbiterConfig, "value_threshold"),
         ParamSpec.of("shadow_mode", ArbiterConfig, "shadow_mode"),

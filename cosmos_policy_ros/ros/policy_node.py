@@ -40,7 +40,8 @@ from cosmos_policy_ros.serving.inference_schedule import InferenceSchedule, Sche
 from cosmos_policy_ros.control.joint_map import JointStateMerger
 from cosmos_policy_ros.serving.observation import LatestMessages, ObservationLimits
 from cosmos_policy_ros.serving.decision import Decision
-from cosmos_policy_ros.serving.policy_runner import ModelSource, PolicyRunner, ServedModel, load_runner
+from cosmos_policy_ros.serving.policy_runner import (WARMUP_INSTRUCTION, ModelSource, PolicyRunner, ServedModel,
+                                                     load_runner)
 from cosmos_policy_ros.serving.random_model import RandomInit, random_model
 from cosmos_policy_ros.control.watchdog import ValueGate
 from cosmos_policy_ros.presets import RobotPreset, load_preset
@@ -64,7 +65,6 @@ from cosmos_policy_ros.ros.qos import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS
 NODE_NAME = "policy_node"
 MS_PER_S = 1000.0
 RELIABLE_10 = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)  # plan_candidates, diagnostics
-WARMUP_INSTRUCTION = "warm up"
 LOG_THROTTLE_S = 5.0
 
 
@@ -362,7 +362,7 @@ class PolicyNode(LifecycleNode):
             self._reject_input(f"input rejected, no inference: {error}")
             return
         try:
-            seed = self.params.seed + self._sequence * self.params.planning_num_candidates
+            seed = self._runner.decision_seed(self.params.seed, self._sequence)
             decision = self._runner.decide(images, proprio, self._instruction, seed, self._budget_s())
         except (ValueError, KeyError, RuntimeError) as error:
             self._set_reason(f"inference failed: {error}")

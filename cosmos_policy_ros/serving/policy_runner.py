@@ -32,6 +32,7 @@ from cosmos_policy_ros.serving.decision import Decision, PlanSummary
 MS_PER_S = 1000.0
 VALUE_ROLES = {"V(s')": Role.VALUE_FUTURE, "V(s,a,s')": Role.VALUE, "Q(s,a)": Role.Q_VALUE}
 AUTO_MODE = "auto"
+WARMUP_INSTRUCTION = "warm up"  # the warm-up inference's instruction when none is set yet
 
 
 @dataclass(frozen=True)
@@ -161,6 +162,11 @@ class PolicyRunner:
         if instruction and cache.encoder != "hash" and instruction not in cache:
             return missing_instruction_message(instruction, len(cache), cache.encoder)
         return ""
+
+    def decision_seed(self, base_seed: int, sequence: int) -> int:
+        """Seed of decision ``sequence``: its candidates use ``seed .. seed + N - 1``, so no two
+        decisions of a run share a noise draw."""
+        return base_seed + sequence * self.source.num_candidates
 
     def decide(self, images: Mapping[str, np.ndarray], proprio: np.ndarray, instruction: str, seed: int,
                budget_s: float) -> Decision:

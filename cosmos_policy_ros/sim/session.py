@@ -8,6 +8,7 @@ stamps are mapped back to sim time with the same epoch.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +25,38 @@ class EpisodeEnd:
     episode: Episode
     outcome: Outcome
     stamp_s: float
+
+
+JOINT_STATE_RATE_HZ = 100.0  # sim_arm publishes joint states (and steps physics) at this sim-time rate by default
+
+
+class OutputRates:
+    """When each periodic output of the sim (camera frames, object poses) is next due on the stamp
+    clock: due at the episode's first stamp, then once per period; after a skip the schedule
+    moves to the late stamp (the missed ones are not made up). The sim node and the lockstep demo
+    share it.
+
+    Args:
+        rates_hz: output name -> rate in sim time [Hz] (<= 0: never due).
+        start_s: the first stamp at which every output is due.
+    """
+
+    def __init__(self, rates_hz: Mapping[str, float], start_s: float) -> None:
+        self.rates_hz = dict(rates_hz)
+        self._next_due_s = dict.fromkeys(self.rates_hz, start_s)
+
+    def restart(self, start_s: float) -> None:
+        """Due again from ``start_s`` (a reset: a due time left in the past gave two frames one
+        physics step apart)."""
+        self._next_due_s = dict.fromkeys(self._next_due_s, start_s)
+
+    def due(self, what: str, stamp_s: float) -> bool:
+        """Whether ``what`` is due at ``stamp_s``; schedules the next one."""
+        rate_hz = self.rates_hz[what]
+        if rate_hz <= 0 or stamp_s + 1e-9 < self._next_due_s[what]:
+            return False
+        self._next_due_s[what] = max(self._next_due_s[what] + 1.0 / rate_hz, stamp_s)
+        return True
 
 
 class SimSession:

@@ -47,7 +47,7 @@ from cosmos_policy_ros.ros.params import NodeParams, ParamSpec
 from cosmos_policy_ros.ros.qos import COMMAND_QOS, EVENTS_QOS, SENSOR_QOS, STATE_QOS
 from cosmos_policy_ros.sim.arm_sim import ArmSim
 from cosmos_policy_ros.sim.scene import build_scene_config
-from cosmos_policy_ros.sim.session import EpisodeEnd, SimSession
+from cosmos_policy_ros.sim.session import JOINT_STATE_RATE_HZ, EpisodeEnd, OutputRates, SimSession
 from cosmos_policy_ros.sim.tasks import TASKS, Outcome, TaskConfig
 from cosmos_policy_ros.sim.trajectory_follower import FollowerConfig, TrajectoryCommand
 
@@ -71,7 +71,7 @@ class SimArmParams(NodeParams):
         ParamSpec("seed", 0, "Seed of the first episode.", read_only=True, min_value=0),
         ParamSpec("real_time_factor", 1.0, "Sim seconds per wall second (!= 1 publishes /clock).",
                   read_only=True, min_value=0.05, max_value=50.0),
-        ParamSpec("joint_state_rate_hz", 100.0, "joint_states rate in sim time [Hz].", read_only=True,
+        ParamSpec("joint_state_rate_hz", JOINT_STATE_RATE_HZ, "joint_states rate in sim time [Hz].", read_only=True,
                   min_value=1.0, max_value=500.0),
         ParamSpec("camera_rate_hz", 15.0, "Rate of every camera in sim time [Hz]; 0 = no images.",
                   read_only=True, min_value=0.0, max_value=60.0),
@@ -126,7 +126,8 @@ class SimArmNode(Node):
         self.create_service(ResetTask, "~/reset_task", self._on_reset_task)
         self.create_service(Trigger, "~/task_success", self._on_task_success)
         self._period_s = 1.0 / self.params.joint_state_rate_hz
-        self._next_due_s = dict.fromkeys(("camera", "poses"), self.session.stamp_s)  # due from the first stamp
+        self._rates = OutputRates({"camera": self.params.camera_rate_hz, "poses": self.params.object_pose_rate_hz},
+                                  self.session.stamp_s)  # due from the first stamp
         # Pace on the steady clock: with /clock the node's own clock would wait for itself.
         self.create_timer(self._period_s / max(1.0, self.params.real_time_factor), self._on_tick,
                           clock=Clock(clock_type=ClockType.STEADY_TIME))
@@ -176,20 +177,13 @@ class SimArmNode(Node):
         self._joint_state_pub.publish(JointState(
             header=_header(stamp, ""), name=list(sim.joint_names), position=sim.joint_positions().tolist(),
             velocity=sim.joint_velocities().tolist(), effort=sim.joint_efforts().tolist()))
-        if self._due("poses", stamp_s, self.params.object_pose_rate_hz):
+        if self._rates.due("poses", stamp_s):
             self._pose_pub.publish(PoseArray(header=_header(stamp, WORLD_FRAME), poses=[
                 _pose_msg(position, quat) for position, quat in self.session.object_poses()]))
-        if self.params.camera_rate_hz > 0 and self._due("camera", stamp_s, self.params.camera_rate_hz):
+        if self._rates.due("camera", stamp_s):
             for camera in self.preset.cameras:
                 self._image_pubs[camera.name].publish(
                     numpy_to_image(sim.render(camera.name), "rgb8", _header(stamp, f"{camera.name}_camera")))
-
-    def _due(self, what: str, stamp_s: float, rate_hz: float) -> bool:
-        """Whether ``what`` is due at ``stamp_s``; schedules the next one (no bursts after a skip)."""
-        if stamp_s + 1e-9 < self._next_due_s[what]:
-            return False
-        self._next_due_s[what] = max(self._next_due_s[what] + 1.0 / rate_hz, stamp_s)
-        return True
 
     # --- events, commands, services ----------------------------------------------------------
     def _publish_end(self, ended: EpisodeEnd) -> None:
@@ -221,9 +215,7 @@ class SimArmNode(Node):
             response.success, response.message = False, str(error)
             return response
         self._anchor()
-        # Due from the new episode's first stamp, as at start (a due time left in the past gave two
-        # frames one physics step apart: _due schedules the next one period after the due time).
-        self._next_due_s = dict.fromkeys(self._next_due_s, self.session.stamp_s)
+        self._rates.restart(self.session.stamp_s)  # due from the new episode's first stamp, as at start
         response.success, response.message = True, episode.instruction
         self.get_logger().info(f"reset {self.session.episode_id}: {episode.instruction}")
         return response
