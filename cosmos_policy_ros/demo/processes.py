@@ -101,6 +101,18 @@ class NodeProcesses:
                 log = self.log_dir / f"{name}.log"
                 raise RuntimeError(f"node {name} {describe_exit(proc.returncode)}; see {log}")
 
+    def status_report(self, last_lines: int = 12) -> str:
+        """Each node's state and the end of its log, so a failure can be read where it is reported
+        (a CI log) without the log folder, which is often gone by then."""
+        parts = []
+        for name, proc in self._procs.items():
+            code = proc.poll()
+            state = "running" if code is None else describe_exit(code)
+            log = self.log_dir / f"{name}.log"
+            tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-last_lines:] if log.exists() else []
+            parts.append(f"--- {name} (pid {proc.pid}) {state}; last {len(tail)} lines of {log}:\n" + "\n".join(tail))
+        return "\n".join(parts)
+
     def stop(self) -> None:
         for name, stopped in stop_children(self._procs, timeout_s=self.stop_timeout_s).items():
             if stopped.killed:

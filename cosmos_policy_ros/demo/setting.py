@@ -90,8 +90,12 @@ def run_setting(setting: Setting, episode_config: EpisodeConfig, log_dir: Path,
           spinning(lambda: DemoClient(joint_states_topic)) as client):
         client.service_timeout_s = READY_TIMEOUT_S  # the first calls also wait for the nodes to start
         runner = EpisodeRunner(client, episode_config)
-        for result in episodes(runner):
-            processes.check_alive()
-            results.append(result)
-            client.service_timeout_s = episode_config.first_chunk_timeout_s
+        try:
+            for result in episodes(runner):
+                processes.check_alive()
+                results.append(result)
+                client.service_timeout_s = episode_config.first_chunk_timeout_s
+        except Exception as error:
+            error.add_note(f"the nodes of setting {setting.name!r}:\n{processes.status_report()}")
+            raise
     return results

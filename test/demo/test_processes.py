@@ -2,11 +2,14 @@
 """The demo's node set comes from the shared description (ros/graph.py), plus its extras."""
 from __future__ import annotations
 
+import dataclasses
+import time
+
 from cosmos_policy_ros.ros.processes import node_argv
 from cosmos_policy_ros.demo.config import DemoConfig
-from cosmos_policy_ros.demo.processes import GraphOptions, demo_graph
+from cosmos_policy_ros.demo.processes import GraphOptions, NodeProcesses, demo_graph
 from cosmos_policy_ros.demo.setting import Setting
-from cosmos_policy_ros.ros.graph import GraphArgs, build_graph
+from cosmos_policy_ros.ros.graph import GraphArgs, NodeKind, NodeSpec, build_graph
 
 PRESET = str(DemoConfig.resolve("config/demo/sim_arm_32.yaml"))
 
@@ -42,3 +45,16 @@ def test_collection_setting_adds_recorder_and_noisy_expert_and_drops_the_policy(
 def test_graph_options_without_extras_have_no_recorder():
     graph = demo_graph(GraphOptions(preset=PRESET, checkpoint="/c"))
     assert "recorder" not in [n.name for n in graph.nodes]
+
+
+def test_status_report_names_each_node_state_and_the_end_of_its_log(tmp_path):
+    """What a failed demo setting reports (run_setting adds it to the error): CI keeps no log folder."""
+    graph = build_graph("sim_demo", GraphArgs(robot=PRESET, use_sim_time=True))
+    broken = NodeSpec(NodeKind("sim_arm", "sim_arm_node", "cosmos_policy_ros.no_such_node_module"), {})
+    processes = NodeProcesses(dataclasses.replace(graph, nodes=(broken,)), tmp_path)
+    with processes:
+        deadline = time.monotonic() + 60.0
+        while ") running;" in (report := processes.status_report()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert "--- sim_arm (pid " in report and "exited with code 1" in report
+    assert "No module named cosmos_policy_ros.no_such_node_module" in report  # the log's last line
