@@ -18,6 +18,8 @@ HELP = "Run the simulated closed-loop demo (record -> train -> plan-and-select -
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from cosmos_policy_ros.ros.graph import use_headless_rendering
+    use_headless_rendering()  # --lockstep renders here, and the imports below load mujoco
     from cosmos_policy_ros.demo.config import DEFAULT_TASK
     from cosmos_policy_ros.demo.pipeline import STAGES
     parser.add_argument("--task", default=DEFAULT_TASK,
@@ -63,7 +65,6 @@ def run(args: argparse.Namespace) -> int:
         print(yaml.safe_dump(config.__dict__, sort_keys=False), end="")
         return 0
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    os.environ.setdefault("MUJOCO_GL", "egl")
     with DomainLease() as lease:  # a ROS domain of our own unless the user chose one
         os.environ.setdefault(DOMAIN_VAR, str(lease.domain_id))
         if args.retrain:

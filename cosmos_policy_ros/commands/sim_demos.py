@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 HELP = "Generate scripted-expert sim episodes straight into a training set (no ROS, many processes)."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering; read when mujoco is first imported
+    from cosmos_policy_ros.ros.graph import use_headless_rendering
+    use_headless_rendering()  # the episodes render here, and the imports below load mujoco
     from cosmos_policy_ros.presets import CONFIG_DIR
     from cosmos_policy_ros.sim.demonstrations import SimDemoConfig
     defaults = SimDemoConfig()

@@ -18,6 +18,7 @@ never reads the demo's configuration itself.
 """
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -258,6 +259,12 @@ def environment_defaults(scenario: str, env: Mapping[str, str]) -> dict[str, str
         raise ValueError(f"scenario={scenario!r} must be one of {SCENARIOS}")
     defaults = [(DISCOVERY_RANGE_VAR, DEFAULT_DISCOVERY_RANGE)] + ([HEADLESS_GL] if scenario == "sim_demo" else [])
     return {name: value for name, value in defaults if name not in env}
+
+
+def use_headless_rendering() -> None:
+    """For a command that renders the sim in its own process: EGL unless the user chose a backend.
+    MuJoCo picks its backend when it is first imported, so this runs before anything imports it."""
+    os.environ.setdefault(*HEADLESS_GL)
 
 
 def build_graph(scenario: str, args: GraphArgs | None = None,

@@ -9,6 +9,9 @@ long inference took) and every random draw is seeded.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -42,3 +45,13 @@ def test_lockstep_demo_twice_gives_the_same_line_and_episodes(tmp_path):
     assert line_b == line_a
     for a, b in zip(episodes_a, episodes_b, strict=True):
         assert a == b, f"seed {a['seed']}: the runs differ"
+
+
+def test_the_lockstep_command_renders_on_a_machine_without_a_display(tmp_path):
+    """The user's shell has no MUJOCO_GL (only our test setup sets it): the command picks EGL before
+    anything imports mujoco, which chooses its GL backend once, at import."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MUJOCO_GL", "DISPLAY", "WAYLAND_DISPLAY")}
+    run = subprocess.run([sys.executable, "-m", "cosmos_policy_ros.cli", "demo", "--lockstep", "--episodes", "1",
+                          "--out", str(tmp_path)], env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-4000:]
+    assert run.stdout.splitlines()[-1].startswith("demo task=reach episodes=1 "), run.stdout[-2000:]
