@@ -20,9 +20,11 @@ cameras at 30 Hz and each arm's joint states at 100 Hz stream (stamped now) to p
 to the model's size; random demo-small model). First with no instruction, so the node only takes
 its inputs: its CPU use then is the sensor path's cost. Then an instruction starts back-to-back
 decisions; per chunk ``inference_time_ms - model_time_ms`` is the node's own part of a decision
-(frame deserialization, conversion, resize to the model's size, assembly, message build). Prints
-its p50/p99 and the node's CPU in both phases (percent of one core, from /proc); last line
-``node_overhead preset=aloha p50_ms=<x> p99_ms=<y> cpu_sensors_pct=<x> cpu_deciding_pct=<y>``.
+(frame deserialization, conversion, resize to the model's size, assembly, message build). Runs the
+node twice, cameras converted one after the other and then in parallel threads
+(``observation.parallel_cameras``, the default), and prints p50/p99 and the node's CPU in both
+phases (percent of one core, from /proc) for each; last line ``node_overhead preset=aloha
+p50_ms=<x> p99_ms=<y> serial_p50_ms=<z> parallel_speedup_p50=<r> cpu_sensors_pct=<x> cpu_deciding_pct=<y>``.
 Usage: python bench/node_overhead.py [--preset sim_arm|aloha] [--samples 60] [--budget-s 40]
 """
 from __future__ import annotations
@@ -35,6 +37,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import rclpy
@@ -250,13 +253,25 @@ class AlohaStreams:
             self._thread.join()
 
 
-def run_aloha(args: argparse.Namespace) -> None:
+@dataclass(frozen=True)
+class AlohaRun:
+    """One policy_node run under the ALOHA load."""
+
+    timings_ms: list[float]  # the node's own part of each decision after warm-up
+    cpu_sensors_pct: float
+    cpu_deciding_pct: float
+    frame_sizes: list[str]
+    camera_frames: int
+
+
+def aloha_run(args: argparse.Namespace, parallel_cameras: bool) -> AlohaRun:
     """Sensor-path CPU with no decisions, then the node's own part of back-to-back decisions."""
     with DomainLease() as lease:
         env = lease.env()
         env.setdefault("OMP_NUM_THREADS", "1")
         os.environ.update(env)
-        proc = _start("cosmos_policy_ros.ros.policy_node", env, ALOHA_PARAMS, {})
+        params = {**ALOHA_PARAMS, "observation.parallel_cameras": str(parallel_cameras).lower()}
+        proc = _start("cosmos_policy_ros.ros.policy_node", env, params, {})
         robot = Robot()
         in_node: list[float] = []
         robot.node.create_subscription(ActionChunk, "/policy_node/action_chunk",
@@ -285,16 +300,28 @@ def run_aloha(args: argparse.Namespace) -> None:
     timings = in_node[WARMUP_SAMPLES:]
     if not timings:
         raise SystemExit("no chunk came back")
-    p50, p99 = np.percentile(timings, [50, 99])
+    return AlohaRun(timings, cpu_sensors, cpu_deciding, streams.frame_sizes, streams.camera_frames)
+
+
+def run_aloha(args: argparse.Namespace) -> None:
+    """The node with its cameras converted one after the other, then in parallel threads (the
+    default), in one run on one machine: the ratio is the lever's effect here."""
+    runs = {parallel: aloha_run(args, parallel) for parallel in (False, True)}
     print(f"hardware: {_hardware()}")
-    print(f"aloha load: 3 cameras {'/'.join(streams.frame_sizes)} rgb8 at {ALOHA_CAMERA_HZ:.0f} Hz, "
-          f"joint states at {ALOHA_JOINTS_HZ:.0f} Hz ({streams.camera_frames} frames published)")
-    print(f"policy_node CPU: {cpu_sensors:.1f} % of a core taking inputs only, {cpu_deciding:.1f} % deciding "
-          f"back-to-back (demo-small random model)")
-    print(f"{len(timings)} decisions (after {WARMUP_SAMPLES} warm-up): node's own part ms p50 {p50:.2f}, "
-          f"p99 {p99:.2f}, max {max(timings):.2f} (goal p99 < 5 ms)")
-    print(f"node_overhead preset=aloha p50_ms={p50:.2f} p99_ms={p99:.2f} cpu_sensors_pct={cpu_sensors:.1f} "
-          f"cpu_deciding_pct={cpu_deciding:.1f}")
+    first = runs[True]
+    print(f"aloha load: 3 cameras {'/'.join(first.frame_sizes)} rgb8 at {ALOHA_CAMERA_HZ:.0f} Hz, "
+          f"joint states at {ALOHA_JOINTS_HZ:.0f} Hz (demo-small random model)")
+    percentiles = {}
+    for parallel, run in runs.items():
+        p50, p99 = percentiles[parallel] = np.percentile(run.timings_ms, [50, 99])
+        print(f"observation.parallel_cameras={str(parallel).lower()}: {len(run.timings_ms)} decisions (after "
+              f"{WARMUP_SAMPLES} warm-up), node's own part ms p50 {p50:.2f}, p99 {p99:.2f}, max "
+              f"{max(run.timings_ms):.2f} (goal p99 < 5 ms); CPU {run.cpu_sensors_pct:.1f} % of a core taking "
+              f"inputs only, {run.cpu_deciding_pct:.1f} % deciding; {run.camera_frames} frames published")
+    (p50, p99), (serial_p50, _) = percentiles[True], percentiles[False]
+    print(f"node_overhead preset=aloha p50_ms={p50:.2f} p99_ms={p99:.2f} serial_p50_ms={serial_p50:.2f} "
+          f"parallel_speedup_p50={serial_p50 / p50:.2f} cpu_sensors_pct={first.cpu_sensors_pct:.1f} "
+          f"cpu_deciding_pct={first.cpu_deciding_pct:.1f}")
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -44,7 +45,7 @@ from cosmos_policy_ros.serving.policy_runner import (WARMUP_INSTRUCTION, ModelSo
                                                      load_runner)
 from cosmos_policy_ros.serving.random_model import RandomInit, random_model
 from cosmos_policy_ros.control.watchdog import ValueGate
-from cosmos_policy_ros.presets import RobotPreset, load_preset
+from cosmos_policy_ros.presets import CameraSpec, RobotPreset, load_preset
 from cosmos_policy_ros.ros.compat import add_parameter_callbacks
 from cosmos_policy_ros.ros.conversions import (
     NANOSECONDS_PER_SECOND,
@@ -100,6 +101,9 @@ class PolicyNodeParams(NodeParams):
                   read_only=True, min_value=0),
         ParamSpec.of("observation.max_age_s", ObservationLimits, "max_age_s", read_only=False),
         ParamSpec.of("observation.max_skew_s", ObservationLimits, "max_skew_s", read_only=False),
+        ParamSpec("observation.parallel_cameras", True, "Convert and resize the cameras' frames of a decision in "
+                  "one thread per camera (the resize releases the GIL); false = one after the other.",
+                  read_only=True),
         ParamSpec.of("value_threshold", ValueGate, "threshold", read_only=False),
         ParamSpec.of("timing.margin_s", ScheduleConfig, "margin_s"),
         ParamSpec("timing.idle_period_s", 0.1, "How often the waiting loop re-checks the inputs [s].",
@@ -130,6 +134,7 @@ class PolicyNodeParams(NodeParams):
     seed: int
     observation_max_age_s: float
     observation_max_skew_s: float
+    observation_parallel_cameras: bool
     value_threshold: float
     timing_margin_s: float
     timing_idle_period_s: float
@@ -187,6 +192,7 @@ class PolicyNode(LifecycleNode):
         self._stop = threading.Event()
         self._sequence = 0
         self._sensor_subs: list[Any] = []
+        self._camera_pool: ThreadPoolExecutor | None = None
         self._chunk_pub = self._plan_pub = self._paths_pub = None
         self._imagined_pubs: dict[str, Any] = {}
         self._ee_paths: EndEffectorPaths | None = None
@@ -267,6 +273,8 @@ class PolicyNode(LifecycleNode):
     def _subscribe(self) -> None:
         topics = tuple(c.topic for c in self.preset.cameras) + (self.preset.joint_states_topic,)
         self._latest = LatestMessages(topics)
+        if self.params.observation_parallel_cameras and len(self.preset.cameras) > 1:
+            self._camera_pool = ThreadPoolExecutor(len(self.preset.cameras), thread_name_prefix="camera_input")
         for camera in self.preset.cameras:  # raw: frames stay serialized until a decision reads one
             msg_type = CompressedImage if camera.compressed else Image
             self._sensor_subs.append(self.create_subscription(
@@ -303,6 +311,9 @@ class PolicyNode(LifecycleNode):
         for subscription in self._sensor_subs:
             self.destroy_subscription(subscription)
         self._sensor_subs.clear()
+        if self._camera_pool is not None:
+            self._camera_pool.shutdown()
+            self._camera_pool = None
         for publisher in (self._chunk_pub, self._plan_pub, self._paths_pub, *self._imagined_pubs.values()):
             if publisher is not None:
                 self.destroy_lifecycle_publisher(publisher)
@@ -402,9 +413,14 @@ class PolicyNode(LifecycleNode):
     def _validated_inputs(self, messages: dict[str, Any]) -> tuple[dict[str, Any], Any]:
         """Images (resized to the model's size, once per frame) and proprio of one observation, every
         message validated (MessageError otherwise)."""
-        images = {c.name: model_image(camera_rgb(_deserialized(messages[c.topic], c.topic), c.topic, c.height,
-                                                 c.width), c)
-                  for c in self.preset.cameras}
+        def model_input(camera: CameraSpec) -> np.ndarray:
+            rgb = camera_rgb(_deserialized(messages[camera.topic], camera.topic), camera.topic, camera.height,
+                             camera.width)
+            return model_image(rgb, camera)
+
+        cameras = self.preset.cameras
+        frames = self._camera_pool.map(model_input, cameras) if self._camera_pool else map(model_input, cameras)
+        images = {camera.name: frame for camera, frame in zip(cameras, frames)}  # raises the first error
         topic = self.preset.joint_states_topic
         return images, policy_joint_positions(messages[topic], topic, self.preset.joints)
 

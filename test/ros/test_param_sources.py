@@ -34,7 +34,8 @@ from cosmos_policy_ros.sim.trajectory_follower import FollowerConfig  # noqa: E4
 # Parameters that fill no ROS-free config field: the node itself uses them (preset, topics, periods).
 NODE_LEVEL = {
     PolicyNodeParams: {"robot", "allow_random_init", "instruction", "planning.budget_s", "imagination.tip_link",
-                       "seed", "timing.idle_period_s", "status_period_s", "autostart"},
+                       "seed", "observation.parallel_cameras", "timing.idle_period_s", "status_period_s",
+                       "autostart"},
     ArbiterParams: {"robot", "limits.urdf_path", "limits.robot_description_timeout_s", "watchdog.period_s",
                     "status_period_s"},
     SimArmParams: {"robot", "scene", "task", "seed", "real_time_factor", "joint_state_rate_hz", "camera_rate_hz",
