@@ -26,6 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="consecutive episodes sharing a scene, each reaching another block")
     parser.add_argument("--noisy-share", type=float, default=defaults.noisy_share,
                         help="share of episodes run by the perturbed expert (failures for the value)")
+    parser.add_argument("--far-share", type=float, default=defaults.far_share,
+                        help="twin: share of episodes whose expert goes to the far twin (default: the seed's "
+                             "random twin)")
     parser.add_argument("--time-limit-s", type=float, default=defaults.time_limit_s, help="sim seconds per episode")
     parser.add_argument("--workers", type=int, default=defaults.workers, help="processes (0 = one per CPU)")
     parser.add_argument("--val-fraction", type=float, default=defaults.val_fraction,
@@ -39,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     from cosmos_policy_ros.sim.demonstrations import SimDemoConfig, generate_sim_demos
     config = SimDemoConfig(task=args.task, episodes=args.episodes, seed=args.seed,
                            targets_per_scene=args.targets_per_scene, noisy_share=args.noisy_share,
-                           time_limit_s=args.time_limit_s, scene=args.scene, workers=args.workers,
+                           far_share=args.far_share, time_limit_s=args.time_limit_s, scene=args.scene, workers=args.workers,
                            val_fraction=args.val_fraction)
     summaries = generate_sim_demos(load_preset(args.robot), config, args.out,
                                    progress=lambda items: tqdm(items, total=config.episodes, desc="sim demos",

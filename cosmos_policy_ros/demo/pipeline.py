@@ -35,8 +35,8 @@ from cosmos_policy_ros.demo.episode_runner import (CLEAN_EXPERT, NOISY_EXPERT, E
                                                    EpisodeRunner)
 from cosmos_policy_ros.demo.setting import Setting, run_setting
 from cosmos_policy_ros.presets import load_preset
-from cosmos_policy_ros.sim.demonstrations import (SimDemoConfig, check_targets_per_scene, generate_sim_demos,
-                                                  is_noisy_episode, scene_target)
+from cosmos_policy_ros.sim.demonstrations import (SimDemoConfig, check_far_share, check_targets_per_scene,
+                                                  generate_sim_demos, is_noisy_episode, scene_target)
 from cosmos_policy_ros.sim.tasks import TaskConfig
 from cosmos_policy_ros.train.scratch_vae import build_initial_model
 from cosmos_policy_ros.train.vae_pretraining import VAEPretrainConfig
@@ -76,6 +76,8 @@ class RetrainConfig:
             sim-demos``, stage (a2); scene seeds from ``seed + SIM_DEMO_SEED_OFFSET``), trained on
             with the recorded demos: the many scenes instruction grounding needs (0 = none).
         sim_demo_workers: processes of (a2) (0 = one per CPU).
+        sim_demo_far_share: ``twin``: share of (a2)'s episodes that go to the far twin
+            (``SimDemoConfig.far_share``); None = each scene seed's random twin.
         collect_real_time_factor / collect_time_limit_s: sim pacing and episode limit of (a) and (a2).
         expert_speed_mps: tool speed of the teleop experts in (a) (None: the expert node's
             default); slower demos give the policy more observations per reach.
@@ -102,6 +104,7 @@ class RetrainConfig:
     targets_per_scene: int = 1
     sim_demos: int = 0
     sim_demo_workers: int = 0
+    sim_demo_far_share: float | None = None
     noisy_share: float = 0.4
     noise: dict[str, float] = field(default_factory=dict)
     collect_real_time_factor: float = 2.0
@@ -130,6 +133,7 @@ class RetrainConfig:
             raise ValueError(f"RetrainConfig.num_demos={self.num_demos} must be >= 1, or 0 with sim_demos "
                              "and an init_checkpoint (without teleop demos there is no VAE to train)")
         check_targets_per_scene("RetrainConfig", self.targets_per_scene, self.task_config().target_colours)
+        check_far_share("RetrainConfig.sim_demo", self.sim_demo_far_share, self.task, self.targets_per_scene)
         if self.num_rollouts < 0:
             raise ValueError(f"RetrainConfig.num_rollouts={self.num_rollouts} must be >= 0")
         if not 0.0 <= self.noisy_share <= 1.0:
@@ -228,7 +232,8 @@ def generate_demos_in_process(config: RetrainConfig, out: Path, progress: Progre
     """Stage (a2): ``config.sim_demos`` expert episodes straight into a training set (sim/demonstrations.py)."""
     sim_config = SimDemoConfig(
         task=config.task, episodes=config.sim_demos, seed=config.seed + SIM_DEMO_SEED_OFFSET,
-        targets_per_scene=config.targets_per_scene, noisy_share=config.noisy_share, noise=dict(config.noise),
+        targets_per_scene=config.targets_per_scene, noisy_share=config.noisy_share,
+        far_share=config.sim_demo_far_share, noise=dict(config.noise),
         time_limit_s=config.collect_time_limit_s, scene=DemoConfig.resolve_optional(config.scene),
         workers=config.sim_demo_workers)
     summaries = generate_sim_demos(load_preset(str(DemoConfig.resolve(config.preset))), sim_config, out)

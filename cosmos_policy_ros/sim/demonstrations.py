@@ -33,7 +33,7 @@ from cosmos_policy_ros.sim.expert import ExpertConfig, ScriptedExpert
 from cosmos_policy_ros.sim.kinematics import ArmKinematics
 from cosmos_policy_ros.sim.rollout import ExpertRollout, run_expert_episode
 from cosmos_policy_ros.sim.scene import build_scene_config
-from cosmos_policy_ros.sim.tasks import TASKS, TaskConfig, make_task
+from cosmos_policy_ros.sim.tasks import TASKS, TWIN_SIDES, TaskConfig, TwinReachTask, make_task
 
 MODE_TELEOP = 0  # PolicyStatus.MODE_TELEOP (the message package is not imported here: ROS-free)
 
@@ -51,6 +51,9 @@ class SimDemoConfig:
             target). Several give the same images with different instructions and actions: the
             colour word is then the only way to tell them apart.
         noisy_share: share of episodes run by the perturbed expert (spread evenly).
+        far_share: ``twin`` only: share of episodes whose expert goes to the far twin (each
+            episode draws it from its seed and index); None = the scene seed's own random twin.
+            More far-twin demos move a policy's two modes towards the far one.
         noise: ``ExpertConfig`` fields of the perturbed expert.
         time_limit_s: sim seconds per episode at most (the task's own limit when longer).
         scene: scene YAML (block size, camera mounts); empty = the default scene.
@@ -63,6 +66,7 @@ class SimDemoConfig:
     seed: int = 0
     targets_per_scene: int = 1
     noisy_share: float = 0.4
+    far_share: float | None = None
     noise: Mapping[str, float] = field(default_factory=lambda: {
         "action_noise_rad": 0.03, "detour_probability": 0.5, "wrong_grasp_probability": 0.6,
         "early_stop_probability": 0.4})
@@ -81,6 +85,7 @@ class SimDemoConfig:
         check_targets_per_scene("SimDemoConfig", self.targets_per_scene, self.task_config().target_colours)
         if not 0.0 <= self.noisy_share <= 1.0:
             raise ValueError(f"SimDemoConfig.noisy_share={self.noisy_share} must be in [0, 1]")
+        check_far_share("SimDemoConfig", self.far_share, self.task, self.targets_per_scene)
         if not self.time_limit_s > 0:
             raise ValueError(f"SimDemoConfig.time_limit_s={self.time_limit_s} must be > 0")
         if self.workers < 0:
@@ -95,6 +100,14 @@ class SimDemoConfig:
     def task_config(self) -> TaskConfig:
         """The task settings of ``scene`` (its target colours)."""
         return TaskConfig.for_scene(self.scene)
+
+    def episode_scene(self, index: int) -> tuple[int, str]:
+        """(scene seed, target) of episode ``index``: a colour, ``near`` / ``far`` (``far_share``),
+        or "" = the seed's own target."""
+        seed, target = scene_target(index, self.seed, self.targets_per_scene, self.task_config().target_colours)
+        if self.far_share is not None:
+            target = twin_side(self.seed, index, self.far_share)
+        return seed, target
 
 
 def check_targets_per_scene(owner: str, targets_per_scene: int, target_colours: Sequence[str]) -> None:
@@ -115,6 +128,22 @@ def scene_target(index: int, first_seed: int, targets_per_scene: int,
     if targets_per_scene == 1:
         return first_seed + scene, ""
     return first_seed + scene, target_colours[(scene + turn) % len(target_colours)]
+
+
+def check_far_share(owner: str, far_share: float | None, task: str, targets_per_scene: int) -> None:
+    """Raise unless ``far_share`` is unset, or a share in [0, 1] for ``twin`` with one target per scene."""
+    if far_share is None:
+        return
+    if task != TwinReachTask.name or targets_per_scene != 1:
+        raise ValueError(f"{owner}.far_share applies to task twin with targets_per_scene 1 (got task {task!r}, "
+                         f"targets_per_scene {targets_per_scene})")
+    if not 0.0 <= far_share <= 1.0:
+        raise ValueError(f"{owner}.far_share={far_share} must be in [0, 1]")
+
+
+def twin_side(seed: int, index: int, far_share: float) -> str:
+    """The twin (``near`` / ``far``) the expert of episode ``index`` goes to: far with ``far_share``."""
+    return TWIN_SIDES[1] if np.random.default_rng([seed, index]).random() < far_share else TWIN_SIDES[0]
 
 
 def is_noisy_episode(index: int, noisy_share: float) -> bool:
@@ -148,8 +177,7 @@ class _Worker:
     def run(self, index: int) -> ExpertRollout:
         noise = self.config.noise if self.config.is_noisy(index) else {}
         expert = ScriptedExpert(self.config.task, self.kinematics, ExpertConfig(control_dt_s=self.control_dt_s, **noise))
-        seed, target = scene_target(index, self.config.seed, self.config.targets_per_scene,
-                                    self.task.config.target_colours)
+        seed, target = self.config.episode_scene(index)
         return run_expert_episode(self.sim, self.task, expert, seed, cameras=self.cameras,
                                   time_limit_s=self.config.time_limit_s, target=target)
 

@@ -200,6 +200,7 @@ class PickPlaceTask(Task):
 
 
 TWIN_COLOURS = ("red", "green")  # the twins' bodies; a twin scene draws green in red (block_paint)
+TWIN_SIDES = ("near", "far")  # a twin target by where it stands (its body colour is the scene's draw)
 
 
 class TwinReachTask(Task):
@@ -218,20 +219,23 @@ class TwinReachTask(Task):
         return self.config.twin_time_limit_s
 
     def reset(self, sim: ArmSim, seed: int, target: str = "") -> Episode:
-        """Reset to the twin scene of ``seed``; ``target`` (a twin's body colour) replaces the
-        expert's random choice of twin.
+        """Reset to the twin scene of ``seed``; ``target`` (a twin's body colour, or ``near`` /
+        ``far``) replaces the expert's random choice of twin.
 
         Raises:
             ValueError: ``target`` is not a twin, or the scene does not draw both twins red.
         """
-        if target and target not in TWIN_COLOURS:
-            raise ValueError(f"twin target={target!r} must be one of {list(TWIN_COLOURS)}")
+        if target and target not in TWIN_COLOURS + TWIN_SIDES:
+            raise ValueError(f"twin target={target!r} must be one of {list(TWIN_COLOURS + TWIN_SIDES)}")
         if sim.config.block_paint.get(TWIN_COLOURS[1]) != TWIN_COLOURS[0]:
             raise ValueError(f"task twin needs a scene with block_paint: {{{TWIN_COLOURS[1]}: {TWIN_COLOURS[0]}}} "
                              f"(e.g. config/demo/scene_twin.yaml); the scene paints {sim.config.block_paint}")
         rng = np.random.default_rng(seed)
-        poses = sample_twin_scene(rng, self.config, sim.config.block_half_size_m, sim.config.bin_half_size_m)
+        poses, near_colour = sample_twin_scene(rng, self.config, sim.config.block_half_size_m,
+                                               sim.config.bin_half_size_m)
         colour = target or TWIN_COLOURS[int(rng.integers(len(TWIN_COLOURS)))]
+        if colour in TWIN_SIDES:
+            colour = near_colour if colour == "near" else next(c for c in TWIN_COLOURS if c != near_colour)
         sim.reset(HOME_POSITIONS, poses)
         return Episode(self.name, seed, self.instruction_template.format(colour=TWIN_COLOURS[0]), colour,
                        self.time_limit_s, poses)
@@ -280,9 +284,10 @@ def _block_pose(rng: np.random.Generator, xy: np.ndarray, block_half_size_m: flo
 
 
 def sample_twin_scene(rng: np.random.Generator, config: TaskConfig, block_half_size_m: float,
-                      bin_half_size_m: float) -> dict[str, Pose]:
+                      bin_half_size_m: float) -> tuple[dict[str, Pose], str]:
     """Twin layout: near twin under the tool's home, far twin at a front corner (random side), the
-    bin on the other side, the third block anywhere clear of them (rejection sampling)."""
+    bin on the other side, the third block anywhere clear of them (rejection sampling). Returns the
+    poses and the near twin's body colour."""
     far_side = float(rng.choice([-1.0, 1.0]))
     near_xy = np.array([rng.uniform(*config.twin_near_x_m), rng.uniform(-1, 1) * config.twin_near_abs_y_m[1]])
     far_xy = np.array([rng.uniform(*config.twin_far_x_m), far_side * rng.uniform(*config.twin_far_abs_y_m)])
@@ -301,4 +306,4 @@ def sample_twin_scene(rng: np.random.Generator, config: TaskConfig, block_half_s
     poses = {BIN_BODY: Pose(np.array([*bin_xy, 0.0]), np.array([1.0, 0.0, 0.0, 0.0]))}
     for colour in BLOCK_COLOURS:
         poses[block_body(colour)] = _block_pose(rng, placed[colour], block_half_size_m, config.max_block_yaw_rad)
-    return poses
+    return poses, near_colour

@@ -13,6 +13,7 @@ import pytest
 
 from cosmos_policy_ros.demo.config import DemoConfig
 from cosmos_policy_ros.sim.arm_sim import ArmSim
+from cosmos_policy_ros.sim.demonstrations import SimDemoConfig
 from cosmos_policy_ros.sim.expert import ExpertConfig, ScriptedExpert
 from cosmos_policy_ros.sim.kinematics import ArmKinematics
 from cosmos_policy_ros.sim.replay import EpisodeRenderer, joint_positions_at
@@ -60,6 +61,30 @@ def test_twin_scene_is_seeded_and_places_one_twin_near_and_one_far(sim):
         experts.add(first.target_colour == near)
         sides.add(float(np.sign(far_xy[1])))
     assert experts == {True, False} and sides == {-1.0, 1.0}  # the expert goes to either, far twin on either side
+
+
+def test_near_and_far_targets_name_the_twins_by_where_they_stand(sim):
+    task = make_task("twin", TaskConfig.for_scene(SCENE))
+    for seed in range(20):
+        near, far = _near_far(task.reset(sim, seed))
+        assert task.reset(sim, seed, target="near").target_colour == near
+        assert task.reset(sim, seed, target="far").target_colour == far
+
+
+@pytest.mark.parametrize("far_share", [0.0, 0.75, 1.0])
+def test_sim_demos_far_share_sends_that_share_of_experts_to_the_far_twin(sim, far_share):
+    """The recipe's lever on the policy's two modes: what share of the demos go to the far twin."""
+    config = SimDemoConfig(task="twin", episodes=200, seed=300000, far_share=far_share, scene=str(SCENE))
+    task = make_task("twin", config.task_config())
+    far = []
+    for index in range(config.episodes):
+        seed, target = config.episode_scene(index)  # what the generator's worker runs
+        far.append(task.reset(sim, seed, target).target_colour == _near_far(task.reset(sim, seed))[1])
+    assert abs(np.mean(far) - far_share) <= 0.07, np.mean(far)
+    with pytest.raises(ValueError, match="far_share"):
+        SimDemoConfig(task="reach", far_share=0.5)
+    with pytest.raises(ValueError, match="far_share"):
+        SimDemoConfig(task="twin", far_share=1.5, scene=str(SCENE))
 
 
 def test_twin_scene_draws_both_twins_red_and_the_task_refuses_other_scenes(sim):
