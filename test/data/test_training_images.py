@@ -8,6 +8,7 @@ receives) go through ``PolicyNode._validated_inputs`` here and must equal the st
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
 import numpy as np
@@ -47,7 +48,8 @@ def test_aloha_training_frames_are_what_policy_node_feeds_the_model(tmp_path):
     assert index["image_size"] == 224
     arrays = read_episode_arrays(tmp_path / "set", index["episodes"][0]["file"])
     raw = _raw_frames(bag, {c.name: c.topic for c in preset.cameras})
-    node = SimpleNamespace(preset=preset)  # _validated_inputs reads only the preset
+    # _validated_inputs reads only the preset and the camera threads (observation.parallel_cameras)
+    node = SimpleNamespace(preset=preset, _camera_pool=ThreadPoolExecutor(len(preset.cameras)))
     joints = JointState(name=list(preset.joints), position=[0.0] * preset.num_joints)
     for step, tick_ns in enumerate(arrays["timestamps_ns"]):
         messages = {preset.joint_states_topic: joints}
@@ -58,6 +60,7 @@ def test_aloha_training_frames_are_what_policy_node_feeds_the_model(tmp_path):
         for k, camera in enumerate(preset.cameras):
             assert fed[camera.name].shape == (224, 224, 3)
             assert np.array_equal(arrays["images"][step, k], fed[camera.name]), (step, camera.name)
+    node._camera_pool.shutdown()
 
 
 def test_a_frame_of_another_size_than_the_driver_publishes_is_refused(tmp_path):
