@@ -42,8 +42,8 @@ def run(args: argparse.Namespace) -> int:
     from cosmos_policy_ros.sim.demonstrations import SimDemoConfig, generate_sim_demos
     config = SimDemoConfig(task=args.task, episodes=args.episodes, seed=args.seed,
                            targets_per_scene=args.targets_per_scene, noisy_share=args.noisy_share,
-                           far_share=args.far_share, time_limit_s=args.time_limit_s, scene=args.scene, workers=args.workers,
-                           val_fraction=args.val_fraction)
+                           far_share=args.far_share, time_limit_s=args.time_limit_s, scene=args.scene,
+                           workers=args.workers, val_fraction=args.val_fraction)
     summaries = generate_sim_demos(load_preset(args.robot), config, args.out,
                                    progress=lambda items: tqdm(items, total=config.episodes, desc="sim demos",
                                                                unit="episode"))

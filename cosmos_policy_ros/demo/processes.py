@@ -109,8 +109,9 @@ class NodeProcesses:
             code = proc.poll()
             state = "running" if code is None else describe_exit(code)
             log = self.log_dir / f"{name}.log"
-            tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-last_lines:] if log.exists() else []
-            parts.append(f"--- {name} (pid {proc.pid}) {state}; last {len(tail)} lines of {log}:\n" + "\n".join(tail))
+            lines = log.read_text(encoding="utf-8", errors="replace").splitlines() if log.exists() else []
+            tail = "\n".join(lines[-last_lines:])
+            parts.append(f"--- {name} (pid {proc.pid}) {state}; last lines of {log}:\n{tail}")
         return "\n".join(parts)
 
     def stop(self) -> None:

@@ -49,18 +49,18 @@ def test_aloha_training_frames_are_what_policy_node_feeds_the_model(tmp_path):
     arrays = read_episode_arrays(tmp_path / "set", index["episodes"][0]["file"])
     raw = _raw_frames(bag, {c.name: c.topic for c in preset.cameras})
     # _validated_inputs reads only the preset and the camera threads (observation.parallel_cameras)
-    node = SimpleNamespace(preset=preset, _camera_pool=ThreadPoolExecutor(len(preset.cameras)))
-    joints = JointState(name=list(preset.joints), position=[0.0] * preset.num_joints)
-    for step, tick_ns in enumerate(arrays["timestamps_ns"]):
-        messages = {preset.joint_states_topic: joints}
-        for camera in preset.cameras:  # the newest frame at the tick, as the aligner picks it
-            _, data = [f for f in raw[camera.name] if f[0] <= tick_ns][-1]
-            messages[camera.topic] = SerializedMessage.from_bytes(data, Image)
-        fed, _ = PolicyNode._validated_inputs(node, messages)
-        for k, camera in enumerate(preset.cameras):
-            assert fed[camera.name].shape == (224, 224, 3)
-            assert np.array_equal(arrays["images"][step, k], fed[camera.name]), (step, camera.name)
-    node._camera_pool.shutdown()
+    with ThreadPoolExecutor(len(preset.cameras)) as camera_pool:
+        node = SimpleNamespace(preset=preset, _camera_pool=camera_pool)
+        joints = JointState(name=list(preset.joints), position=[0.0] * preset.num_joints)
+        for step, tick_ns in enumerate(arrays["timestamps_ns"]):
+            messages = {preset.joint_states_topic: joints}
+            for camera in preset.cameras:  # the newest frame at the tick, as the aligner picks it
+                _, data = [f for f in raw[camera.name] if f[0] <= tick_ns][-1]
+                messages[camera.topic] = SerializedMessage.from_bytes(data, Image)
+            fed, _ = PolicyNode._validated_inputs(node, messages)
+            for k, camera in enumerate(preset.cameras):
+                assert fed[camera.name].shape == (224, 224, 3)
+                assert np.array_equal(arrays["images"][step, k], fed[camera.name]), (step, camera.name)
 
 
 def test_a_frame_of_another_size_than_the_driver_publishes_is_refused(tmp_path):
